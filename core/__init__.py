@@ -1,0 +1,47 @@
+"""Event-sourced aggregates on DynamoDB: the core the rest of the service builds on."""
+
+from core.aggregate import Aggregate, requires
+from core.codec import decode, encode
+from core.dynamodb import DynamoDBEventStore
+from core.errors import (
+    CodecError,
+    ConcurrencyError,
+    ConfigurationError,
+    EventSourcingError,
+    EventTooLargeError,
+    IllegalEventError,
+    IllegalEventNumberError,
+    StoreError,
+    UnknownEventTypeError,
+)
+from core.events import Event, RecordedEvent
+from core.repository import Repository
+from core.retry import execute
+from core.store import EventStore, InMemoryEventStore
+
+#: The original library's name for the thing with an `id`.
+Resource = Aggregate
+
+__all__ = [
+    "Aggregate",
+    "CodecError",
+    "ConcurrencyError",
+    "ConfigurationError",
+    "DynamoDBEventStore",
+    "Event",
+    "EventSourcingError",
+    "EventStore",
+    "EventTooLargeError",
+    "IllegalEventError",
+    "IllegalEventNumberError",
+    "InMemoryEventStore",
+    "RecordedEvent",
+    "Repository",
+    "Resource",
+    "StoreError",
+    "UnknownEventTypeError",
+    "decode",
+    "encode",
+    "execute",
+    "requires",
+]

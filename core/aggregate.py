@@ -1,0 +1,240 @@
+"""The aggregate base: state folded from events, with the original library's surface.
+
+`events()`, `hydrate(events=None)`, `apply(events)` and `commit(event)`. The handler for an event of type
+`LoanCreated` is the method `on_loan_created(self, event)`. Handlers do no I/O and read no clock: the time
+comes in as `event.created`.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import re
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
+
+from core.errors import IllegalEventError, IllegalEventNumberError, UnknownEventTypeError
+from core.events import Event, to_record, utc_now
+
+if TYPE_CHECKING:
+    from core.repository import Repository
+    from core.store import EventStore
+
+F = TypeVar("F", bound=Callable[..., Any])
+EventInput = Event | Mapping[str, Any]
+
+#: Attributes every aggregate has that are not part of its folded state.
+FRAMEWORK_ATTRIBUTES = frozenset(("id", "table", "version"))
+
+
+def requires(**fields: type | tuple[type, ...]) -> Callable[[F], F]:
+    """Declare the payload fields a handler needs and their types; a missing or mistyped one is refused.
+
+    >>> @requires(amount=Decimal)
+    ... def on_loan_paid(self, event): ...
+    """
+
+    def mark(handler: F) -> F:
+        handler.__requires__ = dict(fields)  # type: ignore[attr-defined]
+        return handler
+
+    return mark
+
+
+def handler_name(event_type: str) -> str:
+    """`LoanCreated` -> `on_loan_created`."""
+    return "on_" + re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", event_type).lower()
+
+
+def _event_type(handler: str) -> str:
+    return "".join(part.capitalize() for part in handler[3:].split("_"))
+
+
+class Aggregate:
+    """Base class of event-sourced aggregates.
+
+    Subclasses set `table` (the events table's default name) and define `on_<event_type>` handlers.
+    """
+
+    table: ClassVar[str | None] = None
+    _dispatch: ClassVar[dict[str, tuple[Callable[..., Any], tuple[tuple[str, Any], ...]]]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._dispatch = {}
+
+    def __init__(
+        self,
+        id: str | None = None,  # noqa: A002 - the original library's name
+        table: str | None = None,
+        *,
+        store: EventStore | None = None,
+        repository: Repository | None = None,
+    ) -> None:
+        if id is not None and (not isinstance(id, str) or not id):
+            raise ValueError(f"aggregate id must be a non-empty string, not {id!r}")
+        self.id = id or str(uuid.uuid4())
+        self.table = table or self.default_table()
+        self.version = 0
+        if repository is None and store is not None:
+            from core.repository import Repository
+
+            repository = Repository(store)
+        self._repository = repository
+
+    @classmethod
+    def default_table(cls) -> str:
+        from core.config import table_name
+
+        return table_name(cls.__dict__.get("table") or cls.table or f"{cls.__name__}s")
+
+    @property
+    def repository(self) -> Repository:
+        if self._repository is None:
+            from core.repository import default_repository
+
+            self._repository = default_repository(self.table)
+        return self._repository
+
+    # -- reading -----------------------------------------------------------------------------------------
+
+    def events(self) -> Iterator[Event]:
+        """Stream this aggregate's stored events, oldest first, page by page."""
+        return self.repository.events(self.id)
+
+    def hydrate(self, events: Iterable[EventInput] | None = None) -> Aggregate:
+        """Bring the state up to date: from the store, or from the given events without any I/O.
+
+        Given events numbered at or below the current version are skipped; the rest must follow on.
+        """
+        if events is None:
+            self.repository.hydrate(self)
+            return self
+        for value in events:
+            event = Event.from_input(value)
+            if event.number is not None and event.number <= self.version:
+                continue
+            self._apply_one(event)
+        return self
+
+    def apply(self, events: EventInput | Iterable[EventInput]) -> Aggregate:
+        """Fold one event or a list of them into the state (no I/O). Numbers must follow the version."""
+        for value in _as_list(events):
+            self._apply_one(Event.from_input(value))
+        return self
+
+    def _apply_one(self, event: Event) -> None:
+        number = event.number
+        if number is None:
+            number = self.version + 1
+        elif number != self.version + 1:
+            raise IllegalEventNumberError(self.version, number)
+        handler, needs = self._handler(event.type)
+        if needs:
+            _check_fields(event, needs)
+        handler(self, event)
+        self.version = number
+
+    @classmethod
+    def _handler(cls, event_type: str) -> tuple[Callable[..., Any], tuple[tuple[str, Any], ...]]:
+        try:
+            return cls._dispatch[event_type]
+        except KeyError:
+            pass
+        name = handler_name(event_type)
+        handler = getattr(cls, name, None)
+        if not callable(handler):
+            handlers = sorted(attr for attr in dir(cls) if attr.startswith("on_") and callable(getattr(cls, attr)))
+            close = difflib.get_close_matches(name, handlers, n=1)
+            closest = f"{_event_type(close[0])} ({close[0]})" if close else None
+            raise UnknownEventTypeError(cls.__name__, event_type, name, closest)
+        entry = (handler, tuple(getattr(handler, "__requires__", {}).items()))
+        cls._dispatch[event_type] = entry
+        return entry
+
+    # -- writing -----------------------------------------------------------------------------------------
+
+    @overload
+    def commit(self, event: EventInput) -> Event: ...
+    @overload
+    def commit(self, event: list[EventInput] | tuple[EventInput, ...]) -> list[Event]: ...
+
+    def commit(self, event: EventInput | list[EventInput] | tuple[EventInput, ...]) -> Event | list[Event]:
+        """Append one event (or a list, atomically) and fold it in; returns what was stored.
+
+        Fills `number` (version + 1) and `created` (UTC now) when missing. If a handler refuses an event or the
+        write fails, nothing is written and the aggregate is exactly as it was. A conflict raises
+        `ConcurrencyError`; `core.retry.execute` re-hydrates and tries again.
+        """
+        single = not isinstance(event, (list, tuple))
+        events = self._prepare([event] if single else list(event))
+        expected = self.version
+        saved = self._capture()
+        try:
+            for item in events:
+                self._apply_one(item)
+            records = [to_record(item) for item in events]
+            self.repository.append(self, expected, records)
+        except BaseException:
+            self._restore(saved)
+            raise
+        self.repository.committed(self, events)
+        return events[0] if single else events
+
+    def _prepare(self, values: list[EventInput]) -> list[Event]:
+        if not values:
+            raise IllegalEventError("commit needs at least one event")
+        now = utc_now()
+        prepared = []
+        for offset, value in enumerate(values, start=1):
+            event = Event.from_input(value)
+            number = self.version + offset
+            if event.number is not None and event.number != number:
+                raise IllegalEventNumberError(number - 1, event.number)
+            if event.number is None or event.created is None:
+                event = event.replace(number=number, created=event.created or now)
+            prepared.append(event)
+        return prepared
+
+    def _capture(self) -> dict[str, Any]:
+        return {key: copy.deepcopy(value) for key, value in vars(self).items() if not key.startswith("_")}
+
+    def _restore(self, saved: dict[str, Any]) -> None:
+        for key in [key for key in vars(self) if not key.startswith("_") and key not in saved]:
+            delattr(self, key)
+        vars(self).update(saved)
+
+    # -- state ---------------------------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """The folded state: every public attribute but `id`, `table` and `version`."""
+        return {
+            key: value
+            for key, value in vars(self).items()
+            if not key.startswith("_") and key not in FRAMEWORK_ATTRIBUTES
+        }
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(id={self.id!r}, version={self.version})"
+
+
+def _as_list(events: EventInput | Iterable[EventInput]) -> Iterable[EventInput]:
+    if isinstance(events, (Event, Mapping)):
+        return [events]
+    return events
+
+
+def _check_fields(event: Event, needs: tuple[tuple[str, Any], ...]) -> None:
+    data = event.data
+    for name, kind in needs:
+        if name not in data:
+            raise IllegalEventError(f"{event.type} is missing field {name!r}", event_type=event.type, field=name)
+        value = data[name]
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            raise IllegalEventError(
+                f"{event.type} field {name!r} must be {expected}, not {type(value).__name__} ({value!r})",
+                event_type=event.type,
+                field=name,
+            )

@@ -1,0 +1,110 @@
+"""The event codec: payloads to one orjson-encoded string and back, exactly.
+
+Stored form (versioned with care: readers of old events depend on it, so only ever add tags):
+- JSON object, UTF-8, non-ASCII text kept as is;
+- `Decimal` -> `{"$d": "1000.00"}` (the exact digits, never a float);
+- timezone-aware `datetime` -> `{"$t": "2026-01-31T12:00:00.000000+00:00"}` (UTC, ISO-8601);
+- an int beyond 64 bits -> `{"$i": "123..."}`;
+- a user mapping whose only key is one of those tags -> `{"$m": {...}}`, so it is never mistaken for a tag.
+Floats are refused: no float ever touches an amount.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from core.errors import CodecError
+
+_TAGS = frozenset(("$d", "$t", "$i", "$m"))
+_INT64 = (-(2**63), 2**64 - 1)
+
+
+def encode(payload: Mapping[str, Any]) -> str:
+    """Encode a payload mapping to its stored JSON text."""
+    if not isinstance(payload, Mapping):
+        raise CodecError(f"payload must be a mapping, not {type(payload).__name__}")
+    try:
+        return orjson.dumps(_to_json(payload, "data")).decode()
+    except orjson.JSONEncodeError as exc:
+        raise CodecError(f"payload cannot be encoded: {exc}") from exc
+
+
+def decode(text: str | bytes) -> dict[str, Any]:
+    """Decode stored JSON text to a payload dict with Decimals and datetimes restored."""
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise CodecError(f"stored payload is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise CodecError(f"stored payload must be a JSON object, not {type(value).__name__}")
+    # Only payloads that hold a tag need the walk; most repayments hold one Decimal, so check cheaply first.
+    if ('"$' in text) if isinstance(text, str) else (b'"$' in text):
+        return _from_json_dict(value)
+    return value
+
+
+def _to_json(value: Any, path: str) -> Any:
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return value
+    if kind is int:
+        return value if _INT64[0] <= value <= _INT64[1] else {"$i": str(value)}
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise CodecError(f"{path} is {value}: amounts must be finite decimals")
+        return {"$d": str(value)}
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise CodecError(f"{path} is a naive datetime ({value.isoformat()}): give it a timezone")
+        return {"$t": value.astimezone(UTC).isoformat(timespec="microseconds")}
+    if isinstance(value, float):
+        raise CodecError(f"{path} is a float ({value!r}): use Decimal, floats cannot hold money exactly")
+    if isinstance(value, Mapping):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise CodecError(f"{path} has a key of type {type(key).__name__} ({key!r}): keys must be strings")
+            out[key] = _to_json(item, f"{path}.{key}")
+        return {"$m": out} if len(out) == 1 and next(iter(out)) in _TAGS else out
+    if isinstance(value, (list, tuple)):
+        return [_to_json(item, f"{path}[{i}]") for i, item in enumerate(value)]
+    if isinstance(value, int):  # bool is handled above; this is an int subclass such as an IntEnum
+        return _to_json(int(value), path)
+    if isinstance(value, str):
+        return str(value)
+    raise CodecError(f"{path} has unsupported type {type(value).__name__}: use str, int, Decimal, bool, None, "
+                     "an aware datetime, a list or a mapping")
+
+
+def _from_json_dict(value: dict[str, Any]) -> Any:
+    if len(value) == 1:
+        (key, inner), = value.items()
+        if key in _TAGS:
+            return _untag(key, inner)
+    return {key: _from_json(item) for key, item in value.items()}
+
+
+def _from_json(value: Any) -> Any:
+    if type(value) is dict:
+        return _from_json_dict(value)
+    if type(value) is list:
+        return [_from_json(item) for item in value]
+    return value
+
+
+def _untag(tag: str, inner: Any) -> Any:
+    try:
+        if tag == "$d":
+            return Decimal(inner)
+        if tag == "$t":
+            return datetime.fromisoformat(inner)
+        if tag == "$i":
+            return int(inner)
+        return {key: _from_json(item) for key, item in inner.items()}
+    except (TypeError, ValueError, ArithmeticError, AttributeError) as exc:
+        raise CodecError(f"stored payload has a malformed {tag} value {inner!r}") from exc

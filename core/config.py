@@ -1,0 +1,57 @@
+"""The composition root: the one place that reads the environment and builds AWS clients.
+
+Clients are built lazily and once (`functools.cache`), never at import time, so tests and the local stack
+can point them anywhere before first use; `reset()` forgets them when the environment changes.
+Boto3 itself reads the standard AWS variables (`AWS_ENDPOINT_URL`, `AWS_DEFAULT_REGION`, credentials).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+#: Standard retry mode: throttling and 5xx are retried with backoff; conditional failures are not.
+CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def table_name(default: str) -> str:
+    """The events table for an aggregate whose class names `default`: `LOANS_TABLE` overrides `Loans`."""
+    return env(f"{default.upper()}_TABLE", default) or default
+
+
+@functools.cache
+def session() -> boto3.session.Session:
+    return boto3.session.Session()
+
+
+@functools.cache
+def dynamodb_client() -> DynamoDBClient:
+    return session().client("dynamodb", config=CLIENT_CONFIG)
+
+
+@functools.cache
+def client(service: str, **options: Any) -> Any:
+    """Any other client (s3, dynamodbstreams, sqs), built once per service and options."""
+    return session().client(service, config=CLIENT_CONFIG, **options)
+
+
+def reset() -> None:
+    """Forget every client and default store (after the environment changed)."""
+    session.cache_clear()
+    dynamodb_client.cache_clear()
+    client.cache_clear()
+    from core import repository
+
+    repository.reset_defaults()

@@ -1,0 +1,164 @@
+"""The DynamoDB event store: one item per event, `id` (S, partition) and `number` (N, sort).
+
+Appends are one conditional PutItem (one event) or one TransactWriteItems (several, all or nothing).
+Reads are Query by `id` and `number > :after`, strongly consistent, page by page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from botocore.exceptions import ClientError
+
+from core.errors import ConcurrencyError, StoreError
+from core.events import RecordedEvent
+from core.store import check_append
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+def to_item(aggregate_id: str, event: RecordedEvent) -> dict[str, dict[str, str]]:
+    item = {
+        "id": {"S": aggregate_id},
+        "number": {"N": str(event.number)},
+        "type": {"S": event.type},
+        "created": {"S": event.created},
+        "data": {"S": event.data},
+    }
+    if event.meta:
+        item["meta"] = {"S": event.meta}
+    return item
+
+
+def from_item(item: dict[str, Any]) -> RecordedEvent:
+    meta = item.get("meta")
+    return RecordedEvent(
+        int(item["number"]["N"]),
+        item["type"]["S"],
+        item["created"]["S"],
+        item["data"]["S"],
+        meta["S"] if meta else None,
+    )
+
+
+class DynamoDBEventStore:
+    """Event store on one DynamoDB table per aggregate type."""
+
+    def __init__(self, table: str, client: DynamoDBClient | None = None) -> None:
+        self.table = table
+        self._client = client
+
+    @property
+    def client(self) -> DynamoDBClient:
+        if self._client is None:
+            from core.config import dynamodb_client
+
+            self._client = dynamodb_client()
+        return self._client
+
+    def read(self, aggregate_id: str, after: int = 0) -> Iterator[RecordedEvent]:
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "#id = :id AND #n > :after",
+            "ExpressionAttributeNames": {"#id": "id", "#n": "number"},
+            "ExpressionAttributeValues": {":id": {"S": aggregate_id}, ":after": {"N": str(after)}},
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._call("query", request)
+            for item in page.get("Items", ()):
+                yield from_item(item)
+            # Loop on the key's presence, never on counts (moto and AWS differ on the last page).
+            if "LastEvaluatedKey" not in page:
+                return
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def append(self, aggregate_id: str, expected_version: int, events: Sequence[RecordedEvent]) -> None:
+        check_append(aggregate_id, expected_version, events)
+        items = [to_item(aggregate_id, event) for event in events]
+        if len(items) == 1:
+            self._put(aggregate_id, expected_version, items[0])
+        else:
+            self._transact(aggregate_id, expected_version, items)
+
+    def _put(self, aggregate_id: str, expected_version: int, item: dict[str, Any]) -> None:
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item=item,
+                # The event number is the version after it: taken means someone appended first.
+                ConditionExpression="attribute_not_exists(#n)",
+                ExpressionAttributeNames={"#n": "number"},
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                if _retried(exc) and exc.response.get("Item") == item:
+                    return  # our own earlier attempt landed, its reply was lost and botocore sent it again
+                raise ConcurrencyError(aggregate_id, expected_version) from exc
+            self._reraise(exc)
+
+    def _transact(self, aggregate_id: str, expected_version: int, items: list[dict[str, Any]]) -> None:
+        puts = [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": item,
+                    # Each number must be free: all of them, or none are written.
+                    "ConditionExpression": "attribute_not_exists(#n)",
+                    "ExpressionAttributeNames": {"#n": "number"},
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                }
+            }
+            for item in items
+        ]
+        try:
+            self.client.transact_write_items(TransactItems=puts)
+        except ClientError as exc:
+            if _code(exc) == "TransactionCanceledException":
+                reasons = exc.response.get("CancellationReasons", ())
+                if _retried(exc) and [reason.get("Item") for reason in reasons] == items:
+                    return  # our own earlier attempt landed, its reply was lost and botocore sent it again
+                codes = [reason.get("Code", "None") for reason in reasons]
+                if "ConditionalCheckFailed" in codes or "TransactionConflict" in codes:
+                    raise ConcurrencyError(aggregate_id, expected_version) from exc
+                raise StoreError(f"append to {aggregate_id!r} in {self.table} was cancelled: {codes}") from exc
+            self._reraise(exc)
+
+    def _call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return getattr(self.client, operation)(**request)
+        except ClientError as exc:
+            self._reraise(exc)
+
+    def _reraise(self, exc: ClientError) -> NoReturn:
+        """A missing table becomes a `StoreError` that says what to do; anything else goes up untouched."""
+        if _code(exc) == "ResourceNotFoundException":
+            raise StoreError(f"events table {self.table!r} does not exist: run `aws-es init` first") from exc
+        raise exc
+
+
+def _retried(exc: ClientError) -> bool:
+    return exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) > 0
+
+
+def _code(exc: ClientError) -> str:
+    return exc.response.get("Error", {}).get("Code", "")
+
+
+def events_table_definition(table: str) -> dict[str, Any]:
+    """CreateTable arguments for an events table (DESIGN.md's data model): the stream feeds the projectors."""
+    return {
+        "TableName": table,
+        "KeySchema": [
+            {"AttributeName": "id", "KeyType": "HASH"},
+            {"AttributeName": "number", "KeyType": "RANGE"},
+        ],
+        "AttributeDefinitions": [
+            {"AttributeName": "id", "AttributeType": "S"},
+            {"AttributeName": "number", "AttributeType": "N"},
+        ],
+        "BillingMode": "PAY_PER_REQUEST",
+        "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+    }

@@ -1,0 +1,85 @@
+"""One root error and its specific, message-rich subclasses.
+
+The names follow the original Node library (`IllegalEventError`, `IllegalEventNumberError`) so that code
+ported from it reads the same.
+"""
+
+from __future__ import annotations
+
+
+class EventSourcingError(Exception):
+    """Root of every error this library raises on purpose."""
+
+
+class IllegalEventError(EventSourcingError):
+    """Raised when a handler refuses an event: an illegal transition or a malformed payload.
+
+    Nothing is written and the aggregate is unchanged when this is raised from `commit`.
+    """
+
+    def __init__(self, message: str, *, event_type: str | None = None, field: str | None = None) -> None:
+        super().__init__(message)
+        self.event_type = event_type
+        self.field = field
+
+
+class UnknownEventTypeError(IllegalEventError):
+    """Raised when an aggregate has no handler for an event type; names the closest handler."""
+
+    def __init__(self, aggregate: str, event_type: str, handler: str, closest: str | None) -> None:
+        hint = f"; did you mean {closest}?" if closest else ""
+        super().__init__(
+            f"{aggregate} has no handler {handler}() for event type {event_type!r}{hint}",
+            event_type=event_type,
+        )
+        self.handler = handler
+        self.closest = closest
+
+
+class IllegalEventNumberError(EventSourcingError):
+    """Raised when an event carries an explicit `number` other than the aggregate's version + 1."""
+
+    def __init__(self, version: int, number: object) -> None:
+        super().__init__(
+            f"event number {number!r} is illegal at version {version}: the next event must be number {version + 1}"
+        )
+        self.version = version
+        self.number = number
+
+
+class ConcurrencyError(EventSourcingError):
+    """Raised when another writer appended to the aggregate first (optimistic concurrency)."""
+
+    def __init__(self, aggregate_id: str, expected_version: int, detail: str = "") -> None:
+        tail = f" ({detail})" if detail else ""
+        super().__init__(
+            f"aggregate {aggregate_id!r} is no longer at version {expected_version}: "
+            f"another writer appended first{tail}; hydrate and try again"
+        )
+        self.aggregate_id = aggregate_id
+        self.expected_version = expected_version
+
+
+class EventTooLargeError(EventSourcingError):
+    """Raised before anything is sent when an event would exceed DynamoDB's 400 KB item limit."""
+
+    def __init__(self, event_type: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"event {event_type!r} encodes to {size:,} bytes as a DynamoDB item, over the {limit:,}-byte limit; "
+            "store large documents elsewhere (for example S3) and put a reference in the event"
+        )
+        self.event_type = event_type
+        self.size = size
+        self.limit = limit
+
+
+class CodecError(EventSourcingError):
+    """Raised when a payload cannot be encoded (a float, an unsupported type) or stored bytes cannot be decoded."""
+
+
+class StoreError(EventSourcingError):
+    """Raised when a store cannot be reached or refuses a request for a reason other than a conflict."""
+
+
+class ConfigurationError(EventSourcingError):
+    """Raised when configuration (environment variables, CLI options) is missing or invalid."""

@@ -1,0 +1,159 @@
+"""Events: immutable facts with a number, a type, a creation time and a payload.
+
+Event types are past tense (`LoanApproved`). Payload fields read as attributes (`event.amount`), as the
+original library's handlers read them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
+from core import codec
+from core.errors import CodecError, IllegalEventError
+
+#: Keys of a commit mapping that are not payload fields.
+RESERVED = frozenset(("type", "number", "created", "meta"))
+
+
+class Event:
+    """One event. `data` is its payload; payload fields are also attributes."""
+
+    __slots__ = ("created", "data", "meta", "number", "type")
+
+    number: int | None
+    type: str
+    created: datetime | None
+    data: Mapping[str, Any]
+    meta: Mapping[str, Any] | None
+
+    def __init__(
+        self,
+        type: str,  # noqa: A002 - the original library's field name
+        data: Mapping[str, Any] | None = None,
+        number: int | None = None,
+        created: datetime | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> None:
+        if not isinstance(type, str) or not type:
+            raise IllegalEventError(f"event type must be a non-empty string, not {type!r}")
+        if number is not None and (not isinstance(number, int) or isinstance(number, bool)):
+            raise IllegalEventError(f"event number must be an int, not {number!r}", event_type=type, field="number")
+        if created is not None and not isinstance(created, datetime):
+            raise IllegalEventError(
+                f"event created must be a datetime, not {created!r}", event_type=type, field="created"
+            )
+        if data is not None and not isinstance(data, Mapping):
+            raise IllegalEventError(f"{type} payload must be a mapping, not {data!r}", event_type=type, field="data")
+        _set = object.__setattr__
+        _set(self, "type", type)
+        _set(self, "data", MappingProxyType(dict(data or {})))
+        _set(self, "number", number)
+        _set(self, "created", created)
+        _set(self, "meta", MappingProxyType(dict(meta)) if meta else None)
+
+    @classmethod
+    def from_input(cls, value: Event | Mapping[str, Any]) -> Event:
+        """Accept an `Event` or a mapping with payload fields at the top level (the original's shape)."""
+        if isinstance(value, Event):
+            return value
+        if not isinstance(value, Mapping):
+            raise IllegalEventError(f"an event must be a mapping or an Event, not {type(value).__name__}")
+        if "type" not in value:
+            raise IllegalEventError(f"event has no 'type': {dict(value)!r}", field="type")
+        created = value.get("created")
+        if isinstance(created, str):
+            try:
+                created = datetime.fromisoformat(created)
+            except ValueError as exc:
+                raise IllegalEventError(f"event created is not ISO-8601: {created!r}", field="created") from exc
+        return cls(
+            type=value["type"],
+            data={k: v for k, v in value.items() if k not in RESERVED},
+            number=value.get("number"),
+            created=created,
+            meta=value.get("meta"),
+        )
+
+    def replace(self, **changes: Any) -> Event:
+        fields = {name: getattr(self, name) for name in self.__slots__}
+        fields.update(changes)
+        return Event(**fields)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.data[name]
+        except KeyError:
+            raise AttributeError(f"{self.type} has no field {name!r}") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("events are immutable")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Event):
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
+
+    def __hash__(self) -> int:
+        return hash((self.type, self.number))
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in self.data.items())
+        return f"Event({self.type}#{self.number}{': ' if fields else ''}{fields})"
+
+    def __reduce__(self):  # pickling and copy go through __init__, since __setattr__ refuses
+        return (Event, (self.type, dict(self.data), self.number, self.created,
+                        dict(self.meta) if self.meta else None))
+
+
+class RecordedEvent(NamedTuple):
+    """An event as the store keeps it: numbers, strings and encoded JSON, nothing the store must interpret."""
+
+    number: int
+    type: str
+    created: str
+    data: str
+    meta: str | None = None
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def to_record(event: Event) -> RecordedEvent:
+    """Encode a numbered, timestamped event for the store."""
+    if event.number is None or event.created is None:
+        raise IllegalEventError(f"{event.type} must have a number and created before it is stored")
+    created = event.created
+    if created.tzinfo is None:
+        raise IllegalEventError(f"{event.type} created is a naive datetime: give it a timezone", field="created")
+    try:
+        data = codec.encode(event.data)
+        meta = codec.encode(event.meta) if event.meta else None
+    except CodecError as exc:
+        raise IllegalEventError(f"{event.type}: {exc}", event_type=event.type) from exc
+    return RecordedEvent(
+        event.number,
+        event.type,
+        created.astimezone(UTC).isoformat(timespec="microseconds"),
+        data,
+        meta,
+    )
+
+
+def from_record(record: RecordedEvent) -> Event:
+    """Decode a stored event. Raises `CodecError` naming the event when its stored form is damaged."""
+    number, type_, created, data, meta = record
+    try:
+        event = Event.__new__(Event)
+        _set = object.__setattr__
+        _set(event, "type", type_)
+        _set(event, "data", MappingProxyType(codec.decode(data)))
+        _set(event, "number", number)
+        _set(event, "created", datetime.fromisoformat(created))
+        _set(event, "meta", MappingProxyType(codec.decode(meta)) if meta else None)
+    except (CodecError, ValueError, TypeError) as exc:
+        raise CodecError(f"stored event {type_}#{number} cannot be decoded: {exc}") from exc
+    return event

@@ -1,0 +1,29 @@
+"""Count what a boto3 client sends and receives: requests and response bytes, exactly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class RequestMeter:
+    """Attach to clients with `attach(client)`; `requests` and `bytes_received` only ever grow."""
+
+    requests: int = 0
+    bytes_received: int = 0
+    by_operation: dict[str, int] = field(default_factory=dict)
+
+    def attach(self, client: Any) -> Any:
+        client.meta.events.register("after-call", self._after_call)
+        return client
+
+    def _after_call(self, http_response: Any = None, model: Any = None, **_: Any) -> None:
+        self.requests += 1
+        if model is not None:
+            self.by_operation[model.name] = self.by_operation.get(model.name, 0) + 1
+        if http_response is not None:
+            self.bytes_received += len(http_response.content or b"")
+
+    def snapshot(self) -> tuple[int, int]:
+        return self.requests, self.bytes_received

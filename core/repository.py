@@ -1,0 +1,74 @@
+"""The repository: how an aggregate is loaded from and appended to its store.
+
+It is the seam the snapshot and caching layers extend: `hydrate` folds what the store holds after the
+aggregate's version, `append` writes, and `committed` runs after a successful append.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from core.errors import CodecError, IllegalEventError, IllegalEventNumberError
+from core.events import Event, RecordedEvent, from_record
+
+if TYPE_CHECKING:
+    from core.aggregate import Aggregate
+    from core.store import EventStore
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What one hydrate did: events folded from the log, and the snapshot it started from (if any)."""
+
+    events_read: int
+    snapshot_version: int | None = None
+    snapshot_skipped: str | None = None
+
+
+class Repository:
+    """Loads and saves aggregates of one events table."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+
+    def events(self, aggregate_id: str, after: int = 0) -> Iterator[Event]:
+        for record in self.store.read(aggregate_id, after):
+            yield from_record(record)
+
+    def hydrate(self, aggregate: Aggregate) -> Loaded:
+        """Fold the events after the aggregate's version."""
+        return Loaded(fold(aggregate, self.store.read(aggregate.id, aggregate.version)))
+
+    def append(self, aggregate: Aggregate, expected_version: int, records: Sequence[RecordedEvent]) -> None:
+        self.store.append(aggregate.id, expected_version, records)
+
+    def committed(self, aggregate: Aggregate, events: Sequence[Event]) -> None:
+        """Runs after a successful append; the base repository has nothing more to do."""
+
+
+def fold(aggregate: Aggregate, records: Iterator[RecordedEvent]) -> int:
+    """Decode and apply stored events one at a time (constant memory); names the event that fails."""
+    applied = 0
+    for record in records:
+        try:
+            aggregate._apply_one(from_record(record))
+        except (IllegalEventError, IllegalEventNumberError, CodecError) as exc:
+            message = f"stored event {record.type}#{record.number} of {aggregate.id!r} cannot be applied: {exc}"
+            raise (CodecError(message) if isinstance(exc, CodecError) else IllegalEventError(message)) from exc
+        applied += 1
+    return applied
+
+
+@functools.cache
+def default_repository(table: str) -> Repository:
+    """The repository `Aggregate(id)` uses when none is injected: DynamoDB, from configuration."""
+    from core.dynamodb import DynamoDBEventStore
+
+    return Repository(DynamoDBEventStore(table))
+
+
+def reset_defaults() -> None:
+    default_repository.cache_clear()

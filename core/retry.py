@@ -1,0 +1,30 @@
+"""Run a command against an aggregate, re-hydrating and trying again when another writer got there first."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from core.aggregate import Aggregate
+from core.errors import ConcurrencyError
+
+A = TypeVar("A", bound=Aggregate)
+T = TypeVar("T")
+
+
+def execute(aggregate: A, command: Callable[[A], T], attempts: int = 5) -> T:
+    """Hydrate, run `command(aggregate)` (which commits), and on `ConcurrencyError` catch up and retry.
+
+    `commit` leaves the aggregate as it was on a conflict, so catching up reads only the events after it.
+    The command must decide from the aggregate's state, since it may run more than once.
+    """
+    if attempts < 1:
+        raise ValueError(f"attempts must be at least 1, not {attempts}")
+    for attempt in range(1, attempts + 1):
+        aggregate.hydrate()
+        try:
+            return command(aggregate)
+        except ConcurrencyError:
+            if attempt == attempts:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover

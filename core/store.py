@@ -1,0 +1,92 @@
+"""The event store contract: two operations over encoded events, nothing about the domain.
+
+`read(id, after=0)` streams an aggregate's events numbered above `after`, oldest first, in constant memory.
+`append(id, expected_version, events)` writes events numbered `expected_version + 1 ...`, all or nothing,
+and raises `ConcurrencyError` when any of those numbers is already taken.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Protocol
+
+from core.errors import ConcurrencyError, EventSourcingError, EventTooLargeError
+from core.events import RecordedEvent
+
+#: DynamoDB's TransactWriteItems limit, which bounds one atomic append on every backend.
+MAX_EVENTS_PER_APPEND = 100
+#: DynamoDB's item size limit (400 KB, counted in bytes of attribute names and values).
+MAX_ITEM_BYTES = 400 * 1024
+#: TransactWriteItems' limit on the total size of the items in one request.
+MAX_APPEND_BYTES = 4 * 1024 * 1024
+
+
+class EventStore(Protocol):
+    def read(self, aggregate_id: str, after: int = 0) -> Iterator[RecordedEvent]: ...
+
+    def append(self, aggregate_id: str, expected_version: int, events: Sequence[RecordedEvent]) -> None: ...
+
+
+def check_append(aggregate_id: str, expected_version: int, events: Sequence[RecordedEvent]) -> None:
+    """Validate an append's shape before any backend sends anything."""
+    if not events:
+        raise EventSourcingError(f"append to {aggregate_id!r} has no events")
+    if len(events) > MAX_EVENTS_PER_APPEND:
+        raise EventSourcingError(
+            f"append to {aggregate_id!r} has {len(events)} events; one atomic append holds at most "
+            f"{MAX_EVENTS_PER_APPEND} (DynamoDB's transaction limit): commit them in batches"
+        )
+    total = 0
+    for offset, event in enumerate(events, start=1):
+        if event.number != expected_version + offset:
+            raise EventSourcingError(
+                f"append to {aggregate_id!r} at version {expected_version} must number its events "
+                f"{expected_version + 1}..{expected_version + len(events)}; event {offset} is {event.number}"
+            )
+        size = record_size(aggregate_id, event)
+        if size > MAX_ITEM_BYTES:
+            raise EventTooLargeError(event.type, size, MAX_ITEM_BYTES)
+        total += size
+    if total > MAX_APPEND_BYTES:
+        raise EventTooLargeError(f"{len(events)} events together", total, MAX_APPEND_BYTES)
+
+
+def record_size(aggregate_id: str, event: RecordedEvent) -> int:
+    """The event's size as a DynamoDB item: UTF-8 names and values; a number counts at most 21 bytes."""
+    size = len("id") + len(aggregate_id.encode()) + len("number") + min(21, len(str(event.number)) // 2 + 1)
+    size += len("type") + len(event.type.encode()) + len("created") + len(event.created.encode())
+    size += len("data") + len(event.data.encode())
+    if event.meta:
+        size += len("meta") + len(event.meta.encode())
+    return size
+
+
+class InMemoryEventStore:
+    """A thread-safe fake with the same contract as the DynamoDB store, for tests and the benchmarks."""
+
+    def __init__(self) -> None:
+        self._streams: dict[str, list[RecordedEvent]] = {}
+        self._lock = threading.Lock()
+
+    def read(self, aggregate_id: str, after: int = 0) -> Iterator[RecordedEvent]:
+        stream = self._streams.get(aggregate_id, [])
+        position = max(after, 0)
+        while position < len(stream):  # index by position: no copy of a long history
+            yield stream[position]
+            position += 1
+
+    def append(self, aggregate_id: str, expected_version: int, events: Sequence[RecordedEvent]) -> None:
+        check_append(aggregate_id, expected_version, events)
+        with self._lock:
+            stream = self._streams.setdefault(aggregate_id, [])
+            if len(stream) > expected_version:
+                raise ConcurrencyError(aggregate_id, expected_version, f"it is at version {len(stream)}")
+            if len(stream) < expected_version:
+                raise ConcurrencyError(
+                    aggregate_id, expected_version, f"it is only at version {len(stream)}: no gaps allowed"
+                )
+            stream.extend(events)
+
+    def aggregate_ids(self) -> Iterator[str]:
+        return iter(list(self._streams))

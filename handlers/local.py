@@ -1,0 +1,71 @@
+"""The embedded local stack: moto's server on 127.0.0.1, which boto3 reaches over real HTTP."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Mapping
+
+from core import config
+from core.errors import ConfigurationError
+
+#: What another shell needs to reach the local stack (the endpoint is added when it starts).
+LOCAL_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def is_configured(environ: Mapping[str, str] = os.environ) -> bool:
+    """True when an endpoint or AWS credentials are configured, so the embedded stack is not wanted."""
+    if environ.get("AWS_ENDPOINT_URL"):
+        return True
+    return config.session().get_credentials() is not None
+
+
+class LocalStack:
+    """moto's ThreadedMotoServer on a free loopback port; `start()` points this process's clients at it."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self._server = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def environment(self) -> dict[str, str]:
+        return {**LOCAL_ENVIRONMENT, "AWS_ENDPOINT_URL": self.endpoint}
+
+    def start(self) -> LocalStack:
+        try:
+            from moto.server import ThreadedMotoServer
+        except ImportError as exc:
+            message = "the local stack needs moto's server: pip install 'aws-event-sourcing[local]'"
+            raise ConfigurationError(message) from exc
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self._server.start()
+        os.environ.update(self.environment())
+        config.reset()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+

@@ -1,0 +1,40 @@
+"""Create the tables (and buckets) the configuration names, idempotently, and wait until they are usable."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from core import config
+from core.dynamodb import events_table_definition
+from loans import Loan
+
+#: Each entry returns CreateTable arguments for one table; other parts of the service add theirs.
+TABLE_DEFINITIONS: list[Callable[[], dict[str, Any]]] = [
+    lambda: events_table_definition(Loan.default_table()),
+]
+
+
+def ensure_table(client: Any, definition: dict[str, Any]) -> bool:
+    """Create one table unless it exists; wait until it is active. True when it was created now."""
+    name = definition["TableName"]
+    try:
+        client.create_table(**definition)
+        created = True
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ResourceInUseException":
+            raise
+        created = False
+    client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    return created
+
+
+def ensure_tables(definitions: Iterable[Callable[[], dict[str, Any]]] | None = None) -> list[tuple[str, bool]]:
+    client = config.dynamodb_client()
+    results = []
+    for make in definitions if definitions is not None else TABLE_DEFINITIONS:
+        definition = make()
+        results.append((definition["TableName"], ensure_table(client, definition)))
+    return results

@@ -1,0 +1,5 @@
+"""The worked example domain: loans with long repayment histories."""
+
+from loans.loan import STATUSES, Loan
+
+__all__ = ["STATUSES", "Loan"]
