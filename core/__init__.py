@@ -1,6 +1,6 @@
 """Event-sourced aggregates on DynamoDB: the core the rest of the service builds on."""
 
-from core.aggregate import Aggregate, requires
+from core.aggregate import Aggregate, Resource, requires
 from core.codec import decode, encode
 from core.dynamodb import DynamoDBEventStore
 from core.errors import (
@@ -18,9 +18,6 @@ from core.events import Event, RecordedEvent
 from core.repository import Repository
 from core.retry import execute
 from core.store import EventStore, InMemoryEventStore
-
-#: The original library's name for the thing with an `id`.
-Resource = Aggregate
 
 __all__ = [
     "Aggregate",

@@ -51,7 +51,16 @@ def _event_type(handler: str) -> str:
     return "".join(part.capitalize() for part in handler[3:].split("_"))
 
 
-class Aggregate:
+class Resource:
+    """Anything with an id, as in the original library: a new uuid4 when none is given."""
+
+    def __init__(self, id: str | None = None) -> None:  # noqa: A002 - the original library's name
+        if id is not None and (not isinstance(id, str) or not id):
+            raise ValueError(f"id must be a non-empty string, not {id!r}")
+        self.id = id or str(uuid.uuid4())
+
+
+class Aggregate(Resource):
     """Base class of event-sourced aggregates.
 
     Subclasses set `table` (the events table's default name) and define `on_<event_type>` handlers.
@@ -72,9 +81,7 @@ class Aggregate:
         store: EventStore | None = None,
         repository: Repository | None = None,
     ) -> None:
-        if id is not None and (not isinstance(id, str) or not id):
-            raise ValueError(f"aggregate id must be a non-empty string, not {id!r}")
-        self.id = id or str(uuid.uuid4())
+        super().__init__(id)
         self.table = table or self.default_table()
         self.version = 0
         if repository is None and store is not None:

@@ -6,6 +6,7 @@ import logging
 import os
 import socket
 from collections.abc import Mapping
+from pathlib import Path
 
 from core import config
 from core.errors import ConfigurationError
@@ -25,10 +26,16 @@ def free_port() -> int:
 
 
 def is_configured(environ: Mapping[str, str] = os.environ) -> bool:
-    """True when an endpoint or AWS credentials are configured, so the embedded stack is not wanted."""
-    if environ.get("AWS_ENDPOINT_URL"):
+    """True when an endpoint or AWS credentials are configured, so the embedded stack is not wanted.
+
+    Looks only at the environment and the shared files: asking boto3 would also probe the instance
+    metadata service, which on a laptop costs a timeout.
+    """
+    if any(environ.get(name) for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_PROFILE")):
         return True
-    return config.session().get_credentials() is not None
+    files = (environ.get("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"),
+             environ.get("AWS_CONFIG_FILE", "~/.aws/config"))
+    return any(Path(name).expanduser().is_file() for name in files)
 
 
 class LocalStack:
