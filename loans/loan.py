@@ -50,10 +50,10 @@ class Loan(Aggregate):
     def on_loan_created(self, event: Event) -> None:
         self._expect(event, None)
         amount, interest = event.data["requested_amount"], event.data["interest"]
-        if amount <= 0:
+        if amount <= 0 or amount != amount.quantize(CENT):
             raise IllegalEventError(
-                f"LoanCreated requested_amount must be positive, not {amount}", event_type=event.type,
-                field="requested_amount",
+                f"LoanCreated requested_amount must be a positive amount in whole cents, not {amount}",
+                event_type=event.type, field="requested_amount",
             )
         if interest < 0:
             raise IllegalEventError(
@@ -85,9 +85,10 @@ class Loan(Aggregate):
         if self.status not in (DISBURSED, PAID, ARREARS):
             self._expect(event, DISBURSED, PAID, ARREARS)
         amount = event.data["amount"]
-        if amount <= 0:
+        if amount <= 0 or amount != amount.quantize(CENT):
             raise IllegalEventError(
-                f"LoanPaid amount must be positive, not {amount}", event_type=event.type, field="amount"
+                f"LoanPaid amount must be a positive amount in whole cents, not {amount}",
+                event_type=event.type, field="amount",
             )
         if amount > self.balance:
             raise IllegalEventError(

@@ -152,3 +152,26 @@ def test_demo_starts_the_embedded_stack_when_nothing_is_configured():
     for status in ("REJECTED", "APPROVED", "DISBURSED", "PAID", "SETTLED", "COLLECTIONS"):
         assert status in out
     assert "long-lived loan" in out and "45 events committed" in out and "45 events read" in out
+
+
+def test_local_keeps_the_stack_up_and_prints_what_another_shell_needs():
+    import signal
+    import time
+
+    import boto3
+
+    process = subprocess.Popen([sys.executable, "-m", "handlers.cli", "local"], cwd=ROOT, env=clean_env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = [process.stdout.readline() for _ in range(7)]
+        assert lines[0].startswith("local stack: moto's server at http://127.0.0.1:")
+        exports = dict(line.strip().removeprefix("export ").split("=", 1) for line in lines[2:6])
+        assert set(exports) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL"}
+        client = boto3.client("dynamodb", endpoint_url=exports["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                              aws_access_key_id="testing", aws_secret_access_key="testing")
+        assert "Loans" in client.list_tables()["TableNames"]  # the tables are ready
+        time.sleep(0.2)
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    assert process.returncode == 0 and "stopped" in out and err == ""

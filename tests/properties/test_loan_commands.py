@@ -16,7 +16,12 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from core import IllegalEventError, InMemoryEventStore
 from loans import Loan
 
-amounts = st.decimals(min_value=Decimal("-5"), max_value=Decimal("3000"), places=2)
+amounts = st.decimals(min_value=Decimal("-5"), max_value=Decimal("3000"), places=2) | st.decimals(
+    min_value=Decimal("0"), max_value=Decimal("50"), places=3)
+
+
+def in_cents(amount: Decimal) -> bool:
+    return amount == amount.quantize(Decimal("0.01"))
 TRANSITIONS = {
     "LoanApproved": ({"CREATED"}, "APPROVED"),
     "LoanRejected": ({"CREATED"}, "REJECTED"),
@@ -47,7 +52,7 @@ class LoanCommands(RuleBasedStateMachine):
 
     @rule(amount=amounts, interest=st.decimals(min_value=Decimal("-0.1"), max_value=Decimal("0.5"), places=3))
     def create(self, amount, interest):
-        legal = self.status is None and amount > 0 and interest >= 0
+        legal = self.status is None and amount > 0 and in_cents(amount) and interest >= 0
         self.attempt({"type": "LoanCreated", "requested_amount": amount, "interest": interest}, legal)
         if legal:
             self.status, self.principal, self.interest = "CREATED", amount, interest
@@ -71,7 +76,7 @@ class LoanCommands(RuleBasedStateMachine):
     @rule(amount=amounts, whole=st.booleans())
     def pay(self, amount, whole):
         amount = self.balance if whole and self.balance > 0 else amount
-        legal = self.status in {"DISBURSED", "PAID", "ARREARS"} and 0 < amount <= self.balance
+        legal = self.status in {"DISBURSED", "PAID", "ARREARS"} and 0 < amount <= self.balance and in_cents(amount)
         self.attempt({"type": "LoanPaid", "amount": amount}, legal)
         if legal:
             self.status, self.balance = "PAID", self.balance - amount

@@ -103,8 +103,9 @@ def test_a_payment_in_arrears_brings_the_loan_back_to_paid():
 
 @pytest.mark.parametrize(("amount", "message"), [
     (Decimal("1050.01"), "above the balance 1050.00"),
-    (Decimal("0"), "amount must be positive"),
-    (Decimal("-5"), "amount must be positive"),
+    (Decimal("0"), "must be a positive amount in whole cents, not 0"),
+    (Decimal("-5"), "must be a positive amount in whole cents, not -5"),
+    (Decimal("1.001"), "must be a positive amount in whole cents, not 1.001"),
 ])
 def test_bad_payment_amounts(amount, message):
     loan = loan_in("DISBURSED")
