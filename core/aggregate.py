@@ -58,6 +58,11 @@ class Aggregate:
     """
 
     table: ClassVar[str | None] = None
+    #: Bump to invalidate stored snapshots by hand; they are also invalidated when a handler's code changes.
+    snapshot_version: ClassVar[int] = 0
+    #: Builds the repository `Aggregate(id)` uses when none is injected: `factory(cls, table)`. A domain
+    #: package sets it (loans wires snapshots this way), since core knows nothing of snapshot storage.
+    repository_factory: ClassVar[Callable[[type[Aggregate], str], Repository] | None] = None
     _dispatch: ClassVar[dict[str, tuple[Callable[..., Any], tuple[tuple[str, Any], ...]]]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -92,9 +97,13 @@ class Aggregate:
     @property
     def repository(self) -> Repository:
         if self._repository is None:
-            from core.repository import default_repository
+            factory = type(self).repository_factory
+            if factory is not None:
+                self._repository = factory(type(self), self.table)
+            else:
+                from core.repository import default_repository
 
-            self._repository = default_repository(self.table)
+                self._repository = default_repository(self.table)
         return self._repository
 
     # -- reading -----------------------------------------------------------------------------------------
@@ -214,6 +223,14 @@ class Aggregate:
             for key, value in vars(self).items()
             if not key.startswith("_") and key not in FRAMEWORK_ATTRIBUTES
         }
+
+    def snapshot(self) -> dict[str, Any]:
+        """The state a snapshot keeps; override (with `restore`) when `state()` is not the whole story."""
+        return self.state()
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Set the state a snapshot kept (the inverse of `snapshot`); `version` is set by the caller."""
+        vars(self).update(state)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(id={self.id!r}, version={self.version})"

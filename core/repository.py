@@ -42,6 +42,14 @@ class Repository:
         """Fold the events after the aggregate's version."""
         return Loaded(fold(aggregate, self.store.read(aggregate.id, aggregate.version)))
 
+    def restore_cached(self, aggregate: Aggregate) -> bool:
+        """Bring a fresh aggregate to its last known state without I/O, if this repository keeps one.
+
+        `core.retry.execute` tries this first, so a command on a cached aggregate goes straight to the
+        conditional append; a stale cache costs one conflict and a catch-up read, never a wrong write.
+        """
+        return False
+
     def append(self, aggregate: Aggregate, expected_version: int, records: Sequence[RecordedEvent]) -> None:
         self.store.append(aggregate.id, expected_version, records)
 
