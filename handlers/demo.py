@@ -93,4 +93,7 @@ def measure_hydrate(loan_id: str, meter: RequestMeter, make_loan: Callable[[str]
     loaded = loan.repository.hydrate(loan)
     elapsed = (time.perf_counter() - started) * 1000
     requests, received = (now - then for now, then in zip(meter.snapshot(), before, strict=True))
-    return loan, {"events_read": loaded.events_read, "requests": requests, "bytes": received, "ms": round(elapsed, 1)}
+    return loan, {"events_read": loaded.events_read, "requests": requests, "bytes": received, "ms": round(elapsed, 1),
+                  # The events folded after the snapshot (all of them when none was used), and why not.
+                  "snapshot_version": loaded.snapshot_version, "tail_events": loaded.events_read,
+                  "snapshot_skipped": loaded.snapshot_skipped}
