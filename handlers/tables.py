@@ -41,7 +41,16 @@ def ensure_tables(definitions: Iterable[Callable[[], dict[str, Any]]] | None = N
 
 
 def ensure_bucket(client: Any, bucket: str) -> bool:
-    """Create one bucket unless this account owns it already. True when it was created now."""
+    """Create one bucket unless it exists already. True when it was created now.
+
+    Asks first: in us-east-1 creating a bucket you own succeeds again, so the create cannot tell.
+    """
+    try:
+        client.head_bucket(Bucket=bucket)
+        return False
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("404", "NoSuchBucket", "NotFound"):
+            raise
     region = client.meta.region_name
     options = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
     try:
