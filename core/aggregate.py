@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 EventInput = Event | Mapping[str, Any]
 
+_MISSING = object()
+
 #: Attributes every aggregate has that are not part of its folded state.
 FRAMEWORK_ATTRIBUTES = frozenset(("id", "table", "version"))
 
@@ -139,9 +141,14 @@ class Aggregate:
             number = self.version + 1
         elif number != self.version + 1:
             raise IllegalEventNumberError(self.version, number)
-        handler, needs = self._handler(event.type)
+        entry = self._dispatch.get(event.type)  # the hot path of every replay: one dict lookup when known
+        handler, needs = entry if entry is not None else self._handler(event.type)
         if needs:
-            _check_fields(event, needs)
+            data = event.data
+            for name, kind in needs:
+                if type(data.get(name, _MISSING)) is not kind:  # the usual case is one exact type check
+                    _check_fields(event, needs)
+                    break
         handler(self, event)
         self.version = number
 

@@ -60,9 +60,10 @@ class Repository:
 def fold(aggregate: Aggregate, records: Iterator[RecordedEvent]) -> int:
     """Decode and apply stored events one at a time (constant memory); names the event that fails."""
     applied = 0
+    apply = aggregate._apply_one
     for record in records:
         try:
-            aggregate._apply_one(from_record(record))
+            apply(from_record(record))
         except (IllegalEventError, IllegalEventNumberError, CodecError) as exc:
             message = f"stored event {record.type}#{record.number} of {aggregate.id!r} cannot be applied: {exc}"
             raise (CodecError(message) if isinstance(exc, CodecError) else IllegalEventError(message)) from exc

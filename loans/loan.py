@@ -18,6 +18,8 @@ ZERO = Decimal("0.00")
 CREATED, APPROVED, REJECTED, DISBURSED = "CREATED", "APPROVED", "REJECTED", "DISBURSED"
 PAID, ARREARS, SETTLED, COLLECTIONS = "PAID", "ARREARS", "SETTLED", "COLLECTIONS"
 STATUSES = (CREATED, APPROVED, REJECTED, DISBURSED, PAID, ARREARS, SETTLED, COLLECTIONS)
+#: Where a repayment is legal; a constant, since `on_loan_paid` runs once per repayment on every replay.
+PAYABLE = frozenset((DISBURSED, PAID, ARREARS))
 
 
 class Loan(Aggregate):
@@ -85,7 +87,7 @@ class Loan(Aggregate):
 
     @requires(amount=Decimal)
     def on_loan_paid(self, event: Event) -> None:
-        if self.status not in (DISBURSED, PAID, ARREARS):
+        if self.status not in PAYABLE:
             self._expect(event, DISBURSED, PAID, ARREARS)
         amount = event.data["amount"]
         if amount <= 0:
