@@ -90,6 +90,12 @@ def _from_json_dict(value: dict[str, Any]) -> Any:
     for key, item in value.items():  # replacing values, never keys: safe while iterating
         kind = type(item)
         if kind is dict:
+            if len(item) == 1 and type(item.get("$d")) is str:  # an amount, the usual tag: no call deeper
+                try:
+                    value[key] = Decimal(item["$d"])
+                    continue
+                except ArithmeticError:
+                    pass  # _untag names the malformed value
             value[key] = _from_json_dict(item)
         elif kind is list:
             value[key] = _from_json_list(item)

@@ -147,8 +147,8 @@ def to_record(event: Event) -> RecordedEvent:
 #: Decoded payloads by their stored text, for payloads of immutable values only (shared safely behind a
 #: read-only proxy): a long loan repeats the same instalment, so most repayments decode once. Bounded.
 _PAYLOADS: dict[str, MappingProxyType] = {}
-_PAYLOADS_MAX = 4096
-_PAYLOAD_TEXT_MAX = 256
+_PAYLOADS_MAX = 1024
+_PAYLOAD_TEXT_MAX = 128
 _IMMUTABLE = frozenset((str, int, bool, type(None), Decimal, datetime))
 _new_event = Event.__new__
 _set_type, _set_data, _set_number, _set_created, _set_meta = (
