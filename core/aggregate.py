@@ -237,6 +237,9 @@ class Aggregate:
 
     def restore(self, state: Mapping[str, Any]) -> None:
         """Set the state a snapshot kept (the inverse of `snapshot`); `version` is set by the caller."""
+        refused = [key for key in state if key.startswith("_") or key in FRAMEWORK_ATTRIBUTES]
+        if refused:
+            raise ValueError(f"a snapshot state may not set {', '.join(sorted(refused))}")
         vars(self).update(state)
 
     def __repr__(self) -> str:

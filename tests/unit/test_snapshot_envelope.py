@@ -91,3 +91,14 @@ def test_an_unencodable_state_is_a_snapshot_error_naming_the_field():
     loan.ratio = 0.5
     with pytest.raises(Exception, match=r"ratio is a float"):
         take(loan)
+
+
+def test_a_state_that_would_set_framework_or_private_attributes_is_refused():
+    from core import codec
+
+    loan = replayed("l", loan_events(2))
+    snapshot = replace(take(loan), state=codec.encode({"status": "PAID", "version": 99, "_repository": None}))
+    fresh = Loan("l")
+    with pytest.raises(SnapshotCorruptError, match="may not set _repository, version"):
+        restore(fresh, snapshot)
+    assert fresh.version == 0 and fresh.status is None
