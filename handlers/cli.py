@@ -196,8 +196,10 @@ def run_hydrate(args: argparse.Namespace) -> int:
         print(f"  {name:<17} {value}")
     print(f"loaded in {cost['ms']:,.1f} ms: {cost['events_read']:,} events read, {cost['requests']} requests, "
           f"{cost['bytes']:,} bytes received")
-    if cost["snapshot_version"] is not None or cost["snapshot_skipped"]:
-        print(f"snapshot: {cost['snapshot_version'] or cost['snapshot_skipped']}")
+    if cost["snapshot_version"] is not None:
+        print(f"from the snapshot at version {cost['snapshot_version']}, then {cost['tail_events']:,} events")
+    if cost["snapshot_skipped"]:
+        print(f"snapshot skipped: {cost['snapshot_skipped']}")
     return 0
 
 

@@ -53,6 +53,29 @@ def test_backfill_then_hydrate_reads_the_snapshot(stack, capsys, monkeypatch, st
 
     assert main(["snapshot", "--all"]) == 0  # run again: nothing to do
     assert "0 written, 1 already current" in capsys.readouterr().out
+    config.reset()
+    assert main(["hydrate", loan.id]) == 0
+    assert "from the snapshot at version 45, then 0 events" in capsys.readouterr().out
+
+
+def test_an_interrupted_backfill_carries_on_when_run_again():
+    from snapshots.backfill import backfill
+    from snapshots.policy import SnapshotPolicy
+    from tests.snapshot_support import loan_events, make_backend
+
+    backend = make_backend("memory")
+    for name in ("a", "b", "c"):
+        backend.write_events(name, loan_events(3))
+    repository = SnapshottingRepository(backend.events, backend.snapshots, SnapshotPolicy())
+
+    def interrupt(outcome):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        backfill(Loan, ["a", "b", "c"], repository, interrupt)
+    outcome = backfill(Loan, ["a", "b", "c"], repository)
+    assert (outcome.written, outcome.current) == (2, 1)
+    assert all(backend.snapshots.get("Loan", name).version == 6 for name in "abc")
 
 
 def test_hydrate_json_says_why_a_snapshot_was_skipped(stack, capsys, monkeypatch):
