@@ -90,7 +90,7 @@ class Loan(Aggregate):
         if self.status not in PAYABLE:
             self._expect(event, DISBURSED, PAID, ARREARS)
         amount = event.data["amount"]
-        if amount <= 0:
+        if amount <= ZERO:
             raise IllegalEventError(
                 f"LoanPaid amount must be positive, not {amount}", event_type=event.type, field="amount"
             )
