@@ -21,8 +21,9 @@ def execute(aggregate: A, command: Callable[[A], T], attempts: int = 5) -> T:
     """
     if attempts < 1:
         raise ValueError(f"attempts must be at least 1, not {attempts}")
+    restore_cached = getattr(aggregate.repository, "restore_cached", None)
     for attempt in range(1, attempts + 1):
-        if attempt > 1 or aggregate.version > 0 or not aggregate.repository.restore_cached(aggregate):
+        if attempt > 1 or aggregate.version > 0 or restore_cached is None or not restore_cached(aggregate):
             aggregate.hydrate()
         try:
             return command(aggregate)
