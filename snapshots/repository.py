@@ -14,8 +14,10 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from core import codec
-from core.errors import CodecError
+from core.errors import CodecError, StoreError
 from core.repository import Loaded, Repository, fold
 from snapshots.cache import AggregateCache, Entry
 from snapshots.dynamodb import DynamoDBSnapshotStore, Head
@@ -31,8 +33,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: Counts by outcome: `skipped_stale`, `skipped_corrupt`, `skipped_impossible`, `written`, `write_failed`,
-#: `cache_hit`. Library code keeps a plain counter; a Lambda handler can publish it as metrics.
+#: Counts by outcome: `skipped_stale`, `skipped_corrupt`, `skipped_impossible`, `skipped_unavailable` (a
+#: separate snapshot store could not be read), `written`, `write_failed`, `cache_hit`. Library code keeps a
+#: plain counter; a Lambda handler can publish it as metrics.
 COUNTERS: Counter[str] = Counter()
 
 
@@ -104,6 +107,8 @@ class SnapshottingRepository(Repository):
             snapshot = snapshots.get(type(aggregate).__name__, aggregate.id)
         except SnapshotCorruptError as exc:
             return self._replay(aggregate, f"corrupt: {exc}", exc.version)
+        except (StoreError, ClientError, BotoCoreError) as exc:  # a snapshot is an optimisation: the log decides
+            return self._replay(aggregate, f"unavailable: {describe(exc)}", None)
         if snapshot is None:
             return self._replay(aggregate, None, None)
         reason = problem(snapshot, aggregate)
@@ -194,6 +199,13 @@ class SnapshottingRepository(Repository):
             return  # a state the codec cannot hold is simply not cached
         self.cache.put(_key(aggregate), Entry(aggregate.version, state, getattr(aggregate, "_snapshot_version", 0),
                                               getattr(aggregate, "_stored_snapshot", None)))
+
+
+def describe(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code', 'error')}: {error.get('Message', exc)}"
+    return str(exc)
 
 
 def _key(aggregate: Aggregate) -> tuple[type, str, str]:

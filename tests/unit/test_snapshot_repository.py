@@ -228,3 +228,20 @@ def test_a_long_tail_without_a_snapshot_replays_in_pages(dynamodb_backend):
     loan = Loan("l", repository=repository(dynamodb_backend, every=5))
     loaded = loan.repository.hydrate(loan)
     assert (loaded.snapshot_version, loaded.snapshot_skipped, loan.version) == (None, None, 83)
+
+
+def test_an_unreadable_snapshot_store_costs_a_replay_not_the_command(aws):
+    import boto3
+
+    from snapshots import S3SnapshotStore
+
+    backend = make_backend("memory")
+    backend.write_events("l", loan_events(4))
+    missing = S3SnapshotStore("no-such-bucket", client=boto3.client("s3", region_name="us-east-1"))
+    repo = SnapshottingRepository(backend.events, missing, SnapshotPolicy(every=1))
+    loan = Loan("l", repository=repo)
+    loaded = repo.hydrate(loan)
+    assert loaded.snapshot_skipped.startswith("unavailable: snapshot bucket 'no-such-bucket' does not exist")
+    assert loan.version == 7
+    loan.commit(PAY)  # the snapshot write fails too, and is only logged
+    assert loan.version == 8
