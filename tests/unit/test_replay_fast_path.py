@@ -58,3 +58,37 @@ def test_metering_a_streamed_body_leaves_it_readable(aws):
     meter.attach(s3)
     assert s3.get_object(Bucket="metered", Key="k")["Body"].read() == b"x" * 1000
     assert (meter.requests, meter.bytes_received) == (1, 1000)
+
+
+def stored(*events: Event):
+    return [to_record(event) for event in events]
+
+
+CREATED = Event("LoanCreated", {"requested_amount": Decimal(100), "interest": Decimal(0)}, 1, WHEN)
+
+
+def test_fold_names_the_stored_event_it_cannot_apply():
+    from core.repository import fold
+
+    bad = stored(CREATED, Event("LoanApproved", {}, 3, WHEN))
+    with pytest.raises(IllegalEventError, match=r"stored event LoanApproved#3 of 'l'.*must be number 2"):
+        fold(Loan("l"), iter(bad))
+    mistyped = stored(CREATED, Event("LoanApproved", {}, 2, WHEN), Event("LoanDisbursed", {}, 3, WHEN),
+                      Event("LoanPaid", {"amount": "1"}, 4, WHEN))
+    with pytest.raises(IllegalEventError, match=r"LoanPaid#4 .*'amount' must be Decimal, not str"):
+        fold(Loan("l"), iter(mistyped))
+
+
+def test_fold_honours_an_overridden_apply_one():
+    from core.repository import fold
+
+    class Counting(Loan):
+        applied = 0
+
+        def _apply_one(self, event):
+            type(self).applied += 1
+            super()._apply_one(event)
+
+    loan = Counting("l")
+    assert fold(loan, iter(stored(CREATED, Event("LoanApproved", {}, 2, WHEN)))) == 2
+    assert (Counting.applied, loan.status, loan.version) == (2, "APPROVED", 2)
