@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 EventInput = Event | Mapping[str, Any]
 
+_MISSING = object()
+
 #: Attributes every aggregate has that are not part of its folded state.
 FRAMEWORK_ATTRIBUTES = frozenset(("id", "table", "version"))
 
@@ -67,6 +69,11 @@ class Aggregate(Resource):
     """
 
     table: ClassVar[str | None] = None
+    #: Bump to invalidate stored snapshots by hand; they are also invalidated when a handler's code changes.
+    snapshot_version: ClassVar[int] = 0
+    #: Builds the repository `Aggregate(id)` uses when none is injected: `factory(cls, table)`. A domain
+    #: package sets it (loans wires snapshots this way), since core knows nothing of snapshot storage.
+    repository_factory: ClassVar[Callable[[type[Aggregate], str], Repository] | None] = None
     _dispatch: ClassVar[dict[str, tuple[Callable[..., Any], tuple[tuple[str, Any], ...]]]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -99,9 +106,13 @@ class Aggregate(Resource):
     @property
     def repository(self) -> Repository:
         if self._repository is None:
-            from core.repository import default_repository
+            factory = type(self).repository_factory
+            if factory is not None:
+                self._repository = factory(type(self), self.table)
+            else:
+                from core.repository import default_repository
 
-            self._repository = default_repository(self.table)
+                self._repository = default_repository(self.table)
         return self._repository
 
     # -- reading -----------------------------------------------------------------------------------------
@@ -137,9 +148,14 @@ class Aggregate(Resource):
             number = self.version + 1
         elif number != self.version + 1:
             raise IllegalEventNumberError(self.version, number)
-        handler, needs = self._handler(event.type)
+        entry = self._dispatch.get(event.type)  # the hot path of every replay: one dict lookup when known
+        handler, needs = entry if entry is not None else self._handler(event.type)
         if needs:
-            _check_fields(event, needs)
+            data = event.data
+            for name, kind in needs:
+                if type(data.get(name, _MISSING)) is not kind:  # the usual case is one exact type check
+                    _check_fields(event, needs)
+                    break
         handler(self, event)
         self.version = number
 
@@ -221,6 +237,17 @@ class Aggregate(Resource):
             for key, value in vars(self).items()
             if not key.startswith("_") and key not in FRAMEWORK_ATTRIBUTES
         }
+
+    def snapshot(self) -> dict[str, Any]:
+        """The state a snapshot keeps; override (with `restore`) when `state()` is not the whole story."""
+        return self.state()
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Set the state a snapshot kept (the inverse of `snapshot`); `version` is set by the caller."""
+        refused = [key for key in state if key.startswith("_") or key in FRAMEWORK_ATTRIBUTES]
+        if refused:
+            raise ValueError(f"a snapshot state may not set {', '.join(sorted(refused))}")
+        vars(self).update(state)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(id={self.id!r}, version={self.version})"

@@ -82,18 +82,33 @@ def _to_json(value: Any, path: str) -> Any:
 
 
 def _from_json_dict(value: dict[str, Any]) -> Any:
+    """Restore tagged values in place (the dict is orjson's fresh result, no one else holds it)."""
     if len(value) == 1:
-        (key, inner), = value.items()
-        if key in _TAGS:
-            return _untag(key, inner)
-    return {key: _from_json(item) for key, item in value.items()}
+        for key in value:
+            if key in _TAGS:
+                return _untag(key, value[key])
+    for key, item in value.items():  # replacing values, never keys: safe while iterating
+        kind = type(item)
+        if kind is dict:
+            if len(item) == 1 and type(item.get("$d")) is str:  # an amount, the usual tag: no call deeper
+                try:
+                    value[key] = Decimal(item["$d"])
+                    continue
+                except ArithmeticError:
+                    pass  # _untag names the malformed value
+            value[key] = _from_json_dict(item)
+        elif kind is list:
+            value[key] = _from_json_list(item)
+    return value
 
 
-def _from_json(value: Any) -> Any:
-    if type(value) is dict:
-        return _from_json_dict(value)
-    if type(value) is list:
-        return [_from_json(item) for item in value]
+def _from_json_list(value: list[Any]) -> list[Any]:
+    for index, item in enumerate(value):
+        kind = type(item)
+        if kind is dict:
+            value[index] = _from_json_dict(item)
+        elif kind is list:
+            value[index] = _from_json_list(item)
     return value
 
 
@@ -105,6 +120,7 @@ def _untag(tag: str, inner: Any) -> Any:
             return datetime.fromisoformat(inner)
         if tag == "$i":
             return int(inner)
-        return {key: _from_json(item) for key, item in inner.items()}
+        return {key: _from_json_dict(item) if type(item) is dict else
+                _from_json_list(item) if type(item) is list else item for key, item in inner.items()}
     except (TypeError, ValueError, ArithmeticError, AttributeError) as exc:
         raise CodecError(f"stored payload has a malformed {tag} value {inner!r}") from exc

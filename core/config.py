@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -47,6 +48,17 @@ def client(service: str, **options: Any) -> Any:
     return session().client(service, config=CLIENT_CONFIG, **options)
 
 
+#: Functions `reset()` also calls: packages that cache by configuration (snapshots) register theirs.
+_RESET_HOOKS: list[Callable[[], None]] = []
+
+
+def on_reset(hook: Callable[[], None]) -> Callable[[], None]:
+    """Have `reset()` call `hook` too; returns it, so it can decorate."""
+    if hook not in _RESET_HOOKS:
+        _RESET_HOOKS.append(hook)
+    return hook
+
+
 def reset() -> None:
     """Forget every client and default store (after the environment changed)."""
     session.cache_clear()
@@ -55,3 +67,5 @@ def reset() -> None:
     from core import repository
 
     repository.reset_defaults()
+    for hook in _RESET_HOOKS:
+        hook()

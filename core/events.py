@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -143,17 +144,46 @@ def to_record(event: Event) -> RecordedEvent:
     )
 
 
+#: Decoded payloads by their stored text, for payloads of immutable values only (shared safely behind a
+#: read-only proxy): a long loan repeats the same instalment, so most repayments decode once. Bounded.
+_PAYLOADS: dict[str, MappingProxyType] = {}
+_PAYLOADS_MAX = 1024
+_PAYLOAD_TEXT_MAX = 128
+_IMMUTABLE = frozenset((str, int, bool, type(None), Decimal, datetime))
+_new_event = Event.__new__
+_set_type, _set_data, _set_number, _set_created, _set_meta = (
+    Event.type.__set__, Event.data.__set__, Event.number.__set__,  # type: ignore[attr-defined]
+    Event.created.__set__, Event.meta.__set__,  # type: ignore[attr-defined]
+)
+_parse_time = datetime.fromisoformat
+
+
+def _payload(text: str) -> MappingProxyType:
+    data = _PAYLOADS.get(text)
+    if data is None:
+        decoded = codec.decode(text)
+        data = MappingProxyType(decoded)
+        if len(text) <= _PAYLOAD_TEXT_MAX and all(type(value) in _IMMUTABLE for value in decoded.values()):
+            if len(_PAYLOADS) >= _PAYLOADS_MAX:
+                _PAYLOADS.clear()
+            _PAYLOADS[text] = data
+    return data
+
+
 def from_record(record: RecordedEvent) -> Event:
-    """Decode a stored event. Raises `CodecError` naming the event when its stored form is damaged."""
+    """Decode a stored event. Raises `CodecError` naming the event when its stored form is damaged.
+
+    The hot path of every hydrate: it sets the slots directly, since `Event.__init__` re-validates what
+    the store already guarantees.
+    """
     number, type_, created, data, meta = record
     try:
-        event = Event.__new__(Event)
-        _set = object.__setattr__
-        _set(event, "type", type_)
-        _set(event, "data", MappingProxyType(codec.decode(data)))
-        _set(event, "number", number)
-        _set(event, "created", datetime.fromisoformat(created))
-        _set(event, "meta", MappingProxyType(codec.decode(meta)) if meta else None)
+        event = _new_event(Event)
+        _set_type(event, type_)
+        _set_data(event, _PAYLOADS.get(data) or _payload(data))
+        _set_number(event, number)
+        _set_created(event, _parse_time(created))
+        _set_meta(event, MappingProxyType(codec.decode(meta)) if meta else None)
     except (CodecError, ValueError, TypeError) as exc:
         raise CodecError(f"stored event {type_}#{number} cannot be decoded: {exc}") from exc
     return event

@@ -22,7 +22,12 @@ class RequestMeter:
         self.requests += 1
         if model is not None:
             self.by_operation[model.name] = self.by_operation.get(model.name, 0) + 1
-        if http_response is not None:
+        if http_response is None:
+            return
+        if model is not None and model.has_streaming_output:
+            # Reading `content` would consume a streamed body (S3 GetObject) before its caller reads it.
+            self.bytes_received += int(http_response.headers.get("content-length") or 0)
+        else:
             self.bytes_received += len(http_response.content or b"")
 
     def snapshot(self) -> tuple[int, int]:

@@ -42,6 +42,14 @@ class Repository:
         """Fold the events after the aggregate's version."""
         return Loaded(fold(aggregate, self.store.read(aggregate.id, aggregate.version)))
 
+    def restore_cached(self, aggregate: Aggregate) -> bool:
+        """Bring a fresh aggregate to its last known state without I/O, if this repository keeps one.
+
+        `core.retry.execute` tries this first, so a command on a cached aggregate goes straight to the
+        conditional append; a stale cache costs one conflict and a catch-up read, never a wrong write.
+        """
+        return False
+
     def append(self, aggregate: Aggregate, expected_version: int, records: Sequence[RecordedEvent]) -> None:
         self.store.append(aggregate.id, expected_version, records)
 
@@ -50,16 +58,53 @@ class Repository:
 
 
 def fold(aggregate: Aggregate, records: Iterator[RecordedEvent]) -> int:
-    """Decode and apply stored events one at a time (constant memory); names the event that fails."""
+    """Decode and apply stored events one at a time (constant memory); names the event that fails.
+
+    Every replay runs this loop, so it does what `Aggregate._apply_one` does inline (the same checks in
+    the same order), unless a subclass overrides `_apply_one`.
+    """
+    from core.aggregate import _MISSING, Aggregate, _check_fields
+
+    cls = type(aggregate)
+    if cls._apply_one is not Aggregate._apply_one:
+        return _fold_each(aggregate, records)
+    dispatch, find = cls._dispatch, cls._handler
+    applied = 0
+    for record in records:
+        try:
+            event = from_record(record)
+            number = event.number
+            if number != aggregate.version + 1:
+                raise IllegalEventNumberError(aggregate.version, number)
+            handler, needs = dispatch.get(event.type) or find(event.type)
+            if needs:
+                data = event.data
+                for name, kind in needs:
+                    if type(data.get(name, _MISSING)) is not kind:  # the usual case is one exact type check
+                        _check_fields(event, needs)
+                        break
+            handler(aggregate, event)
+        except (IllegalEventError, IllegalEventNumberError, CodecError) as exc:
+            raise _named(aggregate, record, exc) from exc
+        aggregate.version = number
+        applied += 1
+    return applied
+
+
+def _fold_each(aggregate: Aggregate, records: Iterator[RecordedEvent]) -> int:
     applied = 0
     for record in records:
         try:
             aggregate._apply_one(from_record(record))
         except (IllegalEventError, IllegalEventNumberError, CodecError) as exc:
-            message = f"stored event {record.type}#{record.number} of {aggregate.id!r} cannot be applied: {exc}"
-            raise (CodecError(message) if isinstance(exc, CodecError) else IllegalEventError(message)) from exc
+            raise _named(aggregate, record, exc) from exc
         applied += 1
     return applied
+
+
+def _named(aggregate: Aggregate, record: RecordedEvent, exc: Exception) -> Exception:
+    message = f"stored event {record.type}#{record.number} of {aggregate.id!r} cannot be applied: {exc}"
+    return CodecError(message) if isinstance(exc, CodecError) else IllegalEventError(message)
 
 
 @functools.cache

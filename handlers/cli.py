@@ -17,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 
 from core import EventSourcingError, config
 from core.metering import RequestMeter
+from handlers.cli_snapshots import register_snapshot
 
 #: Exit codes: 1 for an error the command reports, 2 for a usage mistake (argparse's own).
 FAILED = 1
@@ -67,15 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
 def register_init(commands: Any) -> None:
     command = commands.add_parser(
         "init", help="create the configured tables (idempotent)",
-        description="Create the tables the configuration names, if missing, and wait until they are active.",
+        description="Create the tables the configuration names, if missing, and wait until they are active; "
+        "with SNAPSHOT_STORE=s3, create the SNAPSHOT_BUCKET too.",
     )
     command.set_defaults(run=run_init)
 
 
 def run_init(args: argparse.Namespace) -> int:
-    from handlers.tables import ensure_tables
+    from handlers.tables import ensure_buckets, ensure_tables
 
-    for name, created in ensure_tables():
+    for name, created in [*ensure_tables(), *ensure_buckets()]:
         print(f"{name}: {'created' if created else 'exists'}")
     return 0
 
@@ -117,12 +119,13 @@ def run_demo(args: argparse.Namespace) -> int:
         commit_seconds = time.perf_counter() - long_started
         print(f"\nlong-lived loan {long_loan.id[:8]}: {long_loan.version:,} events committed in "
               f"{commit_seconds:.1f} s; status {long_loan.status}, balance {long_loan.balance}")
-        loaded, cost = demo.measure_hydrate(long_loan.id, meter)
-        print(f"hydrated {loaded.id[:8]} in {cost['ms']:,.1f} ms: {cost['events_read']:,} events read, "
-              f"{cost['requests']} requests, {cost['bytes']:,} bytes received")
-        if (loaded.version, loaded.status, loaded.balance) != (long_loan.version, long_loan.status,
-                                                               long_loan.balance):
-            raise EventSourcingError("hydrated state differs from the committed one")
+        print(f"hydrating loan {long_loan.id[:8]} ({long_loan.version:,} events):")
+        for mode, loaded, cost in demo.hydrate_three_ways(long_loan.id, meter):
+            source = f"  (snapshot at version {cost['snapshot_version']:,})" if cost["snapshot_version"] else ""
+            print(f"  {mode:<16} {cost['events_read']:>6,} events read {cost['requests']:>3} requests "
+                  f"{cost['bytes']:>10,} bytes {cost['ms']:>10,.1f} ms{source}")
+            if (loaded.version, loaded.state()) != (long_loan.version, long_loan.state()):
+                raise EventSourcingError(f"hydrated state ({mode}) differs from the committed one")
         print(f"\ndemo done in {time.perf_counter() - started:.1f} s")
     finally:
         if stack is not None:
@@ -170,15 +173,18 @@ def register_hydrate(commands: Any) -> None:
         "sent, bytes received and milliseconds it took.",
     )
     command.add_argument("id", help="the loan's id")
-    command.add_argument("--json", action="store_true", help="print one JSON object")
+    command.add_argument("--json", action="store_true", help="print one JSON object (with snapshot_version, "
+                         "tail_events and snapshot_skipped: why a stored snapshot was not used)")
     command.set_defaults(run=run_hydrate)
 
 
 def run_hydrate(args: argparse.Namespace) -> int:
+    from handlers.cli_snapshots import attach_snapshot_clients
     from handlers.demo import measure_hydrate
 
     meter = RequestMeter()
     meter.attach(config.dynamodb_client())
+    attach_snapshot_clients(meter)
     loan, cost = measure_hydrate(args.id, meter)
     if loan.version == 0:
         raise EventSourcingError(f"no loan {args.id!r} in table {loan.table!r}")
@@ -191,6 +197,10 @@ def run_hydrate(args: argparse.Namespace) -> int:
         print(f"  {name:<17} {value}")
     print(f"loaded in {cost['ms']:,.1f} ms: {cost['events_read']:,} events read, {cost['requests']} requests, "
           f"{cost['bytes']:,} bytes received")
+    if cost["snapshot_version"] is not None:
+        print(f"from the snapshot at version {cost['snapshot_version']}, then {cost['tail_events']:,} events")
+    if cost["snapshot_skipped"]:
+        print(f"snapshot skipped: {cost['snapshot_skipped']}")
     return 0
 
 
@@ -205,7 +215,8 @@ def positive_int(text: str) -> int:
 
 
 #: Each entry adds one subcommand; the snapshot and projection commands add theirs here.
-COMMANDS: list[Callable[[Any], None]] = [register_init, register_demo, register_local, register_hydrate]
+COMMANDS: list[Callable[[Any], None]] = [register_init, register_demo, register_local, register_hydrate,
+                                          register_snapshot]
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from core.dynamodb import DynamoDBEventStore
 from core.metering import RequestMeter
+from core.repository import Repository
 from loans import Loan
 
 #: Every path of CREATED -> (APPROVED | REJECTED) -> DISBURSED -> (PAID | ARREARS) -> (SETTLED | COLLECTIONS).
@@ -93,4 +95,20 @@ def measure_hydrate(loan_id: str, meter: RequestMeter, make_loan: Callable[[str]
     loaded = loan.repository.hydrate(loan)
     elapsed = (time.perf_counter() - started) * 1000
     requests, received = (now - then for now, then in zip(meter.snapshot(), before, strict=True))
-    return loan, {"events_read": loaded.events_read, "requests": requests, "bytes": received, "ms": round(elapsed, 1)}
+    return loan, {"events_read": loaded.events_read, "requests": requests, "bytes": received, "ms": round(elapsed, 1),
+                  # The events folded after the snapshot (all of them when none was used), and why not.
+                  "snapshot_version": loaded.snapshot_version, "tail_events": loaded.events_read,
+                  "snapshot_skipped": loaded.snapshot_skipped}
+
+
+def hydrate_three_ways(loan_id: str, meter: RequestMeter) -> list[tuple[str, Loan, dict]]:
+    """What loading a loan costs by full replay, from its latest snapshot plus the tail, and from a warm cache."""
+    table = Loan.default_table()
+    replay = measure_hydrate(loan_id, meter, lambda i: Loan(i, repository=Repository(DynamoDBEventStore(table))))
+    repository = Loan(loan_id).repository
+    cache = getattr(repository, "cache", None)
+    if cache is not None:
+        cache.clear()  # as in a cold process
+    cold = measure_hydrate(loan_id, meter)
+    warm = measure_hydrate(loan_id, meter)
+    return [("full replay", *replay), ("snapshot + tail", *cold), ("warm cache", *warm)]

@@ -38,3 +38,35 @@ def ensure_tables(definitions: Iterable[Callable[[], dict[str, Any]]] | None = N
         definition = make()
         results.append((definition["TableName"], ensure_table(client, definition)))
     return results
+
+
+def ensure_bucket(client: Any, bucket: str) -> bool:
+    """Create one bucket unless it exists already. True when it was created now.
+
+    Asks first: in us-east-1 creating a bucket you own succeeds again, so the create cannot tell.
+    """
+    try:
+        client.head_bucket(Bucket=bucket)
+        return False
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("404", "NoSuchBucket", "NotFound"):
+            raise
+    region = client.meta.region_name
+    options = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+    try:
+        client.create_bucket(Bucket=bucket, **options)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "BucketAlreadyOwnedByYou":
+            raise
+        return False
+    return True
+
+
+def ensure_buckets() -> list[tuple[str, bool]]:
+    """The snapshot bucket, when the S3 snapshot store is configured."""
+    from snapshots.settings import s3_client, settings
+
+    current = settings()
+    if current.store != "s3" or current.bucket is None:
+        return []
+    return [(f"s3://{current.bucket}", ensure_bucket(s3_client(), current.bucket))]

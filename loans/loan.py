@@ -10,6 +10,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from core import Aggregate, Event, IllegalEventError, requires
+from snapshots.settings import default_repository
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -17,12 +18,16 @@ ZERO = Decimal("0.00")
 CREATED, APPROVED, REJECTED, DISBURSED = "CREATED", "APPROVED", "REJECTED", "DISBURSED"
 PAID, ARREARS, SETTLED, COLLECTIONS = "PAID", "ARREARS", "SETTLED", "COLLECTIONS"
 STATUSES = (CREATED, APPROVED, REJECTED, DISBURSED, PAID, ARREARS, SETTLED, COLLECTIONS)
+#: Where a repayment is legal; a constant, since `on_loan_paid` runs once per repayment on every replay.
+PAYABLE = frozenset((DISBURSED, PAID, ARREARS))
 
 
 class Loan(Aggregate):
     """A loan's life, folded from its events."""
 
     table = "Loans"
+    #: With nothing injected, `Loan(id)` hydrates from snapshots and a warm cache (SNAPSHOT_* configure it).
+    repository_factory = staticmethod(default_repository)
 
     status: str | None
     requested_amount: Decimal | None
@@ -82,10 +87,10 @@ class Loan(Aggregate):
 
     @requires(amount=Decimal)
     def on_loan_paid(self, event: Event) -> None:
-        if self.status not in (DISBURSED, PAID, ARREARS):
+        if self.status not in PAYABLE:
             self._expect(event, DISBURSED, PAID, ARREARS)
         amount = event.data["amount"]
-        if amount <= 0 or amount != amount.quantize(CENT):
+        if amount <= ZERO or amount != amount.quantize(CENT):
             raise IllegalEventError(
                 f"LoanPaid amount must be a positive amount in whole cents, not {amount}",
                 event_type=event.type, field="amount",

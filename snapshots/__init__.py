@@ -1,0 +1,27 @@
+"""Snapshots: hydrate reads the latest valid snapshot plus the events after it, never the whole history."""
+
+from snapshots.cache import AggregateCache
+from snapshots.dynamodb import DynamoDBSnapshotStore
+from snapshots.envelope import Snapshot, fingerprint, take
+from snapshots.errors import SnapshotCorruptError, SnapshotError, SnapshotTooLargeError
+from snapshots.policy import SnapshotPolicy
+from snapshots.repository import COUNTERS, SnapshottingRepository
+from snapshots.s3 import S3SnapshotStore
+from snapshots.store import InMemorySnapshotStore, SnapshotStore
+
+__all__ = [
+    "COUNTERS",
+    "AggregateCache",
+    "DynamoDBSnapshotStore",
+    "InMemorySnapshotStore",
+    "S3SnapshotStore",
+    "Snapshot",
+    "SnapshotCorruptError",
+    "SnapshotError",
+    "SnapshotPolicy",
+    "SnapshotStore",
+    "SnapshotTooLargeError",
+    "SnapshottingRepository",
+    "fingerprint",
+    "take",
+]

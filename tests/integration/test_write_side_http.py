@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from core import ConcurrencyError
+from core import ConcurrencyError, config
 from handlers.cli import main
 from loans import Loan
 
@@ -81,6 +81,7 @@ def test_hydrate_json_reports_state_and_cost(server_env, capsys):
     loan.commit([{"type": "LoanCreated", "requested_amount": Decimal("10.00"), "interest": Decimal("0.10")},
                  {"type": "LoanApproved"}, {"type": "LoanDisbursed"}])
     capsys.readouterr()
+    config.reset()  # as in a fresh `aws-es` process: no warm cache
     assert main(["hydrate", loan.id, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["id"] == loan.id and report["version"] == 3 and report["events_read"] == 3
@@ -151,7 +152,10 @@ def test_demo_starts_the_embedded_stack_when_nothing_is_configured():
     assert out.startswith("local stack: moto's server at http://127.0.0.1:")
     for status in ("REJECTED", "APPROVED", "DISBURSED", "PAID", "SETTLED", "COLLECTIONS"):
         assert status in out
-    assert "long-lived loan" in out and "45 events committed" in out and "45 events read" in out
+    assert "long-lived loan" in out and "45 events committed" in out
+    lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ")}
+    assert "45 events read" in lines["full"] and " 1 requests" in lines["warm"]
+    assert "snapshot at version" not in lines["snapshot"]  # 45 events: below the 100-event policy
 
 
 def test_local_keeps_the_stack_up_and_prints_what_another_shell_needs():

@@ -1,0 +1,237 @@
+"""Snapshots in the aggregate's own partition of the events table, so one Query loads snapshot and tail.
+
+A snapshot of version `v` is an item with sort key `number = v + 0.5`, just above the event it includes,
+marked `kind = "snapshot"`. Reading the partition downwards from the top (ScanIndexForward=False) meets
+the tail first and then the latest snapshot: one request, whatever the history's length. Event readers,
+projectors and rebuilds skip these items (`core.dynamodb.is_event_item`: their number is fractional).
+
+Each snapshot has its own sort key, so the newest is always the one read: an older snapshot landing late
+sits below a newer one and is never used. Writers delete the item their snapshot supersedes, so a
+partition keeps about one snapshot item (a late writer can leave one extra, never read).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from core.dynamodb import from_item, is_event_item
+from core.errors import StoreError
+from core.events import RecordedEvent
+from core.store import MAX_ITEM_BYTES
+from snapshots.envelope import Snapshot
+from snapshots.errors import SnapshotCorruptError, SnapshotTooLargeError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+KIND = "snapshot"
+
+
+def snapshot_number(version: int) -> str:
+    """The sort key of the snapshot of `version`: just above event `version`, below event `version + 1`."""
+    return f"{version}.5"
+
+
+def is_snapshot_item(item: dict[str, Any]) -> bool:
+    return item.get("kind", {}).get("S") == KIND
+
+
+def to_item(snapshot: Snapshot) -> dict[str, dict[str, str]]:
+    return {
+        "id": {"S": snapshot.aggregate_id},
+        "number": {"N": snapshot_number(snapshot.version)},
+        "kind": {"S": KIND},
+        "aggregate_type": {"S": snapshot.aggregate_type},
+        "version": {"N": str(snapshot.version)},
+        "fingerprint": {"S": snapshot.fingerprint},
+        "state": {"S": snapshot.state},
+        "created": {"S": snapshot.created},
+        "checksum": {"S": snapshot.checksum},
+    }
+
+
+def from_item_snapshot(item: dict[str, Any]) -> Snapshot:
+    """Decode a snapshot item; a damaged one raises `SnapshotCorruptError` naming the field."""
+    number = item.get("number", {}).get("N", "?")
+    where = f"item {item.get('id', {}).get('S', '?')!r}#{number}"
+    fields: dict[str, Any] = {}
+    for name, value in item.items():
+        if "S" in value:
+            fields[name] = value["S"]
+        elif "N" in value:
+            try:
+                fields[name] = int(value["N"])
+            except ValueError:
+                fields[name] = value["N"]
+    fields["aggregate_id"] = fields.pop("id", None)
+    snapshot = Snapshot.from_fields(fields, where)
+    if snapshot_number(snapshot.version) != number:
+        raise SnapshotCorruptError(f"snapshot {where} says version {snapshot.version}", version=snapshot.version)
+    return snapshot
+
+
+def item_size(item: dict[str, dict[str, str]]) -> int:
+    """Bytes as DynamoDB counts them: UTF-8 names and values (a number counts at most 21)."""
+    size = 0
+    for name, value in item.items():
+        size += len(name.encode())
+        size += min(21, len(value["N"])) if "N" in value else len(value["S"].encode())
+    return size
+
+
+@dataclass
+class Head:
+    """The top of a partition: the tail (oldest first) and the latest snapshot below it, if the read met one."""
+
+    snapshot: Snapshot | None = None
+    damaged: SnapshotCorruptError | None = None
+    tail: list[RecordedEvent] = field(default_factory=list)
+    #: True when the tail runs down to the snapshot item or to the start of the log.
+    complete: bool = False
+    #: The number of the event just below the snapshot item, when the same page held it.
+    below: int | None = None
+    stored_version: int | None = None
+
+
+class DynamoDBSnapshotStore:
+    """Snapshot store on the events table itself (DESIGN.md's data model, plus `kind` and the envelope)."""
+
+    def __init__(self, table: str, client: DynamoDBClient | None = None) -> None:
+        self.table = table
+        self._client = client
+
+    @property
+    def client(self) -> DynamoDBClient:
+        if self._client is None:
+            from core.config import dynamodb_client
+
+            self._client = dynamodb_client()
+        return self._client
+
+    def head(self, aggregate_id: str, limit: int, pages: int = 4) -> Head:
+        """Descending, strongly consistent Query pages of `limit` items, until the latest snapshot item.
+
+        With `limit` just above the policy's interval the snapshot is on the first page: one request, and
+        bytes received bounded whatever the history's length. A longer tail (a failed snapshot write) takes
+        a few more pages; past `pages` of them, `complete` is False and the caller replays from the start.
+        """
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "#id = :id",
+            "ExpressionAttributeNames": {"#id": "id"},
+            "ExpressionAttributeValues": {":id": {"S": aggregate_id}},
+            "ScanIndexForward": False,
+            "ConsistentRead": True,
+            "Limit": limit,
+        }
+        head = Head()
+        for _ in range(pages):
+            page = self._call("query", request)
+            if self._scan_page(head, page.get("Items", [])):
+                break
+            if "LastEvaluatedKey" not in page:  # loop on the key's presence, never on counts
+                head.complete = True
+                break
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        head.tail.reverse()
+        return head
+
+    def _scan_page(self, head: Head, items: list[dict[str, Any]]) -> bool:
+        """Collect tail events, newest first; True once the snapshot item is met."""
+        for position, item in enumerate(items):
+            if is_event_item(item):
+                head.tail.append(from_item(item))
+            elif is_snapshot_item(item):
+                self._take_snapshot_item(head, item)
+                following = items[position + 1] if position + 1 < len(items) else None
+                if following is not None and is_event_item(following):
+                    head.below = int(following["number"]["N"])
+                head.complete = True
+                return True
+        return False
+
+    @staticmethod
+    def _take_snapshot_item(head: Head, item: dict[str, Any]) -> None:
+        head.stored_version = int(float(item["number"]["N"]))
+        try:
+            head.snapshot = from_item_snapshot(item)
+        except SnapshotCorruptError as exc:
+            head.damaged = exc
+
+    def get(self, aggregate_type: str, aggregate_id: str) -> Snapshot | None:
+        """The latest snapshot item, read downwards with a filter (the repository uses `head` instead)."""
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "#id = :id",
+            "FilterExpression": "#kind = :kind",
+            "ExpressionAttributeNames": {"#id": "id", "#kind": "kind"},
+            "ExpressionAttributeValues": {":id": {"S": aggregate_id}, ":kind": {"S": KIND}},
+            "ScanIndexForward": False,
+            "ConsistentRead": True,
+        }
+        for item in self._items(request):
+            return from_item_snapshot(item)
+        return None
+
+    def put(self, snapshot: Snapshot, replaces: int | None = None) -> bool:
+        item = to_item(snapshot)
+        size = item_size(item)
+        if size > MAX_ITEM_BYTES:
+            raise SnapshotTooLargeError(snapshot.aggregate_type, snapshot.aggregate_id, size, MAX_ITEM_BYTES)
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item=item,
+                # One item per version: if this version's snapshot is there already, leave it be.
+                ConditionExpression="attribute_not_exists(#n)",
+                ExpressionAttributeNames={"#n": "number"},
+            )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                return False
+            self._reraise(exc)
+        if replaces is not None and replaces < snapshot.version:
+            self.delete(snapshot.aggregate_id, replaces)
+        return True
+
+    def delete(self, aggregate_id: str, version: int) -> None:
+        """Delete the snapshot item of `version`, if there is one; never an event."""
+        try:
+            self.client.delete_item(
+                TableName=self.table,
+                Key={"id": {"S": aggregate_id}, "number": {"N": snapshot_number(version)}},
+                # Only ever a snapshot item (its number is fractional too, but say so).
+                ConditionExpression="#kind = :kind",
+                ExpressionAttributeNames={"#kind": "kind"},
+                ExpressionAttributeValues={":kind": {"S": KIND}},
+            )
+        except ClientError as exc:
+            if _code(exc) != "ConditionalCheckFailedException":
+                self._reraise(exc)
+
+    def _items(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        while True:
+            page = self._call("query", request)
+            yield from page.get("Items", ())
+            if "LastEvaluatedKey" not in page:
+                return
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return getattr(self.client, operation)(**request)
+        except ClientError as exc:
+            self._reraise(exc)
+
+    def _reraise(self, exc: ClientError) -> Any:
+        if _code(exc) == "ResourceNotFoundException":
+            raise StoreError(f"events table {self.table!r} does not exist: run `aws-es init` first") from exc
+        raise exc
+
+
+def _code(exc: ClientError) -> str:
+    return exc.response.get("Error", {}).get("Code", "")

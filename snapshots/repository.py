@@ -1,0 +1,218 @@
+"""The snapshotting repository: hydrate = cached state or latest valid snapshot, plus the tail after it.
+
+It extends `core.repository.Repository` at its seams: `hydrate` starts the fold from a snapshot,
+`committed` takes one when the policy says so (after the append succeeded; a failed snapshot write is
+logged and never fails the command), and `restore_cached` lets a command on a warm aggregate go straight
+to the conditional append. A stale, corrupt or impossible snapshot is skipped with a warning and a count
+in `COUNTERS`; hydrate then replays the whole log, which gives the right state.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from core import codec
+from core.errors import CodecError, StoreError
+from core.repository import Loaded, Repository, fold
+from snapshots.cache import AggregateCache, Entry
+from snapshots.dynamodb import DynamoDBSnapshotStore, Head
+from snapshots.envelope import Snapshot, problem, restore, take
+from snapshots.errors import SnapshotCorruptError
+from snapshots.policy import SnapshotPolicy
+
+if TYPE_CHECKING:
+    from core.aggregate import Aggregate
+    from core.events import Event
+    from core.store import EventStore
+    from snapshots.store import SnapshotStore
+
+logger = logging.getLogger(__name__)
+
+#: Counts by outcome: `skipped_stale`, `skipped_corrupt`, `skipped_impossible`, `skipped_unavailable` (a
+#: separate snapshot store could not be read), `written`, `write_failed`, `cache_hit`. Library code keeps a
+#: plain counter; a Lambda handler can publish it as metrics.
+COUNTERS: Counter[str] = Counter()
+
+
+class SnapshottingRepository(Repository):
+    """A `Repository` that reads and writes snapshots and keeps recently used aggregates in memory."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        snapshots: SnapshotStore | None = None,
+        policy: SnapshotPolicy | None = None,
+        cache: AggregateCache | None = None,
+    ) -> None:
+        super().__init__(store)
+        self.snapshots = snapshots
+        self.policy = policy or SnapshotPolicy()
+        self.cache = cache
+
+    # -- hydrate -------------------------------------------------------------------------------------------
+
+    def hydrate(self, aggregate: Aggregate) -> Loaded:
+        if aggregate.version > 0:
+            loaded = super().hydrate(aggregate)
+        elif self._from_cache(aggregate):
+            loaded = Loaded(fold(aggregate, self.store.read(aggregate.id, aggregate.version)))
+        elif self.snapshots is None:
+            loaded = Loaded(fold(aggregate, self.store.read(aggregate.id, 0)))
+        elif isinstance(self.snapshots, DynamoDBSnapshotStore):
+            loaded = self._load_head(aggregate, self.snapshots)
+        else:
+            loaded = self._load_separate(aggregate, self.snapshots)
+        self._remember(aggregate)
+        return loaded
+
+    def restore_cached(self, aggregate: Aggregate) -> bool:
+        return aggregate.version == 0 and self._from_cache(aggregate)
+
+    def _load_head(self, aggregate: Aggregate, snapshots: DynamoDBSnapshotStore) -> Loaded:
+        """One Query downwards: the tail, then the snapshot; fold both. Anything wrong: replay."""
+        head = snapshots.head(aggregate.id, self.policy.interval(type(aggregate)) + 2)
+        reason = f"corrupt: {head.damaged}" if head.damaged else None
+        if head.snapshot is not None:
+            reason = problem(head.snapshot, aggregate) or self._impossible(head, head.snapshot)
+            if reason is None:
+                reason = self._restore(aggregate, head.snapshot)
+            if reason is None:
+                _mark(aggregate, head.snapshot.version, head.snapshot.version)
+                return Loaded(fold(aggregate, iter(head.tail)), head.snapshot.version)
+        elif reason is None and head.complete:
+            return Loaded(fold(aggregate, iter(head.tail)))  # a short log with no snapshot yet: one request
+        return self._replay(aggregate, reason, head.stored_version)
+
+    def _impossible(self, head: Head, snapshot: Snapshot) -> str | None:
+        version = snapshot.version
+        if head.tail:
+            base = head.tail[0].number - 1
+        elif head.below is not None:
+            base = head.below
+        else:  # the page ended at the snapshot item: ask for its event (rare; one more request)
+            base = next((record.number for record in self.store.read(snapshot.aggregate_id, version - 1)), 0)
+            base = min(base, version)
+        if base != version:
+            return f"impossible: snapshot at version {version} but the log's event below it is #{base}"
+        return None
+
+    def _load_separate(self, aggregate: Aggregate, snapshots: SnapshotStore) -> Loaded:
+        """The snapshot (one request), then the log from its version (one more)."""
+        try:
+            snapshot = snapshots.get(type(aggregate).__name__, aggregate.id)
+        except SnapshotCorruptError as exc:
+            return self._replay(aggregate, f"corrupt: {exc}", exc.version)
+        except (StoreError, ClientError, BotoCoreError) as exc:  # a snapshot is an optimisation: the log decides
+            return self._replay(aggregate, f"unavailable: {describe(exc)}", None)
+        if snapshot is None:
+            return self._replay(aggregate, None, None)
+        reason = problem(snapshot, aggregate)
+        if reason is None:
+            # Read from the snapshot's own event, so one request also proves the log reaches it.
+            records = self.store.read(aggregate.id, snapshot.version - 1)
+            first = next(records, None)
+            if first is None or first.number != snapshot.version:
+                reason = f"impossible: snapshot at version {snapshot.version} is beyond the log's last event"
+            else:
+                reason = self._restore(aggregate, snapshot)
+            if reason is None:
+                _mark(aggregate, snapshot.version, snapshot.version)
+                return Loaded(fold(aggregate, records), snapshot.version)
+        return self._replay(aggregate, reason, snapshot.version)
+
+    @staticmethod
+    def _restore(aggregate: Aggregate, snapshot: Snapshot) -> str | None:
+        try:
+            restore(aggregate, snapshot)
+        except SnapshotCorruptError as exc:
+            return f"corrupt: {exc}"
+        return None
+
+    def _replay(self, aggregate: Aggregate, reason: str | None, stored: int | None) -> Loaded:
+        if reason is not None:
+            kind = reason.split(":", 1)[0]
+            COUNTERS[f"skipped_{kind}"] += 1
+            logger.warning("snapshot of %s %r skipped, replaying the log: %s", type(aggregate).__name__,
+                           aggregate.id, reason, extra={"snapshot_skipped": kind})
+        _mark(aggregate, 0, stored)
+        return Loaded(fold(aggregate, self.store.read(aggregate.id, 0)), None, reason)
+
+    # -- commit --------------------------------------------------------------------------------------------
+
+    def committed(self, aggregate: Aggregate, events: Sequence[Event]) -> None:
+        """Refresh the cache; take a snapshot when due. A failed snapshot is logged, never raised."""
+        self._remember(aggregate)
+        if self.snapshots is None:
+            return
+        if not self.policy.due(type(aggregate), aggregate.version, getattr(aggregate, "_snapshot_version", 0)):
+            return
+        try:
+            self.save(aggregate)
+        except Exception as exc:  # the events are safely stored; a missing snapshot only costs a longer read
+            COUNTERS["write_failed"] += 1
+            logger.warning("snapshot of %s %r at version %d not written: %s", type(aggregate).__name__,
+                           aggregate.id, aggregate.version, exc, exc_info=not isinstance(exc, SnapshotCorruptError))
+
+    def save(self, aggregate: Aggregate) -> bool:
+        """Write a snapshot of the aggregate as it is now; False when one as new is there already."""
+        if self.snapshots is None:
+            return False
+        written = self.snapshots.put(take(aggregate), replaces=getattr(aggregate, "_stored_snapshot", None))
+        if written:
+            COUNTERS["written"] += 1
+            _mark(aggregate, aggregate.version, aggregate.version)
+            self._remember(aggregate)
+        return written
+
+    # -- cache ---------------------------------------------------------------------------------------------
+
+    def _from_cache(self, aggregate: Aggregate) -> bool:
+        if self.cache is None:
+            return False
+        key = _key(aggregate)
+        entry = self.cache.get(key)
+        if entry is None:
+            return False
+        saved = aggregate._capture()
+        try:
+            aggregate.restore(codec.decode(entry.state))
+        except (CodecError, TypeError, ValueError, AttributeError):
+            aggregate._restore(saved)
+            self.cache.discard(key)
+            return False
+        aggregate.version = entry.version
+        _mark(aggregate, entry.snapshot_version, entry.stored_version)
+        COUNTERS["cache_hit"] += 1
+        return True
+
+    def _remember(self, aggregate: Aggregate) -> None:
+        if self.cache is None or aggregate.version == 0:
+            return
+        try:
+            state = codec.encode(aggregate.snapshot())
+        except CodecError:
+            return  # a state the codec cannot hold is simply not cached
+        self.cache.put(_key(aggregate), Entry(aggregate.version, state, getattr(aggregate, "_snapshot_version", 0),
+                                              getattr(aggregate, "_stored_snapshot", None)))
+
+
+def describe(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code', 'error')}: {error.get('Message', exc)}"
+    return str(exc)
+
+
+def _key(aggregate: Aggregate) -> tuple[type, str, str]:
+    return type(aggregate), aggregate.table, aggregate.id
+
+
+def _mark(aggregate: Aggregate, valid: int, stored: int | None) -> None:
+    """Remember, privately on the aggregate, the snapshot it started from (policy) and the stored item."""
+    aggregate._snapshot_version = valid  # type: ignore[attr-defined]
+    aggregate._stored_snapshot = stored  # type: ignore[attr-defined]

@@ -1,0 +1,101 @@
+"""Snapshots in S3: one object per aggregate, `<prefix><AggregateType>/<id>.json`, encrypted at rest.
+
+For states too large for a DynamoDB item (400 KB). Hydrate costs two requests: GetObject, then the Query
+for the tail. Writes are conditional puts (`IfNoneMatch="*"` for the first, `IfMatch=<etag>` to replace),
+and a writer replaces only an older version (kept in the object's metadata), so an older snapshot never
+replaces a newer one whatever order racing writers land in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from botocore.exceptions import ClientError
+
+from core.errors import StoreError
+from snapshots.envelope import Snapshot
+from snapshots.errors import SnapshotError
+
+#: Conditional puts that lose a race re-read and try again this many times before giving up.
+ATTEMPTS = 5
+_PRECONDITION_FAILED = ("PreconditionFailed", "412", "ConditionalRequestConflict", "409")
+
+
+class S3SnapshotStore:
+    """Snapshot store on one bucket; `client` is a boto3 S3 client (path-style against a local endpoint)."""
+
+    def __init__(self, bucket: str, prefix: str = "snapshots/", client: Any | None = None) -> None:
+        self.bucket = bucket
+        self.prefix = prefix
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from snapshots.settings import s3_client
+
+            self._client = s3_client()
+        return self._client
+
+    def key(self, aggregate_type: str, aggregate_id: str) -> str:
+        return f"{self.prefix}{aggregate_type}/{quote(aggregate_id, safe='')}.json"
+
+    def get(self, aggregate_type: str, aggregate_id: str) -> Snapshot | None:
+        key = self.key(aggregate_type, aggregate_id)
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _code(exc) in ("NoSuchKey", "404"):
+                return None
+            raise self._translate(exc) from exc
+        return Snapshot.from_document(response["Body"].read(), f"s3://{self.bucket}/{key}")
+
+    def put(self, snapshot: Snapshot, replaces: int | None = None) -> bool:
+        key = self.key(snapshot.aggregate_type, snapshot.aggregate_id)
+        for _ in range(ATTEMPTS):
+            current = self._current(key)
+            if current is not None and current[1] >= snapshot.version:
+                return False
+            condition = {"IfNoneMatch": "*"} if current is None else {"IfMatch": current[0]}
+            try:
+                self.client.put_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    Body=snapshot.to_document(),
+                    ContentType="application/json",
+                    ServerSideEncryption="AES256",
+                    Metadata={"version": str(snapshot.version)},
+                    **condition,
+                )
+                return True
+            except ClientError as exc:
+                if _code(exc) not in _PRECONDITION_FAILED:
+                    raise self._translate(exc) from exc
+        raise SnapshotError(f"snapshot of {snapshot.aggregate_type} {snapshot.aggregate_id!r} lost the race to "
+                            f"s3://{self.bucket}/{key} {ATTEMPTS} times in a row; another writer keeps replacing it")
+
+    def _current(self, key: str) -> tuple[str, int] | None:
+        """The stored object's ETag and version (-1 when its metadata is damaged: any snapshot may replace it)."""
+        try:
+            response = self.client.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _code(exc) in ("NoSuchKey", "404", "NotFound"):
+                return None
+            raise self._translate(exc) from exc
+        try:
+            version = int(response.get("Metadata", {}).get("version", "-1"))
+        except ValueError:
+            version = -1
+        return response["ETag"], version
+
+    def _translate(self, exc: ClientError) -> Exception:
+        if _code(exc) in ("NoSuchBucket",):
+            return StoreError(f"snapshot bucket {self.bucket!r} does not exist: run `aws-es init` with "
+                              "SNAPSHOT_STORE=s3 and SNAPSHOT_BUCKET set")
+        return exc
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+

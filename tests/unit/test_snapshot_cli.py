@@ -1,0 +1,172 @@
+"""`aws-es snapshot`, `aws-es hydrate --json` and `aws-es init` with snapshots, and their configuration."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import boto3
+import pytest
+
+from core import Aggregate, ConfigurationError, config
+from core.repository import Repository
+from handlers.cli import main
+from handlers.demo import run_long_loan
+from loans import Loan
+from snapshots import DynamoDBSnapshotStore, S3SnapshotStore, SnapshottingRepository
+from snapshots.settings import settings
+
+
+@pytest.fixture
+def stack(aws, monkeypatch):
+    """Tables (and the bucket, for S3) as `aws-es init` makes them, on in-process moto."""
+    monkeypatch.setenv("SNAPSHOT_BUCKET", "loan-snaps")
+    config.reset()
+    assert main(["init"]) == 0
+
+
+def hydrate_json(capsys, loan_id: str) -> dict:
+    """As a fresh `aws-es` process would: no warm cache left from the commits in this test."""
+    config.reset()
+    capsys.readouterr()
+    assert main(["hydrate", loan_id, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("store", ["dynamodb", "s3"])
+def test_backfill_then_hydrate_reads_the_snapshot(stack, capsys, monkeypatch, store):
+    monkeypatch.setenv("SNAPSHOT_STORE", store)
+    monkeypatch.setenv("SNAPSHOT_EVERY", "1000")
+    config.reset()
+    assert main(["init"]) == 0
+    loan = run_long_loan(repayments=40)
+    before = hydrate_json(capsys, loan.id)
+    assert (before["snapshot_version"], before["tail_events"], before["snapshot_skipped"]) == (None, 45, None)
+
+    assert main(["snapshot", loan.id]) == 0
+    out, err = capsys.readouterr()
+    assert "1 written, 0 already current" in out
+    assert "1/1" in err and "/s" in err
+    after = hydrate_json(capsys, loan.id)
+    assert (after["snapshot_version"], after["tail_events"], after["state"]) == (45, 0, before["state"])
+    assert after["requests"] == (1 if store == "dynamodb" else 2)
+
+    assert main(["snapshot", "--all"]) == 0  # run again: nothing to do
+    assert "0 written, 1 already current" in capsys.readouterr().out
+    config.reset()
+    assert main(["hydrate", loan.id]) == 0
+    assert "from the snapshot at version 45, then 0 events" in capsys.readouterr().out
+
+
+def test_an_interrupted_backfill_carries_on_when_run_again():
+    from snapshots.backfill import backfill
+    from snapshots.policy import SnapshotPolicy
+    from tests.snapshot_support import loan_events, make_backend
+
+    backend = make_backend("memory")
+    for name in ("a", "b", "c"):
+        backend.write_events(name, loan_events(3))
+    repository = SnapshottingRepository(backend.events, backend.snapshots, SnapshotPolicy())
+
+    def interrupt(outcome):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        backfill(Loan, ["a", "b", "c"], repository, interrupt)
+    outcome = backfill(Loan, ["a", "b", "c"], repository)
+    assert (outcome.written, outcome.current) == (2, 1)
+    assert all(backend.snapshots.get("Loan", name).version == 6 for name in "abc")
+
+
+def test_hydrate_json_says_why_a_snapshot_was_skipped(stack, capsys, monkeypatch):
+    loan = run_long_loan(repayments=5)
+    assert main(["snapshot", loan.id]) == 0
+    monkeypatch.setattr(Loan, "snapshot_version", 9)
+    report = hydrate_json(capsys, loan.id)
+    assert report["snapshot_version"] is None
+    assert report["snapshot_skipped"].startswith("stale:")
+    assert report["version"] == 10
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["snapshot"], "name the loans to snapshot (ID ...) or give --all"),
+    (["snapshot", "--all", "x"], "give loan ids or --all, not both"),
+    (["snapshot", "no-such-loan"], "no loan 'no-such-loan' in table 'Loans'"),
+])
+def test_snapshot_misuse_is_one_line_and_exit_1(stack, capsys, argv, message):
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"aws-es snapshot: {message}"
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("SNAPSHOT_STORE", "redis", "SNAPSHOT_STORE must be one of dynamodb, s3, off, not 'redis'"),
+    ("SNAPSHOT_EVERY", "ten", "SNAPSHOT_EVERY must be a whole number, not 'ten'"),
+    ("SNAPSHOT_EVERY", "0", "SNAPSHOT_EVERY must be at least 1, not 0"),
+    ("SNAPSHOT_CACHE_SIZE", "-1", "SNAPSHOT_CACHE_SIZE must be at least 0, not -1"),
+    ("SNAPSHOT_BUCKET", "Bad_Bucket", "SNAPSHOT_BUCKET 'Bad_Bucket' is not a valid bucket name"),
+    ("SNAPSHOT_PREFIX", "/abs", "SNAPSHOT_PREFIX '/abs' must not start with '/'"),
+])
+def test_bad_configuration_names_the_variable(monkeypatch, capsys, name, value, message):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        settings()
+    assert main(["hydrate", "any"]) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_s3_without_a_bucket_is_refused(monkeypatch):
+    monkeypatch.setenv("SNAPSHOT_STORE", "s3")
+    with pytest.raises(ConfigurationError, match="SNAPSHOT_STORE=s3 needs SNAPSHOT_BUCKET"):
+        settings()
+
+
+def test_snapshot_with_snapshots_off_is_refused(stack, capsys, monkeypatch):
+    monkeypatch.setenv("SNAPSHOT_STORE", "off")
+    config.reset()
+    assert main(["snapshot", "--all"]) == 1
+    assert "snapshots are off" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("store, kind", [("dynamodb", DynamoDBSnapshotStore), ("s3", S3SnapshotStore),
+                                         ("off", type(None))])
+def test_loan_default_repository_follows_configuration(monkeypatch, store, kind):
+    monkeypatch.setenv("SNAPSHOT_STORE", store)
+    monkeypatch.setenv("SNAPSHOT_BUCKET", "loan-snaps")
+    repository = Loan("x").repository
+    assert isinstance(repository, SnapshottingRepository)
+    assert isinstance(repository.snapshots, kind)
+    assert repository.policy.enabled is (store != "off")
+    config.reset()
+    assert Loan("x").repository is not repository  # reset forgets it (and its cache)
+
+
+def test_an_aggregate_without_a_factory_keeps_the_plain_repository():
+    class Thing(Aggregate):
+        def on_happened(self, event):
+            self.seen = True
+
+    repository = Thing("t").repository
+    assert type(repository) is Repository
+
+
+def test_init_creates_the_bucket_once(aws, monkeypatch, capsys):
+    monkeypatch.setenv("SNAPSHOT_STORE", "s3")
+    monkeypatch.setenv("SNAPSHOT_BUCKET", "loan-snaps")
+    assert main(["init"]) == 0
+    assert "s3://loan-snaps: created" in capsys.readouterr().out
+    assert main(["init"]) == 0
+    assert "s3://loan-snaps: exists" in capsys.readouterr().out
+    assert boto3.client("s3", region_name="us-east-1").head_bucket(Bucket="loan-snaps")
+
+
+def test_commits_through_the_default_repository_write_snapshots(stack, monkeypatch):
+    monkeypatch.setenv("SNAPSHOT_EVERY", "5")
+    config.reset()
+    loan = Loan()
+    loan.commit({"type": "LoanCreated", "requested_amount": Decimal("100.00"), "interest": Decimal("0")})
+    for step in ("LoanApproved", "LoanDisbursed"):
+        loan.commit({"type": step})
+    for _ in range(3):
+        loan.commit({"type": "LoanPaid", "amount": Decimal("1.00")})
+    assert DynamoDBSnapshotStore("Loans").get("Loan", loan.id).version == 5
