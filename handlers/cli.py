@@ -17,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 
 from core import EventSourcingError, config
 from core.metering import RequestMeter
+from handlers import cli_projections
 
 #: Exit codes: 1 for an error the command reports, 2 for a usage mistake (argparse's own).
 FAILED = 1
@@ -99,12 +100,13 @@ def run_demo(args: argparse.Namespace) -> int:
     from handlers.local import LocalStack, is_configured
     from handlers.tables import ensure_tables
 
-    stack = None
+    stack = stop_projector = None
     if not is_configured():
         stack = LocalStack().start()
         print(f"local stack: moto's server at {stack.endpoint}")
     try:
         ensure_tables()
+        stop_projector = cli_projections.start_live_projector()  # projections update live (issue 4)
         meter = RequestMeter()
         meter.attach(config.dynamodb_client())
         started = time.perf_counter()
@@ -123,8 +125,11 @@ def run_demo(args: argparse.Namespace) -> int:
         if (loaded.version, loaded.status, loaded.balance) != (long_loan.version, long_loan.status,
                                                                long_loan.balance):
             raise EventSourcingError("hydrated state differs from the committed one")
+        cli_projections.show_demo_projections(portfolio, long_loan)  # issue 4
         print(f"\ndemo done in {time.perf_counter() - started:.1f} s")
     finally:
+        if stop_projector is not None:
+            stop_projector()
         if stack is not None:
             stack.stop()
     return 0
@@ -148,6 +153,7 @@ def run_local(args: argparse.Namespace) -> int:
 
     with LocalStack(args.port) as stack:
         ensure_tables()
+        stop_projector = cli_projections.start_live_projector()  # projections update live (issue 4)
         print(f"local stack: moto's server at {stack.endpoint}")
         print("in another shell:")
         for name, value in stack.environment().items():
@@ -158,6 +164,7 @@ def run_local(args: argparse.Namespace) -> int:
                 time.sleep(1)
         except KeyboardInterrupt:
             print("stopped")
+        stop_projector()
     return 0
 
 
@@ -206,6 +213,7 @@ def positive_int(text: str) -> int:
 
 #: Each entry adds one subcommand; the snapshot and projection commands add theirs here.
 COMMANDS: list[Callable[[Any], None]] = [register_init, register_demo, register_local, register_hydrate]
+COMMANDS += [cli_projections.register_project, cli_projections.register_query, cli_projections.register_rebuild]
 
 
 if __name__ == "__main__":
