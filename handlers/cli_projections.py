@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 import time
@@ -29,7 +30,11 @@ CENT = Decimal("0.01")
 
 @contextmanager
 def live_projector() -> Iterator[StreamRunner]:
-    """The stream runner in a background thread, stopped (after its current batch) on exit."""
+    """The stream runner in a background thread, stopped (after its current batch) on exit.
+
+    Locally the handler's EMF metrics would flood stdout; set POWERTOOLS_METRICS_DISABLED=false to see them.
+    """
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     runner, stop = projection_setup.runner(), threading.Event()
     thread = threading.Thread(target=runner.run, args=(stop,), name="stream-runner", daemon=True)
     thread.start()
