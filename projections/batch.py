@@ -27,8 +27,12 @@ class BatchResult:
     correlation_id: str | None = None
 
     def check(self, record: DynamoDBRecord) -> None:
-        """powertools' record handler: raises for exactly the records this batch failed."""
-        if id(record.raw_event) in self.failed_records:
+        """powertools' record handler: raises for exactly the records this batch failed.
+
+        A record without a sequence number cannot be named in `batchItemFailures`; it is only logged
+        and counted (MalformedRecords), since retrying the batch could never repair it.
+        """
+        if id(record.raw_event) in self.failed_records and record.dynamodb is not None:
             raise MalformedRecordError(f"record {record.event_id} was not projected: "
                                        f"{'; '.join(self.malformed + self.outcome.errors)[:500]}")
 

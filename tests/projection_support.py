@@ -18,7 +18,7 @@ PROJECTION = loan_summary()
 
 
 def create_tables(client: Any, with_events: bool = True) -> Tables:
-    definitions = generation_definitions(PROJECTION, 0) + [keyed_table_definition("ProjectionControl", "name")]
+    definitions = [*generation_definitions(PROJECTION, 0), keyed_table_definition("ProjectionControl", "name")]
     if with_events:
         definitions.insert(0, events_table_definition("Loans"))
     for definition in definitions:
