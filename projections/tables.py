@@ -94,7 +94,7 @@ class Control:
         if cached and not fresh and now - cached[0] < self.ttl:
             return cached[1]
         item = self._get(name)
-        state = {"live": int(item["live"]["N"]) if item else 0,
+        state = {"live": int(item["live"]["N"]) if item and "live" in item else 0,
                  "building": int(item["building"]["N"]) if item and "building" in item else None}
         with self._lock:
             self._cache[name] = (now, state)
