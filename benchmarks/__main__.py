@@ -11,6 +11,7 @@ from pathlib import Path
 
 #: Each module exposes `run(quick: bool) -> list[dict]`; rows of one suite share their keys.
 SUITES: list[str] = []
+SUITES.append("benchmarks.projector")  # issue 4: projections
 RESULTS = Path(__file__).parent / "results"
 
 
