@@ -38,11 +38,20 @@ class Progress:
     aggregates: int = 0
     started: float = field(default_factory=time.monotonic)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    callback: Callable[[Progress], None] | None = None
+    every: float = 0.25
+    shown: float = 0.0
 
     def add(self, events: int, aggregates: int = 0) -> None:
         with self.lock:
             self.events += events
             self.aggregates += aggregates
+            now = time.monotonic()
+            due = self.callback is not None and now - self.shown >= self.every
+            if due:
+                self.shown = now
+        if due and self.callback:
+            self.callback(self)
 
     def rate(self) -> float:
         return self.events / max(time.monotonic() - self.started, 1e-9)
@@ -114,7 +123,7 @@ class Rebuild:
         self.segments = segments
         self.workers = workers
         self.on_progress = on_progress
-        self.progress = Progress()
+        self.progress = Progress(callback=on_progress)
 
     def run(self, only: int | None = None) -> RebuildReport:
         if only is not None and not 0 <= only < self.segments:
