@@ -92,20 +92,21 @@ class Projector:
         outcome = Outcome()
         row = self.read_rows(tables, [aggregate_id]).get(aggregate_id)
         if version_of(row) < version:
-            placeholder = StreamEvent(aggregate_id, RecordedEvent(version, "", "", "{}"))
-            self._project(tables, aggregate_id, [placeholder], row, outcome)
+            self._project(tables, aggregate_id, [], row, outcome, upto=version)
         return outcome
 
     def _project(self, tables: Tables, aggregate_id: str, items: list[StreamEvent], row: Row | None,
-                 outcome: Outcome) -> None:
+                 outcome: Outcome, upto: int = 0) -> None:
+        """Fold `items` (and, with `upto`, every event up to that number) into the row; retry on conflicts."""
         for attempt in range(self.attempts):
             version = version_of(row)
             pending = sorted({i.event.number: i.event for i in items if i.event.number > version}.values())
             if attempt == 0:
                 outcome.duplicates += len(items) - len(pending)
-            if not pending:
+            last = max(upto, pending[-1].number if pending else 0)
+            if last <= version:
                 return
-            events = self._contiguous(aggregate_id, version, pending, outcome)
+            events = self._contiguous(aggregate_id, version, last, pending, outcome)
             new = fold_events(self.projection, row, [from_record(record) for record in events])
             try:
                 self._write(tables, aggregate_id, row, new, outcome)
@@ -118,17 +119,16 @@ class Projector:
         raise WriteConflictError(f"row {aggregate_id!r} of {self.projection.name} kept changing over "
                                  f"{self.attempts} attempts")
 
-    def _contiguous(self, aggregate_id: str, version: int, pending: list[RecordedEvent],
+    def _contiguous(self, aggregate_id: str, version: int, last: int, pending: list[RecordedEvent],
                     outcome: Outcome) -> list[RecordedEvent]:
         """The events version+1 .. last, reading the missing ones from the event store."""
-        last = pending[-1].number
-        if pending[0].number == version + 1 and len(pending) == last - version and pending[0].type:
+        if len(pending) == last - version:  # distinct numbers above version, up to last: none missing
             return pending
         filled = list(takewhile(lambda record: record.number <= last, self.store.read(aggregate_id, after=version)))
         if [record.number for record in filled] != list(range(version + 1, last + 1)):
             raise GapError(f"event store has no events {version + 1}..{last} of {aggregate_id!r} "
                            f"to fill the gap in {self.projection.name}")
-        outcome.gaps_filled += len(filled) - sum(1 for record in pending if record.type)
+        outcome.gaps_filled += len(filled) - len(pending)
         return filled
 
     def read_rows(self, tables: Tables, ids: list[str]) -> dict[str, Row]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from core.dynamodb import DynamoDBEventStore, events_table_definition
@@ -72,7 +72,7 @@ def history(requested: int, interest: str, path: str, payments: list[int]) -> li
     if path == "approved":
         return steps
     steps.append({"type": "LoanDisbursed"})
-    balance = (Decimal(requested) * (1 + Decimal(interest))).quantize(Decimal("0.01"))
+    balance = (Decimal(requested) * (1 + Decimal(interest))).quantize(Decimal("0.01"), ROUND_HALF_UP)
     for amount in payments:
         paid = min(Decimal(amount), balance)
         if paid <= 0:
