@@ -87,8 +87,9 @@ def register_demo(commands: Any) -> None:
     command = commands.add_parser(
         "demo", help="run the loan example end to end",
         description="Run a portfolio of loans through every path of the workflow, and one long-lived loan of "
-        "5,000 repayments, then hydrate it and print what that cost. With no endpoint and no AWS credentials "
-        "configured it starts moto's server on 127.0.0.1 first.",
+        "5,000 repayments, then hydrate it and print what that cost; the stream projector runs alongside, and the "
+        "demo waits until it has caught up and prints the portfolio and two loan rows. With no endpoint and no "
+        "AWS credentials configured it starts moto's server on 127.0.0.1 first.",
     )
     command.add_argument("--repayments", type=positive_int, default=5_000,
                          help="repayments on the long-lived loan (default: 5000)")
@@ -141,7 +142,8 @@ def register_local(commands: Any) -> None:
     command = commands.add_parser(
         "local", help="keep the embedded local stack up",
         description="Start moto's server on 127.0.0.1, create the tables, print the endpoint and the "
-        "environment another shell needs, and keep it up until interrupted (Ctrl-C).",
+        "environment another shell needs, and keep it up until interrupted (Ctrl-C). The stream projector runs "
+        "alongside, so the query tables follow every commit.",
     )
     command.add_argument("--port", type=positive_int, default=None, help="port to listen on (default: a free one)")
     command.set_defaults(run=run_local)

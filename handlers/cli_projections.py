@@ -229,7 +229,8 @@ def show_demo_projections(portfolio: list[tuple[str, Loan]], long_loan: Loan) ->
     started = time.perf_counter()
     if not wait_caught_up([loan.id for loan in loans], [loan.version for loan in loans]):
         raise EventSourcingError("the projector did not catch up within 60 s")
-    print(f"\nprojector caught up {time.perf_counter() - started:.1f} s after the last commit; portfolio:")
+    print(f"\nprojector caught up with all {len(loans)} loans (waited {time.perf_counter() - started:.1f} s "
+          "after hydrating); portfolio:")
     declared, client = projection_setup.projection(), config.dynamodb_client()
     tables = tables_for(declared, projection_setup.control().live(declared.name))
     print_view("portfolio", portfolio_view(read_counters(client, tables)))
