@@ -34,6 +34,7 @@ def live_projector() -> Iterator[StreamRunner]:
 
     Locally the handler's EMF metrics would flood stdout; set POWERTOOLS_METRICS_DISABLED=false to see them.
     """
+    before = os.environ.get("POWERTOOLS_METRICS_DISABLED")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     runner, stop = projection_setup.runner(), threading.Event()
     thread = threading.Thread(target=runner.run, args=(stop,), name="stream-runner", daemon=True)
@@ -43,6 +44,8 @@ def live_projector() -> Iterator[StreamRunner]:
     finally:
         stop.set()
         thread.join(timeout=30)
+        if before is None:
+            os.environ.pop("POWERTOOLS_METRICS_DISABLED", None)
 
 
 def wait_caught_up(loan_ids: list[str], versions: list[int], timeout: float = 60.0) -> bool:

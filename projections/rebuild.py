@@ -128,7 +128,10 @@ class Rebuild:
     def run(self, only: int | None = None) -> RebuildReport:
         if only is not None and not 0 <= only < self.segments:
             raise ProjectionError(f"segment {only} is not in 0..{self.segments - 1}")
-        generation = self.control.begin(self.projection.name)
+        pending = self.control.state(self.projection.name, fresh=True)
+        if pending["previous"] is not None and pending["building"] is None:
+            return self._resume_catch_up(pending["live"], pending["previous"])
+        generation = self.control.begin(self.projection.name, self.segments)
         tables = tables_for(self.projection, generation)
         self.ensure(generation_definitions(self.projection, generation))
         self.progress.total = self._approximate_events()
@@ -174,11 +177,20 @@ class Rebuild:
             raise ProjectionError(f"generation {tables.generation} holds {len(rows)} rows, expected {expected}")
         report.events = sum(counts["events"] for counts in done if counts)
         report.aggregates = expected
-        live = tables_for(self.projection, self.control.live(self.projection.name))
-        self.control.switch(self.projection.name, tables.generation)
+        live = self.control.state(self.projection.name, fresh=True)["live"]
+        self.control.switch(self.projection.name, tables.generation, live)
         report.switched = True
         time.sleep(self.control.ttl)  # every cached reader and projector now writes the new generation
-        report.caught_up = self._catch_up(live, tables)
+        report.caught_up = self._catch_up(tables_for(self.projection, live), tables)
+        self.control.caught_up(self.projection.name, tables.generation)
+
+    def _resume_catch_up(self, generation: int, previous: int) -> RebuildReport:
+        """A rebuild stopped after its switch: finish catching up from the previous generation."""
+        tables = tables_for(self.projection, generation)
+        report = RebuildReport(generation, [], list(range(self.segments)), 0, 0, switched=True)
+        report.caught_up = self._catch_up(tables_for(self.projection, previous), tables)
+        self.control.caught_up(self.projection.name, generation)
+        return report
 
     def _catch_up(self, old: Tables, new: Tables) -> int:
         """Rows the live projector advanced in the old generation while this rebuild ran."""

@@ -94,8 +94,9 @@ class Control:
         if cached and not fresh and now - cached[0] < self.ttl:
             return cached[1]
         item = self._get(name)
-        state = {"live": int(item["live"]["N"]) if item and "live" in item else 0,
-                 "building": int(item["building"]["N"]) if item and "building" in item else None}
+        state = {name: int(item[name]["N"]) if item and name in item else None
+                 for name in ("live", "building", "segments", "previous")}
+        state["live"] = state["live"] or 0
         with self._lock:
             self._cache[name] = (now, state)
         return state
@@ -103,22 +104,41 @@ class Control:
     def live(self, name: str) -> int:
         return self.state(name)["live"]
 
-    def begin(self, name: str) -> int:
-        """The generation a rebuild writes: the one already being built, else live + 1 (recorded here)."""
+    def begin(self, name: str, segments: int) -> int:
+        """The generation a rebuild writes: the one already being built, else live + 1 (recorded here).
+
+        The segment count is recorded too: a rebuild resumed with another count would write its counter
+        totals under other item names and count some loans twice, so it is refused.
+        """
         state = self.state(name, fresh=True)
         if state["building"] is not None:
+            if state["segments"] not in (None, segments):
+                raise ProjectionError(f"projection {name!r}: generation {state['building']} is being rebuilt "
+                                      f"with --of {state['segments']}; resume it with --of {state['segments']}")
             return state["building"]
         target = state["live"] + 1
-        self._update(name, "SET #b = :target", {":target": {"N": str(target)}},
+        self._update(name, "SET #b = :target, #s = :segments",
+                     {":target": {"N": str(target)}, ":segments": {"N": str(segments)}},
                      # no other rebuild has started meanwhile
                      "attribute_not_exists(#b)")
         return target
 
-    def switch(self, name: str, generation: int) -> None:
-        """Make `generation` live for readers and the projector; only the rebuild that built it may."""
-        self._update(name, "SET #l = :target REMOVE #b", {":target": {"N": str(generation)}},
+    def switch(self, name: str, generation: int, previous: int) -> None:
+        """Make `generation` live for readers and the projector; only the rebuild that built it may.
+
+        `previous` stays recorded until `caught_up`, so a rebuild interrupted during its catch-up finishes
+        it when run again.
+        """
+        self._update(name, "SET #l = :target, #p = :previous REMOVE #b, #s",
+                     {":target": {"N": str(generation)}, ":previous": {"N": str(previous)}},
                      # the generation switched to is the one this rebuild built
                      "#b = :target")
+        self._cache.pop(name, None)
+
+    def caught_up(self, name: str, generation: int) -> None:
+        self._update(name, "REMOVE #p", {":target": {"N": str(generation)}},
+                     # the catch-up just done was into the live generation
+                     "#l = :target")
         self._cache.pop(name, None)
 
     def segment_done(self, name: str, generation: int, segment: int, of: int) -> dict[str, int] | None:
@@ -154,5 +174,5 @@ class Control:
 
 
 def _names(expression: str) -> dict[str, str]:
-    names = {"#l": "live", "#b": "building"}
+    names = {"#l": "live", "#b": "building", "#s": "segments", "#p": "previous"}
     return {alias: name for alias, name in names.items() if alias in expression}

@@ -126,3 +126,31 @@ def test_project_once_drains_the_stream(aws: None, capsys: Any) -> None:
     run_portfolio()
     assert main(["project", "--once"]) == 0
     assert "29 records delivered" in capsys.readouterr().out
+
+
+def test_a_rebuild_resumed_with_another_segment_count_is_refused(live: list[Loan], capsys: Any) -> None:
+    assert main(["rebuild", "loan-summary", "--of", "4", "--segment", "0"]) == 0
+    assert main(["rebuild", "loan-summary", "--of", "8"]) == 1
+    assert "resume it with --of 4" in capsys.readouterr().err
+
+
+def test_a_rebuild_interrupted_during_its_catch_up_finishes_it_when_run_again(
+        live: list[Loan], monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    assert main(["rebuild", "loan-summary", "--of", "2", "--segment", "0"]) == 0
+    assert main(["rebuild", "loan-summary", "--of", "2", "--segment", "1"]) == 0
+    paying = next(loan for loan in live if loan.status == "PAID")
+    paying.commit({"type": "LoanPaid", "amount": Decimal("0.01")})
+    projection_setup.runner().drain()  # the live projector advances the old generation only
+    original = Rebuild._catch_up
+
+    def dies(self: Rebuild, old: Any, new: Any) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Rebuild, "_catch_up", dies)
+    assert main(["rebuild", "loan-summary", "--of", "2"]) == 130
+    monkeypatch.setattr(Rebuild, "_catch_up", original)
+    assert live_tables().generation == 1
+    assert actual(config.dynamodb_client(), live_tables()) != expected(config.dynamodb_client())
+    assert main(["rebuild", "loan-summary", "--of", "2"]) == 0
+    assert "1 rows caught up" in capsys.readouterr().out
+    assert actual(config.dynamodb_client(), live_tables()) == expected(config.dynamodb_client())
