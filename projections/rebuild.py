@@ -180,7 +180,8 @@ class Rebuild:
         live = self.control.state(self.projection.name, fresh=True)["live"]
         self.control.switch(self.projection.name, tables.generation, live)
         report.switched = True
-        time.sleep(self.control.ttl)  # every cached reader and projector now writes the new generation
+        # Caches expire within one ttl; a batch begun just before that finishes within another (ttl > batch time).
+        time.sleep(2 * self.control.ttl)
         report.caught_up = self._catch_up(tables_for(self.projection, live), tables)
         self.control.caught_up(self.projection.name, tables.generation)
 
