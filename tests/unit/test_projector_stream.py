@@ -133,3 +133,25 @@ def test_bad_projector_configuration_names_the_variable(monkeypatch: pytest.Monk
     monkeypatch.setenv("PROJECTOR_BISECT", "maybe")
     with pytest.raises(ConfigurationError, match="PROJECTOR_BISECT"):
         projection_setup.settings()
+
+
+def test_without_bisection_a_failing_batch_is_retried_whole_then_given_up_from_the_failed_record(
+        stack: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROJECTOR_BISECT", "false")
+    monkeypatch.setenv("PROJECTOR_MAX_RETRIES", "1")
+    monkeypatch.setenv("PROJECTOR_BATCH_SIZE", "5")
+    run_portfolio()
+    calls: list[list[str]] = []
+
+    def fails_the_third_record(event: dict[str, Any], context: Any) -> Any:
+        sequences = [r["dynamodb"]["SequenceNumber"] for r in event["Records"]]
+        calls.append(sequences)
+        if len(calls) <= 2:  # the first batch's third record fails on the first try and on the retry
+            return {"batchItemFailures": [{"itemIdentifier": calls[0][2]}]}
+        return lambda_handler(event, context)
+
+    runner = projection_setup.runner(handler=fails_the_third_record)
+    runner.drain()
+    assert len(calls[0]) == 5 and calls[1] == calls[0][2:]  # retried from the lowest failed record
+    assert runner.given_up == 3 and calls[2][0] not in calls[0]  # then given up on, and the stream moves on
+    assert runner.delivered == 29
