@@ -17,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 
 from core import EventSourcingError, config
 from core.metering import RequestMeter
+from handlers import cli_projections
 from handlers.cli_snapshots import register_snapshot
 
 #: Exit codes: 1 for an error the command reports, 2 for a usage mistake (argparse's own).
@@ -88,8 +89,9 @@ def register_demo(commands: Any) -> None:
     command = commands.add_parser(
         "demo", help="run the loan example end to end",
         description="Run a portfolio of loans through every path of the workflow, and one long-lived loan of "
-        "5,000 repayments, then hydrate it and print what that cost. With no endpoint and no AWS credentials "
-        "configured it starts moto's server on 127.0.0.1 first.",
+        "5,000 repayments, then hydrate it and print what that cost; the stream projector runs alongside, and the "
+        "demo waits until it has caught up and prints the portfolio and two loan rows. With no endpoint and no "
+        "AWS credentials configured it starts moto's server on 127.0.0.1 first.",
     )
     command.add_argument("--repayments", type=positive_int, default=5_000,
                          help="repayments on the long-lived loan (default: 5000)")
@@ -101,12 +103,13 @@ def run_demo(args: argparse.Namespace) -> int:
     from handlers.local import LocalStack, is_configured
     from handlers.tables import ensure_tables
 
-    stack = None
+    stack = stop_projector = None
     if not is_configured():
         stack = LocalStack().start()
         print(f"local stack: moto's server at {stack.endpoint}")
     try:
         ensure_tables()
+        stop_projector = cli_projections.start_live_projector()  # projections update live
         meter = RequestMeter()
         meter.attach(config.dynamodb_client())
         started = time.perf_counter()
@@ -126,8 +129,11 @@ def run_demo(args: argparse.Namespace) -> int:
                   f"{cost['bytes']:>10,} bytes {cost['ms']:>10,.1f} ms{source}")
             if (loaded.version, loaded.state()) != (long_loan.version, long_loan.state()):
                 raise EventSourcingError(f"hydrated state ({mode}) differs from the committed one")
+        cli_projections.show_demo_projections(portfolio, long_loan)
         print(f"\ndemo done in {time.perf_counter() - started:.1f} s")
     finally:
+        if stop_projector is not None:
+            stop_projector()
         if stack is not None:
             stack.stop()
     return 0
@@ -139,7 +145,8 @@ def register_local(commands: Any) -> None:
     command = commands.add_parser(
         "local", help="keep the embedded local stack up",
         description="Start moto's server on 127.0.0.1, create the tables, print the endpoint and the "
-        "environment another shell needs, and keep it up until interrupted (Ctrl-C).",
+        "environment another shell needs, and keep it up until interrupted (Ctrl-C). The stream projector runs "
+        "alongside, so the query tables follow every commit.",
     )
     command.add_argument("--port", type=positive_int, default=None, help="port to listen on (default: a free one)")
     command.set_defaults(run=run_local)
@@ -151,6 +158,7 @@ def run_local(args: argparse.Namespace) -> int:
 
     with LocalStack(args.port) as stack:
         ensure_tables()
+        stop_projector = cli_projections.start_live_projector()  # projections update live
         print(f"local stack: moto's server at {stack.endpoint}")
         print("in another shell:")
         for name, value in stack.environment().items():
@@ -161,6 +169,7 @@ def run_local(args: argparse.Namespace) -> int:
                 time.sleep(1)
         except KeyboardInterrupt:
             print("stopped")
+        stop_projector()
     return 0
 
 
@@ -215,8 +224,10 @@ def positive_int(text: str) -> int:
 
 
 #: Each entry adds one subcommand; the snapshot and projection commands add theirs here.
-COMMANDS: list[Callable[[Any], None]] = [register_init, register_demo, register_local, register_hydrate,
-                                          register_snapshot]
+COMMANDS: list[Callable[[Any], None]] = [
+    register_init, register_demo, register_local, register_hydrate, register_snapshot,
+    cli_projections.register_project, cli_projections.register_query, cli_projections.register_rebuild,
+]
 
 
 if __name__ == "__main__":

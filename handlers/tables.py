@@ -17,6 +17,20 @@ TABLE_DEFINITIONS: list[Callable[[], dict[str, Any]]] = [
 ]
 
 
+# -- projections: the live generation's tables and the control table naming it ----------------------
+def _projection_definitions() -> list[Callable[[], dict[str, Any]]]:
+    from handlers import projection_setup
+    from projections.tables import generation_definitions
+
+    def generation(index: int) -> Callable[[], dict[str, Any]]:
+        return lambda: generation_definitions(projection_setup.projection(), 0)[index]
+
+    return [generation(0), generation(1), projection_setup.control_definition]
+
+
+TABLE_DEFINITIONS.extend(_projection_definitions())
+
+
 def ensure_table(client: Any, definition: dict[str, Any]) -> bool:
     """Create one table unless it exists; wait until it is active. True when it was created now."""
     name = definition["TableName"]

@@ -1,0 +1,19 @@
+"""The read side: projection declarations, the idempotent projector, the stream runner, and rebuilds.
+
+Generic machinery only: it imports `core`, never the loan domain or the handlers.
+"""
+
+from projections.definition import Projection
+from projections.errors import GapError, MalformedRecordError, ProjectionError, UnknownProjectionError
+from projections.projector import Outcome, Projector, StreamEvent
+
+__all__ = [
+    "GapError",
+    "MalformedRecordError",
+    "Outcome",
+    "Projection",
+    "ProjectionError",
+    "Projector",
+    "StreamEvent",
+    "UnknownProjectionError",
+]

@@ -1,0 +1,233 @@
+"""Rebuild a projection from the events table (not the stream), blue/green, resumably; and verify one.
+
+A rebuild writes a fresh generation: each parallel-scan segment is folded in memory (a segment holds whole
+aggregates, since segments split on the partition key), its rows are written with BatchWriteItem and its
+counter totals as one item per group (`<group>#r<k>of<n>`, overwritten on a retry, never added twice); the
+segment is then checkpointed in the control table, so an interrupted rebuild resumes with the segments left.
+At the end the counts are verified, the generation is switched live, and once every cached reader has seen
+the switch, any row the live projector advanced in the old generation meanwhile is caught up from the log.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from core.dynamodb import from_item as event_from_item
+from core.dynamodb import is_event_item
+from core.events import RecordedEvent, from_record
+from projections.definition import Projection, Row, fold_events
+from projections.errors import ProjectionError
+from projections.items import to_item, version_of
+from projections.projector import Projector
+from projections.query import read_counters, scan, scan_rows
+from projections.tables import Control, Tables, generation_definitions, tables_for
+
+
+@dataclass
+class Progress:
+    """Shared by every segment worker; `total` is the table's approximate item count."""
+
+    total: int = 0
+    events: int = 0
+    aggregates: int = 0
+    started: float = field(default_factory=time.monotonic)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    callback: Callable[[Progress], None] | None = None
+    every: float = 0.25
+    shown: float = 0.0
+
+    def add(self, events: int, aggregates: int = 0) -> None:
+        with self.lock:
+            self.events += events
+            self.aggregates += aggregates
+            now = time.monotonic()
+            due = self.callback is not None and now - self.shown >= self.every
+            if due:
+                self.shown = now
+        if due and self.callback:
+            self.callback(self)
+
+    def rate(self) -> float:
+        return self.events / max(time.monotonic() - self.started, 1e-9)
+
+    def eta(self) -> float | None:
+        rate = self.rate()
+        return max(0.0, (self.total - self.events) / rate) if rate and self.total else None
+
+
+@dataclass
+class RebuildReport:
+    generation: int
+    segments_run: list[int]
+    segments_skipped: list[int]
+    events: int
+    aggregates: int
+    switched: bool = False
+    caught_up: int = 0
+
+
+def fold_segment(client: Any, events_table: str, projection: Projection, segment: int, of: int,
+                 progress: Progress | None = None) -> dict[str, Row]:
+    """Every aggregate of one scan segment folded into its row, events taken in number order."""
+    rows: dict[str, Row] = {}
+    waiting: dict[str, dict[int, RecordedEvent]] = {}
+    for item in scan(client, events_table, segment, of):
+        if not is_event_item(item):
+            continue
+        aggregate_id, record = item["id"]["S"], event_from_item(item)
+        if progress:
+            progress.add(1, 0 if aggregate_id in waiting else 1)
+        buffer = waiting.setdefault(aggregate_id, {})
+        buffer[record.number] = record
+        row = rows.get(aggregate_id)
+        while version_of(row) + 1 in buffer:
+            next_record = buffer.pop(version_of(row) + 1)
+            row = fold_events(projection, row, [from_record(next_record)])
+        if row is not None:
+            rows[aggregate_id] = row
+    broken = {aggregate_id: sorted(buffer) for aggregate_id, buffer in waiting.items() if buffer}
+    if broken:
+        raise ProjectionError(f"events table {events_table!r} has gaps in {len(broken)} aggregates, "
+                              f"e.g. {next(iter(broken.items()))}")
+    return rows
+
+
+def segment_counters(projection: Projection, rows: dict[str, Row]) -> dict[str, dict[str, Decimal]]:
+    totals: dict[str, dict[str, Decimal]] = {}
+    for row in rows.values():
+        for group, values in projection.contribution(row).items():
+            bucket = totals.setdefault(group, {})
+            for name, amount in values.items():
+                bucket[name] = bucket.get(name, Decimal(0)) + Decimal(amount)
+    return totals
+
+
+class Rebuild:
+    """One rebuild of `projection` into a fresh generation, or its resumption."""
+
+    def __init__(self, projection: Projection, client: Any, events_table: str, control: Control,
+                 projector: Callable[[Tables], Projector], ensure: Callable[[list[dict[str, Any]]], None],
+                 segments: int = 8, workers: int = 4, on_progress: Callable[[Progress], None] | None = None) -> None:
+        self.projection = projection
+        self.client = client
+        self.events_table = events_table
+        self.control = control
+        self.projector = projector
+        self.ensure = ensure
+        self.segments = segments
+        self.workers = workers
+        self.on_progress = on_progress
+        self.progress = Progress(callback=on_progress)
+
+    def run(self, only: int | None = None) -> RebuildReport:
+        if only is not None and not 0 <= only < self.segments:
+            raise ProjectionError(f"segment {only} is not in 0..{self.segments - 1}")
+        pending = self.control.state(self.projection.name, fresh=True)
+        if pending["previous"] is not None and pending["building"] is None:
+            return self._resume_catch_up(pending["live"], pending["previous"])
+        generation = self.control.begin(self.projection.name, self.segments)
+        tables = tables_for(self.projection, generation)
+        self.ensure(generation_definitions(self.projection, generation))
+        self.progress.total = self._approximate_events()
+        wanted = [only] if only is not None else list(range(self.segments))
+        todo = [k for k in wanted if self.control.segment_done(self.projection.name, generation, k,
+                                                               self.segments) is None]
+        with ThreadPoolExecutor(max_workers=max(1, min(self.workers, len(todo) or 1))) as pool:
+            list(pool.map(lambda k: self._segment(tables, k), todo))
+        report = RebuildReport(generation, todo, [k for k in wanted if k not in todo],
+                               self.progress.events, self.progress.aggregates)
+        if only is None:
+            self._finish(tables, report)
+        return report
+
+    def _segment(self, tables: Tables, segment: int) -> None:
+        rows = fold_segment(self.client, self.events_table, self.projection, segment, self.segments, self.progress)
+        items = [{"PutRequest": {"Item": to_item(self.projection.key, key, row)}} for key, row in rows.items()]
+        self._batch_write(tables.rows, items)
+        if tables.counters:
+            counters = segment_counters(self.projection, rows)
+            self._batch_write(tables.counters, [{"PutRequest": {"Item": {
+                "id": {"S": f"{group}#r{segment}of{self.segments}"},
+                **{name: {"N": str(value)} for name, value in values.items()}}}} for group, values in counters.items()])
+        events = sum(version_of(row) for row in rows.values())
+        self.control.mark_segment(self.projection.name, tables.generation, segment, self.segments, events, len(rows))
+        if self.on_progress:
+            self.on_progress(self.progress)
+
+    def _batch_write(self, table: str, requests: list[dict[str, Any]]) -> None:
+        for start in range(0, len(requests), 25):
+            pending = {table: requests[start:start + 25]}
+            while pending:
+                pending = self.client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+
+    def _finish(self, tables: Tables, report: RebuildReport) -> None:
+        done = [self.control.segment_done(self.projection.name, tables.generation, k, self.segments)
+                for k in range(self.segments)]
+        if any(counts is None for counts in done):
+            raise ProjectionError("rebuild is incomplete: some segments have not finished; run it again to resume")
+        expected = sum(counts["aggregates"] for counts in done if counts)
+        rows = scan_rows(self.client, self.projection, tables)
+        if len(rows) < expected:
+            raise ProjectionError(f"generation {tables.generation} holds {len(rows)} rows, expected {expected}")
+        report.events = sum(counts["events"] for counts in done if counts)
+        report.aggregates = expected
+        live = self.control.state(self.projection.name, fresh=True)["live"]
+        self.control.switch(self.projection.name, tables.generation, live)
+        report.switched = True
+        # Caches expire within one ttl; a batch begun just before that finishes within another (ttl > batch time).
+        time.sleep(2 * self.control.ttl)
+        report.caught_up = self._catch_up(tables_for(self.projection, live), tables)
+        self.control.caught_up(self.projection.name, tables.generation)
+
+    def _resume_catch_up(self, generation: int, previous: int) -> RebuildReport:
+        """A rebuild stopped after its switch: finish catching up from the previous generation."""
+        tables = tables_for(self.projection, generation)
+        report = RebuildReport(generation, [], list(range(self.segments)), 0, 0, switched=True)
+        report.caught_up = self._catch_up(tables_for(self.projection, previous), tables)
+        self.control.caught_up(self.projection.name, generation)
+        return report
+
+    def _catch_up(self, old: Tables, new: Tables) -> int:
+        """Rows the live projector advanced in the old generation while this rebuild ran."""
+        newer = scan_rows(self.client, self.projection, new)
+        projector = self.projector(new)
+        caught_up = 0
+        for key, row in scan_rows(self.client, self.projection, old).items():
+            if version_of(row) > version_of(newer.get(key)):
+                projector.catch_up(new, key, version_of(row))
+                caught_up += 1
+        return caught_up
+
+    def _approximate_events(self) -> int:
+        return int(self.client.describe_table(TableName=self.events_table)["Table"].get("ItemCount", 0))
+
+
+def verify(client: Any, events_table: str, projection: Projection, tables: Tables, segments: int = 4) -> list[str]:
+    """Every difference between a projection's tables and a fresh fold of the log; empty when they agree."""
+    expected: dict[str, Row] = {}
+    for segment in range(segments):
+        expected.update(fold_segment(client, events_table, projection, segment, segments))
+    actual = scan_rows(client, projection, tables)
+    differences = [f"row {key}: expected {expected.get(key)}, found {actual.get(key)}"
+                   for key in sorted(set(expected) | set(actual)) if not _same(expected.get(key), actual.get(key))]
+    if tables.counters:
+        want, have = segment_counters(projection, expected), read_counters(client, tables)
+        for group in sorted(set(want) | set(have)):
+            for name in sorted(set(want.get(group, {})) | set(have.get(group, {}))):
+                a, b = want.get(group, {}).get(name, 0), have.get(group, {}).get(name, 0)
+                if a != b:
+                    differences.append(f"{projection.counters_name} {group}.{name}: expected {a}, found {b}")
+    return differences
+
+
+def _same(a: Row | None, b: Row | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    clean = [{k: v for k, v in row.items() if v is not None} for row in (a, b)]
+    return clean[0] == clean[1]

@@ -1,0 +1,174 @@
+"""The stream runner: plays Lambda's event source mapping against DynamoDB Streams (moto locally).
+
+It discovers shards, reads batches (`batch_size` records or whatever arrived within `window` seconds),
+hands the handler Lambda-shaped events, and on failure retries from the lowest failed sequence number,
+bisecting a failing batch, up to `max_retries` times; then it sends the failed records to the on-failure
+destination and moves on. Every poll takes a fresh AFTER_SEQUENCE_NUMBER iterator (LOCAL-AWS trap 2).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from projections.records import lambda_record
+
+#: handler(event, context) -> {"batchItemFailures": [{"itemIdentifier": sequence}, ...]}
+Handler = Callable[[dict[str, Any], Any], Any]
+#: on_failure(records, reason) receives the records given up on.
+OnFailure = Callable[[list[dict[str, Any]], str], None]
+
+
+@dataclass(frozen=True)
+class RunnerSettings:
+    batch_size: int = 100
+    window: float = 0.5
+    max_retries: int = 2
+    bisect: bool = True
+    poll_interval: float = 0.1
+    start: str = "TRIM_HORIZON"
+
+
+@dataclass(frozen=True)
+class LocalContext:
+    """What powertools' Logger reads from a Lambda context."""
+
+    function_name: str = "projector"
+    memory_limit_in_mb: int = 128
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:projector"
+    aws_request_id: str = "local"
+
+
+class StreamRunner:
+    """Feeds one table's stream to a handler, as Lambda would."""
+
+    def __init__(self, streams: Any, stream_arn: str, handler: Handler, on_failure: OnFailure,
+                 settings: RunnerSettings | None = None, region: str = "us-east-1") -> None:
+        self.streams = streams
+        self.stream_arn = stream_arn
+        self.handler = handler
+        self.on_failure = on_failure
+        self.settings = settings or RunnerSettings()
+        self.region = region
+        self.positions: dict[str, str | None] = {}
+        self.invocations = 0
+        self.delivered = 0
+        self.given_up = 0
+        self.idle = threading.Event()
+
+    def shards(self) -> list[str]:
+        """Shard ids, parents before children, so each item's records stay in order."""
+        shards: list[dict[str, Any]] = []
+        request: dict[str, Any] = {"StreamArn": self.stream_arn}
+        while True:
+            description = self.streams.describe_stream(**request)["StreamDescription"]
+            shards.extend(description.get("Shards", ()))
+            if not description.get("LastEvaluatedShardId"):
+                break
+            request["ExclusiveStartShardId"] = description["LastEvaluatedShardId"]
+        known = {shard["ShardId"] for shard in shards}
+        return sorted(known, key=lambda shard_id: _depth(shard_id, shards, known))
+
+    def run_once(self) -> int:
+        """One pass over every shard; returns the number of records delivered."""
+        delivered = 0
+        for shard_id in self.shards():
+            batch = self._collect(shard_id)
+            if batch:
+                self._deliver(shard_id, batch)
+                delivered += len(batch)
+        if delivered == 0:
+            self.idle.set()
+        else:
+            self.idle.clear()
+        return delivered
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            if self.run_once() == 0:
+                stop.wait(self.settings.poll_interval)
+
+    def drain(self, max_passes: int = 10_000) -> int:
+        """Deliver until a pass finds nothing new (tests and `aws-es project --once`)."""
+        total = 0
+        for _ in range(max_passes):
+            count = self.run_once()
+            total += count
+            if count == 0:
+                return total
+        return total
+
+    def _poll(self, shard_id: str, after: str | None, limit: int) -> list[dict[str, Any]]:
+        request: dict[str, Any] = {"StreamArn": self.stream_arn, "ShardId": shard_id}
+        if after:
+            request.update(ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=after)
+        else:
+            request["ShardIteratorType"] = self.settings.start
+        iterator = self.streams.get_shard_iterator(**request).get("ShardIterator")
+        if not iterator:
+            return []
+        records = self.streams.get_records(ShardIterator=iterator, Limit=limit).get("Records", [])
+        return [lambda_record(record, self.stream_arn, self.region) for record in records]
+
+    def _collect(self, shard_id: str) -> list[dict[str, Any]]:
+        """Up to `batch_size` records, waiting at most `window` seconds for a batch to fill."""
+        size = self.settings.batch_size
+        batch = self._poll(shard_id, self.positions.get(shard_id), size)
+        deadline = time.monotonic() + self.settings.window
+        while batch and len(batch) < size and time.monotonic() < deadline:
+            time.sleep(min(self.settings.poll_interval, max(0.0, deadline - time.monotonic())))
+            batch += self._poll(shard_id, _sequence(batch[-1]), size - len(batch))
+        return batch
+
+    def _deliver(self, shard_id: str, records: list[dict[str, Any]]) -> None:
+        pending: list[tuple[list[dict[str, Any]], int]] = [(records, 0)]
+        while pending:
+            batch, attempts = pending.pop(0)
+            failed_at = self._invoke(batch)
+            if failed_at is None:
+                self._advance(shard_id, batch)
+                continue
+            self._advance(shard_id, batch[:failed_at])
+            batch = batch[failed_at:]
+            if self.settings.bisect and len(batch) > 1:
+                half = len(batch) // 2
+                pending[0:0] = [(batch[:half], 0), (batch[half:], 0)]
+            elif attempts < self.settings.max_retries:
+                pending.insert(0, (batch, attempts + 1))
+            else:
+                self.on_failure(batch, f"failed {attempts + 1} times on shard {shard_id}")
+                self.given_up += len(batch)
+                self._advance(shard_id, batch)
+
+    def _invoke(self, batch: list[dict[str, Any]]) -> int | None:
+        """Index of the lowest failed record, or None when the whole batch succeeded."""
+        self.invocations += 1
+        try:
+            response = self.handler({"Records": batch}, LocalContext())
+        except Exception:  # a function error fails the whole batch, as on Lambda
+            return 0
+        failures = {item.get("itemIdentifier") for item in (response or {}).get("batchItemFailures", ())}
+        if not failures:
+            return None
+        indexes = [i for i, record in enumerate(batch) if _sequence(record) in failures]
+        return min(indexes) if indexes else 0
+
+    def _advance(self, shard_id: str, batch: list[dict[str, Any]]) -> None:
+        if batch:
+            self.positions[shard_id] = _sequence(batch[-1])
+            self.delivered += len(batch)
+
+
+def _sequence(record: dict[str, Any]) -> str:
+    return record["dynamodb"]["SequenceNumber"]
+
+
+def _depth(shard_id: str, shards: list[dict[str, Any]], known: set[str]) -> int:
+    parents = {shard["ShardId"]: shard.get("ParentShardId") for shard in shards}
+    depth, parent = 0, parents.get(shard_id)
+    while parent in known and depth < len(known):
+        depth, parent = depth + 1, parents.get(parent)
+    return depth

@@ -1,0 +1,156 @@
+"""Rebuilds (blue/green, resumable, beside a live projector), verification, and the projection commands."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from core import config
+from handlers import projection_setup
+from handlers.cli import main
+from handlers.demo import run_portfolio
+from handlers.tables import ensure_tables
+from loans import Loan
+from projections.rebuild import Rebuild
+from projections.tables import tables_for
+from tests.projection_support import actual, expected
+
+
+@pytest.fixture
+def live(aws: None, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Tables, the demo portfolio, and the live projector caught up on generation 0."""
+    monkeypatch.setenv("PROJECTION_CONTROL_TTL", "0")
+    ensure_tables()
+    loans = [loan for _, loan in run_portfolio()]
+    projection_setup.runner().drain()
+    return loans
+
+
+def live_tables() -> Any:
+    declared = projection_setup.projection()
+    return tables_for(declared, projection_setup.control().live(declared.name))
+
+
+def test_a_rebuild_equals_the_live_projection_and_becomes_live(live: list[Loan], capsys: Any) -> None:
+    client = config.dynamodb_client()
+    before = actual(client, live_tables())
+    assert main(["rebuild", "portfolio", "--of", "4"]) == 0
+    assert live_tables().generation == 1
+    assert actual(client, live_tables()) == before == expected(client)
+    assert main(["rebuild", "loan-summary", "--verify"]) == 0
+    assert "0 differences" in capsys.readouterr().out
+
+
+def test_an_interrupted_rebuild_resumes_where_it_stopped(live: list[Loan], monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: Any) -> None:
+    original = Rebuild._segment
+
+    def dies_on_segment_2(self: Rebuild, tables: Any, segment: int) -> None:
+        if segment == 2:
+            raise KeyboardInterrupt
+        original(self, tables, segment)
+
+    monkeypatch.setattr(Rebuild, "_segment", dies_on_segment_2)
+    assert main(["rebuild", "loan-summary", "--of", "4", "--workers", "1"]) == 130
+    monkeypatch.setattr(Rebuild, "_segment", original)
+    assert main(["rebuild", "loan-summary", "--of", "4", "--segment", "3"]) == 0
+    capsys.readouterr()
+    assert main(["rebuild", "loan-summary", "--of", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "segments run [2]" in out and "skipped (already done) [0, 1, 3]" in out
+    assert actual(config.dynamodb_client(), live_tables()) == expected(config.dynamodb_client())
+
+
+def test_a_rebuild_while_the_live_projector_writes_ends_equal_to_the_log(live: list[Loan]) -> None:
+    client = config.dynamodb_client()
+    assert main(["rebuild", "loan-summary", "--of", "2", "--segment", "0"]) == 0
+    assert main(["rebuild", "loan-summary", "--of", "2", "--segment", "1"]) == 0
+    for loan in live:  # the live projector (still on generation 0) folds more events meanwhile
+        if loan.status in ("DISBURSED", "PAID"):
+            loan.commit({"type": "LoanPaid", "amount": Decimal("1.00")})
+    newcomer = Loan()
+    newcomer.commit({"type": "LoanCreated", "requested_amount": Decimal("5.00"), "interest": Decimal("0.10")})
+    projection_setup.runner().drain()
+    assert main(["rebuild", "loan-summary", "--of", "2"]) == 0  # finishes: switch, then catch up
+    assert live_tables().generation == 1
+    assert actual(client, live_tables()) == expected(client)
+    newcomer.commit({"type": "LoanApproved"})  # after the switch the projector writes the new generation
+    projection_setup.runner().drain()
+    assert actual(client, live_tables()) == expected(client)
+
+
+def test_verify_reports_every_difference_and_exits_non_zero(live: list[Loan], capsys: Any) -> None:
+    client = config.dynamodb_client()
+    client.update_item(TableName="LoanSummary", Key={"id": {"S": live[0].id}},
+                       UpdateExpression="SET balance = :b", ExpressionAttributeValues={":b": {"N": "12.34"}})
+    assert main(["rebuild", "portfolio", "--verify"]) == 1
+    out = capsys.readouterr().out
+    assert live[0].id in out and "1 differences" in out
+
+
+def test_query_prints_json_with_amounts_as_decimal_strings(live: list[Loan], capsys: Any) -> None:
+    loan = live[3]
+    assert main(["query", "loan", loan.id, "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert (row["id"], row["status"], row["balance"], row["version"]) == (loan.id, "PAID", "950.00", 4)
+    assert main(["query", "portfolio", "--json"]) == 0
+    portfolio = json.loads(capsys.readouterr().out)
+    assert portfolio["SETTLED"] == {"loans": 2, "principal": "2000.00", "outstanding": "0.00"}
+    assert sum(status["loans"] for status in portfolio.values()) == len(live)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["rebuild", "loans-by-colour"], "unknown projection 'loans-by-colour': choose one of loan-summary, portfolio"),
+    (["rebuild", "portfolio", "--segment", "9", "--of", "4"], "--segment 9 must be in 0..3"),
+    (["query", "loan", "no-such-loan"], "no loan 'no-such-loan'"),
+])
+def test_bad_input_gets_one_line_naming_what_was_wrong(live: list[Loan], capsys: Any, argv: list[str],
+                                                       message: str) -> None:
+    assert main(argv) == 1
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["query"], ["query", "loan"], ["rebuild", "portfolio", "--of", "0"],
+                                  ["rebuild"], ["project", "--bogus"]])
+def test_bad_arguments_are_usage_errors(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+
+
+def test_project_once_drains_the_stream(aws: None, capsys: Any) -> None:
+    ensure_tables()
+    run_portfolio()
+    assert main(["project", "--once"]) == 0
+    assert "29 records delivered" in capsys.readouterr().out
+
+
+def test_a_rebuild_resumed_with_another_segment_count_is_refused(live: list[Loan], capsys: Any) -> None:
+    assert main(["rebuild", "loan-summary", "--of", "4", "--segment", "0"]) == 0
+    assert main(["rebuild", "loan-summary", "--of", "8"]) == 1
+    assert "resume it with --of 4" in capsys.readouterr().err
+
+
+def test_a_rebuild_interrupted_during_its_catch_up_finishes_it_when_run_again(
+        live: list[Loan], monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    assert main(["rebuild", "loan-summary", "--of", "2", "--segment", "0"]) == 0
+    assert main(["rebuild", "loan-summary", "--of", "2", "--segment", "1"]) == 0
+    paying = next(loan for loan in live if loan.status == "PAID")
+    paying.commit({"type": "LoanPaid", "amount": Decimal("0.01")})
+    projection_setup.runner().drain()  # the live projector advances the old generation only
+    original = Rebuild._catch_up
+
+    def dies(self: Rebuild, old: Any, new: Any) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Rebuild, "_catch_up", dies)
+    assert main(["rebuild", "loan-summary", "--of", "2"]) == 130
+    monkeypatch.setattr(Rebuild, "_catch_up", original)
+    assert live_tables().generation == 1
+    assert actual(config.dynamodb_client(), live_tables()) != expected(config.dynamodb_client())
+    assert main(["rebuild", "loan-summary", "--of", "2"]) == 0
+    assert "1 rows caught up" in capsys.readouterr().out
+    assert actual(config.dynamodb_client(), live_tables()) == expected(config.dynamodb_client())
