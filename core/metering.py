@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 
 @dataclass
 class RequestMeter:
-    """Attach to clients with `attach(client)`; `requests` and `bytes_received` only ever grow."""
+    """Attach to clients with `attach(client)`; `requests` and `bytes_received` only ever grow.
+
+    With `thread` set (`RequestMeter.for_this_thread()`), only calls made from that thread count, so a
+    measurement is not mixed with a background worker (the demo's stream runner) sharing the client.
+    """
 
     requests: int = 0
     bytes_received: int = 0
     by_operation: dict[str, int] = field(default_factory=dict)
+    thread: int | None = None
+
+    @classmethod
+    def for_this_thread(cls) -> RequestMeter:
+        return cls(thread=threading.get_ident())
 
     def attach(self, client: Any) -> Any:
         client.meta.events.register("after-call", self._after_call)
         return client
 
     def _after_call(self, http_response: Any = None, model: Any = None, **_: Any) -> None:
+        if self.thread is not None and threading.get_ident() != self.thread:
+            return
         self.requests += 1
         if model is not None:
             self.by_operation[model.name] = self.by_operation.get(model.name, 0) + 1

@@ -110,7 +110,7 @@ def run_demo(args: argparse.Namespace) -> int:
     try:
         ensure_tables()
         stop_projector = cli_projections.start_live_projector()  # projections update live
-        meter = RequestMeter()
+        meter = RequestMeter.for_this_thread()  # the stream runner shares the client
         meter.attach(config.dynamodb_client())
         started = time.perf_counter()
         portfolio = demo.run_portfolio()

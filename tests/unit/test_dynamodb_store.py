@@ -119,3 +119,16 @@ def test_a_retried_write_that_finds_someone_elses_event_is_a_conflict(dynamodb, 
     store.append("a", 0, [record(1, '{"who":"them"}')])
     with pytest.raises(ConcurrencyError):
         store.append("a", 0, [record(1, '{"who":"us"}')])
+
+
+def test_a_thread_meter_counts_only_its_own_thread(dynamodb, events_table):
+    import threading
+
+    meter = RequestMeter.for_this_thread()
+    meter.attach(dynamodb)
+    store = DynamoDBEventStore(events_table, dynamodb)
+    worker = threading.Thread(target=lambda: [list(store.read("a")) for _ in range(5)])
+    worker.start()
+    worker.join()
+    list(store.read("a"))
+    assert meter.requests == 1 and meter.by_operation == {"Query": 1}
