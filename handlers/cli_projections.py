@@ -10,7 +10,6 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from decimal import Decimal
 from typing import Any
 
 from core import config
@@ -18,13 +17,11 @@ from core.errors import EventSourcingError
 from handlers import projection_setup
 from loans import Loan
 from loans.projections import NAMES, resolve
+from loans.views import loan_view, portfolio_view
 from projections.query import read_counters, read_row
 from projections.rebuild import Progress, Rebuild, verify
 from projections.runner import StreamRunner
 from projections.tables import tables_for
-
-CENT = Decimal("0.01")
-
 
 # -- live projector (demo, local, project) ----------------------------------------------------------------------
 
@@ -100,8 +97,7 @@ def register_query(commands: Any) -> None:
 
 
 def run_query(args: argparse.Namespace) -> int:
-    declared, client = projection_setup.projection(), config.dynamodb_client()
-    tables = tables_for(declared, projection_setup.control().live(declared.name))
+    (declared, tables), client = projection_setup.live_tables(), config.dynamodb_client()
     if args.what == "loan":
         row = read_row(client, declared, tables, args.id)
         if row is None:
@@ -116,19 +112,6 @@ def run_query(args: argparse.Namespace) -> int:
     return 0
 
 
-def loan_view(loan_id: str, row: dict[str, Any]) -> dict[str, Any]:
-    view = {"id": loan_id}
-    for name, value in sorted(row.items()):
-        view[name] = _money(value) if name in ("requested_amount", "balance", "total_paid") else _plain(value)
-    return view
-
-
-def portfolio_view(counters: dict[str, dict[str, Decimal]]) -> dict[str, Any]:
-    return {status: {"loans": int(values.get("loans", 0)), "principal": _money(values.get("principal", 0)),
-                     "outstanding": _money(values.get("outstanding", 0))}
-            for status, values in sorted(counters.items()) if any(values.values())}
-
-
 def print_view(what: str, report: dict[str, Any]) -> None:
     if what == "loan":
         for name, value in report.items():
@@ -137,16 +120,6 @@ def print_view(what: str, report: dict[str, Any]) -> None:
     print(f"{'status':<12} {'loans':>6} {'principal':>14} {'outstanding':>14}")
     for status, values in report.items():
         print(f"{status:<12} {values['loans']:>6} {values['principal']:>14} {values['outstanding']:>14}")
-
-
-def _money(value: Any) -> str:
-    return str(Decimal(value).quantize(CENT))
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value) if value != value.to_integral_value() else int(value)
-    return value
 
 
 # -- rebuild ------------------------------------------------------------------------------------------------

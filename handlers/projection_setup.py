@@ -21,7 +21,7 @@ from loans.projections import loan_summary
 from projections.definition import Projection
 from projections.projector import Projector
 from projections.runner import RunnerSettings, StreamRunner
-from projections.tables import Control, keyed_table_definition, tables_for
+from projections.tables import Control, Tables, keyed_table_definition, tables_for
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,12 @@ def control() -> Control:
 def _control(client: Any) -> Control:
     current = settings()
     return Control(current.control_table, client, ttl=current.control_ttl)
+
+
+def live_tables() -> tuple[Projection, Tables]:
+    """The loan projection and the tables of its live generation, for readers."""
+    declared = projection()
+    return declared, tables_for(declared, control().live(declared.name))
 
 
 def live_projector() -> Projector:

@@ -37,6 +37,17 @@ def scan_rows(client: Any, projection: Projection, tables: Tables) -> dict[str, 
     return dict(from_item(projection.key, item) for item in scan(client, tables.rows))
 
 
+def query_index(client: Any, projection: Projection, table: str, index: str, value: str,
+                limit: int = 50) -> list[tuple[str, Row]]:
+    """Rows whose index partition key equals `value`, newest sort key first, at most `limit`."""
+    (partition,) = [part["AttributeName"] for spec in projection.indexes if spec["IndexName"] == index
+                    for part in spec["KeySchema"] if part["KeyType"] == "HASH"]
+    page = _call(client, "query", TableName=table, IndexName=index, KeyConditionExpression="#k = :v",
+                 ExpressionAttributeNames={"#k": partition}, ExpressionAttributeValues={":v": {"S": value}},
+                 ScanIndexForward=False, Limit=limit)
+    return [from_item(projection.key, item) for item in page.get("Items", ())]
+
+
 def read_counters(client: Any, tables: Tables) -> dict[str, dict[str, Decimal]]:
     """Counters per group, each the sum of the group's shard items (`<group>#<shard>`)."""
     totals: dict[str, dict[str, Decimal]] = {}

@@ -53,16 +53,18 @@ def test_the_translated_template_lints_clean_and_wires_the_projector(monkeypatch
     assert "OnFailure" in mapping["DestinationConfig"]
     functions = {r["Properties"]["Handler"]: r["Properties"] for r in output["Resources"].values()
                  if r["Type"] == "AWS::Lambda::Function"}
-    assert set(functions) == {"handlers.projector.lambda_handler", "handlers.commands.lambda_handler"}
+    assert set(functions) == {"handlers.projector.lambda_handler", "handlers.commands.lambda_handler",
+                              "handlers.queries.lambda_handler"}
     function = functions["handlers.projector.lambda_handler"]
     assert function["Runtime"] == "python3.11"
     assert {"LOAN_SUMMARY_TABLE", "PORTFOLIO_TABLE", "PROJECTION_CONTROL_TABLE", "ON_FAILURE_QUEUE",
             "LOANS_TABLE"} <= set(function["Environment"]["Variables"])
 
 
-def test_the_commands_api_is_routed_to_its_handler(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_commands_and_queries_apis_are_routed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     output = translated()
     api = next(r["Properties"]["Body"] for r in output["Resources"].values() if r["Type"] == "AWS::ApiGateway::RestApi")
     routes = {(path, method) for path, methods in api["paths"].items() for method in methods}
-    assert routes == {("/loans", "post"), ("/loans/{loan_id}/events", "post"), ("/loans/{loan_id}", "get")}
+    assert routes == {("/loans", "post"), ("/loans/{loan_id}/events", "post"), ("/loans/{loan_id}", "get"),
+                      ("/loans/{loan_id}/summary", "get"), ("/loans", "get"), ("/portfolio", "get")}
