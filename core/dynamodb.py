@@ -67,8 +67,8 @@ def records(items: Iterable[dict[str, Any]]) -> Iterator[RecordedEvent]:
         ))
 
 
-class DynamoDBEventStore:
-    """Event store on one DynamoDB table per aggregate type."""
+class DynamoDBTable:
+    """A table name and a DynamoDB client: the injected one, or the configured one built on first use."""
 
     def __init__(self, table: str, client: DynamoDBClient | None = None) -> None:
         self.table = table
@@ -81,6 +81,10 @@ class DynamoDBEventStore:
 
             self._client = dynamodb_client()
         return self._client
+
+
+class DynamoDBEventStore(DynamoDBTable):
+    """Event store on one DynamoDB table per aggregate type."""
 
     def read(self, aggregate_id: str, after: int = 0) -> Iterator[RecordedEvent]:
         request: dict[str, Any] = {

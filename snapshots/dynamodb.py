@@ -14,19 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from botocore.exceptions import ClientError
 
-from core.dynamodb import from_item, is_event_item
+from core.dynamodb import DynamoDBTable, from_item, is_event_item
 from core.errors import StoreError
 from core.events import RecordedEvent
 from core.store import MAX_ITEM_BYTES
 from snapshots.envelope import Snapshot
 from snapshots.errors import SnapshotCorruptError, SnapshotTooLargeError
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
 
 KIND = "snapshot"
 
@@ -97,20 +94,8 @@ class Head:
     stored_version: int | None = None
 
 
-class DynamoDBSnapshotStore:
+class DynamoDBSnapshotStore(DynamoDBTable):
     """Snapshot store on the events table itself (DESIGN.md's data model, plus `kind` and the envelope)."""
-
-    def __init__(self, table: str, client: DynamoDBClient | None = None) -> None:
-        self.table = table
-        self._client = client
-
-    @property
-    def client(self) -> DynamoDBClient:
-        if self._client is None:
-            from core.config import dynamodb_client
-
-            self._client = dynamodb_client()
-        return self._client
 
     def head(self, aggregate_id: str, limit: int, pages: int = 4) -> Head:
         """Descending, strongly consistent Query pages of `limit` items, until the latest snapshot item.
