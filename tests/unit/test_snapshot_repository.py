@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from core import execute
+from core import IllegalEventError, execute
 from core.metering import RequestMeter
 from core.repository import Repository
 from loans import Loan
@@ -245,3 +245,15 @@ def test_an_unreadable_snapshot_store_costs_a_replay_not_the_command(aws):
     assert loan.version == 7
     loan.commit(PAY)  # the snapshot write fails too, and is only logged
     assert loan.version == 8
+
+
+def test_a_refusal_decided_on_a_stale_cache_is_decided_again_on_fresh_state():
+    backend = make_backend("memory")
+    backend.write_events("l", loan_events(3)[:2])  # created and approved, not yet disbursed
+    repo = SnapshottingRepository(backend.events, None, SnapshotPolicy(enabled=False), AggregateCache())
+    repo.hydrate(Loan("l", repository=repo))  # this process caches the loan as APPROVED
+    Loan("l", repository=Repository(backend.events)).hydrate().commit({"type": "LoanDisbursed"})  # elsewhere
+    paid = execute(Loan("l", repository=repo), lambda loan: loan.commit(PAY))
+    assert paid.number == 4
+    with pytest.raises(IllegalEventError, match="LoanCollections is illegal for a loan in status PAID"):
+        execute(Loan("l", repository=repo), lambda loan: loan.commit({"type": "LoanCollections"}))
