@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from botocore.exceptions import ClientError
 
-from core.errors import ConcurrencyError, StoreError
+from core.errors import ConcurrencyError, StoreError, error_code
 from core.events import RecordedEvent
 from core.store import check_append
 
@@ -82,6 +82,28 @@ class DynamoDBTable:
             self._client = dynamodb_client()
         return self._client
 
+    def _items(self, request: dict[str, Any], operation: str = "query") -> Iterator[dict[str, Any]]:
+        """Every item a Query (or Scan) returns, page by page."""
+        while True:
+            page = self._call(operation, request)
+            yield from page.get("Items", ())
+            # Loop on the key's presence, never on counts (moto and AWS differ on the last page).
+            if "LastEvaluatedKey" not in page:
+                return
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return getattr(self.client, operation)(**request)
+        except ClientError as exc:
+            self._reraise(exc)
+
+    def _reraise(self, exc: ClientError) -> NoReturn:
+        """A missing table becomes a `StoreError` that says what to do; anything else goes up untouched."""
+        if error_code(exc) == "ResourceNotFoundException":
+            raise StoreError(f"events table {self.table!r} does not exist: run `aws-es init` first") from exc
+        raise exc
+
 
 class DynamoDBEventStore(DynamoDBTable):
     """Event store on one DynamoDB table per aggregate type."""
@@ -94,13 +116,7 @@ class DynamoDBEventStore(DynamoDBTable):
             "ExpressionAttributeValues": {":id": {"S": aggregate_id}, ":after": {"N": str(after)}},
             "ConsistentRead": True,
         }
-        while True:
-            page = self._call("query", request)
-            yield from records(page.get("Items", ()))
-            # Loop on the key's presence, never on counts (moto and AWS differ on the last page).
-            if "LastEvaluatedKey" not in page:
-                return
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return records(self._items(request))
 
     def append(self, aggregate_id: str, expected_version: int, events: Sequence[RecordedEvent]) -> None:
         check_append(aggregate_id, expected_version, events)
@@ -121,7 +137,7 @@ class DynamoDBEventStore(DynamoDBTable):
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
+            if error_code(exc) == "ConditionalCheckFailedException":
                 if _retried(exc) and exc.response.get("Item") == item:
                     return  # our own earlier attempt landed, its reply was lost and botocore sent it again
                 raise ConcurrencyError(aggregate_id, expected_version) from exc
@@ -144,7 +160,7 @@ class DynamoDBEventStore(DynamoDBTable):
         try:
             self.client.transact_write_items(TransactItems=puts)
         except ClientError as exc:
-            if _code(exc) == "TransactionCanceledException":
+            if error_code(exc) == "TransactionCanceledException":
                 reasons = exc.response.get("CancellationReasons", ())
                 if _retried(exc) and [reason.get("Item") for reason in reasons] == items:
                     return  # our own earlier attempt landed, its reply was lost and botocore sent it again
@@ -154,25 +170,10 @@ class DynamoDBEventStore(DynamoDBTable):
                 raise StoreError(f"append to {aggregate_id!r} in {self.table} was cancelled: {codes}") from exc
             self._reraise(exc)
 
-    def _call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
-        try:
-            return getattr(self.client, operation)(**request)
-        except ClientError as exc:
-            self._reraise(exc)
-
-    def _reraise(self, exc: ClientError) -> NoReturn:
-        """A missing table becomes a `StoreError` that says what to do; anything else goes up untouched."""
-        if _code(exc) == "ResourceNotFoundException":
-            raise StoreError(f"events table {self.table!r} does not exist: run `aws-es init` first") from exc
-        raise exc
-
 
 def _retried(exc: ClientError) -> bool:
     return exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) > 0
 
-
-def _code(exc: ClientError) -> str:
-    return exc.response.get("Error", {}).get("Code", "")
 
 
 def events_table_definition(table: str) -> dict[str, Any]:

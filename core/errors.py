@@ -7,6 +7,12 @@ ported from it reads the same.
 from __future__ import annotations
 
 
+def error_code(exc: Exception) -> str:
+    """The AWS error code of a botocore `ClientError` (`ConditionalCheckFailedException`, `404`, ...)."""
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
 class EventSourcingError(Exception):
     """Root of every error this library raises on purpose."""
 

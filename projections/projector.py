@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from core.errors import EventSourcingError
+from core.errors import EventSourcingError, error_code
 from core.events import RecordedEvent, from_record
 from core.store import EventStore
 from projections.definition import Projection, Row, counter_deltas, fold_events
@@ -154,7 +154,7 @@ class Projector:
             try:
                 self.client.put_item(**put)
             except ClientError as exc:
-                if _code(exc) == "ConditionalCheckFailedException":
+                if error_code(exc) == "ConditionalCheckFailedException":
                     raise _Conflict from exc
                 raise
             return
@@ -192,7 +192,7 @@ class Projector:
         try:
             self.client.transact_write_items(TransactItems=items)
         except ClientError as exc:
-            if _code(exc) != "TransactionCanceledException":
+            if error_code(exc) != "TransactionCanceledException":
                 raise
             codes = [reason.get("Code", "None") for reason in exc.response.get("CancellationReasons", ())]
             if "ConditionalCheckFailed" in codes or "TransactionConflict" in codes:
@@ -204,11 +204,7 @@ class Projector:
         try:
             return getattr(self.client, operation)(**request)
         except ClientError as exc:
-            if _code(exc) == "ResourceNotFoundException":
+            if error_code(exc) == "ResourceNotFoundException":
                 raise ProjectionError(f"a table of projection {self.projection.name} does not exist: "
                                       "run `aws-es init`") from exc
             raise
-
-
-def _code(exc: ClientError) -> str:
-    return exc.response.get("Error", {}).get("Code", "")

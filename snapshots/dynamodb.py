@@ -12,14 +12,13 @@ partition keeps about one snapshot item (a late writer can leave one extra, neve
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from core.dynamodb import DynamoDBTable, from_item, is_event_item
-from core.errors import StoreError
+from core.errors import error_code
 from core.events import RecordedEvent
 from core.store import MAX_ITEM_BYTES
 from snapshots.envelope import Snapshot
@@ -176,7 +175,7 @@ class DynamoDBSnapshotStore(DynamoDBTable):
                 ExpressionAttributeNames={"#n": "number"},
             )
         except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
+            if error_code(exc) == "ConditionalCheckFailedException":
                 return False
             self._reraise(exc)
         if replaces is not None and replaces < snapshot.version:
@@ -195,28 +194,5 @@ class DynamoDBSnapshotStore(DynamoDBTable):
                 ExpressionAttributeValues={":kind": {"S": KIND}},
             )
         except ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
+            if error_code(exc) != "ConditionalCheckFailedException":
                 self._reraise(exc)
-
-    def _items(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        while True:
-            page = self._call("query", request)
-            yield from page.get("Items", ())
-            if "LastEvaluatedKey" not in page:
-                return
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-    def _call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
-        try:
-            return getattr(self.client, operation)(**request)
-        except ClientError as exc:
-            self._reraise(exc)
-
-    def _reraise(self, exc: ClientError) -> Any:
-        if _code(exc) == "ResourceNotFoundException":
-            raise StoreError(f"events table {self.table!r} does not exist: run `aws-es init` first") from exc
-        raise exc
-
-
-def _code(exc: ClientError) -> str:
-    return exc.response.get("Error", {}).get("Code", "")

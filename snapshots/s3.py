@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from botocore.exceptions import ClientError
 
-from core.errors import StoreError
+from core.errors import StoreError, error_code
 from snapshots.envelope import Snapshot
 from snapshots.errors import SnapshotError
 
@@ -46,7 +46,7 @@ class S3SnapshotStore:
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
-            if _code(exc) in ("NoSuchKey", "404"):
+            if error_code(exc) in ("NoSuchKey", "404"):
                 return None
             raise self._translate(exc) from exc
         return Snapshot.from_document(response["Body"].read(), f"s3://{self.bucket}/{key}")
@@ -70,7 +70,7 @@ class S3SnapshotStore:
                 )
                 return True
             except ClientError as exc:
-                if _code(exc) not in _PRECONDITION_FAILED:
+                if error_code(exc) not in _PRECONDITION_FAILED:
                     raise self._translate(exc) from exc
         raise SnapshotError(f"snapshot of {snapshot.aggregate_type} {snapshot.aggregate_id!r} lost the race to "
                             f"s3://{self.bucket}/{key} {ATTEMPTS} times in a row; another writer keeps replacing it")
@@ -80,7 +80,7 @@ class S3SnapshotStore:
         try:
             response = self.client.head_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
-            if _code(exc) in ("NoSuchKey", "404", "NotFound"):
+            if error_code(exc) in ("NoSuchKey", "404", "NotFound"):
                 return None
             raise self._translate(exc) from exc
         try:
@@ -90,12 +90,7 @@ class S3SnapshotStore:
         return response["ETag"], version
 
     def _translate(self, exc: ClientError) -> Exception:
-        if _code(exc) in ("NoSuchBucket",):
+        if error_code(exc) in ("NoSuchBucket",):
             return StoreError(f"snapshot bucket {self.bucket!r} does not exist: run `aws-es init` with "
                               "SNAPSHOT_STORE=s3 and SNAPSHOT_BUCKET set")
         return exc
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
