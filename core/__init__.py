@@ -12,6 +12,7 @@ from core.errors import (
     IllegalEventError,
     IllegalEventNumberError,
     StoreError,
+    StoreUnavailableError,
     UnknownEventTypeError,
 )
 from core.events import Event, RecordedEvent
@@ -36,6 +37,7 @@ __all__ = [
     "Repository",
     "Resource",
     "StoreError",
+    "StoreUnavailableError",
     "UnknownEventTypeError",
     "decode",
     "encode",

@@ -87,5 +87,15 @@ class StoreError(EventSourcingError):
     """Raised when a store cannot be reached or refuses a request for a reason other than a conflict."""
 
 
+class StoreUnavailableError(StoreError):
+    """Raised when a store cannot be reached or keeps refusing for now (throttling, 5xx, a reset connection)
+    after the client's own retries: nothing was half-written, and the same request may be sent again later.
+    `cause` keeps the underlying AWS error."""
+
+    def __init__(self, message: str, *, cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
 class ConfigurationError(EventSourcingError):
     """Raised when configuration (environment variables, CLI options) is missing or invalid."""
