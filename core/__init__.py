@@ -1,6 +1,6 @@
 """Event-sourced aggregates on DynamoDB: the core the rest of the service builds on."""
 
-from core.aggregate import Aggregate, Resource, requires
+from core.aggregate import MAX_ID_BYTES, Aggregate, Resource, check_id, requires
 from core.codec import decode, encode
 from core.dynamodb import DynamoDBEventStore
 from core.errors import (
@@ -11,6 +11,7 @@ from core.errors import (
     EventTooLargeError,
     IllegalEventError,
     IllegalEventNumberError,
+    InvalidIdError,
     StoreError,
     StoreUnavailableError,
     UnknownEventTypeError,
@@ -21,6 +22,7 @@ from core.retry import execute
 from core.store import EventStore, InMemoryEventStore
 
 __all__ = [
+    "MAX_ID_BYTES",
     "Aggregate",
     "CodecError",
     "ConcurrencyError",
@@ -33,12 +35,14 @@ __all__ = [
     "IllegalEventError",
     "IllegalEventNumberError",
     "InMemoryEventStore",
+    "InvalidIdError",
     "RecordedEvent",
     "Repository",
     "Resource",
     "StoreError",
     "StoreUnavailableError",
     "UnknownEventTypeError",
+    "check_id",
     "decode",
     "encode",
     "execute",

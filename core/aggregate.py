@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
 
-from core.errors import IllegalEventError, IllegalEventNumberError, UnknownEventTypeError
+from core.errors import IllegalEventError, IllegalEventNumberError, InvalidIdError, UnknownEventTypeError
 from core.events import Event, to_record, utc_now
 
 if TYPE_CHECKING:
@@ -44,6 +44,23 @@ def requires(**fields: type | tuple[type, ...]) -> Callable[[F], F]:
     return mark
 
 
+#: The longest aggregate id, in UTF-8 bytes: far below DynamoDB's 2,048-byte partition key, and short enough
+#: that an S3 snapshot key (prefix, type, percent-encoded id) stays under S3's 1,024 bytes.
+MAX_ID_BYTES = 256
+
+
+def check_id(value: object) -> str:
+    """The id if it is a usable aggregate key, else `InvalidIdError` saying why (before any request)."""
+    if not isinstance(value, str) or not value:
+        raise InvalidIdError(f"id must be a non-empty string, not {value!r}", value=value)
+    size = len(value.encode("utf-8", "surrogatepass"))
+    if size > MAX_ID_BYTES:
+        raise InvalidIdError(f"id is {size:,} bytes of UTF-8; an id may have at most {MAX_ID_BYTES}", value=value)
+    if any(ord(char) < 32 or ord(char) == 127 or 0xD800 <= ord(char) <= 0xDFFF for char in value):
+        raise InvalidIdError(f"id {value!r} holds a control character or a lone surrogate", value=value)
+    return value
+
+
 def handler_name(event_type: str) -> str:
     """`LoanCreated` -> `on_loan_created`."""
     return "on_" + re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", event_type).lower()
@@ -57,9 +74,7 @@ class Resource:
     """Anything with an id, as in the original library: a new uuid4 when none is given."""
 
     def __init__(self, id: str | None = None) -> None:  # noqa: A002 - the original library's name
-        if id is not None and (not isinstance(id, str) or not id):
-            raise ValueError(f"id must be a non-empty string, not {id!r}")
-        self.id = id or str(uuid.uuid4())
+        self.id = str(uuid.uuid4()) if id is None else check_id(id)
 
 
 class Aggregate(Resource):

@@ -42,6 +42,16 @@ class UnknownEventTypeError(IllegalEventError):
         self.closest = closest
 
 
+class InvalidIdError(EventSourcingError, ValueError):
+    """Raised when an aggregate id is not a usable key: not a string, empty, too long for the stores
+    (`MAX_ID_BYTES` of UTF-8), or holding control characters. Checked before any request is sent."""
+
+    def __init__(self, message: str, *, value: object = None) -> None:
+        super().__init__(message)
+        self.field = "id"
+        self.value = value
+
+
 class IllegalEventNumberError(EventSourcingError):
     """Raised when an event carries an explicit `number` other than the aggregate's version + 1."""
 

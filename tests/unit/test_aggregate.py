@@ -8,14 +8,18 @@ from decimal import Decimal
 import pytest
 
 from core import (
+    MAX_ID_BYTES,
     Aggregate,
     ConcurrencyError,
     Event,
+    EventSourcingError,
     EventTooLargeError,
     IllegalEventError,
     IllegalEventNumberError,
     InMemoryEventStore,
+    InvalidIdError,
     UnknownEventTypeError,
+    check_id,
     execute,
     requires,
 )
@@ -235,6 +239,17 @@ def test_loan_takes_its_id_first_and_a_new_uuid_otherwise():
     assert Loan().id != Loan().id
     with pytest.raises(ValueError, match="non-empty string"):
         Loan("")
+
+
+@pytest.mark.parametrize(("value", "says"), [
+    ("", "non-empty string"), (7, "non-empty string"), ("x" * 257, "257 bytes"), ("é" * 129, "258 bytes"),
+    ("a\nb", "control character"), ("a\x7fb", "control character"), ("\ud800", "lone surrogate"),
+])
+def test_an_unusable_id_is_refused_by_name_before_any_request(value, says):
+    with pytest.raises(InvalidIdError, match=says) as caught:
+        Loan(value, store=InMemoryEventStore())
+    assert caught.value.field == "id" and isinstance(caught.value, EventSourcingError)
+    assert check_id("x" * MAX_ID_BYTES) == "x" * MAX_ID_BYTES
 
 
 def test_table_name_comes_from_configuration(monkeypatch):
