@@ -93,6 +93,18 @@ class CodecError(EventSourcingError):
     """Raised when a payload cannot be encoded (a float, an unsupported type) or stored bytes cannot be decoded."""
 
 
+class StoredEventError(EventSourcingError):
+    """Raised when an event already in the log cannot be decoded or applied: the store's fault (or the code's),
+    never the caller's. Names the aggregate, the event's number and type, and the reason."""
+
+    def __init__(self, aggregate_id: str, number: int, event_type: str, reason: str) -> None:
+        super().__init__(f"stored event {event_type}#{number} of {aggregate_id!r} cannot be applied: {reason}")
+        self.aggregate_id = aggregate_id
+        self.number = number
+        self.event_type = event_type
+        self.reason = reason
+
+
 class StoreError(EventSourcingError):
     """Raised when a store cannot be reached or refuses a request for a reason other than a conflict."""
 
