@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import NoRegionError
+
+from core.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -34,18 +37,37 @@ def table_name(default: str) -> str:
 
 @functools.cache
 def session() -> boto3.session.Session:
-    return boto3.session.Session()
+    """The boto3 session; `AWS_REGION` (what Lambda and the other SDKs set) counts when `AWS_DEFAULT_REGION`
+    is unset, since botocore reads only the latter."""
+    return boto3.session.Session(region_name=None if env("AWS_DEFAULT_REGION") else env("AWS_REGION"))
+
+
+def build_client(service: str, extra: Config | None = None, **options: Any) -> Any:
+    """A new client with the project's retry and timeout settings (merged with `extra`).
+
+    Every client is built here, so a missing region is one `ConfigurationError` that says what to set, for
+    every service alike (S3 alone would quietly fall back to us-east-1, away from the tables).
+    """
+    try:
+        if options.get("region_name") is None and session().region_name is None:
+            raise NoRegionError
+        return session().client(service, config=CLIENT_CONFIG.merge(extra) if extra else CLIENT_CONFIG, **options)
+    except NoRegionError as exc:
+        raise ConfigurationError(
+            f"no AWS region for the {service} client: set AWS_DEFAULT_REGION (or AWS_REGION), "
+            "or run `aws-es local` and use the exports it prints"
+        ) from exc
 
 
 @functools.cache
 def dynamodb_client() -> DynamoDBClient:
-    return session().client("dynamodb", config=CLIENT_CONFIG)
+    return build_client("dynamodb")
 
 
 @functools.cache
 def client(service: str, **options: Any) -> Any:
     """Any other client (s3, dynamodbstreams, sqs), built once per service and options."""
-    return session().client(service, config=CLIENT_CONFIG, **options)
+    return build_client(service, **options)
 
 
 #: Functions `reset()` also calls: packages that cache by configuration (snapshots) register theirs.

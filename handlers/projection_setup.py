@@ -106,7 +106,7 @@ def _projector(client: Any) -> Projector:
 def streams_client() -> Any:
     """LOCAL-AWS trap 1: the streams client must not use account-id endpoints under moto."""
     disabled = Config(account_id_endpoint_mode="disabled")
-    return config.session().client("dynamodbstreams", config=config.CLIENT_CONFIG.merge(disabled))
+    return config.build_client("dynamodbstreams", disabled)
 
 
 def stream_arn() -> str:

@@ -76,7 +76,7 @@ def s3_client() -> Any:
     """The S3 client: path-style addressing when an endpoint is configured (a local stack has no DNS)."""
     local = config.env("AWS_ENDPOINT_URL_S3") or config.env("AWS_ENDPOINT_URL")
     options = Config(s3={"addressing_style": "path" if local else "auto"})
-    return config.session().client("s3", config=config.CLIENT_CONFIG.merge(options))
+    return config.build_client("s3", options)
 
 
 def snapshot_store(table: str, current: SnapshotSettings | None = None) -> SnapshotStore | None:
