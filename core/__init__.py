@@ -16,6 +16,7 @@ from core.errors import (
     StoreError,
     StoreUnavailableError,
     UnknownEventTypeError,
+    VersionGapError,
 )
 from core.events import Event, RecordedEvent
 from core.repository import Repository
@@ -44,6 +45,7 @@ __all__ = [
     "StoreUnavailableError",
     "StoredEventError",
     "UnknownEventTypeError",
+    "VersionGapError",
     "check_id",
     "decode",
     "encode",

@@ -12,7 +12,7 @@ import difflib
 import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar, overload
 
 from core.errors import IllegalEventError, IllegalEventNumberError, InvalidIdError, UnknownEventTypeError
 from core.events import Event, to_record, utc_now
@@ -70,6 +70,11 @@ def _event_type(handler: str) -> str:
     return "".join(part.capitalize() for part in handler[3:].split("_"))
 
 
+def _letters(event_type: str) -> str:
+    """An event type without case or separators: how a re-spelling is matched to its canonical type."""
+    return "".join(char for char in event_type.lower() if char.isalnum())
+
+
 class Resource:
     """Anything with an id, as in the original library: a new uuid4 when none is given."""
 
@@ -90,6 +95,10 @@ class Aggregate(Resource):
     #: package sets it (loans wires snapshots this way), since core knows nothing of snapshot storage.
     repository_factory: ClassVar[Callable[[type[Aggregate], str], Repository] | None] = None
     _dispatch: ClassVar[dict[str, tuple[Callable[..., Any], tuple[tuple[str, Any], ...]]]]
+    #: True once `hydrate(events)` or `apply` advanced the version without the store; cleared when events are
+    #: read from the store or a commit lands. The next append then asks the store to prove it holds event
+    #: `version` first, so no gap is ever written (see `core.repository.Repository.append`).
+    _ahead_of_store: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -149,12 +158,14 @@ class Aggregate(Resource):
             if event.number is not None and event.number <= self.version:
                 continue
             self._apply_one(event)
+            self._ahead_of_store = True
         return self
 
     def apply(self, events: EventInput | Iterable[EventInput]) -> Aggregate:
         """Fold one event or a list of them into the state (no I/O). Numbers must follow the version."""
         for value in _as_list(events):
             self._apply_one(Event.from_input(value))
+            self._ahead_of_store = True
         return self
 
     def _apply_one(self, event: Event) -> None:
@@ -176,20 +187,35 @@ class Aggregate(Resource):
 
     @classmethod
     def _handler(cls, event_type: str) -> tuple[Callable[..., Any], tuple[tuple[str, Any], ...]]:
+        """The handler and its required fields, decided once per type and kept in `_dispatch`.
+
+        Only a canonical type is kept: the one its handler's name maps back to exactly (`LoanPaid` for
+        `on_loan_paid`), so `loan_paid` or `LOAN_PAID` never reach the log, where readers match exactly.
+        Refusals are not kept, so arbitrary types sent by callers cannot grow the table.
+        """
         try:
             return cls._dispatch[event_type]
         except KeyError:
             pass
         name = handler_name(event_type)
         handler = getattr(cls, name, None)
-        if not callable(handler):
-            handlers = sorted(attr for attr in dir(cls) if attr.startswith("on_") and callable(getattr(cls, attr)))
-            close = difflib.get_close_matches(name, handlers, n=1)
-            closest = f"{_event_type(close[0])} ({close[0]})" if close else None
-            raise UnknownEventTypeError(cls.__name__, event_type, name, closest)
+        if not callable(handler) or _event_type(name) != event_type:
+            cls._refuse(event_type, name)
         entry = (handler, tuple(getattr(handler, "__requires__", {}).items()))
         cls._dispatch[event_type] = entry
         return entry
+
+    @classmethod
+    def _refuse(cls, event_type: str, name: str) -> NoReturn:
+        """`UnknownEventTypeError` naming the canonical type when only case or separators differ
+        (`loan_paid`, `LOAN-PAID`), else the closest handler."""
+        handlers = sorted(attr for attr in dir(cls) if attr.startswith("on_") and callable(getattr(cls, attr)))
+        canonical = {_letters(_event_type(attr)): _event_type(attr) for attr in handlers}.get(_letters(event_type))
+        if canonical is not None:
+            raise UnknownEventTypeError(cls.__name__, event_type, handler_name(canonical), None, canonical=canonical)
+        close = difflib.get_close_matches(name, handlers, n=1)
+        closest = f"{_event_type(close[0])} ({close[0]})" if close else None
+        raise UnknownEventTypeError(cls.__name__, event_type, name, closest)
 
     # -- writing -----------------------------------------------------------------------------------------
 
@@ -217,6 +243,7 @@ class Aggregate(Resource):
         except BaseException:
             self._restore(saved)
             raise
+        self._ahead_of_store = False
         self.repository.committed(self, events)
         return events[0] if single else events
 

@@ -24,14 +24,33 @@ _TAGS = frozenset(("$d", "$t", "$i", "$m"))
 _INT64 = (-(2**63), 2**64 - 1)
 
 
-def encode(payload: Mapping[str, Any]) -> str:
-    """Encode a payload mapping to its stored JSON text."""
+def encode(payload: Mapping[str, Any], name: str = "data") -> str:
+    """Encode a payload mapping to its stored JSON text; `name` heads the path in error messages.
+
+    A refused value raises `CodecError` whose `field` is the top-level key holding it (`name` itself for
+    anything but the payload, such as `meta`).
+    """
     if not isinstance(payload, Mapping):
-        raise CodecError(f"payload must be a mapping, not {type(payload).__name__}")
+        what = "payload" if name == "data" else name
+        raise CodecError(f"{what} must be a mapping, not {type(payload).__name__}", field=name)
     try:
-        return orjson.dumps(_to_json(payload, "data")).decode()
+        return orjson.dumps(_to_json(payload, name)).decode()
     except orjson.JSONEncodeError as exc:
-        raise CodecError(f"payload cannot be encoded: {exc}") from exc
+        raise CodecError(f"{name} cannot be encoded: {exc}", field=name) from exc
+    except CodecError as exc:
+        exc.field = _field(payload, name)
+        raise
+
+
+def _field(payload: Mapping[str, Any], name: str) -> str:
+    """The top-level key whose value cannot be encoded (the error path only), or `name` outside the payload."""
+    if name == "data":
+        for key, value in payload.items():
+            try:
+                _to_json(value, name)
+            except CodecError:
+                return str(key)
+    return name
 
 
 def decode(text: str | bytes) -> dict[str, Any]:

@@ -1,7 +1,10 @@
 """The DynamoDB event store: one item per event, `id` (S, partition) and `number` (N, sort).
 
-Appends are one conditional PutItem (one event) or one TransactWriteItems (several, all or nothing).
-Reads are Query by `id` and `number > :after`, strongly consistent, page by page.
+Appends are one conditional PutItem (one event) or one TransactWriteItems (several, all or nothing), after
+one consistent GetItem proving event `expected_version` is stored when the caller did not read that version
+from this store (events are immutable, so the proof cannot go stale). Reads are Query by `id` and
+`number > :after`, strongly consistent, page by page. Throttling, 5xx and lost connections that outlast the
+client's retries become `StoreUnavailableError`.
 """
 
 from __future__ import annotations
@@ -9,14 +12,25 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from core.errors import ConcurrencyError, StoreError, error_code
+from core.errors import ConcurrencyError, StoreError, StoreUnavailableError, VersionGapError, error_code
 from core.events import RecordedEvent
 from core.store import check_append
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+#: Error codes that mean "not now": throttling and server faults, still failing after the client's retries.
+UNAVAILABLE_CODES = frozenset((
+    "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
+    "InternalServerError", "ServiceUnavailable", "ServiceUnavailableException",
+))
+#: The same, as `CancellationReasons` codes of a cancelled transaction.
+UNAVAILABLE_REASONS = frozenset(("ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"))
+#: Lost, refused or timed-out connections (botocore's own exceptions, not AWS replies).
+CONNECTION_ERRORS = (HTTPClientError, BotoConnectionError)
 
 def to_item(aggregate_id: str, event: RecordedEvent) -> dict[str, dict[str, str]]:
     item = {
@@ -95,14 +109,27 @@ class DynamoDBTable:
     def _call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
         try:
             return getattr(self.client, operation)(**request)
-        except ClientError as exc:
+        except (ClientError, *CONNECTION_ERRORS) as exc:
             self._reraise(exc)
 
-    def _reraise(self, exc: ClientError) -> NoReturn:
-        """A missing table becomes a `StoreError` that says what to do; anything else goes up untouched."""
-        if error_code(exc) == "ResourceNotFoundException":
+    def _reraise(self, exc: Exception) -> NoReturn:
+        """A missing table becomes a `StoreError` that says what to do, throttling, a 5xx or a lost connection
+        a `StoreUnavailableError` keeping the cause's text; anything else goes up untouched."""
+        if isinstance(exc, CONNECTION_ERRORS):
+            hint = ": is it running? (AWS_ENDPOINT_URL)" if isinstance(exc, EndpointConnectionError) else ""
+            raise StoreUnavailableError(f"{self._unavailable()}: {exc}{hint}", cause=exc) from exc
+        if not isinstance(exc, ClientError):
+            raise exc
+        code = error_code(exc)
+        if code == "ResourceNotFoundException":
             raise StoreError(f"events table {self.table!r} does not exist: run `aws-es init` first") from exc
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if code in UNAVAILABLE_CODES or status >= 500:
+            raise StoreUnavailableError(f"{self._unavailable()}: {exc}", cause=exc) from exc
         raise exc
+
+    def _unavailable(self) -> str:
+        return f"store unavailable: DynamoDB table {self.table!r} cannot be reached or keeps refusing for now"
 
 
 class DynamoDBEventStore(DynamoDBTable):
@@ -118,13 +145,33 @@ class DynamoDBEventStore(DynamoDBTable):
         }
         return records(self._items(request))
 
-    def append(self, aggregate_id: str, expected_version: int, events: Sequence[RecordedEvent]) -> None:
+    def append(
+        self,
+        aggregate_id: str,
+        expected_version: int,
+        events: Sequence[RecordedEvent],
+        *,
+        version_from_store: bool = False,
+    ) -> None:
+        """One conditional write; first one consistent read when the caller did not read its version here."""
         check_append(aggregate_id, expected_version, events)
         items = [to_item(aggregate_id, event) for event in events]
+        if expected_version > 0 and not version_from_store:
+            self._check_stored(aggregate_id, expected_version)
         if len(items) == 1:
             self._put(aggregate_id, expected_version, items[0])
         else:
             self._transact(aggregate_id, expected_version, items)
+
+    def _check_stored(self, aggregate_id: str, expected_version: int) -> None:
+        """`VersionGapError` unless event `expected_version` is stored (it can never be removed after)."""
+        key = {"id": {"S": aggregate_id}, "number": {"N": str(expected_version)}}
+        found = self._call("get_item", {
+            "TableName": self.table, "Key": key, "ConsistentRead": True,
+            "ProjectionExpression": "#n", "ExpressionAttributeNames": {"#n": "number"},
+        })
+        if "Item" not in found:
+            raise VersionGapError(aggregate_id, expected_version)
 
     def _put(self, aggregate_id: str, expected_version: int, item: dict[str, Any]) -> None:
         try:
@@ -141,6 +188,8 @@ class DynamoDBEventStore(DynamoDBTable):
                 if _retried(exc) and exc.response.get("Item") == item:
                     return  # our own earlier attempt landed, its reply was lost and botocore sent it again
                 raise ConcurrencyError(aggregate_id, expected_version) from exc
+            self._reraise(exc)
+        except CONNECTION_ERRORS as exc:
             self._reraise(exc)
 
     def _transact(self, aggregate_id: str, expected_version: int, items: list[dict[str, Any]]) -> None:
@@ -167,7 +216,11 @@ class DynamoDBEventStore(DynamoDBTable):
                 codes = [reason.get("Code", "None") for reason in reasons]
                 if "ConditionalCheckFailed" in codes or "TransactionConflict" in codes:
                     raise ConcurrencyError(aggregate_id, expected_version) from exc
+                if UNAVAILABLE_REASONS.intersection(codes):
+                    raise StoreUnavailableError(f"{self._unavailable()}: {exc} {codes}", cause=exc) from exc
                 raise StoreError(f"append to {aggregate_id!r} in {self.table} was cancelled: {codes}") from exc
+            self._reraise(exc)
+        except CONNECTION_ERRORS as exc:
             self._reraise(exc)
 
 

@@ -30,16 +30,22 @@ class IllegalEventError(EventSourcingError):
 
 
 class UnknownEventTypeError(IllegalEventError):
-    """Raised when an aggregate has no handler for an event type; names the closest handler."""
+    """Raised when an aggregate has no handler for an event type, or the type is not spelled the one way its
+    handler maps back to (`loan_paid` for `LoanPaid`); names the closest handler, or the canonical type."""
 
-    def __init__(self, aggregate: str, event_type: str, handler: str, closest: str | None) -> None:
-        hint = f"; did you mean {closest}?" if closest else ""
-        super().__init__(
-            f"{aggregate} has no handler {handler}() for event type {event_type!r}{hint}",
-            event_type=event_type,
-        )
+    def __init__(
+        self, aggregate: str, event_type: str, handler: str, closest: str | None, *, canonical: str | None = None
+    ) -> None:
+        if canonical is not None:
+            message = (f"{aggregate} has no event type {event_type!r}: an event type has one spelling, the one its "
+                       f"handler {handler}() maps back to; did you mean {canonical}?")
+        else:
+            hint = f"; did you mean {closest}?" if closest else ""
+            message = f"{aggregate} has no handler {handler}() for event type {event_type!r}{hint}"
+        super().__init__(message, event_type=event_type, field="type")
         self.handler = handler
-        self.closest = closest
+        self.closest = canonical or closest
+        self.canonical = canonical
 
 
 class InvalidIdError(EventSourcingError, ValueError):
@@ -90,7 +96,15 @@ class EventTooLargeError(EventSourcingError):
 
 
 class CodecError(EventSourcingError):
-    """Raised when a payload cannot be encoded (a float, an unsupported type) or stored bytes cannot be decoded."""
+    """Raised when a payload cannot be encoded (a float, an unsupported type) or stored bytes cannot be decoded.
+
+    `field` names the payload field (or `meta`) that holds the value, when there is one.
+    """
+
+    def __init__(self, message: str, *, event_type: str | None = None, field: str | None = None) -> None:
+        super().__init__(message)
+        self.event_type = event_type
+        self.field = field
 
 
 class StoredEventError(EventSourcingError):
@@ -107,6 +121,23 @@ class StoredEventError(EventSourcingError):
 
 class StoreError(EventSourcingError):
     """Raised when a store cannot be reached or refuses a request for a reason other than a conflict."""
+
+
+class VersionGapError(StoreError):
+    """Raised when an append at `expected_version` would leave a gap: the store does not hold event
+    `expected_version` (the aggregate's version was advanced by `hydrate(events)` or `apply`, not by the
+    store). Nothing is written. `stored_version` is the store's version when the store knows it cheaply."""
+
+    def __init__(self, aggregate_id: str, expected_version: int, stored_version: int | None = None) -> None:
+        held = f" (it is at version {stored_version})" if stored_version is not None else ""
+        super().__init__(
+            f"append to {aggregate_id!r} at version {expected_version} refused: the store holds no event "
+            f"#{expected_version}{held}, so event #{expected_version + 1} would leave a gap; the aggregate's "
+            "version did not come from the store (hydrate(events) or apply): hydrate it from the store first"
+        )
+        self.aggregate_id = aggregate_id
+        self.expected_version = expected_version
+        self.stored_version = stored_version
 
 
 class StoreUnavailableError(StoreError):

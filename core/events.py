@@ -6,6 +6,7 @@ original library's handlers read them.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -48,6 +49,13 @@ class Event:
             )
         if data is not None and not isinstance(data, Mapping):
             raise IllegalEventError(f"{type} payload must be a mapping, not {data!r}", event_type=type, field="data")
+        if meta is not None and not isinstance(meta, Mapping):
+            raise IllegalEventError(
+                f"{type} meta must be a mapping of JSON-encodable values, not {builtins.type(meta).__name__} "
+                f"({meta!r})",
+                event_type=type,
+                field="meta",
+            )
         _set = object.__setattr__
         _set(self, "type", type)
         _set(self, "data", MappingProxyType(dict(data or {})))
@@ -132,9 +140,9 @@ def to_record(event: Event) -> RecordedEvent:
         raise IllegalEventError(f"{event.type} created is a naive datetime: give it a timezone", field="created")
     try:
         data = codec.encode(event.data)
-        meta = codec.encode(event.meta) if event.meta else None
-    except CodecError as exc:
-        raise IllegalEventError(f"{event.type}: {exc}", event_type=event.type) from exc
+        meta = codec.encode(event.meta, "meta") if event.meta else None
+    except CodecError as exc:  # named by field, as the README promises: a float is a CodecError
+        raise CodecError(f"{event.type}: {exc}", event_type=event.type, field=exc.field) from exc
     return RecordedEvent(
         event.number,
         event.type,

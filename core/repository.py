@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from core.errors import CodecError, IllegalEventError, IllegalEventNumberError
+from core.errors import IllegalEventNumberError, StoredEventError
 from core.events import Event, RecordedEvent, from_record
 
 if TYPE_CHECKING:
@@ -51,23 +51,44 @@ class Repository:
         return False
 
     def append(self, aggregate: Aggregate, expected_version: int, records: Sequence[RecordedEvent]) -> None:
-        self.store.append(aggregate.id, expected_version, records)
+        """Append, telling the store whether the aggregate's version came from it (a hydrate through this
+        repository, a commit, or a cached state of those): if not, the store first checks it holds event
+        `expected_version`, so an aggregate advanced by `hydrate(events)` or `apply` cannot write a gap."""
+        self.store.append(aggregate.id, expected_version, records, version_from_store=version_from_store(aggregate))
 
     def committed(self, aggregate: Aggregate, events: Sequence[Event]) -> None:
         """Runs after a successful append; the base repository has nothing more to do."""
 
 
+def version_from_store(aggregate: Aggregate) -> bool:
+    """True when the aggregate's version came from its store (or is 0), not from `hydrate(events)`/`apply`.
+
+    A cache of aggregates keeps only states for which this holds, so a state restored from it is one too.
+    """
+    return not aggregate._ahead_of_store
+
+
 def fold(aggregate: Aggregate, records: Iterator[RecordedEvent]) -> int:
-    """Decode and apply stored events one at a time (constant memory); names the event that fails.
+    """Decode and apply stored events one at a time (constant memory); a stored event that cannot be
+    decoded or applied raises `StoredEventError` naming the aggregate, the event and the reason.
 
     Every replay runs this loop, so it does what `Aggregate._apply_one` does inline (the same checks in
     the same order), unless a subclass overrides `_apply_one`.
     """
-    from core.aggregate import _MISSING, Aggregate, _check_fields
+    from core.aggregate import Aggregate
+
+    applied = (_fold_each if type(aggregate)._apply_one is not Aggregate._apply_one else _fold_fast)(
+        aggregate, records
+    )
+    if applied:
+        aggregate._ahead_of_store = False  # the store holds the event of the version reached
+    return applied
+
+
+def _fold_fast(aggregate: Aggregate, records: Iterator[RecordedEvent]) -> int:
+    from core.aggregate import _MISSING, _check_fields
 
     cls = type(aggregate)
-    if cls._apply_one is not Aggregate._apply_one:
-        return _fold_each(aggregate, records)
     dispatch, find = cls._dispatch, cls._handler
     applied = 0
     for record in records:
@@ -84,7 +105,7 @@ def fold(aggregate: Aggregate, records: Iterator[RecordedEvent]) -> int:
                         _check_fields(event, needs)
                         break
             handler(aggregate, event)
-        except (IllegalEventError, IllegalEventNumberError, CodecError) as exc:
+        except Exception as exc:  # whatever the reason (damaged bytes, a handler's refusal or bug), name the event
             raise _named(aggregate, record, exc) from exc
         aggregate.version = number
         applied += 1
@@ -96,15 +117,15 @@ def _fold_each(aggregate: Aggregate, records: Iterator[RecordedEvent]) -> int:
     for record in records:
         try:
             aggregate._apply_one(from_record(record))
-        except (IllegalEventError, IllegalEventNumberError, CodecError) as exc:
+        except Exception as exc:  # whatever the reason (damaged bytes, a handler's refusal or bug), name the event
             raise _named(aggregate, record, exc) from exc
         applied += 1
     return applied
 
 
-def _named(aggregate: Aggregate, record: RecordedEvent, exc: Exception) -> Exception:
-    message = f"stored event {record.type}#{record.number} of {aggregate.id!r} cannot be applied: {exc}"
-    return CodecError(message) if isinstance(exc, CodecError) else IllegalEventError(message)
+def _named(aggregate: Aggregate, record: RecordedEvent, exc: Exception) -> StoredEventError:
+    """The log's fault (or the code's), never the caller's: a stored event that cannot be folded."""
+    return StoredEventError(aggregate.id, record.number, record.type, str(exc))
 
 
 @functools.cache

@@ -2,7 +2,9 @@
 
 `read(id, after=0)` streams an aggregate's events numbered above `after`, oldest first, in constant memory.
 `append(id, expected_version, events)` writes events numbered `expected_version + 1 ...`, all or nothing,
-and raises `ConcurrencyError` when any of those numbers is already taken.
+raises `ConcurrencyError` when any of those numbers is already taken, and `VersionGapError` when the store
+does not hold event `expected_version` (no gaps, ever). With `version_from_store=True` the caller says it read
+`expected_version` from this store, so a store for which proving it costs a request may skip that proof.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
-from core.errors import ConcurrencyError, EventSourcingError, EventTooLargeError
+from core.errors import ConcurrencyError, EventSourcingError, EventTooLargeError, VersionGapError
 from core.events import RecordedEvent
 
 #: DynamoDB's TransactWriteItems limit, which bounds one atomic append on every backend.
@@ -25,7 +27,14 @@ MAX_APPEND_BYTES = 4 * 1024 * 1024
 class EventStore(Protocol):
     def read(self, aggregate_id: str, after: int = 0) -> Iterator[RecordedEvent]: ...
 
-    def append(self, aggregate_id: str, expected_version: int, events: Sequence[RecordedEvent]) -> None: ...
+    def append(
+        self,
+        aggregate_id: str,
+        expected_version: int,
+        events: Sequence[RecordedEvent],
+        *,
+        version_from_store: bool = False,
+    ) -> None: ...
 
 
 def check_append(aggregate_id: str, expected_version: int, events: Sequence[RecordedEvent]) -> None:
@@ -76,17 +85,23 @@ class InMemoryEventStore:
             yield stream[position]
             position += 1
 
-    def append(self, aggregate_id: str, expected_version: int, events: Sequence[RecordedEvent]) -> None:
+    def append(
+        self,
+        aggregate_id: str,
+        expected_version: int,
+        events: Sequence[RecordedEvent],
+        *,
+        version_from_store: bool = False,
+    ) -> None:
+        """Checks the version under the lock for free, whatever `version_from_store` says."""
         check_append(aggregate_id, expected_version, events)
         with self._lock:
-            stream = self._streams.setdefault(aggregate_id, [])
+            stream = self._streams.get(aggregate_id, [])
             if len(stream) > expected_version:
                 raise ConcurrencyError(aggregate_id, expected_version, f"it is at version {len(stream)}")
             if len(stream) < expected_version:
-                raise ConcurrencyError(
-                    aggregate_id, expected_version, f"it is only at version {len(stream)}: no gaps allowed"
-                )
-            stream.extend(events)
+                raise VersionGapError(aggregate_id, expected_version, len(stream))
+            self._streams.setdefault(aggregate_id, stream).extend(events)
 
     def aggregate_ids(self) -> Iterator[str]:
         return iter(list(self._streams))

@@ -104,6 +104,34 @@ def test_a_missing_table_is_one_clear_line(server_env, capsys):
     assert "events table 'Loans' does not exist: run `aws-es init` first" in capsys.readouterr().err
 
 
+def post(path: str, body: str) -> tuple[int, dict]:
+    """The commands API handler, called as API Gateway calls it."""
+    from handlers import commands
+
+    context = type("Context", (), {"function_name": "loan-commands", "memory_limit_in_mb": 256,
+                                   "invoked_function_arn": "arn:aws:lambda:us-east-1:123456789012:function:f",
+                                   "aws_request_id": "req-1"})()
+    event = {"httpMethod": "POST", "path": path, "resource": path, "headers": {"Content-Type": "application/json"},
+             "requestContext": {"requestId": "req-1", "stage": "test"}, "body": body,
+             "isBase64Encoded": False}
+    response = commands.lambda_handler(event, context)
+    return response["statusCode"], json.loads(response["body"])
+
+
+@pytest.mark.parametrize("spelling", ["loan_paid", "LOAN_PAID", "Loan_Paid"])
+def test_an_event_type_is_refused_through_the_api_unless_canonical(server_env, spelling):
+    main(["init"])
+    loan = Loan()
+    loan.commit([{"type": "LoanCreated", "requested_amount": Decimal("100.00"), "interest": Decimal("0")},
+                 {"type": "LoanApproved"}, {"type": "LoanDisbursed"}])
+    status, body = post(f"/loans/{loan.id}/events", f'{{"type": "{spelling}", "amount": 40.00}}')
+    assert status == 422 and "did you mean LoanPaid?" in body["error"] and body["field"] == "type"
+    assert [event.type for event in Loan(loan.id).events()] == ["LoanCreated", "LoanApproved", "LoanDisbursed"]
+    status, body = post(f"/loans/{loan.id}/events", '{"type": "LoanPaid", "amount": 40.00}')
+    assert status == 201
+    assert Loan(loan.id).hydrate().balance == Decimal("60.00")
+
+
 def run_cli(*args: str, env: dict[str, str], timeout: int = 120) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "handlers.cli", *args], cwd=ROOT, env=env, text=True,
                           capture_output=True, timeout=timeout)

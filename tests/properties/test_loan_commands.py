@@ -1,11 +1,14 @@
 """Property: random command sequences on a Loan either commit, or raise IllegalEventError with nothing written.
 
 A plain model of the loan (status and balance) predicts which; the store, the aggregate and a fresh replay
-must all agree with it after every step.
+must all agree with it after every step. An event type is accepted in its one canonical spelling only: any
+re-spelling (case, separators) of a Loan event type, even with a payload that would change the state, is an
+`UnknownEventTypeError` naming the canonical type, on commit, apply and hydrate(events) alike.
 """
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
@@ -13,8 +16,25 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from core import IllegalEventError, InMemoryEventStore
+from core import IllegalEventError, InMemoryEventStore, UnknownEventTypeError
 from loans import Loan
+
+#: Every Loan event type, spelled as the log and the projections know it (written out, not read from Loan).
+LOAN_TYPES = ("LoanCreated", "LoanApproved", "LoanRejected", "LoanDisbursed", "LoanPaid", "LoanSettled",
+              "LoanArrears", "LoanCollections")
+
+
+@st.composite
+def respellings(draw, canonical: str) -> str:
+    """The same letters under another case and with separators between or around the words."""
+    words = re.findall(r"[A-Z][a-z]*", canonical)
+    cased = ["".join(char.upper() if draw(st.booleans()) else char.lower() for char in word) for word in words]
+    separators = draw(st.lists(st.sampled_from(["", "", "_", "-", " ", "__"]), min_size=len(words) + 1,
+                               max_size=len(words) + 1))
+    spelled = separators[0] + "".join(word + sep for word, sep in zip(cased, separators[1:], strict=True))
+    if spelled == canonical:
+        spelled = canonical.lower()
+    return spelled
 
 amounts = st.decimals(min_value=Decimal("-5"), max_value=Decimal("3000"), places=2) | st.decimals(
     min_value=Decimal("0"), max_value=Decimal("50"), places=3)
@@ -91,6 +111,29 @@ class LoanCommands(RuleBasedStateMachine):
     @rule(kind=st.sampled_from(["LoanPayed", "loan_paid", "Loan"]))
     def unknown(self, kind):
         self.attempt({"type": kind}, legal=False)
+
+    def payload(self, kind: str) -> dict:
+        """A payload the canonical type's handler takes: the state would change if the type were accepted."""
+        if kind == "LoanCreated":
+            return {"requested_amount": Decimal("100.00"), "interest": Decimal("0.05")}
+        if kind == "LoanPaid":
+            return {"amount": min(self.balance, Decimal("1.00")) if self.balance > 0 else Decimal("1.00")}
+        return {}
+
+    @rule(data=st.data(), kind=st.sampled_from(LOAN_TYPES), path=st.sampled_from(["commit", "apply", "hydrate"]))
+    def respelled(self, data, kind, path):
+        spelling = data.draw(respellings(kind), label="spelling")
+        event = {"type": spelling, **self.payload(kind)}
+        before = (self.loan.version, self.loan.state())
+        with pytest.raises(UnknownEventTypeError, match=f"did you mean {kind}\\?") as caught:
+            if path == "commit":
+                self.loan.commit(event)
+            elif path == "apply":
+                self.loan.apply(event)
+            else:
+                self.loan.hydrate([{**event, "number": self.loan.version + 1}])
+        assert caught.value.canonical == kind and caught.value.event_type == spelling
+        assert (self.loan.version, self.loan.state()) == before
 
     @invariant()
     def agrees_with_the_model_the_store_and_a_replay(self):

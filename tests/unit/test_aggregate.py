@@ -10,6 +10,7 @@ import pytest
 from core import (
     MAX_ID_BYTES,
     Aggregate,
+    CodecError,
     ConcurrencyError,
     Event,
     EventSourcingError,
@@ -18,11 +19,14 @@ from core import (
     IllegalEventNumberError,
     InMemoryEventStore,
     InvalidIdError,
+    StoredEventError,
     UnknownEventTypeError,
+    VersionGapError,
     check_id,
     execute,
     requires,
 )
+from core.events import RecordedEvent
 from loans import Loan
 
 CREATED = {"type": "LoanCreated", "requested_amount": Decimal("1000.00"), "interest": Decimal("0.05")}
@@ -94,13 +98,38 @@ def test_unknown_type_names_the_closest_handler_and_writes_nothing(store):
         ({"requested_amount": Decimal(1)}, "event has no 'type'"),
         ({"type": ""}, "event type must be a non-empty string"),
         ({**CREATED, "created": "last tuesday"}, "created is not ISO-8601"),
-        ({**CREATED, "note": 1.5}, r"data.note is a float"),
+        ({**CREATED, "meta": "x"}, r"meta must be a mapping of JSON-encodable values, not str \('x'\)"),
+        ({**CREATED, "meta": 7}, "meta must be a mapping of JSON-encodable values, not int"),
+        ({**CREATED, "meta": 0}, "meta must be a mapping of JSON-encodable values, not int"),
+        ({**CREATED, "meta": ["a", "b"]}, "meta must be a mapping of JSON-encodable values, not list"),
+        ({**CREATED, "meta": []}, "meta must be a mapping of JSON-encodable values, not list"),
+        ({**CREATED, "meta": True}, "meta must be a mapping of JSON-encodable values, not bool"),
+        ({**CREATED, "meta": False}, "meta must be a mapping of JSON-encodable values, not bool"),
     ],
 )
 def test_malformed_payloads_are_refused_by_field_and_write_nothing(store, event, message):
     loan = Loan(store=store)
-    with pytest.raises(IllegalEventError, match=message):
+    with pytest.raises(IllegalEventError, match=message) as caught:
         loan.commit(event)
+    if "meta" in message:
+        assert caught.value.field == "meta"
+    assert loan.version == 0 and loan.status is None and list(store.read(loan.id)) == []
+
+
+@pytest.mark.parametrize(
+    ("event", "message", "field"),
+    [
+        ({**CREATED, "note": 1.5}, r"LoanCreated: data.note is a float \(1.5\): use Decimal", "note"),
+        ({**CREATED, "extra": {"rates": [Decimal(1), 0.5]}}, r"data.extra.rates\[1\] is a float", "extra"),
+        ({**CREATED, "meta": {"score": 0.5}}, r"meta.score is a float", "meta"),
+        ({**CREATED, "meta": {"at": datetime(2026, 1, 1)}}, r"meta.at is a naive datetime", "meta"),
+    ],
+)
+def test_a_value_the_codec_cannot_keep_is_a_codec_error_naming_the_field(store, event, message, field):
+    loan = Loan(store=store)
+    with pytest.raises(CodecError, match=message) as caught:
+        loan.commit(event)
+    assert caught.value.field == field and caught.value.event_type == "LoanCreated"
     assert loan.version == 0 and loan.status is None and list(store.read(loan.id)) == []
 
 
@@ -286,9 +315,85 @@ def test_execute_gives_up_after_its_attempts(store):
 
 
 def test_a_corrupt_stored_event_is_named_on_hydrate(store):
-    from core import CodecError
-    from core.events import RecordedEvent
-
     store.append("bad", 0, [RecordedEvent(1, "LoanCreated", "2026-01-01T00:00:00+00:00", "{oops")])
-    with pytest.raises(CodecError, match="stored event LoanCreated#1 of 'bad' cannot be applied"):
+    with pytest.raises(StoredEventError, match="stored event LoanCreated#1 of 'bad' cannot be applied") as caught:
         Loan("bad", store=store).hydrate()
+    assert (caught.value.aggregate_id, caught.value.number, caught.value.event_type) == ("bad", 1, "LoanCreated")
+    assert "not valid JSON" in caught.value.reason
+    assert not isinstance(caught.value, (IllegalEventError, CodecError))  # the log's fault, not the caller's
+
+
+def test_a_stored_event_a_handler_refuses_is_a_stored_event_error(store):
+    store.append("odd", 0, [RecordedEvent(1, "LoanApproved", "2026-01-01T00:00:00+00:00", "{}")])
+    with pytest.raises(StoredEventError, match="LoanApproved#1 of 'odd'") as caught:
+        Loan("odd", store=store).hydrate()
+    assert caught.value.event_type == "LoanApproved"
+    assert caught.value.reason == "LoanApproved is illegal for a loan in status None: it needs CREATED"
+
+
+@pytest.mark.parametrize("spelling", ["loan_paid", "LOAN_PAID", "Loan_Paid", "loanPaid", "Loan-Paid", "LoanPaid "])
+@pytest.mark.parametrize("path", ["commit", "apply", "hydrate"])
+def test_an_event_type_is_accepted_in_its_one_canonical_spelling_only(store, spelling, path):
+    loan = disbursed(store)
+    before = (loan.version, loan.state())
+    event = {"type": spelling, "amount": Decimal("10.00")}  # as LoanPaid it would change the balance
+    with pytest.raises(UnknownEventTypeError, match=rf"'{spelling}'.*did you mean LoanPaid\?") as caught:
+        if path == "commit":
+            loan.commit(event)
+        elif path == "apply":
+            loan.apply(event)
+        else:
+            loan.hydrate([{**event, "number": 4}])
+    assert (caught.value.canonical, caught.value.field) == ("LoanPaid", "type")
+    assert (loan.version, loan.state()) == before and len(list(store.read(loan.id))) == 3
+    assert spelling not in Loan._dispatch  # refusals are not kept: callers cannot grow the dispatch table
+    loan.commit({"type": "LoanPaid", "amount": Decimal("10.00")})
+    assert loan.balance == Decimal("1040.00")
+
+
+def test_a_user_aggregate_s_canonical_type_is_the_one_its_handler_maps_back_to(store):
+    class Probe(Aggregate):
+        table = "Probes"
+
+        def on_http_request_logged(self, event):
+            self.logged = True
+
+    with pytest.raises(UnknownEventTypeError, match="did you mean HttpRequestLogged"):
+        Probe(store=store).commit({"type": "HTTPRequestLogged"})
+    assert Probe(store=store).commit({"type": "HttpRequestLogged"}).number == 1
+
+
+@pytest.mark.parametrize("advance", ["hydrate", "apply"])
+def test_an_aggregate_advanced_without_the_store_cannot_commit_a_gap(event_store, advance):
+    loan = Loan("gap", store=event_store)
+    given = [{**CREATED, "number": 1}, {"type": "LoanApproved", "number": 2}]
+    loan.hydrate(given) if advance == "hydrate" else loan.apply(given)
+    before = (loan.version, loan.state())
+    with pytest.raises(VersionGapError, match=r"'gap' at version 2 refused: the store holds no event #2") as caught:
+        loan.commit({"type": "LoanDisbursed"})
+    assert (caught.value.aggregate_id, caught.value.expected_version) == ("gap", 2)
+    assert (loan.version, loan.state()) == before and list(event_store.read("gap")) == []
+    with pytest.raises(VersionGapError):
+        loan.commit([{"type": "LoanDisbursed"}, {"type": "LoanPaid", "amount": Decimal("1.00")}])
+    assert list(event_store.read("gap")) == [] and Loan("gap", store=event_store).hydrate().version == 0
+
+
+def test_events_given_to_hydrate_that_the_store_holds_commit_as_usual(event_store):
+    writer = Loan("same", store=event_store)
+    writer.commit([CREATED, {"type": "LoanApproved"}])
+    reader = Loan("same", store=event_store).hydrate(list(writer.events()))
+    reader.commit({"type": "LoanDisbursed"})  # the store holds event 2, so the proof passes
+    caught_up = Loan("same", store=event_store).hydrate([writer.events().__next__()]).hydrate()
+    caught_up.commit({"type": "LoanPaid", "amount": Decimal("5.00")})  # read past its given events: trusted
+    assert [e.number for e in Loan("same", store=event_store).events()] == [1, 2, 3, 4]
+
+
+def test_a_stored_event_under_a_foreign_spelling_fails_hydrate_loudly(event_store):
+    writer = Loan("old", store=event_store)
+    writer.commit([CREATED, {"type": "LoanApproved"}, {"type": "LoanDisbursed"}])
+    # As a writer before the one-spelling rule left it in the log.
+    event_store.append("old", 3, [RecordedEvent(4, "loan_paid", "2026-01-01T00:00:00.000000+00:00",
+                                                '{"amount":{"$d":"40.00"}}')])
+    with pytest.raises(StoredEventError, match=r"stored event loan_paid#4 of 'old'.*did you mean LoanPaid\?") as caught:
+        Loan("old", store=event_store).hydrate()
+    assert (caught.value.aggregate_id, caught.value.number, caught.value.event_type) == ("old", 4, "loan_paid")

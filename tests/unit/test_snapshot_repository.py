@@ -171,8 +171,8 @@ class CountingStore:
         self.reads += 1
         return self.inner.read(aggregate_id, after)
 
-    def append(self, aggregate_id, expected_version, events):
-        self.inner.append(aggregate_id, expected_version, events)
+    def append(self, aggregate_id, expected_version, events, **options):
+        self.inner.append(aggregate_id, expected_version, events, **options)
 
 
 def test_a_command_on_a_cached_aggregate_appends_without_reading_and_catches_up_on_conflict():

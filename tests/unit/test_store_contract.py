@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core import ConcurrencyError, EventSourcingError, EventTooLargeError
+from core import ConcurrencyError, EventSourcingError, EventTooLargeError, VersionGapError
 from core.events import RecordedEvent
 from core.store import MAX_EVENTS_PER_APPEND
 
@@ -58,3 +58,18 @@ def test_append_checks_shape_before_sending(event_store):
 def test_a_full_hundred_event_batch_lands(event_store):
     event_store.append("a", 0, [record(n) for n in range(1, MAX_EVENTS_PER_APPEND + 1)])
     assert [r.number for r in event_store.read("a")] == list(range(1, 101))
+
+
+def test_an_append_past_the_stored_version_is_a_gap_and_writes_nothing(event_store):
+    with pytest.raises(VersionGapError, match=r"'a' at version 2 refused.*no event #2.*event #3 would leave a gap"):
+        event_store.append("a", 2, [record(3)])
+    with pytest.raises(VersionGapError) as caught:
+        event_store.append("a", 2, [record(3), record(4)])
+    assert (caught.value.aggregate_id, caught.value.expected_version) == ("a", 2)
+    assert list(event_store.read("a")) == []
+    event_store.append("a", 0, [record(1)])
+    with pytest.raises(VersionGapError, match="'a' at version 5"):
+        event_store.append("a", 5, [record(6)])
+    assert [r.number for r in event_store.read("a")] == [1]
+    event_store.append("a", 1, [record(2)])  # the next one in line still lands
+    assert [r.number for r in event_store.read("a")] == [1, 2]
