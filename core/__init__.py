@@ -1,6 +1,6 @@
 """Event-sourced aggregates on DynamoDB: the core the rest of the service builds on."""
 
-from core.aggregate import MAX_ID_BYTES, Aggregate, Resource, check_id, requires
+from core.aggregate import MAX_ID_BYTES, Aggregate, Resource, check_id
 from core.codec import decode, encode
 from core.dynamodb import DynamoDBEventStore
 from core.errors import (
@@ -18,6 +18,7 @@ from core.errors import (
     UnknownEventTypeError,
     VersionGapError,
 )
+from core.event_types import requires
 from core.events import Event, RecordedEvent
 from core.repository import Repository
 from core.retry import execute

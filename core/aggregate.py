@@ -9,39 +9,22 @@ from __future__ import annotations
 
 import copy
 import difflib
-import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, overload
 
 from core.errors import IllegalEventError, IllegalEventNumberError, InvalidIdError, UnknownEventTypeError
+from core.event_types import MISSING, canonical_type, check_fields, handler_name, spelling_key
 from core.events import Event, to_record, utc_now
 
 if TYPE_CHECKING:
     from core.repository import Repository
     from core.store import EventStore
 
-F = TypeVar("F", bound=Callable[..., Any])
 EventInput = Event | Mapping[str, Any]
-
-_MISSING = object()
 
 #: Attributes every aggregate has that are not part of its folded state.
 FRAMEWORK_ATTRIBUTES = frozenset(("id", "table", "version"))
-
-
-def requires(**fields: type | tuple[type, ...]) -> Callable[[F], F]:
-    """Declare the payload fields a handler needs and their types; a missing or mistyped one is refused.
-
-    >>> @requires(amount=Decimal)
-    ... def on_loan_paid(self, event): ...
-    """
-
-    def mark(handler: F) -> F:
-        handler.__requires__ = dict(fields)  # type: ignore[attr-defined]
-        return handler
-
-    return mark
 
 
 #: The longest aggregate id, in UTF-8 bytes: far below DynamoDB's 2,048-byte partition key, and short enough
@@ -59,20 +42,6 @@ def check_id(value: object) -> str:
     if any(ord(char) < 32 or ord(char) == 127 or 0xD800 <= ord(char) <= 0xDFFF for char in value):
         raise InvalidIdError(f"id {value!r} holds a control character or a lone surrogate", value=value)
     return value
-
-
-def handler_name(event_type: str) -> str:
-    """`LoanCreated` -> `on_loan_created`."""
-    return "on_" + re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", event_type).lower()
-
-
-def _event_type(handler: str) -> str:
-    return "".join(part.capitalize() for part in handler[3:].split("_"))
-
-
-def _letters(event_type: str) -> str:
-    """An event type without case or separators: how a re-spelling is matched to its canonical type."""
-    return "".join(char for char in event_type.lower() if char.isalnum())
 
 
 class Resource:
@@ -179,8 +148,8 @@ class Aggregate(Resource):
         if needs:
             data = event.data
             for name, kind in needs:
-                if type(data.get(name, _MISSING)) is not kind:  # the usual case is one exact type check
-                    _check_fields(event, needs)
+                if type(data.get(name, MISSING)) is not kind:  # the usual case is one exact type check
+                    check_fields(event, needs)
                     break
         handler(self, event)
         self.version = number
@@ -199,7 +168,7 @@ class Aggregate(Resource):
             pass
         name = handler_name(event_type)
         handler = getattr(cls, name, None)
-        if not callable(handler) or _event_type(name) != event_type:
+        if not callable(handler) or canonical_type(name) != event_type:
             cls._refuse(event_type, name)
         entry = (handler, tuple(getattr(handler, "__requires__", {}).items()))
         cls._dispatch[event_type] = entry
@@ -210,11 +179,12 @@ class Aggregate(Resource):
         """`UnknownEventTypeError` naming the canonical type when only case or separators differ
         (`loan_paid`, `LOAN-PAID`), else the closest handler."""
         handlers = sorted(attr for attr in dir(cls) if attr.startswith("on_") and callable(getattr(cls, attr)))
-        canonical = {_letters(_event_type(attr)): _event_type(attr) for attr in handlers}.get(_letters(event_type))
+        types = {spelling_key(canonical_type(attr)): canonical_type(attr) for attr in handlers}
+        canonical = types.get(spelling_key(event_type))
         if canonical is not None:
             raise UnknownEventTypeError(cls.__name__, event_type, handler_name(canonical), None, canonical=canonical)
         close = difflib.get_close_matches(name, handlers, n=1)
-        closest = f"{_event_type(close[0])} ({close[0]})" if close else None
+        closest = f"{canonical_type(close[0])} ({close[0]})" if close else None
         raise UnknownEventTypeError(cls.__name__, event_type, name, closest)
 
     # -- writing -----------------------------------------------------------------------------------------
@@ -299,18 +269,3 @@ def _as_list(events: EventInput | Iterable[EventInput]) -> Iterable[EventInput]:
     if isinstance(events, (Event, Mapping)):
         return [events]
     return events
-
-
-def _check_fields(event: Event, needs: tuple[tuple[str, Any], ...]) -> None:
-    data = event.data
-    for name, kind in needs:
-        if name not in data:
-            raise IllegalEventError(f"{event.type} is missing field {name!r}", event_type=event.type, field=name)
-        value = data[name]
-        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-            expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            raise IllegalEventError(
-                f"{event.type} field {name!r} must be {expected}, not {type(value).__name__} ({value!r})",
-                event_type=event.type,
-                field=name,
-            )

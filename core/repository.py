@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from core.errors import IllegalEventNumberError, StoredEventError
+from core.event_types import MISSING, check_fields
 from core.events import Event, RecordedEvent, from_record
 
 if TYPE_CHECKING:
@@ -86,8 +87,6 @@ def fold(aggregate: Aggregate, records: Iterator[RecordedEvent]) -> int:
 
 
 def _fold_fast(aggregate: Aggregate, records: Iterator[RecordedEvent]) -> int:
-    from core.aggregate import _MISSING, _check_fields
-
     cls = type(aggregate)
     dispatch, find = cls._dispatch, cls._handler
     applied = 0
@@ -101,8 +100,8 @@ def _fold_fast(aggregate: Aggregate, records: Iterator[RecordedEvent]) -> int:
             if needs:
                 data = event.data
                 for name, kind in needs:
-                    if type(data.get(name, _MISSING)) is not kind:  # the usual case is one exact type check
-                        _check_fields(event, needs)
+                    if type(data.get(name, MISSING)) is not kind:  # the usual case is one exact type check
+                        check_fields(event, needs)
                         break
             handler(aggregate, event)
         except Exception as exc:  # whatever the reason (damaged bytes, a handler's refusal or bug), name the event
