@@ -18,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from core import codec
 from core.errors import CodecError, StoreError
-from core.repository import Loaded, Repository, fold
+from core.repository import Loaded, Repository, fold, version_from_store
 from snapshots.cache import AggregateCache, Entry
 from snapshots.dynamodb import DynamoDBSnapshotStore, Head
 from snapshots.envelope import Snapshot, problem, restore, take
@@ -191,7 +191,7 @@ class SnapshottingRepository(Repository):
         return True
 
     def _remember(self, aggregate: Aggregate) -> None:
-        if self.cache is None or aggregate.version == 0:
+        if self.cache is None or aggregate.version == 0 or not version_from_store(aggregate):
             return
         try:
             state = codec.encode(aggregate.snapshot())

@@ -397,3 +397,16 @@ def test_a_stored_event_under_a_foreign_spelling_fails_hydrate_loudly(event_stor
     with pytest.raises(StoredEventError, match=r"stored event loan_paid#4 of 'old'.*did you mean LoanPaid\?") as caught:
         Loan("old", store=event_store).hydrate()
     assert (caught.value.aggregate_id, caught.value.number, caught.value.event_type) == ("old", 4, "loan_paid")
+
+
+def test_a_version_that_did_not_come_from_the_store_never_reaches_the_warm_cache(event_store):
+    from snapshots.cache import AggregateCache
+    from snapshots.policy import SnapshotPolicy
+    from snapshots.repository import SnapshottingRepository
+
+    repo = SnapshottingRepository(event_store, None, SnapshotPolicy(enabled=False), AggregateCache())
+    loan = Loan("g", repository=repo).hydrate([{**CREATED, "number": 1}, {"type": "LoanApproved", "number": 2}])
+    loan.hydrate()  # the store holds nothing after version 2, and nothing before it either
+    with pytest.raises(IllegalEventError, match="needs APPROVED"):  # decided on the store's state, not the cache's
+        execute(Loan("g", repository=repo), lambda fresh: fresh.commit({"type": "LoanDisbursed"}))
+    assert list(event_store.read("g")) == []
