@@ -12,11 +12,8 @@ invalidates old snapshots without anyone remembering to.
 from __future__ import annotations
 
 import hashlib
-import types
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -25,12 +22,11 @@ from core import codec
 from core.errors import CodecError
 from core.events import utc_now
 from snapshots.errors import SnapshotCorruptError, SnapshotError
+from snapshots.fingerprint import fingerprint
 
 if TYPE_CHECKING:
     from core.aggregate import Aggregate
 
-#: Global values a handler refers to by name (`CENT`, `ZERO`) join the fingerprint when they are plain data.
-_PLAIN = (str, int, float, Decimal, bool, bytes, tuple, frozenset, type(None))
 FIELDS = ("aggregate_type", "aggregate_id", "version", "fingerprint", "state", "created", "checksum")
 
 
@@ -131,54 +127,3 @@ def restore(aggregate: Aggregate, snapshot: Snapshot) -> None:
         aggregate._restore(saved)
         raise SnapshotCorruptError(f"snapshot state at version {snapshot.version} cannot be restored: {exc}",
                                    version=snapshot.version) from exc
-
-
-def fingerprint(cls: type[Aggregate]) -> str:
-    """A hash of the code that folds events: every function the class (and its bases below `Aggregate`)
-    defines, with `@requires` declarations and plain global constants they name, plus `snapshot_version`.
-
-    Line numbers and docstrings are left out, so moving or documenting code keeps snapshots valid; any
-    change to what the code does (or a Python upgrade that changes bytecode) makes them stale, which
-    is safe: hydrate replays and the next commit past the threshold writes a fresh one.
-    """
-    digest = hashlib.blake2b(digest_size=16)
-    digest.update(f"snapshot_version={cls.snapshot_version}".encode())
-    for name, function in _functions(cls):
-        digest.update(name.encode())
-        _digest_code(digest, function.__code__, function.__globals__, function.__doc__)
-        for field, kind in sorted(getattr(function, "__requires__", {}).items()):
-            digest.update(f"requires {field}={_kind_name(kind)}".encode())
-    return digest.hexdigest()
-
-
-def _functions(cls: type) -> Iterator[tuple[str, types.FunctionType]]:
-    from core.aggregate import Aggregate
-
-    for klass in cls.__mro__:
-        if klass is Aggregate or klass is object:
-            break
-        for name, value in sorted(vars(klass).items()):
-            if isinstance(value, (staticmethod, classmethod)):
-                value = value.__func__
-            if isinstance(value, types.FunctionType):
-                yield f"{klass.__qualname__}.{name}", value
-
-
-def _digest_code(digest: Any, code: types.CodeType, globals_: dict[str, Any], doc: str | None = None) -> None:
-    digest.update(code.co_code)
-    digest.update(repr((code.co_names, code.co_varnames, code.co_freevars, code.co_argcount)).encode())
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            _digest_code(digest, const, globals_)
-        elif not (doc is not None and const is doc):
-            digest.update(repr(const).encode())
-    for name in code.co_names:
-        value = globals_.get(name)
-        if isinstance(value, _PLAIN):
-            digest.update(f"{name}={value!r}".encode())
-
-
-def _kind_name(kind: Any) -> str:
-    if isinstance(kind, tuple):
-        return "|".join(_kind_name(item) for item in kind)
-    return f"{kind.__module__}.{kind.__qualname__}"
