@@ -11,8 +11,12 @@ invalidates old snapshots without anyone remembering to.
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from dataclasses import dataclass
+import sys
+import types
+import typing
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +45,9 @@ class Snapshot:
     state: str
     created: str
     checksum: str
+    #: Where a store read it from: what names exactly that stored copy (the checksum as stored; S3: the
+    #: ETag), so a writer can replace that one and no other. Not part of the envelope.
+    token: str | None = field(default=None, compare=False, repr=False)
 
     def computed_checksum(self) -> str:
         return checksum(self.aggregate_type, self.aggregate_id, self.version, self.fingerprint, self.state,
@@ -118,7 +125,11 @@ def restore(aggregate: Aggregate, snapshot: Snapshot) -> None:
         state = codec.decode(snapshot.state)
     except CodecError as exc:
         raise SnapshotCorruptError(f"snapshot state at version {snapshot.version} cannot be decoded: {exc}",
-                                   version=snapshot.version) from exc
+                                   version=snapshot.version, token=snapshot.token) from exc
+    wrong = mistyped(type(aggregate), state) if isinstance(state, dict) else None
+    if wrong is not None:
+        raise SnapshotCorruptError(f"snapshot state at version {snapshot.version} cannot be restored: {wrong}",
+                                   version=snapshot.version, token=snapshot.token)
     saved = aggregate._capture()
     try:
         aggregate.restore(state)
@@ -126,4 +137,45 @@ def restore(aggregate: Aggregate, snapshot: Snapshot) -> None:
     except Exception as exc:
         aggregate._restore(saved)
         raise SnapshotCorruptError(f"snapshot state at version {snapshot.version} cannot be restored: {exc}",
-                                   version=snapshot.version) from exc
+                                   version=snapshot.version, token=snapshot.token) from exc
+
+
+def mistyped(cls: type, state: dict[str, Any]) -> str | None:
+    """The first field whose value is not of the type the class annotates it with, or None.
+
+    A checksum proves the bytes are the ones written, not that the writer was right: a state with a
+    balance stored as text would restore, then fail in the first handler that does arithmetic on it.
+    Annotations that are not plain classes (or unions of them) are not checked.
+    """
+    hints = _hints(cls)
+    for name, value in state.items():
+        kinds = hints.get(name)
+        if kinds and not any(_is(value, kind) for kind in kinds):
+            names = " or ".join("None" if kind is type(None) else kind.__name__ for kind in kinds)
+            return f"field {name!r} must be {names}, not {type(value).__name__} ({value!r})"
+    return None
+
+
+def _is(value: Any, kind: type) -> bool:
+    return isinstance(value, kind) and (kind is bool or not isinstance(value, bool) or kind is object)
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, tuple[type, ...]]:
+    """Each annotated attribute's allowed classes; unresolvable or generic annotations are left out."""
+    hints: dict[str, tuple[type, ...]] = {}
+    for klass in reversed(cls.__mro__):
+        scope = vars(sys.modules.get(klass.__module__, typing))
+        for name, hint in vars(klass).get("__annotations__", {}).items():
+            try:  # what `typing.get_type_hints` does, one annotation at a time
+                hint = eval(hint, dict(scope), dict(vars(klass))) if isinstance(hint, str) else hint
+            except Exception:  # a name imported for type checking only: not checked
+                hints.pop(name, None)
+                continue
+            options = typing.get_args(hint) if isinstance(hint, types.UnionType) or \
+                typing.get_origin(hint) is typing.Union else (hint,)
+            if all(isinstance(option, type) and not typing.get_args(option) for option in options):
+                hints[name] = tuple(options)
+            else:
+                hints.pop(name, None)
+    return hints

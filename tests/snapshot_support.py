@@ -82,11 +82,12 @@ class Backend:
         elif self.kind == "dynamodb":
             self.dynamodb.put_item(TableName="Loans", Item=snapshot_item(snapshot))
         else:
-            self.plant_bytes(snapshot.aggregate_id, snapshot.to_document())
+            self.plant_bytes(snapshot.aggregate_id, snapshot.to_document(), snapshot.version)
 
-    def plant_bytes(self, aggregate_id: str, body: bytes) -> None:
-        """S3 only: any bytes as the stored object."""
-        self.s3.put_object(Bucket=BUCKET, Key=self.snapshots.key("Loan", aggregate_id), Body=body)
+    def plant_bytes(self, aggregate_id: str, body: bytes, version: int | None = None) -> None:
+        """S3 only: any bytes as the stored object (with its version in the metadata, as a writer puts it)."""
+        metadata = {} if version is None else {"Metadata": {"version": str(version)}}
+        self.s3.put_object(Bucket=BUCKET, Key=self.snapshots.key("Loan", aggregate_id), Body=body, **metadata)
 
 
 def damaged(snapshot: Snapshot, how: str) -> Snapshot:
