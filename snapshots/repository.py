@@ -78,7 +78,7 @@ class SnapshottingRepository(Repository):
         """The events after the aggregate's version; in the events table, the same Query also shows the
         snapshot items written since (by a writer that won a race), so the policy counts from the newest."""
         if not isinstance(self.snapshots, DynamoDBSnapshotStore):
-            return Loaded(fold(aggregate, self.store.read(aggregate.id, aggregate.version)))
+            return super().hydrate(aggregate)
         seen: list[dict] = []
         loaded = Loaded(fold(aggregate, self.snapshots.read_after(aggregate.id, aggregate.version, seen)))
         if seen:
