@@ -4,11 +4,17 @@ Requests and bytes are counted exactly (`core.metering.RequestMeter`) against in
 on moto mostly measure moto (its Query sorts the whole table on every call), so read them as relative.
 The in-memory rows and the fold rate time this project's own CPU work. Loans have a snapshot 50 events
 below the top (mid-way between two snapshots at the default interval of 100); 10-event loans have none.
+The `moto-http` rows hydrate in a fresh process (`aws-es hydrate --json`, its own hash seed) a loan and
+snapshot this process wrote to moto's HTTP server: what a Lambda cold start or the command line costs.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import statistics
+import subprocess
+import sys
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -16,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from core import config
 from core import events as core_events
 from core.dynamodb import DynamoDBEventStore, events_table_definition, records, to_item
 from core.events import Event, to_record
@@ -203,9 +210,58 @@ def memory_peak_rows(sizes: tuple[int, ...]) -> list[dict[str, Any]]:
     return rows
 
 
+# -- another process: snapshots written here, read there ---------------------------------------------------
+
+def fresh_process_rows(sizes: tuple[int, ...], runs: int) -> list[dict[str, Any]]:
+    """Write each loan and its snapshots from this process to moto's server; hydrate it in fresh ones."""
+    from handlers.local import LocalStack
+    from snapshots.settings import s3_client
+
+    saved = dict(os.environ)
+    stack = LocalStack().start()  # points this process's configured clients at the server
+    try:
+        dynamodb = config.dynamodb_client()
+        dynamodb.create_table(**events_table_definition("Loans"))
+        s3_client().create_bucket(Bucket="bench-snapshots")
+        stores = {"dynamodb": DynamoDBSnapshotStore("Loans", client=dynamodb),
+                  "s3": S3SnapshotStore("bench-snapshots", client=s3_client())}
+        rows = []
+        for size in sizes:
+            loan_id = f"fresh-{size}"
+            _load(dynamodb, loan_id, history(size))
+            before = Loan(loan_id).apply(history(size - TAIL))
+            for store in stores.values():
+                store.put(take(before))
+            for name in stores:
+                reports = [_hydrate_elsewhere(loan_id, name) for _ in range(runs)]
+                first = reports[0]
+                assert (first["version"], first["snapshot_version"]) == (size, size - TAIL), first
+                rows.append(row("moto-http", size, f"fresh process, {name} snapshot", requests=first["requests"],
+                                bytes=first["bytes"], decoded=first["events_read"],
+                                median_ms=round(statistics.median(report["ms"] for report in reports), 2)))
+        return rows
+    finally:
+        stack.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+        config.reset()
+
+
+def _hydrate_elsewhere(loan_id: str, store: str) -> dict[str, Any]:
+    """`aws-es hydrate ID --json` in a new interpreter (a hash seed of its own) against the same server."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("SNAPSHOT_", "PYTHONHASH"))}
+    env.update(SNAPSHOT_STORE=store, SNAPSHOT_BUCKET="bench-snapshots", SNAPSHOT_EVERY="100")
+    done = subprocess.run([sys.executable, "-m", "handlers.cli", "hydrate", loan_id, "--json"], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"aws-es hydrate {loan_id} failed: {done.stderr.strip()}")
+    return json.loads(done.stdout)
+
+
 def run(quick: bool) -> list[dict[str, Any]]:
     runs = 3 if quick else 5
     rows = moto_rows((10, 1_000) if quick else (10, 1_000, 10_000), runs)
+    rows += fresh_process_rows((1_000,) if quick else (1_000, 10_000), 3)
     rows += memory_rows((10, 1_000, 10_000) if quick else (10, 1_000, 10_000, 100_000), runs)
     rows += fold_rate_rows(20_000 if quick else 100_000)
     rows += memory_peak_rows((1_000, 100_000))

@@ -179,25 +179,31 @@ def register_hydrate(commands: Any) -> None:
     command = commands.add_parser(
         "hydrate", help="load a loan and print its state and what loading it cost",
         description="Load a loan from the events table and print its state, with the events read, requests "
-        "sent, bytes received and milliseconds it took.",
+        "sent, bytes received and milliseconds it took, and the snapshot metrics the load caused (a snapshot "
+        "used, or skipped and why: stale, corrupt, impossible, unavailable).",
     )
     command.add_argument("id", help="the loan's id")
     command.add_argument("--json", action="store_true", help="print one JSON object (with snapshot_version, "
-                         "tail_events and snapshot_skipped: why a stored snapshot was not used)")
+                         "tail_events, snapshot_skipped: why a stored snapshot was not used, and "
+                         "snapshot_metrics: the snapshot metrics this hydrate would publish, e.g. "
+                         "SnapshotSkippedStale)")
     command.set_defaults(run=run_hydrate)
 
 
 def run_hydrate(args: argparse.Namespace) -> int:
     from handlers.cli_snapshots import attach_snapshot_clients
     from handlers.demo import measure_hydrate
+    from snapshots.metrics import counting, metric_values
 
     meter = RequestMeter()
     meter.attach(config.dynamodb_client())
     attach_snapshot_clients(meter)
-    loan, cost = measure_hydrate(args.id, meter)
+    with counting() as counts:
+        loan, cost = measure_hydrate(args.id, meter)
     if loan.version == 0:
         raise EventSourcingError(f"no loan {args.id!r} in table {loan.table!r}")
-    report = {"id": loan.id, "version": loan.version, "state": loan.state(), **cost}
+    metrics = {name: value for name, value in metric_values(counts).items() if value}
+    report = {"id": loan.id, "version": loan.version, "state": loan.state(), **cost, "snapshot_metrics": metrics}
     if args.json:
         print(json.dumps(report, default=str))
         return 0
@@ -210,6 +216,7 @@ def run_hydrate(args: argparse.Namespace) -> int:
         print(f"from the snapshot at version {cost['snapshot_version']}, then {cost['tail_events']:,} events")
     if cost["snapshot_skipped"]:
         print(f"snapshot skipped: {cost['snapshot_skipped']}")
+    print("snapshot metrics: " + (", ".join(f"{name} {value}" for name, value in metrics.items()) or "none"))
     return 0
 
 

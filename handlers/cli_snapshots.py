@@ -18,9 +18,10 @@ def register_snapshot(commands: Any) -> None:
     command = commands.add_parser(
         "snapshot", help="write snapshots of loans now (backfill)",
         description="Write a snapshot of each named loan (or of every loan with --all) unless its latest "
-        "snapshot is current, so the next hydrate reads the snapshot and the tail only. Safe to interrupt and "
-        "run again. The store comes from SNAPSHOT_STORE (dynamodb, s3 or off), SNAPSHOT_BUCKET and "
-        "SNAPSHOT_PREFIX.",
+        "snapshot is current, so the next hydrate reads the snapshot and the tail only. A stale or corrupt "
+        "snapshot is replaced, even at the loan's current version. Safe to interrupt and run again. The "
+        "summary counts loans written, already current, failed and not found. The store comes from "
+        "SNAPSHOT_STORE (dynamodb, s3 or off), SNAPSHOT_BUCKET and SNAPSHOT_PREFIX.",
     )
     command.add_argument("ids", nargs="*", metavar="ID", help="the loans to snapshot")
     command.add_argument("--all", action="store_true", help="every loan in the events table")
@@ -49,7 +50,8 @@ def run_snapshot(args: argparse.Namespace) -> int:
         outcome = backfill(Loan, ids, repository, lambda state: bar.update(state.done))
     finally:
         bar.finish()
-    print(f"snapshots: {outcome.written} written, {outcome.current} already current, "
+    replaced = f" ({outcome.replaced} replacing a stale or corrupt one)" if outcome.replaced else ""
+    print(f"snapshots: {outcome.written} written{replaced}, {outcome.current} already current, "
           f"{len(outcome.failed)} failed, {len(outcome.missing)} not found, of {len(ids)} loans")
     for aggregate_id, reason in outcome.failed:
         print(f"  {aggregate_id}: {reason}", file=sys.stderr)

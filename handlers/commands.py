@@ -10,13 +10,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
 from core import CodecError, ConcurrencyError, IllegalEventError, IllegalEventNumberError
+from handlers.snapshot_metrics import published
 from loans import service
 
 logger = Logger(service="loan-commands")
+metrics = Metrics(namespace="aws-es", service="loan-commands")
 app = APIGatewayRestResolver()
 
 
@@ -56,6 +58,8 @@ def refused(exc: Exception) -> Response:
     return reply(422, {"error": str(exc), "field": getattr(exc, "field", None)})
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return app.resolve(event, context)
+    with published(metrics):  # snapshot hits, skips and writes this invocation caused
+        return app.resolve(event, context)

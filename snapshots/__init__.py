@@ -7,7 +7,7 @@ from snapshots.errors import SnapshotCorruptError, SnapshotError, SnapshotTooLar
 from snapshots.policy import SnapshotPolicy
 from snapshots.repository import COUNTERS, SnapshottingRepository
 from snapshots.s3 import S3SnapshotStore
-from snapshots.store import InMemorySnapshotStore, SnapshotStore
+from snapshots.store import InMemorySnapshotStore, SnapshotStore, Stored
 
 __all__ = [
     "COUNTERS",
@@ -22,6 +22,7 @@ __all__ = [
     "SnapshotStore",
     "SnapshotTooLargeError",
     "SnapshottingRepository",
+    "Stored",
     "fingerprint",
     "take",
 ]

@@ -1,7 +1,9 @@
 """Backfill: write a snapshot of each named aggregate now, skipping those whose latest snapshot is current.
 
 Each snapshot is one independent conditional write, so a backfill is safe to interrupt and run again:
-the second run finds the finished ones current and carries on with the rest.
+the second run finds the finished ones current and carries on with the rest. A stored snapshot that
+cannot be used (stale after a code change, corrupt, impossible) is replaced, even at the aggregate's
+current version, on condition that it is still exactly the copy hydrate rejected.
 """
 
 from __future__ import annotations
@@ -10,7 +12,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
+from core.errors import StoreError
 from snapshots.errors import SnapshotError
+from snapshots.repository import describe
 
 if TYPE_CHECKING:
     from core.aggregate import Aggregate
@@ -19,7 +25,11 @@ if TYPE_CHECKING:
 
 @dataclass
 class Outcome:
+    """Counts that never overlap: each aggregate is written, already current, missing or failed."""
+
     written: int = 0
+    #: Of `written`: those that replaced an unusable snapshot (stale, corrupt, impossible).
+    replaced: int = 0
     current: int = 0
     missing: list[str] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
@@ -38,23 +48,38 @@ def backfill(
     """Hydrate each aggregate (from its latest snapshot) and snapshot it unless that one is current."""
     outcome = Outcome()
     for aggregate_id in ids:
-        aggregate = cls(aggregate_id, repository=repository)  # type: ignore[call-arg]
-        loaded = repository.hydrate(aggregate)
-        if aggregate.version == 0:
-            outcome.missing.append(aggregate_id)
-        elif loaded.snapshot_version == aggregate.version:
-            outcome.current += 1
-        else:
-            try:
-                written = repository.save(aggregate)
-            except SnapshotError as exc:  # one aggregate's failure (a state too large) must not stop the rest
-                outcome.failed.append((aggregate_id, str(exc)))
-            else:
-                outcome.written += written
-                outcome.current += not written
+        _one(cls, aggregate_id, repository, outcome)
         if progress is not None:
             progress(outcome)
     return outcome
+
+
+def _one(cls: type[Aggregate], aggregate_id: str, repository: SnapshottingRepository, outcome: Outcome) -> None:
+    aggregate = cls(aggregate_id, repository=repository)  # type: ignore[call-arg]
+    loaded = repository.hydrate(aggregate)
+    if aggregate.version == 0:
+        outcome.missing.append(aggregate_id)
+        return
+    if loaded.snapshot_version == aggregate.version:
+        outcome.current += 1
+        return
+    try:
+        written = repository.save(aggregate)
+    except (SnapshotError, StoreError, ClientError, BotoCoreError) as exc:  # one failure must not stop the rest
+        outcome.failed.append((aggregate_id, describe(exc)))
+        return
+    if written:
+        outcome.written += 1
+        outcome.replaced += loaded.snapshot_skipped is not None
+        return
+    # Refused: another writer changed the stored snapshot since this hydrate. Current now, or not?
+    again = cls(aggregate_id, repository=repository)  # type: ignore[call-arg]
+    if repository.hydrate(again).snapshot_version == again.version:
+        outcome.current += 1
+    else:
+        why = loaded.snapshot_skipped or "none was stored"
+        outcome.failed.append((aggregate_id, f"the snapshot at version {aggregate.version} was not written ({why}): "
+                                             "the stored one changed meanwhile; run the backfill again"))
 
 
 def aggregate_ids(table: str, client: Any) -> Iterator[str]:

@@ -10,6 +10,8 @@ import threading
 from collections import OrderedDict
 from typing import NamedTuple
 
+from snapshots.store import Stored
+
 #: Enough for a busy Lambda's working set; an entry is its encoded state (about 300 bytes for a loan).
 DEFAULT_SIZE = 1024
 
@@ -17,9 +19,9 @@ DEFAULT_SIZE = 1024
 class Entry(NamedTuple):
     version: int
     state: str
-    #: The latest valid snapshot's version (drives the policy) and the stored snapshot item's (to replace).
+    #: The latest valid snapshot's version (drives the policy) and the stored snapshot it saw (to replace).
     snapshot_version: int
-    stored_version: int | None
+    stored: Stored | None
 
 
 class AggregateCache:

@@ -6,23 +6,29 @@ the tail first and then the latest snapshot: one request, whatever the history's
 projectors and rebuilds skip these items (`core.dynamodb.is_event_item`: their number is fractional).
 
 Each snapshot has its own sort key, so the newest is always the one read: an older snapshot landing late
-sits below a newer one and is never used. Writers delete the item their snapshot supersedes, so a
-partition keeps about one snapshot item (a late writer can leave one extra, never read).
+sits below a newer one and is never used. After each write the writer sweeps the partition from the
+snapshot it last knew of upwards and deletes every snapshot item below the newest (its own too, if it
+landed late), so racing writers leave one snapshot item per aggregate (two for the instant between a
+write and its sweep). Event reads that catch up (`read_after`) report the snapshot items they pass, so a
+writer that lost a race learns of the newer snapshot in the same request.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from core.dynamodb import DynamoDBTable, from_item, is_event_item
+from core.dynamodb import DynamoDBTable, from_item, is_event_item, records
 from core.errors import error_code
 from core.events import RecordedEvent
 from core.store import MAX_ITEM_BYTES
 from snapshots.envelope import Snapshot
 from snapshots.errors import SnapshotCorruptError, SnapshotTooLargeError
+from snapshots.store import Stored
 
 KIND = "snapshot"
 
@@ -50,8 +56,22 @@ def to_item(snapshot: Snapshot) -> dict[str, dict[str, str]]:
     }
 
 
+def stored(item: dict[str, Any]) -> Stored:
+    """The snapshot item's version and token (its checksum as stored, when it has one)."""
+    return Stored(int(Decimal(item["number"]["N"])), item.get("checksum", {}).get("S"))
+
+
 def from_item_snapshot(item: dict[str, Any]) -> Snapshot:
     """Decode a snapshot item; a damaged one raises `SnapshotCorruptError` naming the field."""
+    try:
+        snapshot = _decode(item)
+    except SnapshotCorruptError as exc:
+        exc.token = item.get("checksum", {}).get("S")
+        raise
+    return replace(snapshot, token=snapshot.checksum)
+
+
+def _decode(item: dict[str, Any]) -> Snapshot:
     number = item.get("number", {}).get("N", "?")
     where = f"item {item.get('id', {}).get('S', '?')!r}#{number}"
     fields: dict[str, Any] = {}
@@ -90,7 +110,7 @@ class Head:
     complete: bool = False
     #: The number of the event just below the snapshot item, when the same page held it.
     below: int | None = None
-    stored_version: int | None = None
+    stored: Stored | None = None
 
 
 class DynamoDBSnapshotStore(DynamoDBTable):
@@ -140,7 +160,7 @@ class DynamoDBSnapshotStore(DynamoDBTable):
 
     @staticmethod
     def _take_snapshot_item(head: Head, item: dict[str, Any]) -> None:
-        head.stored_version = int(float(item["number"]["N"]))
+        head.stored = stored(item)
         try:
             head.snapshot = from_item_snapshot(item)
         except SnapshotCorruptError as exc:
@@ -161,38 +181,95 @@ class DynamoDBSnapshotStore(DynamoDBTable):
             return from_item_snapshot(item)
         return None
 
-    def put(self, snapshot: Snapshot, replaces: int | None = None) -> bool:
+    def put(self, snapshot: Snapshot, replaces: Stored | None = None) -> bool:
         item = to_item(snapshot)
         size = item_size(item)
         if size > MAX_ITEM_BYTES:
             raise SnapshotTooLargeError(snapshot.aggregate_type, snapshot.aggregate_id, size, MAX_ITEM_BYTES)
+        names = {"#n": "number"}
+        if replaces is not None and replaces.version == snapshot.version:
+            # Replacing an unusable snapshot of this version: exactly the copy the reader saw, or nothing.
+            condition, values = _exactly(replaces, names)
+        else:
+            # One item per version: if this version's snapshot is there already, leave it be.
+            condition, values = "attribute_not_exists(#n)", {}
         try:
-            self.client.put_item(
-                TableName=self.table,
-                Item=item,
-                # One item per version: if this version's snapshot is there already, leave it be.
-                ConditionExpression="attribute_not_exists(#n)",
-                ExpressionAttributeNames={"#n": "number"},
-            )
+            self.client.put_item(TableName=self.table, Item=item, ConditionExpression=condition,
+                                 ExpressionAttributeNames=names, **values)
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
                 return False
             self._reraise(exc)
-        if replaces is not None and replaces < snapshot.version:
-            self.delete(snapshot.aggregate_id, replaces)
+        if replaces is not None and replaces.version is not None and replaces.version > snapshot.version:
+            self.delete(snapshot.aggregate_id, replaces)  # unusable, above ours: the sweep would keep it
+        low = replaces.version if replaces is not None and replaces.version is not None else 0
+        self.sweep(snapshot.aggregate_id, min(low, snapshot.version))
         return True
 
-    def delete(self, aggregate_id: str, version: int) -> None:
-        """Delete the snapshot item of `version`, if there is one; never an event."""
+    def sweep(self, aggregate_id: str, low: int) -> int:
+        """Delete every snapshot item numbered above `low` but the newest; returns how many were deleted.
+
+        One Query (filtered to snapshot items, keys only) from `low` up: the events read in between are
+        about one interval's, once per snapshot written.
+        """
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "#id = :id AND #n >= :low",
+            "FilterExpression": "#kind = :kind",
+            "ProjectionExpression": "#n, #checksum",
+            "ExpressionAttributeNames": {"#id": "id", "#n": "number", "#kind": "kind", "#checksum": "checksum"},
+            "ExpressionAttributeValues": {":id": {"S": aggregate_id}, ":low": {"N": str(low)},
+                                          ":kind": {"S": KIND}},
+            "ConsistentRead": True,
+        }
+        found = sorted((stored(item) for item in self._items(request)), key=lambda entry: entry.version or 0)
+        for superseded in found[:-1]:
+            self.delete(aggregate_id, superseded)
+        return max(len(found) - 1, 0)
+
+    def delete(self, aggregate_id: str, which: Stored) -> None:
+        """Delete that snapshot item (by its token too, when known), if it is still there; never an event."""
+        names = {"#kind": "kind"}
+        condition, values = "#kind = :kind", {":kind": {"S": KIND}}  # only ever a snapshot item
+        if which.token is not None:
+            names["#checksum"] = "checksum"
+            condition += " AND #checksum = :token"  # and only the copy the caller saw
+            values[":token"] = {"S": which.token}
         try:
             self.client.delete_item(
                 TableName=self.table,
-                Key={"id": {"S": aggregate_id}, "number": {"N": snapshot_number(version)}},
-                # Only ever a snapshot item (its number is fractional too, but say so).
-                ConditionExpression="#kind = :kind",
-                ExpressionAttributeNames={"#kind": "kind"},
-                ExpressionAttributeValues={":kind": {"S": KIND}},
+                Key={"id": {"S": aggregate_id}, "number": {"N": snapshot_number(which.version or 0)}},
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
             )
         except ClientError as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 self._reraise(exc)
+
+    def read_after(self, aggregate_id: str, after: int, seen: list[dict[str, Any]]) -> Iterator[RecordedEvent]:
+        """The events after `after`, as `DynamoDBEventStore.read` gives them (same Query, page by page);
+        the snapshot items the Query passes are appended to `seen`, so a catch-up learns of them for free."""
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "#id = :id AND #n > :after",
+            "ExpressionAttributeNames": {"#id": "id", "#n": "number"},
+            "ExpressionAttributeValues": {":id": {"S": aggregate_id}, ":after": {"N": str(after)}},
+            "ConsistentRead": True,
+        }
+        while True:
+            page = self._call("query", request)
+            items = page.get("Items", ())
+            seen.extend(item for item in items if "." in item["number"]["N"] and is_snapshot_item(item))
+            yield from records(items)
+            if "LastEvaluatedKey" not in page:  # loop on the key's presence, never on counts
+                return
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _exactly(replaces: Stored, names: dict[str, str]) -> tuple[str, dict[str, Any]]:
+    names["#checksum"] = "checksum"
+    if replaces.token is None:  # a damaged item with no checksum: that item, still without one
+        return "attribute_exists(#n) AND attribute_not_exists(#checksum)", {}
+    return ("attribute_exists(#n) AND #checksum = :token",
+            {"ExpressionAttributeValues": {":token": {"S": replaces.token}}})

@@ -11,12 +11,13 @@ invalidates old snapshots without anyone remembering to.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import sys
 import types
-from collections.abc import Iterator
-from dataclasses import dataclass
+import typing
+from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -25,12 +26,11 @@ from core import codec
 from core.errors import CodecError
 from core.events import utc_now
 from snapshots.errors import SnapshotCorruptError, SnapshotError
+from snapshots.fingerprint import fingerprint
 
 if TYPE_CHECKING:
     from core.aggregate import Aggregate
 
-#: Global values a handler refers to by name (`CENT`, `ZERO`) join the fingerprint when they are plain data.
-_PLAIN = (str, int, float, Decimal, bool, bytes, tuple, frozenset, type(None))
 FIELDS = ("aggregate_type", "aggregate_id", "version", "fingerprint", "state", "created", "checksum")
 
 
@@ -45,6 +45,9 @@ class Snapshot:
     state: str
     created: str
     checksum: str
+    #: Where a store read it from: what names exactly that stored copy (the checksum as stored; S3: the
+    #: ETag), so a writer can replace that one and no other. Not part of the envelope.
+    token: str | None = field(default=None, compare=False, repr=False)
 
     def computed_checksum(self) -> str:
         return checksum(self.aggregate_type, self.aggregate_id, self.version, self.fingerprint, self.state,
@@ -122,7 +125,11 @@ def restore(aggregate: Aggregate, snapshot: Snapshot) -> None:
         state = codec.decode(snapshot.state)
     except CodecError as exc:
         raise SnapshotCorruptError(f"snapshot state at version {snapshot.version} cannot be decoded: {exc}",
-                                   version=snapshot.version) from exc
+                                   version=snapshot.version, token=snapshot.token) from exc
+    wrong = mistyped(type(aggregate), state) if isinstance(state, dict) else None
+    if wrong is not None:
+        raise SnapshotCorruptError(f"snapshot state at version {snapshot.version} cannot be restored: {wrong}",
+                                   version=snapshot.version, token=snapshot.token)
     saved = aggregate._capture()
     try:
         aggregate.restore(state)
@@ -130,55 +137,45 @@ def restore(aggregate: Aggregate, snapshot: Snapshot) -> None:
     except Exception as exc:
         aggregate._restore(saved)
         raise SnapshotCorruptError(f"snapshot state at version {snapshot.version} cannot be restored: {exc}",
-                                   version=snapshot.version) from exc
+                                   version=snapshot.version, token=snapshot.token) from exc
 
 
-def fingerprint(cls: type[Aggregate]) -> str:
-    """A hash of the code that folds events: every function the class (and its bases below `Aggregate`)
-    defines, with `@requires` declarations and plain global constants they name, plus `snapshot_version`.
+def mistyped(cls: type, state: dict[str, Any]) -> str | None:
+    """The first field whose value is not of the type the class annotates it with, or None.
 
-    Line numbers and docstrings are left out, so moving or documenting code keeps snapshots valid; any
-    change to what the code does (or a Python upgrade that changes bytecode) makes them stale, which
-    is safe: hydrate replays and the next commit past the threshold writes a fresh one.
+    A checksum proves the bytes are the ones written, not that the writer was right: a state with a
+    balance stored as text would restore, then fail in the first handler that does arithmetic on it.
+    Annotations that are not plain classes (or unions of them) are not checked.
     """
-    digest = hashlib.blake2b(digest_size=16)
-    digest.update(f"snapshot_version={cls.snapshot_version}".encode())
-    for name, function in _functions(cls):
-        digest.update(name.encode())
-        _digest_code(digest, function.__code__, function.__globals__, function.__doc__)
-        for field, kind in sorted(getattr(function, "__requires__", {}).items()):
-            digest.update(f"requires {field}={_kind_name(kind)}".encode())
-    return digest.hexdigest()
+    hints = _hints(cls)
+    for name, value in state.items():
+        kinds = hints.get(name)
+        if kinds and not any(_is(value, kind) for kind in kinds):
+            names = " or ".join("None" if kind is type(None) else kind.__name__ for kind in kinds)
+            return f"field {name!r} must be {names}, not {type(value).__name__} ({value!r})"
+    return None
 
 
-def _functions(cls: type) -> Iterator[tuple[str, types.FunctionType]]:
-    from core.aggregate import Aggregate
-
-    for klass in cls.__mro__:
-        if klass is Aggregate or klass is object:
-            break
-        for name, value in sorted(vars(klass).items()):
-            if isinstance(value, (staticmethod, classmethod)):
-                value = value.__func__
-            if isinstance(value, types.FunctionType):
-                yield f"{klass.__qualname__}.{name}", value
+def _is(value: Any, kind: type) -> bool:
+    return isinstance(value, kind) and (kind is bool or not isinstance(value, bool) or kind is object)
 
 
-def _digest_code(digest: Any, code: types.CodeType, globals_: dict[str, Any], doc: str | None = None) -> None:
-    digest.update(code.co_code)
-    digest.update(repr((code.co_names, code.co_varnames, code.co_freevars, code.co_argcount)).encode())
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            _digest_code(digest, const, globals_)
-        elif not (doc is not None and const is doc):
-            digest.update(repr(const).encode())
-    for name in code.co_names:
-        value = globals_.get(name)
-        if isinstance(value, _PLAIN):
-            digest.update(f"{name}={value!r}".encode())
-
-
-def _kind_name(kind: Any) -> str:
-    if isinstance(kind, tuple):
-        return "|".join(_kind_name(item) for item in kind)
-    return f"{kind.__module__}.{kind.__qualname__}"
+@functools.cache
+def _hints(cls: type) -> dict[str, tuple[type, ...]]:
+    """Each annotated attribute's allowed classes; unresolvable or generic annotations are left out."""
+    hints: dict[str, tuple[type, ...]] = {}
+    for klass in reversed(cls.__mro__):
+        scope = vars(sys.modules.get(klass.__module__, typing))
+        for name, hint in vars(klass).get("__annotations__", {}).items():
+            try:  # what `typing.get_type_hints` does, one annotation at a time
+                hint = eval(hint, dict(scope), dict(vars(klass))) if isinstance(hint, str) else hint
+            except Exception:  # a name imported for type checking only: not checked
+                hints.pop(name, None)
+                continue
+            options = typing.get_args(hint) if isinstance(hint, types.UnionType) or \
+                typing.get_origin(hint) is typing.Union else (hint,)
+            if all(isinstance(option, type) and not typing.get_args(option) for option in options):
+                hints[name] = tuple(options)
+            else:
+                hints.pop(name, None)
+    return hints

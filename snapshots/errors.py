@@ -12,12 +12,14 @@ class SnapshotError(EventSourcingError):
 class SnapshotCorruptError(SnapshotError):
     """Raised when a stored snapshot cannot be decoded (truncated, edited, missing fields).
 
-    Hydrate catches it, logs it and replays the log instead; `version` is the stored version when known.
+    Hydrate catches it, logs it and replays the log instead; `version` is the stored version when known,
+    `token` what names exactly the stored copy (`snapshots.store.Stored`), so a writer can replace it.
     """
 
-    def __init__(self, message: str, *, version: int | None = None) -> None:
+    def __init__(self, message: str, *, version: int | None = None, token: str | None = None) -> None:
         super().__init__(message)
         self.version = version
+        self.token = token
 
 
 class SnapshotTooLargeError(SnapshotError):

@@ -4,14 +4,15 @@ It extends `core.repository.Repository` at its seams: `hydrate` starts the fold 
 `committed` takes one when the policy says so (after the append succeeded; a failed snapshot write is
 logged and never fails the command), and `restore_cached` lets a command on a warm aggregate go straight
 to the conditional append. A stale, corrupt or impossible snapshot is skipped with a warning and a count
-in `COUNTERS`; hydrate then replays the whole log, which gives the right state.
+in `COUNTERS`; hydrate then replays the whole log, which gives the right state. So is a snapshot whose
+state passes its checksum but cannot be folded on (a field of the wrong type): the log decides.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -20,22 +21,24 @@ from core import codec
 from core.errors import CodecError, StoreError
 from core.repository import Loaded, Repository, fold, version_from_store
 from snapshots.cache import AggregateCache, Entry
-from snapshots.dynamodb import DynamoDBSnapshotStore, Head
+from snapshots.dynamodb import DynamoDBSnapshotStore, Head, from_item_snapshot, stored
 from snapshots.envelope import Snapshot, problem, restore, take
 from snapshots.errors import SnapshotCorruptError
 from snapshots.policy import SnapshotPolicy
+from snapshots.store import Stored
 
 if TYPE_CHECKING:
     from core.aggregate import Aggregate
-    from core.events import Event
+    from core.events import Event, RecordedEvent
     from core.store import EventStore
     from snapshots.store import SnapshotStore
 
 logger = logging.getLogger(__name__)
 
-#: Counts by outcome: `skipped_stale`, `skipped_corrupt`, `skipped_impossible`, `skipped_unavailable` (a
-#: separate snapshot store could not be read), `written`, `write_failed`, `cache_hit`. Library code keeps a
-#: plain counter; a Lambda handler can publish it as metrics.
+#: Counts by outcome: `hit` (hydrate started from a snapshot), `skipped_stale`, `skipped_corrupt`,
+#: `skipped_impossible`, `skipped_unavailable` (a separate snapshot store could not be read), `written`,
+#: `write_failed`, `cache_hit`. Library code keeps a plain counter; `snapshots.metrics` says what one call
+#: added, for a Lambda handler to publish and `aws-es hydrate` to show.
 COUNTERS: Counter[str] = Counter()
 
 
@@ -57,10 +60,8 @@ class SnapshottingRepository(Repository):
     # -- hydrate -------------------------------------------------------------------------------------------
 
     def hydrate(self, aggregate: Aggregate) -> Loaded:
-        if aggregate.version > 0:
-            loaded = super().hydrate(aggregate)
-        elif self._from_cache(aggregate):
-            loaded = Loaded(fold(aggregate, self.store.read(aggregate.id, aggregate.version)))
+        if aggregate.version > 0 or self._from_cache(aggregate):
+            loaded = self._catch_up(aggregate)
         elif self.snapshots is None:
             loaded = Loaded(fold(aggregate, self.store.read(aggregate.id, 0)))
         elif isinstance(self.snapshots, DynamoDBSnapshotStore):
@@ -73,6 +74,32 @@ class SnapshottingRepository(Repository):
     def restore_cached(self, aggregate: Aggregate) -> bool:
         return aggregate.version == 0 and self._from_cache(aggregate)
 
+    def _catch_up(self, aggregate: Aggregate) -> Loaded:
+        """The events after the aggregate's version; in the events table, the same Query also shows the
+        snapshot items written since (by a writer that won a race), so the policy counts from the newest."""
+        if not isinstance(self.snapshots, DynamoDBSnapshotStore):
+            return super().hydrate(aggregate)
+        seen: list[dict] = []
+        loaded = Loaded(fold(aggregate, self.snapshots.read_after(aggregate.id, aggregate.version, seen)))
+        if seen:
+            self._notice(aggregate, seen[-1])
+        return loaded
+
+    @staticmethod
+    def _notice(aggregate: Aggregate, item: dict) -> None:
+        known: Stored | None = getattr(aggregate, "_stored_snapshot", None)
+        found = stored(item)
+        if known is not None and known.version is not None and known.version >= (found.version or 0):
+            return
+        valid = getattr(aggregate, "_snapshot_version", 0)
+        try:
+            snapshot = from_item_snapshot(item)
+        except SnapshotCorruptError:
+            snapshot = None
+        if snapshot is not None and snapshot.version <= aggregate.version and problem(snapshot, aggregate) is None:
+            valid = snapshot.version
+        _mark(aggregate, valid, found)
+
     def _load_head(self, aggregate: Aggregate, snapshots: DynamoDBSnapshotStore) -> Loaded:
         """One Query downwards: the tail, then the snapshot; fold both. Anything wrong: replay."""
         head = snapshots.head(aggregate.id, self.policy.interval(type(aggregate)) + 2)
@@ -80,13 +107,10 @@ class SnapshottingRepository(Repository):
         if head.snapshot is not None:
             reason = problem(head.snapshot, aggregate) or self._impossible(head, head.snapshot)
             if reason is None:
-                reason = self._restore(aggregate, head.snapshot)
-            if reason is None:
-                _mark(aggregate, head.snapshot.version, head.snapshot.version)
-                return Loaded(fold(aggregate, iter(head.tail)), head.snapshot.version)
+                return self._from_snapshot(aggregate, head.snapshot, iter(head.tail), head.stored)
         elif reason is None and head.complete:
             return Loaded(fold(aggregate, iter(head.tail)))  # a short log with no snapshot yet: one request
-        return self._replay(aggregate, reason, head.stored_version)
+        return self._replay(aggregate, reason, head.stored)
 
     def _impossible(self, head: Head, snapshot: Snapshot) -> str | None:
         version = snapshot.version
@@ -106,40 +130,52 @@ class SnapshottingRepository(Repository):
         try:
             snapshot = snapshots.get(type(aggregate).__name__, aggregate.id)
         except SnapshotCorruptError as exc:
-            return self._replay(aggregate, f"corrupt: {exc}", exc.version)
+            return self._replay(aggregate, f"corrupt: {exc}", Stored(exc.version, exc.token))
         except (StoreError, ClientError, BotoCoreError) as exc:  # a snapshot is an optimisation: the log decides
             return self._replay(aggregate, f"unavailable: {describe(exc)}", None)
         if snapshot is None:
             return self._replay(aggregate, None, None)
         reason = problem(snapshot, aggregate)
+        where = Stored(snapshot.version, snapshot.token)
         if reason is None:
             # Read from the snapshot's own event, so one request also proves the log reaches it.
             records = self.store.read(aggregate.id, snapshot.version - 1)
             first = next(records, None)
-            if first is None or first.number != snapshot.version:
-                reason = f"impossible: snapshot at version {snapshot.version} is beyond the log's last event"
-            else:
-                reason = self._restore(aggregate, snapshot)
-            if reason is None:
-                _mark(aggregate, snapshot.version, snapshot.version)
-                return Loaded(fold(aggregate, records), snapshot.version)
-        return self._replay(aggregate, reason, snapshot.version)
+            if first is not None and first.number == snapshot.version:
+                return self._from_snapshot(aggregate, snapshot, records, where)
+            reason = f"impossible: snapshot at version {snapshot.version} is beyond the log's last event"
+        return self._replay(aggregate, reason, where)
 
-    @staticmethod
-    def _restore(aggregate: Aggregate, snapshot: Snapshot) -> str | None:
+    def _from_snapshot(self, aggregate: Aggregate, snapshot: Snapshot, tail: Iterator[RecordedEvent],
+                       where: Stored | None) -> Loaded:
+        """Restore the snapshot and fold the tail on it; if either fails, start again from nothing and replay.
+
+        A state that passes its checksum can still be wrong (a field of the wrong type, written by a bug):
+        a handler that then raises on it must cost a replay, not the command. A store fault is no such sign.
+        """
+        initial = aggregate._capture()
         try:
             restore(aggregate, snapshot)
+            _mark(aggregate, snapshot.version, where)
+            loaded = Loaded(fold(aggregate, tail), snapshot.version)
         except SnapshotCorruptError as exc:
-            return f"corrupt: {exc}"
-        return None
+            return self._replay(aggregate, f"corrupt: {exc}", where)
+        except (StoreError, ClientError, BotoCoreError):
+            raise
+        except Exception as exc:  # the replay below re-raises whatever the log itself causes
+            aggregate._restore(initial)
+            return self._replay(aggregate, f"corrupt: the tail after the snapshot at version {snapshot.version} "
+                                f"cannot be folded on its state: {type(exc).__name__}: {exc}", where)
+        COUNTERS["hit"] += 1
+        return loaded
 
-    def _replay(self, aggregate: Aggregate, reason: str | None, stored: int | None) -> Loaded:
+    def _replay(self, aggregate: Aggregate, reason: str | None, where: Stored | None) -> Loaded:
         if reason is not None:
             kind = reason.split(":", 1)[0]
             COUNTERS[f"skipped_{kind}"] += 1
             logger.warning("snapshot of %s %r skipped, replaying the log: %s", type(aggregate).__name__,
                            aggregate.id, reason, extra={"snapshot_skipped": kind})
-        _mark(aggregate, 0, stored)
+        _mark(aggregate, 0, where)
         return Loaded(fold(aggregate, self.store.read(aggregate.id, 0)), None, reason)
 
     # -- commit --------------------------------------------------------------------------------------------
@@ -162,10 +198,11 @@ class SnapshottingRepository(Repository):
         """Write a snapshot of the aggregate as it is now; False when one as new is there already."""
         if self.snapshots is None:
             return False
-        written = self.snapshots.put(take(aggregate), replaces=getattr(aggregate, "_stored_snapshot", None))
+        snapshot = take(aggregate)
+        written = self.snapshots.put(snapshot, replaces=getattr(aggregate, "_stored_snapshot", None))
         if written:
             COUNTERS["written"] += 1
-            _mark(aggregate, aggregate.version, aggregate.version)
+            _mark(aggregate, aggregate.version, Stored(snapshot.version, snapshot.checksum))
             self._remember(aggregate)
         return written
 
@@ -186,7 +223,7 @@ class SnapshottingRepository(Repository):
             self.cache.discard(key)
             return False
         aggregate.version = entry.version
-        _mark(aggregate, entry.snapshot_version, entry.stored_version)
+        _mark(aggregate, entry.snapshot_version, entry.stored)
         COUNTERS["cache_hit"] += 1
         return True
 
@@ -212,7 +249,7 @@ def _key(aggregate: Aggregate) -> tuple[type, str, str]:
     return type(aggregate), aggregate.table, aggregate.id
 
 
-def _mark(aggregate: Aggregate, valid: int, stored: int | None) -> None:
-    """Remember, privately on the aggregate, the snapshot it started from (policy) and the stored item."""
+def _mark(aggregate: Aggregate, valid: int, where: Stored | None) -> None:
+    """Remember, privately on the aggregate, the latest valid snapshot (policy) and the stored one it saw."""
     aggregate._snapshot_version = valid  # type: ignore[attr-defined]
-    aggregate._stored_snapshot = stored  # type: ignore[attr-defined]
+    aggregate._stored_snapshot = where  # type: ignore[attr-defined]

@@ -3,11 +3,13 @@
 For states too large for a DynamoDB item (400 KB). Hydrate costs two requests: GetObject, then the Query
 for the tail. Writes are conditional puts (`IfNoneMatch="*"` for the first, `IfMatch=<etag>` to replace),
 and a writer replaces only an older version (kept in the object's metadata), so an older snapshot never
-replaces a newer one whatever order racing writers land in.
+replaces a newer one whatever order racing writers land in; or the very object a reader found unusable
+(named by its ETag), whatever its version.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
@@ -15,7 +17,8 @@ from botocore.exceptions import ClientError
 
 from core.errors import StoreError, error_code
 from snapshots.envelope import Snapshot
-from snapshots.errors import SnapshotError
+from snapshots.errors import SnapshotCorruptError, SnapshotError
+from snapshots.store import Stored
 
 #: Conditional puts that lose a race re-read and try again this many times before giving up.
 ATTEMPTS = 5
@@ -49,13 +52,19 @@ class S3SnapshotStore:
             if error_code(exc) in ("NoSuchKey", "404"):
                 return None
             raise self._translate(exc) from exc
-        return Snapshot.from_document(response["Body"].read(), f"s3://{self.bucket}/{key}")
+        try:
+            snapshot = Snapshot.from_document(response["Body"].read(), f"s3://{self.bucket}/{key}")
+        except SnapshotCorruptError as exc:
+            exc.token = response.get("ETag")
+            raise
+        return replace(snapshot, token=response.get("ETag"))
 
-    def put(self, snapshot: Snapshot, replaces: int | None = None) -> bool:
+    def put(self, snapshot: Snapshot, replaces: Stored | None = None) -> bool:
         key = self.key(snapshot.aggregate_type, snapshot.aggregate_id)
         for _ in range(ATTEMPTS):
             current = self._current(key)
-            if current is not None and current[1] >= snapshot.version:
+            named = current is not None and replaces is not None and replaces.token == current[0]
+            if current is not None and not named and current[1] >= snapshot.version:
                 return False
             condition = {"IfNoneMatch": "*"} if current is None else {"IfMatch": current[0]}
             try:

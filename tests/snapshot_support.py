@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from core import Aggregate
 from core.dynamodb import DynamoDBEventStore, events_table_definition, to_item
 from core.events import Event, to_record
 from core.store import InMemoryEventStore
@@ -80,11 +82,12 @@ class Backend:
         elif self.kind == "dynamodb":
             self.dynamodb.put_item(TableName="Loans", Item=snapshot_item(snapshot))
         else:
-            self.plant_bytes(snapshot.aggregate_id, snapshot.to_document())
+            self.plant_bytes(snapshot.aggregate_id, snapshot.to_document(), snapshot.version)
 
-    def plant_bytes(self, aggregate_id: str, body: bytes) -> None:
-        """S3 only: any bytes as the stored object."""
-        self.s3.put_object(Bucket=BUCKET, Key=self.snapshots.key("Loan", aggregate_id), Body=body)
+    def plant_bytes(self, aggregate_id: str, body: bytes, version: int | None = None) -> None:
+        """S3 only: any bytes as the stored object (with its version in the metadata, as a writer puts it)."""
+        metadata = {} if version is None else {"Metadata": {"version": str(version)}}
+        self.s3.put_object(Bucket=BUCKET, Key=self.snapshots.key("Loan", aggregate_id), Body=body, **metadata)
 
 
 def damaged(snapshot: Snapshot, how: str) -> Snapshot:
@@ -106,3 +109,36 @@ def make_backend(kind: str) -> Backend:
     if kind == "memory":
         return Backend(kind)
     return Backend(kind, boto3.client("dynamodb", region_name="us-east-1"), boto3.client("s3", region_name="us-east-1"))
+
+
+class Grade(enum.Enum):
+    """An enum a handler names: its members join the fingerprint by name and value."""
+
+    PRIME = "prime"
+    SUB = "sub"
+
+
+#: Constants of every kind a handler may name through a global: each must hash the same in every process.
+LEGAL = {"OPEN", "LATE", "GRACE", "FROZEN", "REVIEW"}
+CLOSED = frozenset({"PAID", "WRITTEN_OFF", "SOLD", "MERGED", "CANCELLED"})
+FEES = {"late": Decimal("25.00"), "grace": Decimal("0.00"), "review": Decimal("5.50"), "sold": Decimal("1")}
+TABLES = ({"a", "b", "c"}, frozenset({"x", "y", "z"}), {"k": {"n1", "n2", "n3"}}, (Grade.PRIME, Decimal("0.01")))
+RATE = Decimal("0.0125")
+
+
+class Ledger(Aggregate):
+    """A test aggregate whose handlers name sets, frozensets, dicts, tuples of them, an enum and a Decimal,
+    in their constants (`x in {...}` compiles to a frozenset) and through global names, with a lambda and
+    comprehensions nested in them."""
+
+    table = "Ledgers"
+    LIMITS = {"daily": Decimal("100"), "monthly": {"soft", "hard", "none"}}
+
+    def on_entry_made(self, event: Event) -> None:
+        kind = event.data["kind"]
+        if kind in {"fee", "charge", "levy", "toll", "duty", "tax"} and kind not in CLOSED:
+            self.total = getattr(self, "total", Decimal(0)) + FEES.get(kind, RATE)
+        self.flags = sorted(flag for flag in LEGAL if flag in TABLES[0] or flag.lower() in {"open", "late"})
+        self.grade = Grade.PRIME if kind in TABLES[1] else Grade.SUB
+        self.limits = {name: str(limit) for name, limit in self.LIMITS.items()}
+        self.pick = (lambda values: max(values, key=lambda v: (v in CLOSED, v)))(list(LEGAL))

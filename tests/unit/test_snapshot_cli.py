@@ -170,3 +170,81 @@ def test_commits_through_the_default_repository_write_snapshots(stack, monkeypat
     for _ in range(3):
         loan.commit({"type": "LoanPaid", "amount": Decimal("1.00")})
     assert DynamoDBSnapshotStore("Loans").get("Loan", loan.id).version == 5
+
+
+@pytest.mark.parametrize("store", ["dynamodb", "s3"])
+@pytest.mark.parametrize("damage", ["stale", "corrupt"])
+def test_backfill_replaces_an_unusable_snapshot_at_the_current_version(stack, capsys, monkeypatch, store, damage):
+    monkeypatch.setenv("SNAPSHOT_STORE", store)
+    monkeypatch.setenv("SNAPSHOT_EVERY", "1000")
+    config.reset()
+    assert main(["init"]) == 0
+    loan, other = run_long_loan(repayments=6), run_long_loan(repayments=3)
+    assert main(["snapshot", "--all"]) == 0
+    if damage == "stale":
+        monkeypatch.setattr(Loan, "snapshot_version", 7)  # as after a code change
+    else:
+        plant_corrupt(store, loan.id)
+    assert hydrate_json(capsys, loan.id)["snapshot_skipped"].startswith(damage)
+
+    config.reset()
+    assert main(["snapshot", loan.id]) == 0
+    out = capsys.readouterr().out
+    assert "snapshots: 1 written (1 replacing a stale or corrupt one), 0 already current, 0 failed" in out
+    after = hydrate_json(capsys, loan.id)
+    assert (after["snapshot_version"], after["snapshot_skipped"], after["tail_events"]) == (loan.version, None, 0)
+    config.reset()
+    assert main(["snapshot", loan.id, other.id]) == 0  # the other loan's snapshot is stale too when damage=stale
+    out = capsys.readouterr().out
+    expected = "1 written (1 replacing a stale or corrupt one), 1 already current" if damage == "stale" \
+        else "0 written, 2 already current"
+    assert f"snapshots: {expected}, 0 failed, 0 not found, of 2 loans" in out
+
+
+def plant_corrupt(store: str, loan_id: str) -> None:
+    """A snapshot at the loan's version whose state no longer matches its checksum."""
+    if store == "dynamodb":
+        item = DynamoDBSnapshotStore("Loans").client.query(
+            TableName="Loans", KeyConditionExpression="id = :id", FilterExpression="attribute_exists(kind)",
+            ExpressionAttributeValues={":id": {"S": loan_id}})["Items"][0]
+        item["state"]["S"] = item["state"]["S"].replace('"status":', '"status" :')
+        DynamoDBSnapshotStore("Loans").client.put_item(TableName="Loans", Item=item)
+        return
+    s3 = boto3.client("s3", region_name="us-east-1")
+    key = S3SnapshotStore("loan-snaps").key("Loan", loan_id)
+    body = s3.get_object(Bucket="loan-snaps", Key=key)["Body"].read().replace(b'"version":', b'"version" :')
+    document = json.loads(body)
+    document["state"] = document["state"].replace('"status":', '"status" :')
+    s3.put_object(Bucket="loan-snaps", Key=key, Body=json.dumps(document).encode(),
+                  Metadata=s3.head_object(Bucket="loan-snaps", Key=key)["Metadata"])
+
+
+def test_backfill_counts_a_replacement_that_lost_a_race_as_failed_not_current(monkeypatch):
+    from dataclasses import replace
+
+    from snapshots import InMemorySnapshotStore, take
+    from snapshots.backfill import backfill
+    from snapshots.policy import SnapshotPolicy
+    from tests.snapshot_support import loan_events, make_backend, replayed
+
+    def stale(created: str):
+        snapshot = replace(take(replayed("a", loan_events(3))), fingerprint="f" * 32, created=created)
+        return replace(snapshot, checksum=snapshot.computed_checksum())
+
+    class Racing(InMemorySnapshotStore):
+        """Another old-code process puts its own stale copy just before each write of ours lands."""
+
+        def put(self, snapshot, replaces=None):
+            self._snapshots[("Loan", "a")] = stale(f"2026-02-0{len(self.raced) + 1}T00:00:00+00:00")
+            self.raced.append(snapshot.version)
+            return super().put(snapshot, replaces)
+
+    backend = make_backend("memory")
+    backend.write_events("a", loan_events(3))
+    store = Racing()
+    store.raced = []
+    store.put(stale("2026-01-01T00:00:00+00:00"))
+    outcome = backfill(Loan, ["a"], SnapshottingRepository(backend.events, store, SnapshotPolicy()))
+    assert (outcome.written, outcome.current, [name for name, _ in outcome.failed]) == (0, 0, ["a"])
+    assert "not written (stale: snapshot at version 6" in outcome.failed[0][1]
+    assert "changed meanwhile; run the backfill again" in outcome.failed[0][1]
