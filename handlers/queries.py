@@ -1,5 +1,5 @@
 """Lambda handler for the loan queries API (API Gateway REST), over the live generation of the query tables:
-thin, the work is in `loans.queries`.
+thin, the work is in `loans.queries`, the error mappings in `handlers.api_errors`.
 
 GET /loans/{id}/summary                   one loan's summary row                                  200 | 404
 GET /loans?status=S&limit=N&cursor=C      loans in a status, most recently updated first          200
@@ -17,13 +17,12 @@ from core import config
 from handlers import projection_setup
 from handlers.api_errors import add_error_handlers, reply
 from loans import queries
-from loans.service import LoanNotFoundError
 from loans.views import portfolio_view
 from projections.query import read_counters
 
 logger = Logger(service="loan-queries")
 app = APIGatewayRestResolver()
-add_error_handlers(app)
+add_error_handlers(app, logger)
 
 
 @app.get("/loans/<loan_id>/summary")
@@ -42,16 +41,6 @@ def by_status() -> Response:
 def portfolio() -> Response:
     _, tables = projection_setup.live_tables()
     return reply(200, portfolio_view(read_counters(config.dynamodb_client(), tables)))
-
-
-@app.exception_handler(LoanNotFoundError)
-def not_found(exc: LoanNotFoundError) -> Response:
-    return reply(404, {"error": str(exc)})
-
-
-@app.exception_handler(queries.InvalidQueryError)
-def bad_query(exc: queries.InvalidQueryError) -> Response:
-    return reply(400, {"error": str(exc), "field": exc.field})
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
