@@ -15,7 +15,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 
-from core import EventSourcingError, config
+from core import EventSourcingError, InvalidIdError, check_id, config
 from core.metering import RequestMeter
 from handlers import cli_projections
 from handlers.cli_snapshots import register_snapshot
@@ -27,6 +27,7 @@ FAILED = 1
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    check_ids(parser, args)
     try:
         return int(args.run(args) or 0)
     except KeyboardInterrupt:
@@ -35,6 +36,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # one clear line, never a traceback
         print(f"aws-es {args.command}: {describe(exc)}", file=sys.stderr)
         return FAILED
+
+
+def check_ids(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Every aggregate id a command takes (`ID` or `ID ...`) is checked before any request: a bad one is a
+    usage mistake (exit 2) named in one line."""
+    given = getattr(args, "id", None)
+    for value in [given] if isinstance(given, str) else getattr(args, "ids", None) or []:
+        try:
+            check_id(value)
+        except InvalidIdError as exc:
+            parser.exit(2, f"aws-es {args.command}: {exc}\n")
 
 
 def describe(exc: BaseException) -> str:
@@ -148,7 +160,8 @@ def register_local(commands: Any) -> None:
         "environment another shell needs, and keep it up until interrupted (Ctrl-C). The stream projector runs "
         "alongside, so the query tables follow every commit.",
     )
-    command.add_argument("--port", type=positive_int, default=None, help="port to listen on (default: a free one)")
+    command.add_argument("--port", type=port_number, default=None,
+                         help="port to listen on, 1-65535 (default: a free one)")
     command.set_defaults(run=run_local)
 
 
@@ -193,6 +206,7 @@ def register_hydrate(commands: Any) -> None:
 def run_hydrate(args: argparse.Namespace) -> int:
     from handlers.cli_snapshots import attach_snapshot_clients
     from handlers.demo import measure_hydrate
+    from loans.views import state_view
     from snapshots.metrics import counting, metric_values
 
     meter = RequestMeter()
@@ -203,12 +217,13 @@ def run_hydrate(args: argparse.Namespace) -> int:
     if loan.version == 0:
         raise EventSourcingError(f"no loan {args.id!r} in table {loan.table!r}")
     metrics = {name: value for name, value in metric_values(counts).items() if value}
-    report = {"id": loan.id, "version": loan.version, "state": loan.state(), **cost, "snapshot_metrics": metrics}
+    state = state_view(loan.state())
+    report = {"id": loan.id, "version": loan.version, "state": state, **cost, "snapshot_metrics": metrics}
     if args.json:
         print(json.dumps(report, default=str))
         return 0
     print(f"loan {loan.id} at version {loan.version}")
-    for name, value in loan.state().items():
+    for name, value in state.items():
         print(f"  {name:<17} {value}")
     print(f"loaded in {cost['ms']:,.1f} ms: {cost['events_read']:,} events read, {cost['requests']} requests, "
           f"{cost['bytes']:,} bytes received")
@@ -227,6 +242,16 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def port_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port: give one from 1 to 65535")
     return value
 
 

@@ -1,4 +1,5 @@
-"""Lambda handler for the loan commands API (API Gateway REST): thin, the work is in `loans.service`.
+"""Lambda handler for the loan commands API (API Gateway REST): thin, the work is in `loans.service`, the
+error mappings in `handlers.api_errors`.
 
 POST /loans                  open a loan from a LoanCreated body        201 {id, version, status, ...}
 POST /loans/{id}/events      commit one event ({"type": ..., fields})   201
@@ -7,55 +8,45 @@ GET  /loans/{id}             the loan's current state                   200
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
-from core import CodecError, ConcurrencyError, IllegalEventError, IllegalEventNumberError
+from handlers.api_errors import add_error_handlers, reply
 from handlers.snapshot_metrics import published
 from loans import service
 
 logger = Logger(service="loan-commands")
 metrics = Metrics(namespace="aws-es", service="loan-commands")
 app = APIGatewayRestResolver()
+add_error_handlers(app, logger)
 
 
-def reply(status: int, body: dict[str, Any]) -> Response:
-    return Response(status_code=status, content_type="application/json", body=json.dumps(body, default=str))
+def request() -> tuple[dict[str, Any], dict[str, str]]:
+    """The event the body holds, and the meta the service records with it (from API Gateway, never the body)."""
+    event = app.current_event
+    body = service.parse_event(event.get("body"), base64_encoded=event.get("isBase64Encoded") is True)
+    return body, service.request_meta(event.get("requestContext"))
 
 
 @app.post("/loans")
 def open_loan() -> Response:
-    loan, _ = service.open_loan(service.parse_event(app.current_event.body))
+    loan, _ = service.open_loan(*request())
     return reply(201, service.view(loan))
 
 
 @app.post("/loans/<loan_id>/events")
 def record(loan_id: str) -> Response:
-    loan, event = service.record(loan_id, service.parse_event(app.current_event.body))
+    app.append_context(loan_id=loan_id)
+    loan, event = service.record(loan_id, *request())
     return reply(201, {**service.view(loan), "event": {"type": event.type, "number": event.number}})
 
 
 @app.get("/loans/<loan_id>")
 def get_loan(loan_id: str) -> Response:
+    app.append_context(loan_id=loan_id)
     return reply(200, service.view(service.load(loan_id)))
-
-
-@app.exception_handler(service.LoanNotFoundError)
-def not_found(exc: Exception) -> Response:
-    return reply(404, {"error": str(exc)})
-
-
-@app.exception_handler([ConcurrencyError, IllegalEventNumberError])
-def conflict(exc: Exception) -> Response:
-    return reply(409, {"error": str(exc)})
-
-
-@app.exception_handler([IllegalEventError, CodecError])
-def refused(exc: Exception) -> Response:
-    return reply(422, {"error": str(exc), "field": getattr(exc, "field", None)})
 
 
 @metrics.log_metrics

@@ -1,13 +1,13 @@
-"""Lambda handler for the loan queries API (API Gateway REST), over the live generation of the query tables.
+"""Lambda handler for the loan queries API (API Gateway REST), over the live generation of the query tables:
+thin, the work is in `loans.queries`, the error mappings in `handlers.api_errors`.
 
-GET /loans/{id}/summary         one loan's summary row                                  200 | 404
-GET /loans?status=S&limit=N     loans in a status, most recently updated first          200
-GET /portfolio                  per status: loans, principal, outstanding               200
+GET /loans/{id}/summary                   one loan's summary row                                  200 | 404
+GET /loans?status=S&limit=N&cursor=C      loans in a status, most recently updated first          200
+GET /portfolio                            per status: loans, principal, outstanding               200
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -15,37 +15,26 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
 from core import config
 from handlers import projection_setup
-from loans.loan import STATUSES
-from loans.projections import BY_STATUS
-from loans.views import loan_view, portfolio_view
-from projections.query import query_index, read_counters, read_row
+from handlers.api_errors import add_error_handlers, reply
+from loans import queries
+from loans.views import portfolio_view
+from projections.query import read_counters
 
 logger = Logger(service="loan-queries")
 app = APIGatewayRestResolver()
-
-
-def reply(status: int, body: Any) -> Response:
-    return Response(status_code=status, content_type="application/json", body=json.dumps(body))
+add_error_handlers(app, logger)
 
 
 @app.get("/loans/<loan_id>/summary")
 def summary(loan_id: str) -> Response:
-    declared, tables = projection_setup.live_tables()
-    row = read_row(config.dynamodb_client(), declared, tables, loan_id)
-    return reply(200, loan_view(loan_id, row)) if row else reply(404, {"error": f"no loan {loan_id!r}"})
+    return reply(200, queries.summary(config.dynamodb_client(), *projection_setup.live_tables(), loan_id))
 
 
 @app.get("/loans")
 def by_status() -> Response:
-    status = app.current_event.get_query_string_value("status", "")
-    limit = app.current_event.get_query_string_value("limit", "50")
-    if status not in STATUSES:
-        return reply(400, {"error": f"status must be one of {', '.join(STATUSES)}, not {status!r}"})
-    if not limit.isdigit() or not 1 <= int(limit) <= 1000:
-        return reply(400, {"error": f"limit must be a whole number from 1 to 1000, not {limit!r}"})
-    declared, tables = projection_setup.live_tables()
-    rows = query_index(config.dynamodb_client(), declared, tables.rows, BY_STATUS, status, int(limit))
-    return reply(200, {"status": status, "loans": [loan_view(loan_id, row) for loan_id, row in rows]})
+    parameter = app.current_event.get_query_string_value
+    return reply(200, queries.by_status(config.dynamodb_client(), *projection_setup.live_tables(),
+                                        parameter("status"), parameter("limit"), parameter("cursor")))
 
 
 @app.get("/portfolio")

@@ -2,6 +2,10 @@
 
 Every repayment is a `LoanPaid` event, so a loan lives for thousands of events. Money is `Decimal`
 throughout; the balance owed is fixed at disbursement as `requested_amount * (1 + interest)`, to the cent.
+
+The domain accepts amounts from 0.01 to 1,000,000,000.00 in whole cents and an interest from 0 to 10 with at
+most six decimal places, so the balance (at most 11,000,000,000.00) and every sum the projections fold stay
+far inside the 28 digits of the default `Decimal` context: no later computation can overflow it.
 """
 
 from __future__ import annotations
@@ -14,6 +18,11 @@ from snapshots.settings import default_repository
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
+#: The largest amount (requested or repaid) the loan domain accepts; the smallest is one cent.
+MAX_AMOUNT = Decimal("1000000000.00")
+#: The largest interest (1000%), and its finest step (six decimal places).
+MAX_INTEREST = Decimal(10)
+INTEREST_STEP = Decimal("0.000001")
 
 CREATED, APPROVED, REJECTED, DISBURSED = "CREATED", "APPROVED", "REJECTED", "DISBURSED"
 PAID, ARREARS, SETTLED, COLLECTIONS = "PAID", "ARREARS", "SETTLED", "COLLECTIONS"
@@ -55,14 +64,16 @@ class Loan(Aggregate):
     def on_loan_created(self, event: Event) -> None:
         self._expect(event, None)
         amount, interest = event.data["requested_amount"], event.data["interest"]
-        if amount <= 0 or amount != amount.quantize(CENT):
-            raise IllegalEventError(
-                f"LoanCreated requested_amount must be a positive amount in whole cents, not {amount}",
-                event_type=event.type, field="requested_amount",
-            )
+        check_amount(event, "requested_amount", amount)
         if interest < 0:
             raise IllegalEventError(
                 f"LoanCreated interest must not be negative, not {interest}", event_type=event.type, field="interest"
+            )
+        # Compared before quantizing: quantizing a huge or very precise value overflows the Decimal context.
+        if interest > MAX_INTEREST or interest != interest.quantize(INTEREST_STEP):
+            raise IllegalEventError(
+                f"LoanCreated interest must be from 0 to {MAX_INTEREST} with at most six decimal places, "
+                f"not {interest}", event_type=event.type, field="interest",
             )
         self.status = CREATED
         self.requested_amount = amount
@@ -90,11 +101,7 @@ class Loan(Aggregate):
         if self.status not in PAYABLE:
             self._expect(event, DISBURSED, PAID, ARREARS)
         amount = event.data["amount"]
-        if amount <= ZERO or amount != amount.quantize(CENT):
-            raise IllegalEventError(
-                f"LoanPaid amount must be a positive amount in whole cents, not {amount}",
-                event_type=event.type, field="amount",
-            )
+        check_amount(event, "amount", amount)
         if amount > self.balance:
             raise IllegalEventError(
                 f"LoanPaid amount {amount} is above the balance {self.balance} of a loan in status {self.status}",
@@ -125,3 +132,16 @@ class Loan(Aggregate):
         self._expect(event, ARREARS)
         self.status = COLLECTIONS
         self.last_updated = event.created
+
+
+def check_amount(event: Event, field: str, amount: Decimal) -> None:
+    """Refuse an amount outside 0.01 to `MAX_AMOUNT` or not in whole cents, naming the field.
+
+    The range is compared first: quantizing `1E+400` raises `decimal.InvalidOperation`.
+    """
+    if not (amount > 0 and amount <= MAX_AMOUNT and amount == amount.quantize(CENT)):
+        raise IllegalEventError(
+            f"{event.type} {field} must be a positive amount in whole cents, not {amount} "
+            f"(from 0.01 to {MAX_AMOUNT:,})",
+            event_type=event.type, field=field,
+        )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Mapping
 from decimal import Decimal
@@ -10,6 +12,12 @@ from typing import Any
 from core import EventSourcingError, IllegalEventError, execute
 from core.events import Event
 from loans.loan import Loan
+from loans.views import state_view
+
+#: The deepest nesting a request body may have; deeper JSON would exhaust the recursion of the codec.
+MAX_DEPTH = 32
+#: The highest explicit event `number` a request may carry (far beyond any loan's life).
+MAX_NUMBER = 10**18
 
 
 class LoanNotFoundError(EventSourcingError):
@@ -20,39 +28,115 @@ class LoanNotFoundError(EventSourcingError):
         self.loan_id = loan_id
 
 
-def parse_event(body: str | None) -> dict[str, Any]:
-    """A JSON event body; numbers become exact Decimals (never floats), an integral `number` an int."""
-    if not body:
-        raise IllegalEventError("the request has no body: send a JSON object with a 'type'")
-    try:
-        value = json.loads(body, parse_float=Decimal, parse_int=Decimal)
-    except ValueError as exc:
-        raise IllegalEventError(f"the request body is not JSON: {exc}") from exc
-    if not isinstance(value, dict):
-        raise IllegalEventError(f"the request body must be a JSON object, not {type(value).__name__}")
-    number = value.get("number")
-    if isinstance(number, Decimal):
-        if number != number.to_integral_value():
-            raise IllegalEventError(f"number must be a whole number, not {number}", field="number")
-        value["number"] = int(number)
-    if "created" in value:
-        raise IllegalEventError("created is set by the service, not by the request", field="created")
+def parse_event(body: object, *, base64_encoded: bool = False) -> dict[str, Any]:
+    """A JSON event body; numbers become exact Decimals (never floats), an integral `number` an int.
+
+    `created` and `meta` are the service's, so a body that sets them is refused, as is anything that is not
+    a JSON object of at most `MAX_DEPTH` levels.
+    """
+    value = _json_object(_body_text(body, base64_encoded))
+    if "number" in value:
+        value["number"] = _event_number(value["number"])
+    for reserved in ("created", "meta"):
+        if reserved in value:
+            raise IllegalEventError(f"{reserved} is set by the service, not by the request", field=reserved)
     return value
 
 
-def open_loan(event: Mapping[str, Any]) -> tuple[Loan, Event]:
+def _body_text(body: object, base64_encoded: bool) -> str:
+    if body is None or body == "":
+        raise IllegalEventError("the request has no body: send a JSON object with a 'type'", field="body")
+    if not isinstance(body, str):
+        raise IllegalEventError(f"the request body must be text, not {type(body).__name__}", field="body")
+    if not base64_encoded:
+        return body
+    try:
+        return base64.b64decode(body, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+        raise IllegalEventError(f"the request body is not base64-encoded UTF-8 text: {exc}", field="body") from exc
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text, parse_float=Decimal, parse_int=Decimal, parse_constant=_refuse_constant)
+    except RecursionError as exc:
+        raise IllegalEventError(f"the request body nests deeper than {MAX_DEPTH} levels", field="body") from exc
+    except (ValueError, ArithmeticError) as exc:  # ArithmeticError: a number beyond Decimal's exponent range
+        raise IllegalEventError(f"the request body is not JSON: {exc}", field="body") from exc
+    if not isinstance(value, dict):
+        raise IllegalEventError(f"the request body must be a JSON object, not {type(value).__name__}", field="body")
+    _check_depth(value)
+    return value
+
+
+def _check_depth(value: object) -> None:
+    """Refuse nesting deeper than `MAX_DEPTH`, walking without recursion."""
+    level: list[object] = [value]
+    for _ in range(MAX_DEPTH):
+        level = [child for item in level
+                 for child in (item.values() if isinstance(item, dict) else item if isinstance(item, list) else ())]
+        if not level:
+            return
+    raise IllegalEventError(f"the request body nests deeper than {MAX_DEPTH} levels", field="body")
+
+
+def _event_number(number: object) -> int:
+    # Compared before any conversion: `int(Decimal("1E+5000"))` is a 5,001-digit int no message can print.
+    if isinstance(number, Decimal) and 1 <= number <= MAX_NUMBER and number == number.to_integral_value():
+        return int(number)
+    if not isinstance(number, Decimal):
+        shown = type(number).__name__
+    else:
+        shown = str(number) if number.adjusted() < 30 else "a number of more than 30 digits"
+    raise IllegalEventError(f"number must be a whole number from 1 to {MAX_NUMBER}, not {shown}", field="number")
+
+
+def request_meta(context: object) -> dict[str, str]:
+    """The event's `meta`, from API Gateway's request context only: the correlation id (the request id) and
+    the caller's identity when the API authenticates callers (an authorizer's `sub` claim or principal, or
+    IAM's user ARN); never anything from the body."""
+    context = context if isinstance(context, Mapping) else {}
+    meta = {}
+    request_id = context.get("requestId")
+    if isinstance(request_id, str) and request_id:
+        meta["correlation_id"] = request_id
+    caller = _caller(context)
+    if caller:
+        meta["caller"] = caller
+    return meta
+
+
+def _caller(context: Mapping[str, Any]) -> str | None:
+    authorizer = context.get("authorizer")
+    authorizer = authorizer if isinstance(authorizer, Mapping) else {}
+    claims = authorizer.get("claims")
+    identity = context.get("identity")
+    candidates = [
+        claims.get("sub") if isinstance(claims, Mapping) else None,
+        authorizer.get("principalId"),
+        *((identity.get("userArn"), identity.get("caller")) if isinstance(identity, Mapping) else ()),
+    ]
+    return next((value for value in candidates if isinstance(value, str) and value), None)
+
+
+def open_loan(event: Mapping[str, Any], meta: Mapping[str, str] | None = None) -> tuple[Loan, Event]:
     """Create a loan from a `LoanCreated` body (the type may be left out)."""
     if event.get("type", "LoanCreated") != "LoanCreated":
         raise IllegalEventError(f"a new loan starts with LoanCreated, not {event.get('type')!r}", field="type")
     loan = Loan()
-    stored = loan.commit({**event, "type": "LoanCreated"})
+    stored = loan.commit({**event, "type": "LoanCreated", "meta": dict(meta or {})})
     return loan, stored
 
 
-def record(loan_id: str, event: Mapping[str, Any]) -> tuple[Loan, Event]:
+def record(loan_id: str, event: Mapping[str, Any], meta: Mapping[str, str] | None = None) -> tuple[Loan, Event]:
     """Commit one event to a loan. Without an explicit `number` a conflict is retried on fresh state (the
     guards decide again); with one, the caller asked for exactly that version and a conflict is theirs."""
     loan = Loan(loan_id)
+    event = {**event, "meta": dict(meta or {})}
     if "number" in event:
         loan.hydrate()
         _exists(loan)
@@ -73,11 +157,8 @@ def load(loan_id: str) -> Loan:
 
 
 def view(loan: Loan) -> dict[str, Any]:
-    """The loan as a JSON-ready dict: amounts as decimal strings, times as ISO-8601."""
-    state = {key: (str(value) if isinstance(value, Decimal) else value) for key, value in loan.state().items()}
-    if state.get("last_updated") is not None:
-        state["last_updated"] = loan.last_updated.isoformat()
-    return {"id": loan.id, "version": loan.version, **state}
+    """The loan as a JSON-ready dict: amounts as plain decimal strings with their cents, times as ISO-8601."""
+    return {"id": loan.id, "version": loan.version, **state_view(loan.state())}
 
 
 def _exists(loan: Loan) -> None:

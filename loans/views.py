@@ -1,19 +1,38 @@
-"""The loan query tables as JSON-ready dicts (amounts as decimal strings), for the CLI and the queries API."""
+"""Loans as JSON-ready dicts (amounts as plain decimal strings with their cents), for the CLI and the APIs."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from loans.loan import CENT
 
-MONEY = ("requested_amount", "balance", "total_paid")
+MONEY = ("requested_amount", "balance", "total_paid", "principal", "outstanding")
 
 
 def loan_view(loan_id: str, row: dict[str, Any]) -> dict[str, Any]:
+    """A summary row."""
     view = {"id": loan_id}
     for name, value in sorted(row.items()):
         view[name] = money(value) if name in MONEY else plain(value)
+    return view
+
+
+def state_view(state: Mapping[str, Any]) -> dict[str, Any]:
+    """An aggregate's folded state (`Loan.state()`): amounts with their cents, other decimals as plain
+    strings (`"0.05"`), times as ISO-8601."""
+    view: dict[str, Any] = {}
+    for name, value in state.items():
+        if name in MONEY and value is not None:
+            view[name] = money(value)
+        elif isinstance(value, Decimal):
+            view[name] = format(value, "f")
+        elif isinstance(value, datetime):
+            view[name] = value.isoformat()
+        else:
+            view[name] = value
     return view
 
 
@@ -24,10 +43,12 @@ def portfolio_view(counters: dict[str, dict[str, Decimal]]) -> dict[str, Any]:
 
 
 def money(value: Any) -> str:
-    return str(Decimal(value).quantize(CENT))
+    """`Decimal("1E+2")` -> `"100.00"`: never an exponent, always the cents."""
+    return format(Decimal(value).quantize(CENT), "f")
 
 
 def plain(value: Any) -> Any:
+    """A whole Decimal as an int, any other as a plain decimal string (`"0.05"`, never `"5E-2"`)."""
     if isinstance(value, Decimal):
-        return str(value) if value != value.to_integral_value() else int(value)
+        return format(value, "f") if value != value.to_integral_value() else int(value)
     return value

@@ -37,15 +37,21 @@ def scan_rows(client: Any, projection: Projection, tables: Tables) -> dict[str, 
     return dict(from_item(projection.key, item) for item in scan(client, tables.rows))
 
 
-def query_index(client: Any, projection: Projection, table: str, index: str, value: str,
-                limit: int = 50) -> list[tuple[str, Row]]:
-    """Rows whose index partition key equals `value`, newest sort key first, at most `limit`."""
+def query_index(client: Any, projection: Projection, table: str, index: str, value: str, limit: int = 50,
+                start: dict[str, Any] | None = None) -> tuple[list[tuple[str, Row]], dict[str, Any] | None]:
+    """One page of rows whose index partition key equals `value`, newest sort key first, at most `limit`,
+    after `start` (a previous page's last key); with the key to give back for the next page, or None at the
+    end. The caller validates a `start` it did not get from this function."""
     (partition,) = [part["AttributeName"] for spec in projection.indexes if spec["IndexName"] == index
                     for part in spec["KeySchema"] if part["KeyType"] == "HASH"]
-    page = _call(client, "query", TableName=table, IndexName=index, KeyConditionExpression="#k = :v",
-                 ExpressionAttributeNames={"#k": partition}, ExpressionAttributeValues={":v": {"S": value}},
-                 ScanIndexForward=False, Limit=limit)
-    return [from_item(projection.key, item) for item in page.get("Items", ())]
+    request: dict[str, Any] = {
+        "TableName": table, "IndexName": index, "KeyConditionExpression": "#k = :v",
+        "ExpressionAttributeNames": {"#k": partition}, "ExpressionAttributeValues": {":v": {"S": value}},
+        "ScanIndexForward": False, "Limit": limit}
+    if start is not None:
+        request["ExclusiveStartKey"] = start
+    page = _call(client, "query", **request)
+    return [from_item(projection.key, item) for item in page.get("Items", ())], page.get("LastEvaluatedKey")
 
 
 def read_counters(client: Any, tables: Tables) -> dict[str, dict[str, Decimal]]:

@@ -123,3 +123,46 @@ def test_public_state_attributes():
     loan = loan_in("PAID")
     assert set(loan.state()) == {"status", "requested_amount", "interest", "balance", "last_updated"}
     assert loan.last_updated == list(loan.events())[-1].created
+
+
+# -- the range of amounts and rates the domain accepts (README "Commands API") ------------------------------
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("requested_amount", Decimal("1E+400")), ("requested_amount", Decimal(10**30)),
+    ("requested_amount", Decimal("1000000000.01")), ("requested_amount", Decimal("0.001")),
+    ("requested_amount", Decimal("1E-1000000")), ("interest", Decimal("1E+30")), ("interest", Decimal("10.000001")),
+    ("interest", Decimal("0.0000001")), ("interest", Decimal("1E-400")),
+])
+def test_amounts_and_rates_outside_the_domain_are_refused_at_creation(field, value):
+    store = InMemoryEventStore()
+    loan = Loan(store=store)
+    with pytest.raises(IllegalEventError) as caught:
+        loan.commit({**CREATED, field: value})
+    assert caught.value.field == field and loan.version == 0 and list(store.read(loan.id)) == []
+
+
+@pytest.mark.parametrize("amount", [Decimal("1E+400"), Decimal(10**30), Decimal("1000000000.01")])
+def test_a_repayment_outside_the_domain_is_refused(amount):
+    loan = loan_in("DISBURSED")
+    with pytest.raises(IllegalEventError) as caught:
+        loan.commit({"type": "LoanPaid", "amount": amount})
+    assert caught.value.field == "amount" and loan.balance == Decimal("1050.00")
+
+
+def test_the_largest_loan_at_the_highest_rate_disburses_and_repays_exactly():
+    loan = Loan(store=InMemoryEventStore())
+    loan.commit([{"type": "LoanCreated", "requested_amount": Decimal("1000000000.00"), "interest": Decimal("10")},
+                 {"type": "LoanApproved"}, {"type": "LoanDisbursed"}])
+    assert loan.balance == Decimal(1_000_000_000 * 11)
+    for _ in range(11):
+        loan.commit({"type": "LoanPaid", "amount": Decimal("1000000000.00")})
+    loan.commit({"type": "LoanSettled"})
+    assert loan.status == "SETTLED" and loan.balance == 0
+
+
+def test_the_finest_rate_rounds_half_up_to_the_cent():
+    loan = Loan(store=InMemoryEventStore())
+    loan.commit([{"type": "LoanCreated", "requested_amount": Decimal("999999999.99"), "interest": Decimal("9.999999")},
+                 {"type": "LoanApproved"}, {"type": "LoanDisbursed"}])
+    exact = Decimal(99999999999) * Decimal(10999999) / Decimal(10**8)  # cents * (1 + rate), in whole units
+    assert loan.balance == exact.quantize(Decimal("0.01"), rounding="ROUND_HALF_UP")

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from decimal import Decimal
 
 import pytest
 
+from core import config
 from handlers import queries
 from handlers.cli import main
 from handlers.tables import ensure_tables
 from loans import Loan
-from tests.unit.test_commands_api import LambdaContext
+from tests.api_support import LambdaContext, refusing, rest_event
 
 
 def get(path: str, query: dict[str, str] | None = None) -> tuple[int, dict]:
@@ -65,3 +67,91 @@ def test_bad_listing_queries_name_what_was_wrong(loans, query, message):
 
 def test_an_unknown_loan_is_404(loans):
     assert get("/loans/nope/summary") == (404, {"error": "no loan 'nope'"})
+
+
+# -- issue 7: odd limits and ids, cursor paging, an unavailable store --------------------------------------
+
+@pytest.mark.parametrize("limit", ["²", "⑤", "9" * 5000, "1001", "-1", " 5", "5 ", "0x10", "1e2"])
+def test_a_limit_is_ascii_digits_from_1_to_1000(loans, limit):
+    status, body = get("/loans", {"status": "PAID", "limit": limit})
+    assert status == 400 and body["field"] == "limit" and "from 1 to 1000" in body["error"]
+    assert len(body["error"]) < 200
+
+
+def test_a_3000_byte_id_is_400_naming_id_before_any_request(loans):
+    sent = []
+    config.dynamodb_client().meta.events.register("before-send.dynamodb", lambda **kwargs: sent.append(1))
+    status, body = get("/loans/" + "x" * 3000 + "/summary")
+    assert status == 400 and body["field"] == "id" and "3,000 bytes" in body["error"] and sent == []
+
+
+def page_through(status: str, limit: int) -> list[str]:
+    seen, cursor = [], None
+    for _ in range(100):
+        query = {"status": status, "limit": str(limit), **({"cursor": cursor} if cursor else {})}
+        code, page = get("/loans", query)
+        assert code == 200 and len(page["loans"]) <= limit
+        seen += [loan["id"] for loan in page["loans"]]
+        cursor = page.get("next")
+        if cursor is None:
+            return seen
+    raise AssertionError("the listing never ended")
+
+
+@pytest.fixture
+def many(aws) -> list[str]:
+    """Eleven loans just created (status CREATED), projected."""
+    ensure_tables()
+    made = []
+    for _ in range(11):
+        loan = Loan()
+        loan.commit({"type": "LoanCreated", "requested_amount": Decimal("1E+2"), "interest": Decimal("0.10")})
+        made.append(loan.id)
+    assert main(["project", "--once"]) == 0
+    return made
+
+
+@pytest.mark.parametrize("limit", [1, 3, 4, 11, 50])
+def test_paging_with_the_cursor_reaches_every_loan_exactly_once(many, limit):
+    seen = page_through("CREATED", limit)
+    assert sorted(seen) == sorted(many) and len(seen) == len(many)
+
+
+def test_listed_amounts_are_plain_decimal_strings_with_their_cents(many):
+    _, page = get("/loans", {"status": "CREATED", "limit": "2"})
+    assert {loan["requested_amount"] for loan in page["loans"]} == {"100.00"}
+    assert get(f"/loans/{many[0]}/summary")[1]["requested_amount"] == "100.00"
+
+
+def cursor_of(value: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+def tampered(many_page: dict) -> list[str]:
+    key = json.loads(base64.urlsafe_b64decode(many_page["next"] + "=" * (-len(many_page["next"]) % 4)))
+    other_status = {**key, "status": {"S": "PAID"}}
+    as_number = {**key, "last_updated": {"N": "1"}}
+    extra = {**key, "balance": {"S": "1"}}
+    long_id = {**key, "id": {"S": "x" * 3000}}
+    return ["!!!", "a", many_page["next"] + "!", cursor_of([1]), cursor_of("x"), cursor_of(other_status),
+            cursor_of(as_number), cursor_of(extra), cursor_of(long_id), cursor_of({}),
+            base64.urlsafe_b64encode(b"\xff\xfe").decode(), "A" * 3000,
+            base64.urlsafe_b64encode(b"[" * 1500 + b"]" * 1500).decode()[:2048]]  # deep, and cut at the limit
+
+
+def test_a_tampered_cursor_is_400_naming_cursor(many):
+    _, first = get("/loans", {"status": "CREATED", "limit": "2"})
+    for cursor in tampered(first):
+        status, body = get("/loans", {"status": "CREATED", "limit": "2", "cursor": cursor})
+        assert (status, body.get("field")) == (400, "cursor"), (cursor[:40], body)
+
+
+@pytest.mark.parametrize("path", ["/loans/x/summary", "/portfolio", "/loans"])
+def test_an_unavailable_store_is_503_with_retry_after(loans, monkeypatch, path):
+    monkeypatch.setattr("botocore.retries.standard.ExponentialBackoff.delay_amount", lambda self, context: 0)
+    config.dynamodb_client().meta.events.register("before-send.dynamodb",
+                                                  refusing(400, "ProvisionedThroughputExceededException"))
+    event = rest_event("GET", path, query={"status": "PAID"})
+    response = queries.lambda_handler(event, LambdaContext(function_name="loan-queries"))
+    assert response["statusCode"] == 503 and int(response["multiValueHeaders"]["Retry-After"][0]) > 0
+    assert "unavailable" in json.loads(response["body"])["error"]

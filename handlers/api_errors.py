@@ -1,0 +1,94 @@
+"""What both API handlers share: JSON replies, and every error mapping (powertools exception handlers).
+
+Each reply is a JSON object with `error`, and `field` where one field of the request is at fault. A store that
+is throttled, failing or unreachable is a 503 with `Retry-After` (the request may be sent again as is); an
+event already stored that cannot be read is a 500, logged, since the fault is the service's.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as ConnectionFailedError
+
+from core import (
+    CodecError,
+    ConcurrencyError,
+    EventTooLargeError,
+    IllegalEventError,
+    IllegalEventNumberError,
+    InvalidIdError,
+    StoredEventError,
+    StoreUnavailableError,
+)
+from core.errors import error_code
+from loans.queries import InvalidQueryError
+from loans.service import LoanNotFoundError
+
+#: Seconds a client should wait before sending a request the store could not take.
+RETRY_AFTER = 2
+#: AWS error codes that mean "not now" rather than "never" (botocore's own retry list, for DynamoDB and S3).
+TRANSIENT_CODES = frozenset((
+    "ProvisionedThroughputExceededException", "ThrottlingException", "Throttling", "ThrottledException",
+    "RequestLimitExceeded", "RequestThrottled", "RequestThrottledException", "TooManyRequestsException",
+    "SlowDown", "TransactionInProgressException", "InternalServerError", "InternalError", "ServiceUnavailable",
+))
+
+
+def reply(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(status_code=status, content_type="application/json", body=json.dumps(body), headers=headers)
+
+
+def unavailable(exc: BaseException) -> bool:
+    """True when `exc` says the store cannot take the request for now (throttled, 5xx, connection lost)."""
+    if isinstance(exc, (StoreUnavailableError, ConnectionFailedError, HTTPClientError)):
+        return True
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return error_code(exc) in TRANSIENT_CODES or int(status) >= 500
+    return False
+
+
+def add_error_handlers(app: APIGatewayRestResolver, logger: Logger) -> None:
+    """Register every mapping on `app`; the routes that take a loan id put it in `app.context["loan_id"]`."""
+
+    @app.exception_handler([InvalidIdError, InvalidQueryError])
+    def bad_request(exc: InvalidIdError | InvalidQueryError) -> Response:
+        return reply(400, {"error": str(exc), "field": exc.field})
+
+    @app.exception_handler(LoanNotFoundError)
+    def not_found(exc: LoanNotFoundError) -> Response:
+        return reply(404, {"error": str(exc)})
+
+    @app.exception_handler([ConcurrencyError, IllegalEventNumberError])
+    def conflict(exc: Exception) -> Response:
+        return reply(409, {"error": str(exc)})
+
+    @app.exception_handler(EventTooLargeError)
+    def too_large(exc: EventTooLargeError) -> Response:
+        return reply(413, {"error": str(exc), "field": "body"})
+
+    @app.exception_handler(IllegalEventError)
+    def refused(exc: IllegalEventError) -> Response:
+        return reply(422, {"error": str(exc), "field": exc.field})
+
+    @app.exception_handler([StoredEventError, CodecError])
+    def unreadable(exc: Exception) -> Response:
+        """An event already in the log cannot be decoded or applied. (A payload a caller sends that cannot be
+        encoded is refused as `IllegalEventError` before any write, so a `CodecError` here is the log's.)"""
+        loan_id = getattr(exc, "aggregate_id", app.context.get("loan_id"))
+        logger.error("a stored event cannot be read",
+                     extra={"loan_id": loan_id, "event_number": getattr(exc, "number", None), "reason": str(exc)})
+        return reply(500, {"error": "this loan's stored events cannot be read; the fault is the service's and is "
+                                    "logged, the request was not applied"})
+
+    @app.exception_handler([StoreUnavailableError, ClientError, ConnectionFailedError, HTTPClientError])
+    def store_unavailable(exc: Exception) -> Response:
+        if not unavailable(exc):
+            raise exc  # any other AWS error is a fault of ours: re-raised untouched
+        return reply(503, {"error": "the store is unavailable for now: try again shortly"},
+                     {"Retry-After": str(RETRY_AFTER)})
