@@ -67,7 +67,11 @@ def reckon_segment(client: Any, events_table: str, aggregate: type[Aggregate], s
         aggregate_id, record = item["id"]["S"], event_from_item(item)
         buffer = waiting.setdefault(aggregate_id, {})
         buffer[record.number] = record
-        instance = loaded.get(aggregate_id) or loaded.setdefault(aggregate_id, aggregate(aggregate_id))
+        try:
+            instance = loaded.get(aggregate_id) or loaded.setdefault(aggregate_id, aggregate(aggregate_id))
+        except EventSourcingError as exc:  # an id the write side refuses (InvalidIdError)
+            broken[aggregate_id] = str(exc)
+            continue
         problem = _fold_ready(instance, buffer)
         if problem:
             broken[aggregate_id] = problem

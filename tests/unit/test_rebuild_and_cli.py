@@ -94,6 +94,16 @@ def test_verify_reports_every_difference_and_exits_non_zero(live: list[Loan], ca
     assert out[2].startswith("LoanSummary: 2 differences")
 
 
+def test_verify_reports_a_loan_without_a_row_and_a_row_without_a_loan(live: list[Loan], capsys: Any) -> None:
+    client = config.dynamodb_client()
+    client.delete_item(TableName="LoanSummary", Key={"id": {"S": live[1].id}})
+    client.put_item(TableName="LoanSummary", Item={"id": {"S": "stray"}, "version": {"N": "3"}})
+    assert main(["rebuild", "loan-summary", "--verify"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert f"Loan {live[1].id}: no row in LoanSummary; the log holds version {live[1].version}" in out
+    assert "Loan stray: a row at version 3 in LoanSummary, but no events in the log" in out
+
+
 def test_verify_catches_a_bug_in_the_projections_fold(aws: None, monkeypatch: pytest.MonkeyPatch,
                                                       capsys: Any) -> None:
     """The rows and a fresh fold would agree on the bug; the loans' own state does not."""
