@@ -18,31 +18,39 @@ from handlers import projection_setup
 from loans import Loan
 from loans.projections import NAMES, resolve
 from loans.views import loan_view, portfolio_view
+from projections.errors import ProjectionError
 from projections.query import read_counters, read_row
-from projections.rebuild import Progress, Rebuild, verify
+from projections.rebuild import Progress, Rebuild, RebuildReport
 from projections.runner import StreamRunner
 from projections.tables import tables_for
+from projections.verify import verify
 
 # -- live projector (demo, local, project) ----------------------------------------------------------------------
 
 @contextmanager
-def live_projector() -> Iterator[StreamRunner]:
-    """The stream runner in a background thread, stopped (after its current batch) on exit.
-
-    Locally the handler's EMF metrics would flood stdout; set POWERTOOLS_METRICS_DISABLED=false to see them.
-    """
+def quiet_metrics() -> Iterator[None]:
+    """Locally the handler's EMF metrics would flood stdout; set POWERTOOLS_METRICS_DISABLED=false to see them."""
     before = os.environ.get("POWERTOOLS_METRICS_DISABLED")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-    runner, stop = projection_setup.runner(), threading.Event()
-    thread = threading.Thread(target=runner.run, args=(stop,), name="stream-runner", daemon=True)
-    thread.start()
     try:
-        yield runner
+        yield
     finally:
-        stop.set()
-        thread.join(timeout=30)
         if before is None:
             os.environ.pop("POWERTOOLS_METRICS_DISABLED", None)
+
+
+@contextmanager
+def live_projector() -> Iterator[StreamRunner]:
+    """The stream runner in a background thread, stopped (after its current batch) on exit."""
+    with quiet_metrics():
+        runner, stop = projection_setup.runner(), threading.Event()
+        thread = threading.Thread(target=runner.run, args=(stop,), name="stream-runner", daemon=True)
+        thread.start()
+        try:
+            yield runner
+        finally:
+            stop.set()
+            thread.join(timeout=30)
 
 
 def wait_caught_up(loan_ids: list[str], versions: list[int], timeout: float = 60.0) -> bool:
@@ -62,19 +70,24 @@ def register_project(commands: Any) -> None:
     command = commands.add_parser(
         "project", help="run the stream projector (plays Lambda's event source mapping)",
         description="Poll the events table's DynamoDB stream and feed Lambda-shaped batches to the projector "
-        "handler, with partial-failure retries, bisection and the on-failure queue, until interrupted.",
+        "handler, with partial-failure retries, bisection and the on-failure queue, until interrupted. It resumes "
+        "from the position the last run recorded per shard in the control table, and prints a one-line summary.",
     )
     command.add_argument("--once", action="store_true", help="deliver what the stream holds now, then stop")
     command.set_defaults(run=run_project)
 
 
 def run_project(args: argparse.Namespace) -> int:
-    runner = projection_setup.runner()
-    if args.once:
-        runner.drain()
-    else:
-        print("projecting; Ctrl-C to stop", file=sys.stderr, flush=True)
-        runner.run(threading.Event())
+    with quiet_metrics():
+        runner = projection_setup.runner()
+        try:
+            if args.once:
+                runner.drain()
+            else:
+                print("projecting; Ctrl-C to stop", file=sys.stderr, flush=True)
+                runner.run(threading.Event())
+        except KeyboardInterrupt:
+            print("stopped", file=sys.stderr)
     print(f"{runner.delivered:,} records delivered in {runner.invocations:,} invocations; "
           f"{runner.given_up:,} sent to the on-failure queue")
     return 0
@@ -101,7 +114,7 @@ def run_query(args: argparse.Namespace) -> int:
     if args.what == "loan":
         row = read_row(client, declared, tables, args.id)
         if row is None:
-            raise EventSourcingError(f"no loan {args.id!r} in {tables.rows}")
+            raise EventSourcingError(f"no loan {args.id!r} in projection {declared.name}")
         report = loan_view(args.id, row)
     else:
         report = portfolio_view(read_counters(client, tables))
@@ -130,14 +143,16 @@ def register_rebuild(commands: Any) -> None:
         description="Fold the whole events table (parallel scan segments) into a fresh generation of the "
         "projection's tables, checkpointing each segment, verify the counts, then switch readers and the live "
         "projector to it. Run again to resume an interrupted rebuild. `portfolio` and `loan-summary` are "
-        "rebuilt together (the portfolio is the summaries' counters).",
+        "rebuilt together (the portfolio is the summaries' counters). A loan whose events cannot be folded is "
+        "listed and the rest finished, but the new generation is not switched live (exit 1).",
     )
     command.add_argument("projection", help=f"one of: {', '.join(NAMES)}")
     command.add_argument("--segment", type=int, default=None, metavar="K", help="run only scan segment K")
     command.add_argument("--of", type=_positive, default=8, metavar="N", help="scan segments in all (default: 8)")
     command.add_argument("--workers", type=_positive, default=4, help="segments scanned at once (default: 4)")
     command.add_argument("--verify", action="store_true",
-                         help="compare the live tables with a fresh fold of the log instead; exit 1 on any difference")
+                         help="instead, check every live row against the loan's own state (its handlers folding the "
+                         "log) and the portfolio against the sum of the rows; exit 1 on any difference")
     command.set_defaults(run=run_rebuild)
 
 
@@ -156,6 +171,8 @@ def run_rebuild(args: argparse.Namespace) -> int:
                       segments=args.of, workers=args.workers, on_progress=_progress_bar)
     report = rebuild.run(args.segment)
     print(file=sys.stderr)
+    if report.failures:
+        _refuse(report)
     done = "switched live" if report.switched else "segment done; run without --segment to finish"
     print(f"generation {report.generation}: {report.events:,} events, {report.aggregates:,} aggregates; "
           f"segments run {report.segments_run}, skipped (already done) {report.segments_skipped}; {done}"
@@ -163,11 +180,19 @@ def run_rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refuse(report: RebuildReport) -> None:
+    """List the loans the rebuild could not fold; it is then not switched live, and the command fails."""
+    for reason in sorted(report.failures.values()):
+        print(reason)
+    raise ProjectionError(f"generation {report.generation} was not switched live: {len(report.failures):,} "
+                          f"loans could not be folded (listed above); fix them and run again to resume")
+
+
 def _verify(declared: Any, client: Any, tables: Any) -> int:
     differences = verify(client, Loan.default_table(), declared, tables)
     for line in differences:
         print(line)
-    print(f"{tables.rows}: {len(differences)} differences from a fresh fold of the log")
+    print(f"{tables.rows}: {len(differences)} differences from the loans' own state")
     return 1 if differences else 0
 
 

@@ -53,7 +53,8 @@ def _number(name: str, default: str, kind: type, low: float, high: float) -> Any
     try:
         value = kind(text)
     except ValueError:
-        raise ConfigurationError(f"{name}={text!r} is not a {kind.__name__}") from None
+        what = "a whole number" if kind is int else "a number"
+        raise ConfigurationError(f"{name}={text!r} must be {what}") from None
     if not low <= value <= high:
         raise ConfigurationError(f"{name}={text!r} must be between {low} and {high}")
     return value
@@ -69,6 +70,11 @@ def _flag(name: str, default: str) -> bool:
 def projection() -> Projection:
     return loan_summary(config.env("LOAN_SUMMARY_TABLE", "LoanSummary") or "LoanSummary",
                         config.env("PORTFOLIO_TABLE", "Portfolio") or "Portfolio")
+
+
+def events_table() -> str:
+    """The events table whose stream feeds the projector; records from any other stream are refused."""
+    return Loan.default_table()
 
 
 def control_definition() -> dict[str, Any]:
@@ -99,7 +105,7 @@ def live_projector() -> Projector:
 @functools.lru_cache(maxsize=4)
 def _projector(client: Any) -> Projector:
     declared, gate = projection(), _control(client)
-    return Projector(declared, client, DynamoDBEventStore(Loan.default_table(), client),
+    return Projector(declared, client, DynamoDBEventStore(events_table(), client),
                      lambda: tables_for(declared, gate.live(declared.name)), shards=settings().shards)
 
 
@@ -110,7 +116,7 @@ def streams_client() -> Any:
 
 
 def stream_arn() -> str:
-    table = config.dynamodb_client().describe_table(TableName=Loan.default_table())["Table"]
+    table = config.dynamodb_client().describe_table(TableName=events_table())["Table"]
     if "LatestStreamArn" not in table:
         raise ConfigurationError(f"events table {table['TableName']!r} has no stream: enable NEW_IMAGE streams")
     return table["LatestStreamArn"]
@@ -129,7 +135,9 @@ def on_failure_queue() -> Any:
 
 
 def runner(handler: Any = None) -> StreamRunner:
+    """The local stream runner, resuming from the positions the last runner recorded in the control table."""
     if handler is None:
         from handlers.projector import lambda_handler as handler
     region = config.session().region_name or "us-east-1"
-    return StreamRunner(streams_client(), stream_arn(), handler, on_failure_queue(), settings().runner, region)
+    return StreamRunner(streams_client(), stream_arn(), handler, on_failure_queue(), settings().runner, region,
+                        positions=control())

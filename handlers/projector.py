@@ -19,13 +19,15 @@ from projections.batch import project_batch
 
 logger = Logger(service="projector")
 metrics = Metrics(namespace="aws-es", service="projector")
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+#: Even when every record failed, the reply names them (rather than an exception for the whole batch).
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    result = project_batch(DynamoDBStreamEvent(event).records, projection_setup.live_projector(), time.time())
+    result = project_batch(DynamoDBStreamEvent(event).records, projection_setup.live_projector(), time.time(),
+                           source_table=projection_setup.events_table())
     logger.set_correlation_id(result.correlation_id)
     for name, value in result.metrics().items():
         unit = MetricUnit.Seconds if name.endswith("Seconds") else MetricUnit.Count

@@ -3,15 +3,19 @@
 The portfolio is declared as what each summary row contributes under its status, and the projector moves
 it in the same transaction as the row, so the portfolio always equals the sum over the summaries. The two
 names therefore share one projection: rebuilding either rebuilds both.
+
+The projection is strict: it folds every event type the Loan has a handler for, and any other type in the
+log is an error naming the event, never silently skipped. `rebuild --verify` checks each row against the
+Loan's own state (`check_summary`).
 """
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from core.events import Event
-from loans.loan import APPROVED, ARREARS, CENT, COLLECTIONS, CREATED, DISBURSED, PAID, REJECTED, SETTLED
+from loans.loan import APPROVED, ARREARS, CENT, COLLECTIONS, CREATED, DISBURSED, PAID, REJECTED, SETTLED, Loan
 from projections.definition import Counters, Projection, Row
 from projections.errors import UnknownProjectionError
 
@@ -49,9 +53,22 @@ def portfolio_share(row: Row) -> Counters:
     return {row["status"]: {"loans": 1, "principal": row["requested_amount"], "outstanding": row["balance"]}}
 
 
+def check_summary(row: Row, loan: Loan) -> list[str]:
+    """Where a summary row disagrees with the loan's own state, on each field both hold."""
+    shared = {"status": loan.status, "balance": loan.balance, "version": loan.version,
+              "requested_amount": loan.requested_amount, "interest": loan.interest,
+              "last_updated": _utc(loan.last_updated) if loan.last_updated else None}
+    return [f"{name}: the row says {row.get(name)}, the loan says {value}"
+            for name, value in shared.items() if row.get(name) != value]
+
+
 def _iso(event: Event) -> str:
     assert event.created is not None
-    return event.created.astimezone(UTC).isoformat(timespec="microseconds")
+    return _utc(event.created)
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def loan_summary(table: str = "LoanSummary", portfolio_table: str = "Portfolio") -> Projection:
@@ -63,6 +80,9 @@ def loan_summary(table: str = "LoanSummary", portfolio_table: str = "Portfolio")
         counters=portfolio_share,
         counters_name="portfolio",
         counters_table=portfolio_table,
+        strict=True,
+        aggregate=Loan,
+        check=check_summary,
         indexes=({
             "IndexName": BY_STATUS,
             "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"},

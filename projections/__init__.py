@@ -4,16 +4,27 @@ Generic machinery only: it imports `core`, never the loan domain or the handlers
 """
 
 from projections.definition import Projection
-from projections.errors import GapError, MalformedRecordError, ProjectionError, UnknownProjectionError
+from projections.errors import (
+    ForeignRecordError,
+    GapError,
+    MalformedRecordError,
+    ProjectionError,
+    RowsUnavailableError,
+    UnfoldableEventError,
+    UnknownProjectionError,
+)
 from projections.projector import Outcome, Projector, StreamEvent
 
 __all__ = [
+    "ForeignRecordError",
     "GapError",
     "MalformedRecordError",
     "Outcome",
     "Projection",
     "ProjectionError",
     "Projector",
+    "RowsUnavailableError",
     "StreamEvent",
+    "UnfoldableEventError",
     "UnknownProjectionError",
 ]

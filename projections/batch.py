@@ -1,7 +1,8 @@
 """One Lambda batch of stream records through a projector, with per-record failures for the reply.
 
-Records are parsed one by one (a malformed one fails alone), then projected per aggregate; every record
-of an aggregate whose write failed is reported, so Lambda redelivers from the lowest of them.
+Records are parsed one by one (a malformed one, or one from another table's stream, fails alone), then
+projected per aggregate; every record of an aggregate whose write failed is reported, so Lambda redelivers
+from the lowest of them. Failures are keyed by sequence number, which names a record however it is copied.
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 
 from projections.errors import MalformedRecordError
 from projections.projector import Outcome, Projector, StreamEvent
-from projections.records import lag_seconds, parse_record
+from projections.records import lag_seconds, parse_record, sequence_number
 
 
 @dataclass
 class BatchResult:
     outcome: Outcome
     malformed: list[str] = field(default_factory=list)
-    failed_records: set[int] = field(default_factory=set)
+    #: sequence number -> why that record was not projected
+    failed_records: dict[str, str] = field(default_factory=dict)
     lag: float | None = None
     correlation_id: str | None = None
 
@@ -32,9 +34,9 @@ class BatchResult:
         A record without a sequence number cannot be named in `batchItemFailures`; it is only logged
         and counted (MalformedRecords), since retrying the batch could never repair it.
         """
-        if id(record.raw_event) in self.failed_records and record.dynamodb is not None:
-            raise MalformedRecordError(f"record {record.event_id} was not projected: "
-                                       f"{'; '.join(self.malformed + self.outcome.errors)[:500]}")
+        sequence = sequence_number(record.raw_event)
+        if sequence is not None and sequence in self.failed_records:
+            raise MalformedRecordError(f"record {sequence} was not projected: {self.failed_records[sequence][:500]}")
 
     def metrics(self) -> dict[str, float]:
         values = {"EventsFolded": self.outcome.folded, "DuplicatesSkipped": self.outcome.duplicates,
@@ -45,24 +47,29 @@ class BatchResult:
         return values
 
 
-def project_batch(records: Iterable[DynamoDBRecord], projector: Projector, now: float) -> BatchResult:
+def project_batch(records: Iterable[DynamoDBRecord], projector: Projector, now: float,
+                  source_table: str | None = None) -> BatchResult:
+    """Project a batch; with `source_table`, a record from any other table's stream fails unfolded."""
     result = BatchResult(Outcome())
-    events: list[tuple[StreamEvent, int]] = []
+    events: list[StreamEvent] = []
     for record in records:
         raw = record.raw_event
         try:
-            item = parse_record(raw)
+            item = parse_record(raw, source_table)
         except MalformedRecordError as exc:
             result.malformed.append(str(exc))
-            result.failed_records.add(id(raw))
+            sequence = sequence_number(raw)
+            if sequence is not None:
+                result.failed_records[sequence] = str(exc)
             continue
         lag = lag_seconds(raw, now)
         result.lag = lag if result.lag is None or lag is None else max(result.lag, lag)
         if item is not None:
-            events.append((item, id(raw)))
+            events.append(item)
             result.correlation_id = result.correlation_id or _correlation_id(item) or record.event_id
-    projector.apply([item for item, _ in events], result.outcome)
-    result.failed_records.update(raw_id for item, raw_id in events if item.sequence in result.outcome.failed)
+    projector.apply(events, result.outcome)
+    result.failed_records.update((item.sequence, result.outcome.failed[item.sequence]) for item in events
+                                 if item.sequence in result.outcome.failed)
     return result
 
 

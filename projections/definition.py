@@ -8,12 +8,18 @@ contribution in the same transaction as the row, so the counters always equal th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import difflib
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.events import Event
+from core.errors import CodecError
+from core.events import Event, RecordedEvent, from_record
+from projections.errors import UnfoldableEventError
+
+if TYPE_CHECKING:
+    from core.aggregate import Aggregate
 
 #: A row: attribute name -> str, int, Decimal or None (None is not stored).
 Row = dict[str, Any]
@@ -26,7 +32,16 @@ VERSION = "version"
 
 @dataclass(frozen=True)
 class Projection:
-    """A projection's declaration; `fold(row, event)` must be pure (no I/O, no clock)."""
+    """A projection's declaration; `fold(row, event)` must be pure (no I/O, no clock).
+
+    `event_types` are the types it folds. Another type is skipped, unless the projection is `strict`: then
+    only `ignored_types` (types it knows and leaves out) are skipped, and any other type is an error, since
+    an event the projection does not know may change what it shows (tests/unit/test_projector_unfoldable.py).
+
+    `aggregate` and `check` let `rebuild --verify` compare each row with the write side's own state: the
+    aggregate folded from the log by its own handlers, and `check(row, aggregate)`, the differences (each
+    naming a field) on what both hold.
+    """
 
     name: str
     table: str
@@ -37,9 +52,16 @@ class Projection:
     counters_name: str | None = None
     counters_table: str | None = None
     indexes: tuple[dict[str, Any], ...] = field(default=())
+    strict: bool = False
+    ignored_types: frozenset[str] = frozenset()
+    aggregate: type[Aggregate] | None = None
+    check: Callable[[Row, Aggregate], list[str]] | None = None
 
     def folds(self, event_type: str) -> bool:
         return event_type in self.event_types
+
+    def knows(self, event_type: str) -> bool:
+        return not self.strict or event_type in self.event_types or event_type in self.ignored_types
 
     def contribution(self, row: Row | None) -> Counters:
         if row is None or self.counters is None:
@@ -62,10 +84,42 @@ def counter_deltas(projection: Projection, old: Row | None, new: Row | None) -> 
     }
 
 
-def fold_events(projection: Projection, row: Row | None, events: list[Event]) -> Row | None:
-    """Fold events (already in number order) into a row; the row's version follows every event, folded or not."""
-    for event in events:
+def counter_totals(projection: Projection, rows: Iterable[Row]) -> dict[str, dict[str, Decimal]]:
+    """The counters `rows` add up to: what the counter table must hold for exactly these rows."""
+    totals: dict[str, dict[str, Decimal]] = {}
+    for row in rows:
+        for group, values in projection.contribution(row).items():
+            bucket = totals.setdefault(group, {})
+            for name, amount in values.items():
+                bucket[name] = bucket.get(name, Decimal(0)) + Decimal(amount)
+    return totals
+
+
+def fold_records(projection: Projection, aggregate_id: str, row: Row | None,
+                 records: Iterable[RecordedEvent]) -> Row | None:
+    """Decode and fold stored events (in number order) into a row; the row's version follows every event,
+    folded or skipped. An event that cannot be folded raises `UnfoldableEventError` naming it."""
+    for record in records:
+        try:
+            event = from_record(record)
+        except CodecError as exc:
+            raise UnfoldableEventError(projection.name, aggregate_id, record.number, record.type, str(exc)) from exc
         if projection.folds(event.type):
-            row = projection.fold(row, event)
-        row = {**(row or {}), VERSION: event.number}
+            try:
+                row = projection.fold(row, event)
+            except Exception as exc:  # a pure fold fails only because of the event it was given: name that event
+                reason = f"the fold raised {type(exc).__name__}: {exc}"
+                raise UnfoldableEventError(projection.name, aggregate_id, record.number, record.type, reason) from exc
+        elif not projection.knows(event.type):
+            raise UnfoldableEventError(projection.name, aggregate_id, record.number, record.type,
+                                       _unknown_type(projection, event.type))
+        row = {**(row or {}), VERSION: record.number}
     return row
+
+
+def _unknown_type(projection: Projection, event_type: str) -> str:
+    known = sorted(projection.event_types | projection.ignored_types)
+    spelled = {name.lower(): name for name in known}
+    closest = difflib.get_close_matches(event_type.replace("_", "").lower(), list(spelled), n=1)
+    hint = f"; did you mean {spelled[closest[0]]}?" if closest else ""
+    return f"its type is not one this projection knows ({', '.join(known)}){hint}"

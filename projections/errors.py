@@ -30,3 +30,33 @@ class GapError(ProjectionError):
 
 class WriteConflictError(ProjectionError):
     """Raised when a row kept changing under the projector for every one of its attempts."""
+
+
+class UnfoldableEventError(ProjectionError):
+    """Raised when a projection meets a stored event it cannot fold: an event type it does not know (a
+    `strict` projection), a payload that does not decode, or a fold that fails on it. Names the aggregate,
+    the event's number and type, and the reason, so the event can be found in the log."""
+
+    def __init__(self, projection: str, aggregate_id: str, number: int, event_type: str, reason: str) -> None:
+        super().__init__(f"{projection} cannot fold event {event_type}#{number} of {aggregate_id!r}: {reason}")
+        self.projection = projection
+        self.aggregate_id = aggregate_id
+        self.number = number
+        self.event_type = event_type
+        self.reason = reason
+
+
+class ForeignRecordError(MalformedRecordError):
+    """Raised when a stream record comes from a stream other than the events table's (its `eventSourceARN`
+    names another table): it is reported as failed and never folded."""
+
+
+class RowsUnavailableError(ProjectionError):
+    """Raised when a projection's rows cannot be read for now (throttling, 5xx, keys left unprocessed after
+    every attempt): the aggregates' records are reported as failed and redelivered later. `cause` keeps the
+    underlying error, if any; `keys` the aggregate ids whose rows were not read."""
+
+    def __init__(self, message: str, *, keys: tuple[str, ...] = (), cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.keys = keys
+        self.cause = cause

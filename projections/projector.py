@@ -9,6 +9,7 @@ version is a duplicate; a gap is filled from the event store; a conflicting writ
 
 from __future__ import annotations
 
+import time
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -18,15 +19,19 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from core.errors import EventSourcingError, error_code
-from core.events import RecordedEvent, from_record
+from core.events import RecordedEvent
 from core.store import EventStore
-from projections.definition import Projection, Row, counter_deltas, fold_events
-from projections.errors import GapError, ProjectionError, WriteConflictError
+from projections.definition import Projection, Row, counter_deltas, fold_records
+from projections.errors import GapError, ProjectionError, RowsUnavailableError, WriteConflictError
 from projections.items import from_item, to_item, version_of
 from projections.tables import Tables
 
 #: Counter items per group: each is its own DynamoDB item, so writes spread over this many hot keys.
 DEFAULT_SHARDS = 8
+#: BatchGetItem requests per 100 rows while DynamoDB leaves keys unprocessed (botocore does not retry those),
+#: pausing READ_PAUSE seconds, doubled each time, in between; then the rows' records are reported as failed.
+READ_ATTEMPTS = 5
+READ_PAUSE = 0.05
 
 
 @dataclass(frozen=True)
@@ -40,19 +45,20 @@ class StreamEvent:
 
 @dataclass
 class Outcome:
-    """What one batch did; `failed` holds the sequence numbers of records to report as failures."""
+    """What one batch did; `failed` maps the sequence number of each record to report as failed to why."""
 
     folded: int = 0
     duplicates: int = 0
     gaps_filled: int = 0
     conflicts: int = 0
     writes: int = 0
-    failed: set[str] = field(default_factory=set)
+    failed: dict[str, str] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
     def fail(self, events: Iterable[StreamEvent], error: BaseException) -> None:
-        self.failed.update(item.sequence for item in events)
-        self.errors.append(str(error))
+        self.failed.update((item.sequence, str(error)) for item in events)
+        if str(error) not in self.errors:  # one read failure covers many aggregates
+            self.errors.append(str(error))
 
 
 class _Conflict(Exception):
@@ -79,8 +85,11 @@ class Projector:
         if not groups:
             return outcome
         tables = self.tables()
-        rows = self.read_rows(tables, list(groups))
+        rows, unread = self.try_read_rows(tables, list(groups))
         for aggregate_id, items in groups.items():
+            if aggregate_id in unread:
+                outcome.fail(items, unread[aggregate_id])
+                continue
             try:
                 self._project(tables, aggregate_id, items, rows.get(aggregate_id), outcome)
             except (EventSourcingError, ClientError, BotoCoreError) as exc:
@@ -107,7 +116,7 @@ class Projector:
             if last <= version:
                 return
             events = self._contiguous(aggregate_id, version, last, pending, outcome)
-            new = fold_events(self.projection, row, [from_record(record) for record in events])
+            new = fold_records(self.projection, aggregate_id, row, events)
             try:
                 self._write(tables, aggregate_id, row, new, outcome)
             except _Conflict:
@@ -132,19 +141,43 @@ class Projector:
         return filled
 
     def read_rows(self, tables: Tables, ids: list[str]) -> dict[str, Row]:
-        """Rows by aggregate id, strongly consistent, 100 keys per request."""
-        key = self.projection.key
-        rows: dict[str, Row] = {}
-        for start in range(0, len(ids), 100):
-            request = {tables.rows: {"Keys": [{key: {"S": i}} for i in ids[start:start + 100]],
-                                     "ConsistentRead": True}}
-            while request:
-                page = self._call("batch_get_item", RequestItems=request)
-                for item in page.get("Responses", {}).get(tables.rows, ()):
-                    aggregate_id, row = from_item(key, item)
-                    rows[aggregate_id] = row
-                request = page.get("UnprocessedKeys") or {}
+        """Rows by aggregate id, strongly consistent; `RowsUnavailableError` when some cannot be read."""
+        rows, unread = self.try_read_rows(tables, ids)
+        if unread:
+            raise next(iter(unread.values()))
         return rows
+
+    def try_read_rows(self, tables: Tables, ids: list[str]) -> tuple[dict[str, Row], dict[str, RowsUnavailableError]]:
+        """Rows by aggregate id (100 keys per request), and why each row that could not be read was not."""
+        rows: dict[str, Row] = {}
+        unread: dict[str, RowsUnavailableError] = {}
+        for start in range(0, len(ids), 100):
+            chunk = ids[start:start + 100]
+            try:
+                self._read_chunk(tables, chunk, rows)
+            except RowsUnavailableError as exc:
+                unread.update((aggregate_id, exc) for aggregate_id in exc.keys)
+        return rows, unread
+
+    def _read_chunk(self, tables: Tables, ids: list[str], rows: dict[str, Row]) -> None:
+        key = self.projection.key
+        request = {tables.rows: {"Keys": [{key: {"S": i}} for i in ids], "ConsistentRead": True}}
+        for attempt in range(READ_ATTEMPTS):
+            if attempt:
+                time.sleep(READ_PAUSE * 2 ** (attempt - 1))
+            try:
+                page = self._call("batch_get_item", RequestItems=request)
+            except (ClientError, BotoCoreError) as exc:
+                raise RowsUnavailableError(f"rows of {_ids(request, key)} in {tables.rows} could not be read: {exc}",
+                                           keys=_keys(request, key), cause=exc) from exc
+            for item in page.get("Responses", {}).get(tables.rows, ()):
+                aggregate_id, row = from_item(key, item)
+                rows[aggregate_id] = row
+            request = page.get("UnprocessedKeys") or {}
+            if not request:
+                return
+        raise RowsUnavailableError(f"rows of {_ids(request, key)} in {tables.rows} were still unprocessed after "
+                                   f"{READ_ATTEMPTS} BatchGetItem attempts (throttled)", keys=_keys(request, key))
 
     def _write(self, tables: Tables, aggregate_id: str, old: Row | None, new: Row | None, outcome: Outcome) -> None:
         put = self._put(tables, aggregate_id, old, new or {})
@@ -208,3 +241,13 @@ class Projector:
                 raise ProjectionError(f"a table of projection {self.projection.name} does not exist: "
                                       "run `aws-es init`") from exc
             raise
+
+
+def _keys(request: dict[str, Any], key: str) -> tuple[str, ...]:
+    return tuple(k[key]["S"] for spec in request.values() for k in spec.get("Keys", ()))
+
+
+def _ids(request: dict[str, Any], key: str) -> str:
+    keys = _keys(request, key)
+    shown = ", ".join(repr(k) for k in keys[:3])
+    return f"{len(keys)} aggregates ({shown}{', ...' if len(keys) > 3 else ''})"

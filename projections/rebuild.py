@@ -4,6 +4,8 @@ A rebuild writes a fresh generation: each parallel-scan segment is folded in mem
 aggregates, since segments split on the partition key), its rows are written with BatchWriteItem and its
 counter totals as one item per group (`<group>#r<k>of<n>`, overwritten on a retry, never added twice); the
 segment is then checkpointed in the control table, so an interrupted rebuild resumes with the segments left.
+An aggregate whose events cannot be folded is reported (`UnfoldableEventError`, `GapError`) and the others
+are finished; its segment is not checkpointed and the generation is not switched live.
 At the end the counts are verified, the generation is switched live, and once every cached reader has seen
 the switch, any row the live projector advanced in the old generation meanwhile is caught up from the log.
 """
@@ -15,17 +17,16 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from core.dynamodb import from_item as event_from_item
 from core.dynamodb import is_event_item
-from core.events import RecordedEvent, from_record
-from projections.definition import Projection, Row, fold_events
-from projections.errors import ProjectionError
+from core.events import RecordedEvent
+from projections.definition import Projection, Row, counter_totals, fold_records
+from projections.errors import GapError, ProjectionError, UnfoldableEventError
 from projections.items import to_item, version_of
 from projections.projector import Projector
-from projections.query import read_counters, scan, scan_rows
+from projections.query import scan, scan_rows
 from projections.tables import Control, Tables, generation_definitions, tables_for
 
 
@@ -70,42 +71,44 @@ class RebuildReport:
     aggregates: int
     switched: bool = False
     caught_up: int = 0
+    #: aggregate id -> why its events could not be folded (the generation is then not switched live)
+    failures: dict[str, str] = field(default_factory=dict)
 
 
 def fold_segment(client: Any, events_table: str, projection: Projection, segment: int, of: int,
-                 progress: Progress | None = None) -> dict[str, Row]:
-    """Every aggregate of one scan segment folded into its row, events taken in number order."""
+                 progress: Progress | None = None) -> tuple[dict[str, Row], dict[str, ProjectionError]]:
+    """Every aggregate of one scan segment folded into its row, events taken in number order; and, for
+    each aggregate that could not be folded (an event it cannot fold, a gap in its numbers), why not."""
     rows: dict[str, Row] = {}
     waiting: dict[str, dict[int, RecordedEvent]] = {}
+    failed: dict[str, ProjectionError] = {}
     for item in scan(client, events_table, segment, of):
         if not is_event_item(item):
             continue
         aggregate_id, record = item["id"]["S"], event_from_item(item)
         if progress:
-            progress.add(1, 0 if aggregate_id in waiting else 1)
+            progress.add(1, 0 if aggregate_id in waiting or aggregate_id in failed else 1)
+        if aggregate_id in failed:
+            continue
         buffer = waiting.setdefault(aggregate_id, {})
         buffer[record.number] = record
         row = rows.get(aggregate_id)
-        while version_of(row) + 1 in buffer:
-            next_record = buffer.pop(version_of(row) + 1)
-            row = fold_events(projection, row, [from_record(next_record)])
+        try:
+            while version_of(row) + 1 in buffer:
+                row = fold_records(projection, aggregate_id, row, [buffer.pop(version_of(row) + 1)])
+        except UnfoldableEventError as exc:
+            failed[aggregate_id] = exc
+            rows.pop(aggregate_id, None)
+            continue
         if row is not None:
             rows[aggregate_id] = row
-    broken = {aggregate_id: sorted(buffer) for aggregate_id, buffer in waiting.items() if buffer}
-    if broken:
-        raise ProjectionError(f"events table {events_table!r} has gaps in {len(broken)} aggregates, "
-                              f"e.g. {next(iter(broken.items()))}")
-    return rows
-
-
-def segment_counters(projection: Projection, rows: dict[str, Row]) -> dict[str, dict[str, Decimal]]:
-    totals: dict[str, dict[str, Decimal]] = {}
-    for row in rows.values():
-        for group, values in projection.contribution(row).items():
-            bucket = totals.setdefault(group, {})
-            for name, amount in values.items():
-                bucket[name] = bucket.get(name, Decimal(0)) + Decimal(amount)
-    return totals
+    for aggregate_id, buffer in waiting.items():
+        if buffer and aggregate_id not in failed:
+            missing = version_of(rows.pop(aggregate_id, None)) + 1
+            failed[aggregate_id] = GapError(f"{projection.name} cannot fold {aggregate_id!r}: events table "
+                                            f"{events_table!r} has no event {missing} (it holds {sorted(buffer)[:5]} "
+                                            "after it)")
+    return rows, failed
 
 
 class Rebuild:
@@ -124,6 +127,8 @@ class Rebuild:
         self.workers = workers
         self.on_progress = on_progress
         self.progress = Progress(callback=on_progress)
+        self.failures: dict[str, str] = {}
+        self._lock = threading.Lock()
 
     def run(self, only: int | None = None) -> RebuildReport:
         if only is not None and not 0 <= only < self.segments:
@@ -141,20 +146,26 @@ class Rebuild:
         with ThreadPoolExecutor(max_workers=max(1, min(self.workers, len(todo) or 1))) as pool:
             list(pool.map(lambda k: self._segment(tables, k), todo))
         report = RebuildReport(generation, todo, [k for k in wanted if k not in todo],
-                               self.progress.events, self.progress.aggregates)
-        if only is None:
+                               self.progress.events, self.progress.aggregates, failures=dict(self.failures))
+        if only is None and not report.failures:
             self._finish(tables, report)
         return report
 
     def _segment(self, tables: Tables, segment: int) -> None:
-        rows = fold_segment(self.client, self.events_table, self.projection, segment, self.segments, self.progress)
+        """Fold one segment and write its rows; checkpoint it only if every aggregate in it was folded."""
+        rows, failed = fold_segment(self.client, self.events_table, self.projection, segment, self.segments,
+                                    self.progress)
         items = [{"PutRequest": {"Item": to_item(self.projection.key, key, row)}} for key, row in rows.items()]
         self._batch_write(tables.rows, items)
         if tables.counters:
-            counters = segment_counters(self.projection, rows)
+            counters = counter_totals(self.projection, rows.values())
             self._batch_write(tables.counters, [{"PutRequest": {"Item": {
                 "id": {"S": f"{group}#r{segment}of{self.segments}"},
                 **{name: {"N": str(value)} for name, value in values.items()}}}} for group, values in counters.items()])
+        if failed:
+            with self._lock:
+                self.failures.update((aggregate_id, str(error)) for aggregate_id, error in failed.items())
+            return
         events = sum(version_of(row) for row in rows.values())
         self.control.mark_segment(self.projection.name, tables.generation, segment, self.segments, events, len(rows))
         if self.on_progress:
@@ -206,28 +217,3 @@ class Rebuild:
 
     def _approximate_events(self) -> int:
         return int(self.client.describe_table(TableName=self.events_table)["Table"].get("ItemCount", 0))
-
-
-def verify(client: Any, events_table: str, projection: Projection, tables: Tables, segments: int = 4) -> list[str]:
-    """Every difference between a projection's tables and a fresh fold of the log; empty when they agree."""
-    expected: dict[str, Row] = {}
-    for segment in range(segments):
-        expected.update(fold_segment(client, events_table, projection, segment, segments))
-    actual = scan_rows(client, projection, tables)
-    differences = [f"row {key}: expected {expected.get(key)}, found {actual.get(key)}"
-                   for key in sorted(set(expected) | set(actual)) if not _same(expected.get(key), actual.get(key))]
-    if tables.counters:
-        want, have = segment_counters(projection, expected), read_counters(client, tables)
-        for group in sorted(set(want) | set(have)):
-            for name in sorted(set(want.get(group, {})) | set(have.get(group, {}))):
-                a, b = want.get(group, {}).get(name, 0), have.get(group, {}).get(name, 0)
-                if a != b:
-                    differences.append(f"{projection.counters_name} {group}.{name}: expected {a}, found {b}")
-    return differences
-
-
-def _same(a: Row | None, b: Row | None) -> bool:
-    if a is None or b is None:
-        return a is b
-    clean = [{k: v for k, v in row.items() if v is not None} for row in (a, b)]
-    return clean[0] == clean[1]

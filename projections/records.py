@@ -1,7 +1,8 @@
 """DynamoDB Streams records: Lambda-shaped records in, `StreamEvent`s out, with every field checked.
 
 Records that are not events (REMOVE, MODIFY, snapshot items kept in an aggregate's partition) map to None
-and are ignored. A record missing what an event needs raises `MalformedRecordError` naming what was wrong.
+and are ignored. A record missing what an event needs raises `MalformedRecordError` naming what was wrong;
+one from another table's stream raises `ForeignRecordError` and is never folded.
 """
 
 from __future__ import annotations
@@ -11,15 +12,18 @@ from datetime import datetime
 from typing import Any
 
 from core.dynamodb import from_item, is_event_item
-from projections.errors import MalformedRecordError
+from projections.errors import ForeignRecordError, MalformedRecordError
 from projections.projector import StreamEvent
 
 EVENT_NAMES = ("INSERT", "MODIFY", "REMOVE")
 EVENT_ATTRIBUTES = (("id", "S"), ("number", "N"), ("type", "S"), ("created", "S"), ("data", "S"))
 
 
-def parse_record(record: Any) -> StreamEvent | None:
-    """The event a Lambda-shaped stream record carries, or None when it carries none."""
+def parse_record(record: Any, source_table: str | None = None) -> StreamEvent | None:
+    """The event a Lambda-shaped stream record carries, or None when it carries none.
+
+    With `source_table`, the record must come from that table's stream (its `eventSourceARN`).
+    """
     if not isinstance(record, Mapping):
         raise MalformedRecordError(f"stream record must be an object, not {type(record).__name__}")
     label = record.get("eventID", "?")
@@ -29,6 +33,8 @@ def parse_record(record: Any) -> StreamEvent | None:
     body = record.get("dynamodb")
     if not isinstance(body, Mapping) or not isinstance(body.get("SequenceNumber"), str):
         raise MalformedRecordError(f"stream record {label}: no dynamodb.SequenceNumber")
+    if source_table is not None:
+        _check_source(label, record.get("eventSourceARN"), source_table)
     if name != "INSERT":
         return None
     image = body.get("NewImage")
@@ -40,6 +46,30 @@ def parse_record(record: Any) -> StreamEvent | None:
         return None
     return StreamEvent(image["id"]["S"] if _shaped(image, "id", "S") else "", _event(label, image),
                        body["SequenceNumber"])
+
+
+def sequence_number(record: Any) -> str | None:
+    """The record's sequence number, which names it in `batchItemFailures`, or None when it has none."""
+    body = record.get("dynamodb") if isinstance(record, Mapping) else None
+    sequence = body.get("SequenceNumber") if isinstance(body, Mapping) else None
+    return sequence if isinstance(sequence, str) else None
+
+
+def stream_table(arn: object) -> str | None:
+    """The table whose stream an ARN names (`arn:aws:dynamodb:<region>:<account>:table/<name>/stream/<label>`)."""
+    parts = arn.split(":", 5) if isinstance(arn, str) else []
+    resource = parts[5].split("/") if len(parts) == 6 and parts[:3] == ["arn", parts[1], "dynamodb"] else []
+    return resource[1] if len(resource) == 4 and resource[0] == "table" and resource[2] == "stream" else None
+
+
+def _check_source(label: str, arn: object, table: str) -> None:
+    source = stream_table(arn)
+    if source is None:
+        raise ForeignRecordError(f"stream record {label}: eventSourceARN {arn!r} is not a DynamoDB stream ARN; "
+                                 f"only the stream of the events table {table!r} is projected")
+    if source != table:
+        raise ForeignRecordError(f"stream record {label} comes from the stream of table {source!r}, not of the "
+                                 f"events table {table!r}: not folded")
 
 
 def _event(label: str, image: Mapping[str, Any]) -> Any:

@@ -4,6 +4,8 @@ It discovers shards, reads batches (`batch_size` records or whatever arrived wit
 hands the handler Lambda-shaped events, and on failure retries from the lowest failed sequence number,
 bisecting a failing batch, up to `max_retries` times; then it sends the failed records to the on-failure
 destination and moves on. Every poll takes a fresh AFTER_SEQUENCE_NUMBER iterator (LOCAL-AWS trap 2).
+Its position in each shard is recorded after every delivered batch (in the control table, see
+`projections.tables.Control.position`), so a runner in another process resumes from it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from projections.records import lambda_record
 
@@ -20,6 +22,27 @@ from projections.records import lambda_record
 Handler = Callable[[dict[str, Any], Any], Any]
 #: on_failure(records, reason) receives the records given up on.
 OnFailure = Callable[[list[dict[str, Any]], str], None]
+
+
+class Positions(Protocol):
+    """Where a runner records the last sequence number it delivered from each shard of a stream."""
+
+    def position(self, stream_arn: str, shard_id: str) -> str | None: ...
+
+    def record_position(self, stream_arn: str, shard_id: str, sequence: str) -> None: ...
+
+
+class MemoryPositions:
+    """Positions kept in this process only (a runner forgets them when it exits)."""
+
+    def __init__(self) -> None:
+        self._positions: dict[tuple[str, str], str] = {}
+
+    def position(self, stream_arn: str, shard_id: str) -> str | None:
+        return self._positions.get((stream_arn, shard_id))
+
+    def record_position(self, stream_arn: str, shard_id: str, sequence: str) -> None:
+        self._positions[(stream_arn, shard_id)] = sequence
 
 
 @dataclass(frozen=True)
@@ -46,13 +69,15 @@ class StreamRunner:
     """Feeds one table's stream to a handler, as Lambda would."""
 
     def __init__(self, streams: Any, stream_arn: str, handler: Handler, on_failure: OnFailure,
-                 settings: RunnerSettings | None = None, region: str = "us-east-1") -> None:
+                 settings: RunnerSettings | None = None, region: str = "us-east-1",
+                 positions: Positions | None = None) -> None:
         self.streams = streams
         self.stream_arn = stream_arn
         self.handler = handler
         self.on_failure = on_failure
         self.settings = settings or RunnerSettings()
         self.region = region
+        self.store = positions or MemoryPositions()
         self.positions: dict[str, str | None] = {}
         self.invocations = 0
         self.delivered = 0
@@ -116,7 +141,9 @@ class StreamRunner:
     def _collect(self, shard_id: str) -> list[dict[str, Any]]:
         """Up to `batch_size` records, waiting at most `window` seconds for a batch to fill."""
         size = self.settings.batch_size
-        batch = self._poll(shard_id, self.positions.get(shard_id), size)
+        if shard_id not in self.positions:
+            self.positions[shard_id] = self.store.position(self.stream_arn, shard_id)
+        batch = self._poll(shard_id, self.positions[shard_id], size)
         deadline = time.monotonic() + self.settings.window
         while batch and len(batch) < size and time.monotonic() < deadline:
             time.sleep(min(self.settings.poll_interval, max(0.0, deadline - time.monotonic())))
@@ -158,7 +185,8 @@ class StreamRunner:
 
     def _advance(self, shard_id: str, batch: list[dict[str, Any]]) -> None:
         if batch:
-            self.positions[shard_id] = _sequence(batch[-1])
+            sequence = self.positions[shard_id] = _sequence(batch[-1])
+            self.store.record_position(self.stream_arn, shard_id, sequence)
             self.delivered += len(batch)
 
 

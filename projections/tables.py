@@ -2,7 +2,9 @@
 
 Generation 0 is the base table name (`LoanSummary`); a rebuild creates generation n as `LoanSummary-g<n>`.
 The control table holds one item per projection naming its live generation; readers and the projector
-consult it through a short cache, so a switch reaches every process within `ttl` seconds.
+consult it through a short cache, so a switch reaches every process within `ttl` seconds. It also keeps the
+local stream runner's position in each shard (`position#<stream arn>#<shard id>`), so a runner started in
+another process resumes where the last one stopped.
 """
 
 from __future__ import annotations
@@ -151,10 +153,23 @@ class Control:
             "events": {"N": str(events)}, "aggregates": {"N": str(aggregates)},
         })
 
+    def position(self, stream_arn: str, shard_id: str) -> str | None:
+        """The sequence number of the last record delivered from a shard, or None before the first."""
+        item = self._get(f"position#{stream_arn}#{shard_id}")
+        return item["sequence"]["S"] if item and "sequence" in item else None
+
+    def record_position(self, stream_arn: str, shard_id: str, sequence: str) -> None:
+        self._call("put_item", TableName=self.table, Item={
+            "name": {"S": f"position#{stream_arn}#{shard_id}"}, "sequence": {"S": sequence},
+        })
+
     def _get(self, name: str) -> dict[str, Any] | None:
+        return self._call("get_item", TableName=self.table, Key={"name": {"S": name}},
+                          ConsistentRead=True).get("Item")
+
+    def _call(self, operation: str, **request: Any) -> dict[str, Any]:
         try:
-            reply = self.client.get_item(TableName=self.table, Key={"name": {"S": name}}, ConsistentRead=True)
-            return reply.get("Item")
+            return getattr(self.client, operation)(**request)
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ResourceNotFoundException":
                 raise ProjectionError(f"control table {self.table!r} does not exist: run `aws-es init`") from exc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import boto3
@@ -123,13 +124,25 @@ def test_a_poison_record_ends_in_the_on_failure_queue_and_the_rest_is_applied(
     assert len(rows) == 14 and poison not in rows
 
 
-def test_bad_projector_configuration_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("PROJECTOR_BATCH_SIZE", "abc", "PROJECTOR_BATCH_SIZE='abc' must be a whole number"),
+    ("PROJECTOR_BATCH_SIZE", "2.5", "PROJECTOR_BATCH_SIZE='2.5' must be a whole number"),
+    ("PROJECTOR_BATCH_WINDOW", "soon", "PROJECTOR_BATCH_WINDOW='soon' must be a number"),
+    ("PROJECTION_COUNTER_SHARDS", "0", "PROJECTION_COUNTER_SHARDS='0' must be between 1 and 1000"),
+])
+def test_bad_projector_configuration_names_the_variable_and_what_it_must_be(
+        monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str) -> None:
     from core.errors import ConfigurationError
 
-    monkeypatch.setenv("PROJECTOR_BATCH_SIZE", "lots")
-    with pytest.raises(ConfigurationError, match="PROJECTOR_BATCH_SIZE"):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError) as error:
         projection_setup.settings()
-    monkeypatch.setenv("PROJECTOR_BATCH_SIZE", "10")
+    assert str(error.value) == message
+
+
+def test_a_bad_flag_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.errors import ConfigurationError
+
     monkeypatch.setenv("PROJECTOR_BISECT", "maybe")
     with pytest.raises(ConfigurationError, match="PROJECTOR_BISECT"):
         projection_setup.settings()
@@ -155,3 +168,122 @@ def test_without_bisection_a_failing_batch_is_retried_whole_then_given_up_from_t
     assert len(calls[0]) == 5 and calls[1] == calls[0][2:]  # retried from the lowest failed record
     assert runner.given_up == 3 and calls[2][0] not in calls[0]  # then given up on, and the stream moves on
     assert runner.delivered == 29
+
+
+def test_failures_are_matched_by_sequence_number_even_when_the_records_were_copied(stack: Any) -> None:
+    import copy
+
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+    from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
+
+    from projections.batch import project_batch
+
+    run_portfolio()
+    event = {"Records": stream_records(stack)}
+    victim = event["Records"][0]
+    victim["dynamodb"]["NewImage"]["data"] = {"S": "not json"}
+    copied = copy.deepcopy(event)  # what the batch was parsed from is not the object the reply is built from
+    result = project_batch(DynamoDBStreamEvent(copied).records, projection_setup.live_projector(), time.time(),
+                           source_table="Loans")
+    reply = process_partial_response(event=event, record_handler=result.check, context=LocalContext(),
+                                     processor=BatchProcessor(event_type=EventType.DynamoDBStreams))
+    loan_id = victim["dynamodb"]["NewImage"]["id"]["S"]  # its loan's records cannot be folded past it
+    assert reply["batchItemFailures"] == [{"itemIdentifier": r["dynamodb"]["SequenceNumber"]}
+                                          for r in event["Records"] if r["dynamodb"]["NewImage"]["id"]["S"] == loan_id]
+
+
+def test_a_record_from_another_tables_stream_is_reported_and_never_folded(stack: Any) -> None:
+    from core.dynamodb import events_table_definition
+
+    stack.create_table(**events_table_definition("Orders"))
+    orders_stream = stack.describe_table(TableName="Orders")["Table"]["LatestStreamArn"]
+    run_portfolio()
+    records = stream_records(stack)
+    stranger, unlabelled = records[0], records[1]  # the first loan's two events: LoanCreated, LoanRejected
+    first_loan = stranger["dynamodb"]["NewImage"]["id"]["S"]
+    stranger["eventSourceARN"] = orders_stream
+    stranger["dynamodb"]["NewImage"]["id"] = {"S": "order-1"}
+    unlabelled.pop("eventSourceARN")
+    reply = lambda_handler({"Records": records}, LocalContext())
+    failed = {item["itemIdentifier"] for item in reply["batchItemFailures"]}
+    assert failed == {stranger["dynamodb"]["SequenceNumber"], unlabelled["dynamodb"]["SequenceNumber"]}
+    from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
+
+    from projections.batch import project_batch
+
+    result = project_batch(DynamoDBStreamEvent({"Records": [stranger]}).records, projection_setup.live_projector(),
+                           time.time(), source_table="Loans")
+    assert result.failed_records == {stranger["dynamodb"]["SequenceNumber"]: (
+        f"stream record {stranger['eventID']} comes from the stream of table 'Orders', not of the events table "
+        "'Loans': not folded")}
+    rows, _ = actual(stack, live_tables())  # neither was folded; every other loan was
+    assert set(rows) == {r["dynamodb"]["NewImage"]["id"]["S"] for r in records} - {"order-1", first_loan}
+
+
+def fail_batch_get(client: Any, reply: Any) -> list[dict[str, Any]]:
+    """Answer every BatchGetItem of `client` with `reply(request_items)` -> (status, body); returns the requests."""
+    from botocore.awsrequest import AWSResponse
+
+    seen: list[dict[str, Any]] = []
+
+    class Raw:
+        def __init__(self, body: bytes) -> None:
+            self.body = body
+
+        def stream(self, **_: Any) -> Any:
+            yield self.body
+
+        def read(self, *_: Any) -> bytes:
+            return self.body
+
+    def before_send(request: Any, **_: Any) -> Any:
+        items = json.loads(request.body)["RequestItems"]
+        seen.append(items)
+        answer = reply(items)
+        if answer is None:
+            return None
+        status, body = answer
+        return AWSResponse(request.url, status, {}, Raw(json.dumps(body).encode()))
+
+    client.meta.events.register("before-send.dynamodb.BatchGetItem", before_send)
+    return seen
+
+
+def test_when_the_rows_cannot_be_read_the_records_are_reported_not_the_batch_raised(
+        stack: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("botocore.retries.standard.ExponentialBackoff.delay_amount", lambda self, context: 0)
+    run_portfolio()
+    records = stream_records(stack)
+    seen = fail_batch_get(stack, lambda items: (500, {"__type": "InternalServerError", "message": "down"}))
+    reply = lambda_handler({"Records": records}, LocalContext())
+    assert len(seen) > 1  # botocore retried the read, to no avail
+    assert {item["itemIdentifier"] for item in reply["batchItemFailures"]} == {
+        record["dynamodb"]["SequenceNumber"] for record in records}
+    assert actual(stack, live_tables())[0] == {}
+
+
+def test_keys_left_unprocessed_for_good_fail_only_their_loans_records(
+        stack: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("projections.projector.READ_PAUSE", 0, raising=False)  # raising: absent before the fix
+    run_portfolio()
+    records = stream_records(stack)
+    owner = {r["dynamodb"]["SequenceNumber"]: r["dynamodb"]["NewImage"]["id"]["S"] for r in records}
+    stuck = owner[records[0]["dynamodb"]["SequenceNumber"]]
+
+    def leaves_one_key_unprocessed(items: dict[str, Any]) -> Any:
+        if len(seen) > 20:
+            raise AssertionError("the projector kept asking for the same key")
+        (table, spec), = items.items()
+        keys = [key for key in spec["Keys"] if key["id"]["S"] == stuck]
+        if not keys:
+            return None
+        rest = [key for key in spec["Keys"] if key["id"]["S"] != stuck]
+        found = stack.batch_get_item(RequestItems={table: {**spec, "Keys": rest}})["Responses"] if rest else {}
+        return 200, {"Responses": found, "UnprocessedKeys": {table: {**spec, "Keys": keys}}}
+
+    seen = fail_batch_get(stack, leaves_one_key_unprocessed)
+    reply = lambda_handler({"Records": records}, LocalContext())
+    assert {item["itemIdentifier"] for item in reply["batchItemFailures"]} == {
+        sequence for sequence, loan_id in owner.items() if loan_id == stuck}
+    rows, _ = actual(stack, live_tables())
+    assert set(rows) == set(owner.values()) - {stuck}

@@ -87,8 +87,49 @@ def test_verify_reports_every_difference_and_exits_non_zero(live: list[Loan], ca
     client.update_item(TableName="LoanSummary", Key={"id": {"S": live[0].id}},
                        UpdateExpression="SET balance = :b", ExpressionAttributeValues={":b": {"N": "12.34"}})
     assert main(["rebuild", "portfolio", "--verify"]) == 1
-    out = capsys.readouterr().out
-    assert live[0].id in out and "1 differences" in out
+    out = capsys.readouterr().out.splitlines()
+    # the row disagrees with the loan, and the portfolio no longer equals the sum of the rows
+    assert out[0] == f"Loan {live[0].id}: balance: the row says 12.34, the loan says {live[0].balance}"
+    assert out[1] == f"portfolio {live[0].status}.outstanding: the rows add up to 12.34, Portfolio holds 0"
+    assert out[2].startswith("LoanSummary: 2 differences")
+
+
+def test_verify_reports_a_loan_without_a_row_and_a_row_without_a_loan(live: list[Loan], capsys: Any) -> None:
+    client = config.dynamodb_client()
+    client.delete_item(TableName="LoanSummary", Key={"id": {"S": live[1].id}})
+    client.put_item(TableName="LoanSummary", Item={"id": {"S": "stray"}, "version": {"N": "3"}})
+    assert main(["rebuild", "loan-summary", "--verify"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert f"Loan {live[1].id}: no row in LoanSummary; the log holds version {live[1].version}" in out
+    assert "Loan stray: a row at version 3 in LoanSummary, but no events in the log" in out
+
+
+def test_verify_catches_a_bug_in_the_projections_fold(aws: None, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: Any) -> None:
+    """The rows and a fresh fold would agree on the bug; the loans' own state does not."""
+    import loans.projections
+
+    correct = loans.projections.fold_summary
+
+    def forgets_repayments(row: Any, event: Any) -> Any:
+        folded = correct(row, event)
+        if event.type == "LoanPaid":
+            folded["balance"] = row["balance"]
+        return folded
+
+    monkeypatch.setattr(loans.projections, "fold_summary", forgets_repayments)
+    ensure_tables()
+    portfolio = [loan for _, loan in run_portfolio()]
+    projection_setup.runner().drain()
+    assert main(["rebuild", "loan-summary", "--verify"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    repaid = sorted(loan.id for loan in portfolio if any(e.type == "LoanPaid" for e in loan.events()))
+    wrong = sorted(line.split()[1].rstrip(":") for line in out if ": balance: the row says " in line)
+    assert repaid and wrong == repaid
+    for loan in portfolio:
+        if loan.id in repaid:
+            assert any(line.startswith(f"Loan {loan.id}: balance: ") and line.endswith(f"the loan says {loan.balance}")
+                       for line in out)
 
 
 def test_query_prints_json_with_amounts_as_decimal_strings(live: list[Loan], capsys: Any) -> None:
@@ -105,7 +146,7 @@ def test_query_prints_json_with_amounts_as_decimal_strings(live: list[Loan], cap
 @pytest.mark.parametrize(("argv", "message"), [
     (["rebuild", "loans-by-colour"], "unknown projection 'loans-by-colour': choose one of loan-summary, portfolio"),
     (["rebuild", "portfolio", "--segment", "9", "--of", "4"], "--segment 9 must be in 0..3"),
-    (["query", "loan", "no-such-loan"], "no loan 'no-such-loan'"),
+    (["query", "loan", "no-such-loan"], "no loan 'no-such-loan' in projection loan-summary"),
 ])
 def test_bad_input_gets_one_line_naming_what_was_wrong(live: list[Loan], capsys: Any, argv: list[str],
                                                        message: str) -> None:
@@ -121,11 +162,20 @@ def test_bad_arguments_are_usage_errors(argv: list[str]) -> None:
     assert exit_.value.code == 2
 
 
-def test_project_once_drains_the_stream(aws: None, capsys: Any) -> None:
+def test_project_once_resumes_where_the_last_run_stopped_and_prints_one_line(aws: None, capsys: Any) -> None:
     ensure_tables()
     run_portfolio()
     assert main(["project", "--once"]) == 0
-    assert "29 records delivered" in capsys.readouterr().out
+    first = capsys.readouterr().out
+    assert first.startswith("29 records delivered") and first.count("\n") == 1
+    newcomer = Loan()
+    newcomer.commit({"type": "LoanCreated", "requested_amount": Decimal("5.00"), "interest": Decimal("0")})
+    newcomer.commit({"type": "LoanApproved"})
+    config.reset()  # as a new process would: no client, no cached position
+    assert main(["project", "--once"]) == 0
+    second = capsys.readouterr().out
+    assert second.startswith("2 records delivered in 1 invocations") and second.count("\n") == 1
+    assert actual(config.dynamodb_client(), live_tables()) == expected(config.dynamodb_client())
 
 
 def test_a_rebuild_resumed_with_another_segment_count_is_refused(live: list[Loan], capsys: Any) -> None:
