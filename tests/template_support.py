@@ -1,0 +1,60 @@
+"""template.yaml read and translated offline, as the SAM transform would on deploy, for the template tests.
+
+samtranslator needs a region, a policy loader (here one that knows no AWS managed policy, since nothing may
+call AWS) and each function's CodeUri as an s3:// location (LOCAL-AWS).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from cfnlint.api import lint
+from cfnlint.decode import decode_str
+from samtranslator.translator.transform import transform
+
+TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
+
+
+class NoManagedPolicies:
+    """samtranslator's policy loader, offline: no AWS managed policy is looked up."""
+
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+def template() -> dict[str, Any]:
+    decoded, problems = decode_str(TEMPLATE.read_text())
+    assert not problems, problems
+    return json.loads(json.dumps(decoded, default=str))
+
+
+def translated(parameters: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The CloudFormation the SAM transform makes of template.yaml, with these parameter values."""
+    source = template()
+    for resource in source["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = "s3://bucket/key.zip"
+    saved = os.environ.get("AWS_DEFAULT_REGION")
+    os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
+    try:
+        return transform(source, dict(parameters or {}), NoManagedPolicies())
+    finally:
+        if saved is None:
+            os.environ.pop("AWS_DEFAULT_REGION", None)
+        else:
+            os.environ["AWS_DEFAULT_REGION"] = saved
+
+
+def resources(output: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: resource for name, resource in output["Resources"].items() if resource["Type"] == kind}
+
+
+def problems(text: str, rules: tuple[str, ...] = ()) -> list[str]:
+    """Every error and warning cfn-lint reports (informational matches aside), with `rules` appended."""
+    from cfnlint.config import ManualArgs
+
+    found = lint(text, config=ManualArgs(regions=["us-east-1"], append_rules=list(rules)))
+    return [f"{match.rule.id} {match}" for match in found if match.rule.id[1:2] != "I" and match.rule.id[:1] != "I"]
