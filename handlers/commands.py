@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
 from core import CodecError, ConcurrencyError, IllegalEventError, IllegalEventNumberError
 from loans import service
 
 logger = Logger(service="loan-commands")
+tracer = Tracer(service="loan-commands")
 app = APIGatewayRestResolver()
 
 
@@ -56,6 +57,7 @@ def refused(exc: Exception) -> Response:
     return reply(422, {"error": str(exc), "field": getattr(exc, "field", None)})
 
 
+@tracer.capture_lambda_handler
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return app.resolve(event, context)

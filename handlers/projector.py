@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
@@ -18,10 +18,12 @@ from handlers import projection_setup
 from projections.batch import project_batch
 
 logger = Logger(service="projector")
+tracer = Tracer(service="projector")
 metrics = Metrics(namespace="aws-es", service="projector")
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
+@tracer.capture_lambda_handler
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
 from core import config
@@ -21,6 +21,7 @@ from loans.views import loan_view, portfolio_view
 from projections.query import query_index, read_counters, read_row
 
 logger = Logger(service="loan-queries")
+tracer = Tracer(service="loan-queries")
 app = APIGatewayRestResolver()
 
 
@@ -54,6 +55,7 @@ def portfolio() -> Response:
     return reply(200, portfolio_view(read_counters(config.dynamodb_client(), tables)))
 
 
+@tracer.capture_lambda_handler
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -58,3 +58,53 @@ def problems(text: str, rules: tuple[str, ...] = ()) -> list[str]:
 
     found = lint(text, config=ManualArgs(regions=["us-east-1"], append_rules=list(rules)))
     return [f"{match.rule.id} {match}" for match in found if match.rule.id[1:2] != "I" and match.rule.id[:1] != "I"]
+
+
+# -- evaluating the translated template's conditions for given parameter values ------------------------------
+def parameter_values(output: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    defaults = {name: spec.get("Default") for name, spec in output.get("Parameters", {}).items()}
+    return {**defaults, **given}
+
+
+def conditions(output: dict[str, Any], values: dict[str, Any]) -> dict[str, bool]:
+    return {name: bool(evaluate(spec, values, {})) for name, spec in output.get("Conditions", {}).items()}
+
+
+NO_VALUE = object()
+
+
+def evaluate(node: Any, values: dict[str, Any], truth: dict[str, bool]) -> Any:
+    """`node` with Fn::If, Fn::Equals, and Refs and Subs of parameters worked out; AWS::NoValue entries dropped."""
+    if isinstance(node, list):
+        return [item for item in (evaluate(entry, values, truth) for entry in node) if item is not NO_VALUE]
+    if not isinstance(node, dict):
+        return node
+    if set(node) == {"Fn::If"}:
+        name, yes, no = node["Fn::If"]
+        return evaluate(yes if truth[name] else no, values, truth)
+    if set(node) == {"Fn::Equals"}:
+        left, right = (evaluate(side, values, truth) for side in node["Fn::Equals"])
+        return left == right
+    if set(node) == {"Fn::Sub"} and isinstance(node["Fn::Sub"], str):
+        text = node["Fn::Sub"]
+        for name, value in values.items():
+            if isinstance(value, (str, int)):
+                text = text.replace("${" + name + "}", str(value))
+        return {"Fn::Sub": text}
+    if set(node) == {"Ref"}:
+        if node["Ref"] == "AWS::NoValue":
+            return NO_VALUE
+        return values.get(node["Ref"], node) if node["Ref"] in values else node
+    return {key: value for key, value in ((k, evaluate(v, values, truth)) for k, v in node.items())
+            if value is not NO_VALUE}
+
+
+def deployed(given: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The translated template as CloudFormation would create it for these parameter values: conditional
+    resources left out, Fn::If and parameter Refs worked out (other references kept as written)."""
+    output = translated(given)
+    values = parameter_values(output, dict(given or {}))
+    truth = conditions(output, values)
+    kept = {name: resource for name, resource in output["Resources"].items()
+            if truth.get(resource.get("Condition", ""), True)}
+    return {**output, "Resources": evaluate(kept, values, truth)}
