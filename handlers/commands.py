@@ -57,7 +57,7 @@ def refused(exc: Exception) -> Response:
     return reply(422, {"error": str(exc), "field": getattr(exc, "field", None)})
 
 
-@tracer.capture_lambda_handler
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
+@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return app.resolve(event, context)

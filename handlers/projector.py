@@ -23,9 +23,9 @@ metrics = Metrics(namespace="aws-es", service="projector")
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     result = project_batch(DynamoDBStreamEvent(event).records, projection_setup.live_projector(), time.time())
     logger.set_correlation_id(result.correlation_id)

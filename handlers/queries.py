@@ -55,7 +55,7 @@ def portfolio() -> Response:
     return reply(200, portfolio_view(read_counters(config.dynamodb_client(), tables)))
 
 
-@tracer.capture_lambda_handler
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
+@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -46,8 +46,11 @@ def test_every_function_and_the_state_machine_are_traced(stack: dict[str, Any]) 
 @pytest.mark.parametrize("module", [commands, queries, projector, rebuild_worker])
 def test_every_handler_carries_a_tracer_around_its_entry_point(module: Any) -> None:
     assert isinstance(module.tracer, Tracer)
-    outermost = module.lambda_handler.__code__.co_filename  # functools.wraps keeps the name, not the code
-    assert outermost.endswith("aws_lambda_powertools/tracing/tracer.py"), outermost
+    layers, function = [], module.lambda_handler
+    while function is not None:  # each decorator's wrapper keeps the name but has its own code
+        layers.append(function.__code__.co_filename)
+        function = getattr(function, "__wrapped__", None)
+    assert any(layer.endswith("aws_lambda_powertools/tracing/tracer.py") for layer in layers), layers
 
 
 def test_every_function_has_a_log_group_with_retention(stack: dict[str, Any]) -> None:
