@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
 from handlers.api_errors import add_error_handlers, reply
@@ -19,6 +19,7 @@ from loans import service
 
 logger = Logger(service="loan-commands")
 metrics = Metrics(namespace="aws-es", service="loan-commands")
+tracer = Tracer(service="loan-commands")
 app = APIGatewayRestResolver()
 add_error_handlers(app, logger)
 
@@ -51,6 +52,7 @@ def get_loan(loan_id: str) -> Response:
 
 @metrics.log_metrics
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
+@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with published(metrics):  # snapshot hits, skips and writes this invocation caused
         return app.resolve(event, context)

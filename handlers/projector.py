@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
@@ -18,6 +18,7 @@ from handlers import projection_setup
 from projections.batch import project_batch
 
 logger = Logger(service="projector")
+tracer = Tracer(service="projector")
 metrics = Metrics(namespace="aws-es", service="projector")
 #: Even when every record failed, the reply names them (rather than an exception for the whole batch).
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
@@ -25,6 +26,7 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     result = project_batch(DynamoDBStreamEvent(event).records, projection_setup.live_projector(), time.time(),
                            source_table=projection_setup.events_table())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
 from core import config
@@ -21,6 +21,7 @@ from loans.views import portfolio_view
 from projections.query import read_counters
 
 logger = Logger(service="loan-queries")
+tracer = Tracer(service="loan-queries")
 app = APIGatewayRestResolver()
 add_error_handlers(app, logger)
 
@@ -44,5 +45,6 @@ def portfolio() -> Response:
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
+@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return app.resolve(event, context)

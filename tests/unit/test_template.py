@@ -54,7 +54,7 @@ def test_the_translated_template_lints_clean_and_wires_the_projector(monkeypatch
     functions = {r["Properties"]["Handler"]: r["Properties"] for r in output["Resources"].values()
                  if r["Type"] == "AWS::Lambda::Function"}
     assert set(functions) == {"handlers.projector.lambda_handler", "handlers.commands.lambda_handler",
-                              "handlers.queries.lambda_handler"}
+                              "handlers.queries.lambda_handler", "handlers.rebuild_worker.lambda_handler"}
     function = functions["handlers.projector.lambda_handler"]
     assert function["Runtime"] == "python3.11"
     assert {"LOAN_SUMMARY_TABLE", "PORTFOLIO_TABLE", "PROJECTION_CONTROL_TABLE", "ON_FAILURE_QUEUE",

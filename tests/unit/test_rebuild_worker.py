@@ -1,0 +1,102 @@
+"""The rebuild state machine's Lambda worker over moto: begin, one segment, the finish, and bad input.
+
+The expected rows come from the write side: each loan hydrated from the events table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from core import config
+from handlers import projection_setup, rebuild_worker
+from handlers.demo import run_portfolio
+from handlers.tables import ensure_tables
+from loans import Loan
+from projections.query import read_row
+from projections.tables import tables_for
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "rebuild-worker"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:rebuild-worker"
+    aws_request_id: str = "req-1"
+
+
+def invoke(**event: Any) -> dict[str, Any]:
+    return rebuild_worker.lambda_handler({"projection": "loan-summary", **event}, LambdaContext())
+
+
+@pytest.fixture
+def loans(aws: None, monkeypatch: pytest.MonkeyPatch) -> list[Loan]:
+    """The demo portfolio committed and projected into generation 0 by the live projector."""
+    monkeypatch.setenv("PROJECTION_CONTROL_TTL", "0")
+    ensure_tables()
+    committed = [loan for _, loan in run_portfolio()]
+    projection_setup.runner().drain()
+    return committed
+
+
+def written_state(loan_id: str) -> tuple[str | None, str, int]:
+    loan = Loan(loan_id)
+    loan.hydrate()
+    return loan.status, f"{loan.balance:.2f}", loan.version
+
+
+def rows_in(generation: int, loan_ids: list[str]) -> dict[str, tuple[str | None, str, int] | None]:
+    declared = projection_setup.projection()
+    tables = tables_for(declared, generation)
+    rows = {loan_id: read_row(config.dynamodb_client(), declared, tables, loan_id) for loan_id in loan_ids}
+    return {loan_id: (row["status"], f"{row['balance']:.2f}", int(row["version"])) if row else None
+            for loan_id, row in rows.items()}
+
+
+def test_a_segment_step_folds_and_checkpoints_only_its_segment_and_runs_once(loans: list[Loan]) -> None:
+    assert invoke(action="begin", segments=4) == {"generation": 1, "catch_up_only": False}
+    first = invoke(action="segment", segments=4, segment=2)
+    assert (first["done"], first["generation"], first["segment"]) == (True, 1, 2)
+    control = projection_setup.control()
+    assert [control.segment_done("loan-summary", 1, k, 4) is not None for k in range(4)] == [False, False, True, False]
+    again = invoke(action="segment", segments=4, segment=2)
+    assert (again["done"], again["events"]) == (True, 0), "a checkpointed segment is skipped, not folded again"
+    assert control.live("loan-summary") == 0, "a segment alone never switches the projection live"
+
+
+def test_every_segment_then_finish_switches_to_a_generation_equal_to_the_write_side(loans: list[Loan]) -> None:
+    ids = [loan.id for loan in loans]
+    invoke(action="begin", segments=3)
+    folded = [invoke(action="segment", segments=3, segment=k) for k in range(3)]
+    assert all(step["done"] for step in folded)
+    assert sum(step["aggregates"] for step in folded) == len(loans)
+    finished = invoke(action="finish", segments=3)
+    assert (finished["switched"], finished["generation"], finished["aggregates"]) == (True, 1, len(loans))
+    assert projection_setup.control().live("loan-summary") == 1
+    assert rows_in(1, ids) == {loan_id: written_state(loan_id) for loan_id in ids}
+
+
+def test_begin_after_a_switch_whose_catch_up_was_interrupted_only_resumes_the_catch_up(loans: list[Loan]) -> None:
+    invoke(action="begin", segments=2)
+    for k in range(2):
+        invoke(action="segment", segments=2, segment=k)
+    control = projection_setup.control()
+    control.switch("loan-summary", 1, 0)  # the switch landed, the catch-up did not
+    assert invoke(action="begin", segments=2) == {"generation": 1, "catch_up_only": True}
+    finished = invoke(action="finish", segments=2)
+    assert (finished["switched"], finished["generation"]) == (True, 1)
+    assert control.state("loan-summary", fresh=True)["previous"] is None
+
+
+@pytest.mark.parametrize(("event", "named"), [
+    ({"action": "explode", "segments": 4}, "action"),
+    ({"action": "segment", "segments": 4, "segment": 4}, "segment"),
+    ({"action": "segment", "segments": 4}, "segment"),
+    ({"action": "segment", "segments": "4", "segment": 0}, "segments"),
+    ({"action": "begin", "segments": 0}, "segments"),
+])
+def test_a_malformed_step_is_refused_by_name_before_any_request(aws: None, event: dict[str, Any], named: str) -> None:
+    with pytest.raises(rebuild_worker.RebuildStepError, match=f"^{named} must be"):
+        invoke(**event)
