@@ -98,7 +98,8 @@ def key(*parts: str) -> str:
 def wheels(plat: str, python: str) -> Path:
     """The wheels requirements.txt resolves to for a platform and Python, downloaded once."""
     requirements = REQUIREMENTS.read_text()
-    target = ["--platform", plat, "--python-version", python, "--implementation", "cp", "--only-binary=:all:"]
+    target = ["--platform", plat, "--python-version", python, "--implementation", "cp", "--only-binary=:all:",
+              "--no-deps"]
     return cached(f"wheels-{key(requirements, plat, python)}", lambda folder: run(
         [*PIP, "download", *target, "--dest", str(folder), "--requirement", str(REQUIREMENTS)]))
 

@@ -12,6 +12,7 @@ import json
 import sys
 import tomllib
 from collections.abc import Callable
+from email.parser import Parser
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,17 @@ def top_level_of_distributions(artifact: Path) -> set[str]:
     return names - {"..", "bin"}
 
 
+def check_dependencies_pinned(artifact: Path, pins: set[str]) -> None:
+    """What each shipped wheel needs is shipped too, or is boto3 or one of its own (the Lambda runtime's)."""
+    provided = set(installed(boto3_folder()))
+    for metadata in artifact.glob("*.dist-info/METADATA"):
+        for line in Parser().parsestr(metadata.read_text()).get_all("Requires-Dist") or []:
+            needed = Requirement(line)
+            if needed.marker is None or needed.marker.evaluate({"extra": ""}):
+                name = canonicalize_name(needed.name)
+                assert name in pins | provided, f"{metadata.parent.name} needs {needed}: pin it in requirements.txt"
+
+
 def project_sources() -> set[str]:
     return {str(path.relative_to(ROOT)) for package in PACKAGES for path in (ROOT / package).rglob("*.py")
             if "__pycache__" not in path.parts}
@@ -77,6 +89,7 @@ def check_contents(artifact: Path) -> None:
     """The runtime packages, the pinned wheels, and nothing else."""
     pins = {name: str(req.specifier).removeprefix("==") for name, req in requirements().items()}
     assert installed(artifact) == pins
+    check_dependencies_pinned(artifact, set(pins))
     assert {path.name for path in artifact.iterdir()} == set(PACKAGES) | top_level_of_distributions(artifact)
     shipped = {str(path.relative_to(artifact)) for package in PACKAGES for path in (artifact / package).rglob("*")
                if path.is_file()}
@@ -170,9 +183,10 @@ def api(process: LambdaProcess, handler: str) -> Callable[..., tuple[int, Any]]:
 
 def check_origins(process: LambdaProcess, artifact: Path) -> None:
     """The dependencies come from the artifact, boto3 from its own folder, nothing from a site-packages."""
-    origins = process.ask({"modules": ["aws_lambda_powertools", "orjson", "jmespath", "boto3", "botocore"]})
+    shipped = ("aws_lambda_powertools", "orjson", "jmespath", "aws_xray_sdk.core", "wrapt")
+    origins = process.ask({"modules": [*shipped, "boto3", "botocore"]})
     files = {name: Path(file) for name, file in origins["files"].items()}
-    assert all(files[name].is_relative_to(artifact) for name in ("aws_lambda_powertools", "orjson", "jmespath"))
+    assert all(files[name].is_relative_to(artifact) for name in shipped)
     assert all(files[name].is_relative_to(boto3_folder()) for name in ("boto3", "botocore"))
     assert origins["path"][:2] == [str(artifact), str(boto3_folder())]
     assert not [entry for entry in origins["path"] if "site-packages" in entry]
