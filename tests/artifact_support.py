@@ -32,7 +32,7 @@ WORKER = Path(__file__).resolve().parent / "integration" / "artifact_worker.py"
 CACHE = Path(tempfile.gettempdir()) / "aws-es-artifact-cache"
 PIP = [sys.executable, "-m", "pip", "--quiet", "--disable-pip-version-check"]
 
-#: What `python -I -S` with Lambda's variables sees: set by Lambda in every function's environment.
+#: What Lambda sets in every function's environment: credentials, region, and the X-Ray trace header.
 LAMBDA_ENVIRONMENT = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",

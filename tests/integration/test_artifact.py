@@ -81,8 +81,10 @@ def check_dependencies_pinned(artifact: Path, pins: set[str]) -> None:
 
 
 def project_sources() -> set[str]:
-    return {str(path.relative_to(ROOT)) for package in PACKAGES for path in (ROOT / package).rglob("*.py")
-            if "__pycache__" not in path.parts}
+    """Every file of the runtime packages, whatever its kind, but bytecode and hidden files."""
+    return {str(path.relative_to(ROOT)) for package in PACKAGES for path in (ROOT / package).rglob("*")
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+            and not path.name.startswith(".")}
 
 
 def check_contents(artifact: Path) -> None:
