@@ -56,7 +56,7 @@ def test_the_translated_template_lints_clean_and_wires_the_projector(monkeypatch
     assert set(functions) == {"handlers.projector.lambda_handler", "handlers.commands.lambda_handler",
                               "handlers.queries.lambda_handler", "handlers.rebuild_worker.lambda_handler"}
     function = functions["handlers.projector.lambda_handler"]
-    assert function["Runtime"] == "python3.11"
+    assert function["Runtime"] == "python3.13"
     assert {"LOAN_SUMMARY_TABLE", "PORTFOLIO_TABLE", "PROJECTION_CONTROL_TABLE", "ON_FAILURE_QUEUE",
             "LOANS_TABLE"} <= set(function["Environment"]["Variables"])
 

@@ -1,0 +1,220 @@
+"""The Lambda artifact `sam build` makes (lambda/Makefile): every dependency, only the runtime code, and it runs.
+
+Built with the Makefile's own recipe for this machine's platform and Python, then each function in the
+template runs in its own `python -I -S` process that sees the artifact and boto3 and nothing else (as on
+Lambda), invoked with Lambda-shaped events against moto's server. The template's own target (arm64,
+python3.13) is built too and inspected: its orjson must be an aarch64 library.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tomllib
+from collections.abc import Callable
+from email.parser import Parser
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from handlers.tables import ensure_tables
+from tests.artifact_support import (
+    REQUIREMENTS,
+    ROOT,
+    LambdaProcess,
+    boto3_folder,
+    build,
+    functions,
+    lambda_processes,
+    makefile_default,
+    template,
+    this_machine,
+)
+
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(sys.platform != "linux", reason="pip's manylinux wheels run on Linux only")]
+
+PACKAGES = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+EM_AARCH64, EM_X86_64 = 183, 62  # ELF e_machine values (the ELF specification)
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build(tmp_path_factory.mktemp("artifact"), this_machine())
+
+
+def requirements() -> dict[str, Requirement]:
+    lines = [line for line in REQUIREMENTS.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    return {canonicalize_name(req.name): req for req in map(Requirement, lines)}
+
+
+def installed(artifact: Path) -> dict[str, str]:
+    """Distribution name -> version, from the artifact's .dist-info folders."""
+    found = {}
+    for info in artifact.glob("*.dist-info"):
+        name, _, release = info.name.removesuffix(".dist-info").partition("-")
+        found[canonicalize_name(name)] = release
+    return found
+
+
+def top_level_of_distributions(artifact: Path) -> set[str]:
+    """Top-level names the installed wheels wrote, from their RECORD files."""
+    names = set()
+    for record in artifact.glob("*.dist-info/RECORD"):
+        names |= {line.split(",")[0].split("/")[0] for line in record.read_text().splitlines() if line}
+    return names - {"..", "bin"}
+
+
+def check_dependencies_pinned(artifact: Path, pins: set[str]) -> None:
+    """What each shipped wheel needs is shipped too, or is boto3 or one of its own (the Lambda runtime's)."""
+    provided = set(installed(boto3_folder()))
+    for metadata in artifact.glob("*.dist-info/METADATA"):
+        for line in Parser().parsestr(metadata.read_text()).get_all("Requires-Dist") or []:
+            needed = Requirement(line)
+            if needed.marker is None or needed.marker.evaluate({"extra": ""}):
+                name = canonicalize_name(needed.name)
+                assert name in pins | provided, f"{metadata.parent.name} needs {needed}: pin it in requirements.txt"
+
+
+def project_sources() -> set[str]:
+    """Every file of the runtime packages, whatever its kind, but bytecode and hidden files."""
+    return {str(path.relative_to(ROOT)) for package in PACKAGES for path in (ROOT / package).rglob("*")
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+            and not path.name.startswith(".")}
+
+
+def check_contents(artifact: Path) -> None:
+    """The runtime packages, the pinned wheels, and nothing else."""
+    pins = {name: str(req.specifier).removeprefix("==") for name, req in requirements().items()}
+    assert installed(artifact) == pins
+    check_dependencies_pinned(artifact, set(pins))
+    assert {path.name for path in artifact.iterdir()} == set(PACKAGES) | top_level_of_distributions(artifact)
+    shipped = {str(path.relative_to(artifact)) for package in PACKAGES for path in (artifact / package).rglob("*")
+               if path.is_file()}
+    assert shipped == project_sources()
+    stray = [path for path in artifact.rglob("*") if path.name in {"__pycache__", "tests", "docs", "benchmarks"}
+             or path.suffix == ".pyc"]
+    assert stray == []
+
+
+def elf_machine(path: Path) -> int:
+    header = path.read_bytes()[:20]
+    assert header[:4] == b"\x7fELF", f"{path} is not an ELF library"
+    return int.from_bytes(header[18:20], "little")
+
+
+def test_the_requirements_pin_the_runtime_dependencies_of_pyproject() -> None:
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    pins = requirements()
+    for dependency in map(Requirement, declared):
+        name = canonicalize_name(dependency.name)
+        if name == "boto3":  # provided by the Lambda Python runtime
+            assert name not in pins and "botocore" not in pins
+            continue
+        assert name in pins, f"lambda/requirements.txt does not pin {dependency.name}"
+        pinned = str(pins[name].specifier).removeprefix("==")
+        assert pinned in dependency.specifier, f"{name}=={pinned} is outside pyproject's {dependency.specifier}"
+
+
+def test_every_function_is_built_by_the_makefile_for_the_template_runtime() -> None:
+    found = functions()
+    assert found
+    for name, function in found.items():
+        assert function["Metadata"].get("BuildMethod") == "makefile", name
+        assert function["CodeUri"] == "lambda/", name
+        assert "Runtime" not in function and "Architectures" not in function, f"{name}: set in Globals only"
+    defaults = template()["Globals"]["Function"]
+    assert (defaults["Runtime"], defaults["Architectures"]) == ("python3.13", ["arm64"])
+    assert makefile_default("PLATFORM") == "manylinux2014_aarch64"
+    assert makefile_default("PYTHON_VERSION") == "3.13"
+
+
+def test_the_artifact_for_the_template_is_aarch64_python313(tmp_path: Path) -> None:
+    artifact = build(tmp_path / "ProjectorFunction")
+    check_contents(artifact)
+    libraries = list((artifact / "orjson").glob("*.so"))
+    assert [library.name for library in libraries] == ["orjson.cpython-313-aarch64-linux-gnu.so"]
+    assert elf_machine(libraries[0]) == EM_AARCH64
+
+
+def test_the_artifact_for_this_machine_holds_the_runtime_code_and_its_dependencies(artifact: Path) -> None:
+    check_contents(artifact)
+    if this_machine()[0].endswith("x86_64"):
+        assert elf_machine(next((artifact / "orjson").glob("*.so"))) == EM_X86_64
+
+
+# -- the handlers, run from the artifact -------------------------------------------------------------
+def api_event(method: str, path: str, body: str | None = None, query: dict[str, str] | None = None) -> dict:
+    """An API Gateway REST proxy event, as Lambda receives it."""
+    return {"httpMethod": method, "path": path, "resource": path, "body": body, "isBase64Encoded": False,
+            "headers": {"Content-Type": "application/json"}, "multiValueHeaders": {},
+            "queryStringParameters": query, "multiValueQueryStringParameters": None, "pathParameters": None,
+            "requestContext": {"requestId": f"{method} {path}", "stage": "Prod", "httpMethod": method}}
+
+
+def reply(result: dict[str, Any]) -> tuple[int, Any]:
+    return result["statusCode"], json.loads(result["body"])
+
+
+def stream_event(endpoint: str) -> dict[str, Any]:
+    """Every record on the Loans stream, shaped as Lambda delivers them (LOCAL-AWS traps 1 and 7)."""
+    arn = boto3.client("dynamodb", endpoint_url=endpoint).describe_table(TableName="Loans")["Table"]["LatestStreamArn"]
+    streams = boto3.client("dynamodbstreams", endpoint_url=endpoint)
+    records = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
+                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        for record in streams.get_records(ShardIterator=iterator)["Records"]:
+            image = dict(record["dynamodb"], ApproximateCreationDateTime=record["dynamodb"][
+                "ApproximateCreationDateTime"].timestamp())
+            records.append({**record, "dynamodb": image, "eventSource": "aws:dynamodb", "eventSourceARN": arn})
+    return {"Records": records}
+
+
+COMMANDS, QUERIES, PROJECTOR = (f"handlers.{name}.lambda_handler" for name in ("commands", "queries", "projector"))
+
+
+def api(process: LambdaProcess, handler: str) -> Callable[..., tuple[int, Any]]:
+    """Call an API function: api_event's arguments in, (status, decoded body) out."""
+    return lambda *args, **kwargs: reply(process.invoke(handler, api_event(*args, **kwargs)))
+
+
+def check_origins(process: LambdaProcess, artifact: Path) -> None:
+    """The dependencies come from the artifact, boto3 from its own folder, nothing from a site-packages."""
+    shipped = ("aws_lambda_powertools", "orjson", "jmespath", "aws_xray_sdk.core", "wrapt")
+    origins = process.ask({"modules": [*shipped, "boto3", "botocore"]})
+    files = {name: Path(file) for name, file in origins["files"].items()}
+    assert all(files[name].is_relative_to(artifact) for name in shipped)
+    assert all(files[name].is_relative_to(boto3_folder()) for name in ("boto3", "botocore"))
+    assert origins["path"][:2] == [str(artifact), str(boto3_folder())]
+    assert not [entry for entry in origins["path"] if "site-packages" in entry]
+
+
+def test_every_handler_runs_from_the_artifact_with_only_boto3_beside_it(artifact: Path, server_env: str) -> None:
+    ensure_tables()
+    with lambda_processes(artifact, boto3_folder(), server_env) as processes:
+        assert set(processes) == {COMMANDS, QUERIES, PROJECTOR}, "every function in the template is invoked here"
+        commands, queries = api(processes[COMMANDS], COMMANDS), api(processes[QUERIES], QUERIES)
+
+        status, loan = commands("POST", "/loans", '{"requested_amount": 1000.00, "interest": 0.05}')
+        assert (status, loan["status"], loan["requested_amount"]) == (201, "CREATED", "1000.00")
+        status, approved = commands("POST", f"/loans/{loan['id']}/events", '{"type": "LoanApproved"}')
+        assert (status, approved["event"]) == (201, {"type": "LoanApproved", "number": 2})
+        status, got = commands("GET", f"/loans/{loan['id']}")
+        assert (status, got["version"], got["status"]) == (200, 2, "APPROVED")
+
+        batch = stream_event(server_env)
+        assert [record["eventName"] for record in batch["Records"]] == ["INSERT", "INSERT"]
+        assert processes[PROJECTOR].invoke(PROJECTOR, batch) == {"batchItemFailures": []}
+
+        status, summary = queries("GET", f"/loans/{loan['id']}/summary")
+        assert (status, summary["status"], summary["version"]) == (200, "APPROVED", 2)
+        status, listed = queries("GET", "/loans", query={"status": "APPROVED"})
+        assert status == 200 and [row["id"] for row in listed["loans"]] == [loan["id"]]
+        status, portfolio = queries("GET", "/portfolio")
+        assert status == 200 and portfolio["APPROVED"]["loans"] == 1 and portfolio["APPROVED"]["principal"] == "1000.00"
+        check_origins(processes[COMMANDS], artifact)
