@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from core.errors import IllegalEventNumberError, StoredEventError
+from core.errors import EventSourcingError, IllegalEventNumberError, StoredEventError
 from core.event_types import MISSING, check_fields
 from core.events import Event, RecordedEvent, from_record
 
@@ -124,7 +124,8 @@ def _fold_each(aggregate: Aggregate, records: Iterator[RecordedEvent]) -> int:
 
 def _named(aggregate: Aggregate, record: RecordedEvent, exc: Exception) -> StoredEventError:
     """The log's fault (or the code's), never the caller's: a stored event that cannot be folded."""
-    return StoredEventError(aggregate.id, record.number, record.type, str(exc))
+    reason = str(exc) if isinstance(exc, EventSourcingError) else f"{type(exc).__name__}: {exc}"
+    return StoredEventError(aggregate.id, record.number, record.type, reason)
 
 
 @functools.cache

@@ -175,7 +175,8 @@ def stream_event(endpoint: str) -> dict[str, Any]:
     return {"Records": records}
 
 
-COMMANDS, QUERIES, PROJECTOR = (f"handlers.{name}.lambda_handler" for name in ("commands", "queries", "projector"))
+COMMANDS, QUERIES, PROJECTOR, REBUILD = (f"handlers.{name}.lambda_handler"
+                                          for name in ("commands", "queries", "projector", "rebuild_worker"))
 
 
 def api(process: LambdaProcess, handler: str) -> Callable[..., tuple[int, Any]]:
@@ -197,7 +198,7 @@ def check_origins(process: LambdaProcess, artifact: Path) -> None:
 def test_every_handler_runs_from_the_artifact_with_only_boto3_beside_it(artifact: Path, server_env: str) -> None:
     ensure_tables()
     with lambda_processes(artifact, boto3_folder(), server_env) as processes:
-        assert set(processes) == {COMMANDS, QUERIES, PROJECTOR}, "every function in the template is invoked here"
+        assert set(processes) == {COMMANDS, QUERIES, PROJECTOR, REBUILD}, "every function in the template runs here"
         commands, queries = api(processes[COMMANDS], COMMANDS), api(processes[QUERIES], QUERIES)
 
         status, loan = commands("POST", "/loans", '{"requested_amount": 1000.00, "interest": 0.05}')
@@ -217,4 +218,10 @@ def test_every_handler_runs_from_the_artifact_with_only_boto3_beside_it(artifact
         assert status == 200 and [row["id"] for row in listed["loans"]] == [loan["id"]]
         status, portfolio = queries("GET", "/portfolio")
         assert status == 200 and portfolio["APPROVED"]["loans"] == 1 and portfolio["APPROVED"]["principal"] == "1000.00"
+
+        rebuild = {"projection": "loan-summary", "segments": 1}
+        begun = processes[REBUILD].invoke(REBUILD, {**rebuild, "action": "begin"})
+        assert (begun["generation"], begun["catch_up_only"]) == (1, False)
+        segment = processes[REBUILD].invoke(REBUILD, {**rebuild, "action": "segment", "segment": 0})
+        assert (segment["done"], segment["aggregates"], segment["events"]) == (True, 1, 2)
         check_origins(processes[COMMANDS], artifact)

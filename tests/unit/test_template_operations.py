@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +20,7 @@ from handlers.tables import ensure_tables
 from loans import Loan
 from projections.batch import BatchResult
 from projections.projector import Outcome
+from snapshots.metrics import metric_values
 from tests.template_support import deployed, resources
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:loans-alarms"
@@ -97,13 +99,15 @@ def test_the_dashboard_shows_what_the_code_publishes(stack: dict[str, Any]) -> N
     titles, lines = dashboard_metrics(stack)
     for topic in ("lag", "failures", "Commands by outcome", "Snapshots: hits and skips"):
         assert any(topic in title for title in titles), (topic, titles)
-    published = set(BatchResult(Outcome(), lag=1.0).metrics())
+    projector = set(BatchResult(Outcome(), lag=1.0).metrics())
+    snapshot_metrics = set(metric_values(Counter()))
     shown = {line[1] for line in lines if line[0] == "aws-es"}
-    assert shown <= published, f"the dashboard names metrics no handler publishes: {shown - published}"
+    unpublished = shown - projector - snapshot_metrics
+    assert not unpublished, f"the dashboard names metrics no handler publishes: {unpublished}"
     assert {"ProjectionLagSeconds", "MalformedRecords", "EventsFolded"} <= shown
-    searches = [entry["expression"] for line in lines for entry in line
-                if isinstance(entry, dict) and "expression" in entry]
-    assert searches == ["SEARCH('Namespace=\"aws-es\" service=\"loan-commands\"', 'Sum', 300)"]
+    assert snapshot_metrics - {"SnapshotSkipped"} <= shown, "every snapshot hit, skip reason and write is charted"
+    snapshot_lines = {tuple(line[2:4]) for line in lines if line[0] == "aws-es" and line[1] in snapshot_metrics}
+    assert snapshot_lines == {("service", commands.metrics.service)}
     assert commands.logger.service == "loan-commands"
 
 
