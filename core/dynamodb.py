@@ -96,6 +96,16 @@ class DynamoDBTable:
             self._client = dynamodb_client()
         return self._client
 
+    def read_request(self, aggregate_id: str, after: int) -> dict[str, Any]:
+        """The Query for an aggregate's items numbered above `after`, oldest first, strongly consistent."""
+        return {
+            "TableName": self.table,
+            "KeyConditionExpression": "#id = :id AND #n > :after",
+            "ExpressionAttributeNames": {"#id": "id", "#n": "number"},
+            "ExpressionAttributeValues": {":id": {"S": aggregate_id}, ":after": {"N": str(after)}},
+            "ConsistentRead": True,
+        }
+
     def _items(self, request: dict[str, Any], operation: str = "query") -> Iterator[dict[str, Any]]:
         """Every item a Query (or Scan) returns, page by page."""
         while True:
@@ -136,14 +146,8 @@ class DynamoDBEventStore(DynamoDBTable):
     """Event store on one DynamoDB table per aggregate type."""
 
     def read(self, aggregate_id: str, after: int = 0) -> Iterator[RecordedEvent]:
-        request: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "#id = :id AND #n > :after",
-            "ExpressionAttributeNames": {"#id": "id", "#n": "number"},
-            "ExpressionAttributeValues": {":id": {"S": aggregate_id}, ":after": {"N": str(after)}},
-            "ConsistentRead": True,
-        }
-        return records(self._items(request))
+        return records(self._items(self.read_request(aggregate_id, after)))
+
 
     def append(
         self,

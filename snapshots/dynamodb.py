@@ -250,13 +250,7 @@ class DynamoDBSnapshotStore(DynamoDBTable):
     def read_after(self, aggregate_id: str, after: int, seen: list[dict[str, Any]]) -> Iterator[RecordedEvent]:
         """The events after `after`, as `DynamoDBEventStore.read` gives them (same Query, page by page);
         the snapshot items the Query passes are appended to `seen`, so a catch-up learns of them for free."""
-        request: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "#id = :id AND #n > :after",
-            "ExpressionAttributeNames": {"#id": "id", "#n": "number"},
-            "ExpressionAttributeValues": {":id": {"S": aggregate_id}, ":after": {"N": str(after)}},
-            "ConsistentRead": True,
-        }
+        request = self.read_request(aggregate_id, after)
         while True:
             page = self._call("query", request)
             items = page.get("Items", ())
