@@ -22,7 +22,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from core.dynamodb import DynamoDBTable, from_item, is_event_item, records
+from core.dynamodb import CONNECTION_ERRORS, DynamoDBTable, from_item, is_event_item, records
 from core.errors import error_code
 from core.events import RecordedEvent
 from core.store import MAX_ITEM_BYTES
@@ -196,7 +196,7 @@ class DynamoDBSnapshotStore(DynamoDBTable):
         try:
             self.client.put_item(TableName=self.table, Item=item, ConditionExpression=condition,
                                  ExpressionAttributeNames=names, **values)
-        except ClientError as exc:
+        except (ClientError, *CONNECTION_ERRORS) as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
                 return False
             self._reraise(exc)
@@ -243,7 +243,7 @@ class DynamoDBSnapshotStore(DynamoDBTable):
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
             )
-        except ClientError as exc:
+        except (ClientError, *CONNECTION_ERRORS) as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 self._reraise(exc)
 

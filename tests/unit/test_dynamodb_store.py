@@ -16,6 +16,9 @@ from core.dynamodb import events_table_definition
 from core.events import RecordedEvent
 from core.metering import RequestMeter
 from loans import Loan
+from snapshots.dynamodb import DynamoDBSnapshotStore
+from snapshots.envelope import Snapshot
+from snapshots.store import Stored
 
 
 def record(number: int, data: str = "{}") -> RecordedEvent:
@@ -278,7 +281,11 @@ def test_an_unreachable_endpoint_is_unavailable_and_says_what_to_check(no_backof
                           config=Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=1))
     store = DynamoDBEventStore("Loans", client)
     says = r"127\.0\.0\.1.*is it running\? \(AWS_ENDPOINT_URL\)"
-    for attempt in (lambda: list(store.read("a")), lambda: store.append("a", 0, [record(1)])):
+    snapshots = DynamoDBSnapshotStore("Loans", client)
+    snapshot = Snapshot("Loan", "a", 1, "f", "{}", "2026-01-01T00:00:00+00:00", "c")
+    attempts = (lambda: list(store.read("a")), lambda: store.append("a", 0, [record(1)]),
+                lambda: snapshots.put(snapshot), lambda: snapshots.delete("a", Stored(1, "c")))
+    for attempt in attempts:
         with pytest.raises(StoreUnavailableError, match=says) as caught:
             attempt()
         assert isinstance(caught.value.cause, EndpointConnectionError)
