@@ -6,31 +6,11 @@ cfn-lint misses bad references inside SAM `Events` and `Policies` (LOCAL-AWS), h
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Any
 
 import pytest
 from cfnlint.api import lint
-from cfnlint.decode import decode_str
-from samtranslator.translator.transform import transform
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
-
-
-class NoManagedPolicies:
-    """samtranslator's policy loader, offline: no AWS managed policy is looked up."""
-
-    def load(self) -> dict[str, str]:
-        return {}
-
-
-def translated() -> dict[str, Any]:
-    template, problems = decode_str(TEMPLATE.read_text())
-    assert not problems, problems
-    for resource in template["Resources"].values():
-        if resource["Type"] == "AWS::Serverless::Function":
-            resource["Properties"]["CodeUri"] = "s3://bucket/key.zip"
-    return transform(json.loads(json.dumps(template, default=str)), {}, NoManagedPolicies())
+from tests.template_support import TEMPLATE, translated
 
 
 def errors(text: str) -> list[str]:
