@@ -17,10 +17,15 @@ NOWHERE = "https://faulted.invalid/"
 
 @dataclass
 class LambdaContext:
+    """What powertools reads from a Lambda context, for any of the functions the tests invoke."""
+
     function_name: str = "loan-commands"
     memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:loan-commands"
     aws_request_id: str = "req-1"
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
 
 
 def rest_event(method: str, path: str, body: str | None = None, *, query: dict[str, str] | None = None,

@@ -5,7 +5,6 @@ The expected rows come from the write side: each loan hydrated from the events t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -17,18 +16,11 @@ from handlers.tables import ensure_tables
 from loans import Loan
 from projections.query import read_row
 from projections.tables import tables_for
-
-
-@dataclass
-class LambdaContext:
-    function_name: str = "rebuild-worker"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:rebuild-worker"
-    aws_request_id: str = "req-1"
+from tests.api_support import LambdaContext
 
 
 def invoke(**event: Any) -> dict[str, Any]:
-    return rebuild_worker.lambda_handler({"projection": "loan-summary", **event}, LambdaContext())
+    return rebuild_worker.lambda_handler({"projection": "loan-summary", **event}, LambdaContext("rebuild-worker", 1024))
 
 
 @pytest.fixture
