@@ -22,7 +22,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from core import config
 from core import events as core_events
 from core.dynamodb import DynamoDBEventStore, events_table_definition, records, to_item
 from core.events import Event, to_record
@@ -30,6 +29,8 @@ from core.metering import RequestMeter
 from core.repository import Repository, fold
 from core.retry import execute
 from core.store import InMemoryEventStore
+from handlers.root import reset as reset_root
+from handlers.root import root
 from loans import Loan
 from snapshots import (
     AggregateCache,
@@ -220,7 +221,7 @@ def fresh_process_rows(sizes: tuple[int, ...], runs: int) -> list[dict[str, Any]
     saved = dict(os.environ)
     stack = LocalStack().start()  # points this process's configured clients at the server
     try:
-        dynamodb = config.dynamodb_client()
+        dynamodb = root().dynamodb
         dynamodb.create_table(**events_table_definition("Loans"))
         s3_client().create_bucket(Bucket="bench-snapshots")
         stores = {"dynamodb": DynamoDBSnapshotStore("Loans", client=dynamodb),
@@ -244,7 +245,7 @@ def fresh_process_rows(sizes: tuple[int, ...], runs: int) -> list[dict[str, Any]
         stack.stop()
         os.environ.clear()
         os.environ.update(saved)
-        config.reset()
+        reset_root()
 
 
 def _hydrate_elsewhere(loan_id: str, store: str) -> dict[str, Any]:

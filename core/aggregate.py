@@ -60,9 +60,6 @@ class Aggregate(Resource):
     table: ClassVar[str | None] = None
     #: Bump to invalidate stored snapshots by hand; they are also invalidated when a handler's code changes.
     snapshot_version: ClassVar[int] = 0
-    #: Builds the repository `Aggregate(id)` uses when none is injected: `factory(cls, table)`. A domain
-    #: package sets it (loans wires snapshots this way), since core knows nothing of snapshot storage.
-    repository_factory: ClassVar[Callable[[type[Aggregate], str], Repository] | None] = None
     _dispatch: ClassVar[dict[str, tuple[Callable[..., Any], tuple[tuple[str, Any], ...]]]]
     #: True once `hydrate(events)` or `apply` advanced the version without the store; cleared when events are
     #: read from the store or a commit lands. The next append then asks the store to prove it holds event
@@ -91,21 +88,26 @@ class Aggregate(Resource):
         self._repository = repository
 
     @classmethod
-    def default_table(cls) -> str:
-        from core.config import table_name
+    def declared_table(cls) -> str:
+        """The events table's name as the code declares it: `table`, or the class name plus `s`."""
+        return cls.__dict__.get("table") or cls.table or f"{cls.__name__}s"
 
-        return table_name(cls.__dict__.get("table") or cls.table or f"{cls.__name__}s")
+    @classmethod
+    def default_table(cls) -> str:
+        """The events table's configured name (`LOANS_TABLE` overrides `Loans`), from the composition root."""
+        from handlers.root import root
+
+        return root().table(cls)
 
     @property
     def repository(self) -> Repository:
+        """The injected repository, or the composition root's for this class and table (snapshots and the
+        warm cache as configured). Core imports `handlers.root` only here, lazily: the root is built on the
+        first aggregate that needs it, never at import time."""
         if self._repository is None:
-            factory = type(self).repository_factory
-            if factory is not None:
-                self._repository = factory(type(self), self.table)
-            else:
-                from core.repository import default_repository
+            from handlers.root import root
 
-                self._repository = default_repository(self.table)
+            self._repository = root().repository(type(self), self.table)
         return self._repository
 
     # -- reading -----------------------------------------------------------------------------------------

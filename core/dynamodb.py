@@ -82,7 +82,7 @@ def records(items: Iterable[dict[str, Any]]) -> Iterator[RecordedEvent]:
 
 
 class DynamoDBTable:
-    """A table name and a DynamoDB client: the injected one, or the configured one built on first use."""
+    """A table name and a DynamoDB client: the injected one, or a plain one built on first use."""
 
     def __init__(self, table: str, client: DynamoDBClient | None = None) -> None:
         self.table = table
@@ -91,9 +91,9 @@ class DynamoDBTable:
     @property
     def client(self) -> DynamoDBClient:
         if self._client is None:
-            from core.config import dynamodb_client
+            from core.config import default_client
 
-            self._client = dynamodb_client()
+            self._client = default_client("dynamodb")
         return self._client
 
     def read_request(self, aggregate_id: str, after: int) -> dict[str, Any]:

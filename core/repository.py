@@ -6,7 +6,6 @@ aggregate's version, `append` writes, and `committed` runs after a successful ap
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -126,15 +125,3 @@ def _named(aggregate: Aggregate, record: RecordedEvent, exc: Exception) -> Store
     """The log's fault (or the code's), never the caller's: a stored event that cannot be folded."""
     reason = str(exc) if isinstance(exc, EventSourcingError) else f"{type(exc).__name__}: {exc}"
     return StoredEventError(aggregate.id, record.number, record.type, reason)
-
-
-@functools.cache
-def default_repository(table: str) -> Repository:
-    """The repository `Aggregate(id)` uses when none is injected: DynamoDB, from configuration."""
-    from core.dynamodb import DynamoDBEventStore
-
-    return Repository(DynamoDBEventStore(table))
-
-
-def reset_defaults() -> None:
-    default_repository.cache_clear()

@@ -15,10 +15,14 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 
-from core import EventSourcingError, InvalidIdError, check_id, config
+from core import EventSourcingError, InvalidIdError, check_id
 from core.metering import RequestMeter
 from handlers import cli_projections
 from handlers.cli_snapshots import register_snapshot
+from handlers.registry import UnknownAggregateError
+from handlers.root import root
+from handlers.views import UsageError, plain
+from projections.errors import UnknownProjectionError
 
 #: Exit codes: 1 for an error the command reports, 2 for a usage mistake (argparse's own).
 FAILED = 1
@@ -30,6 +34,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_ids(parser, args)
     try:
         return int(args.run(args) or 0)
+    except (UsageError, UnknownAggregateError, UnknownProjectionError, InvalidIdError) as exc:
+        parser.exit(2, f"aws-es {args.command}: {exc}\n")  # a usage mistake: exit 2, as argparse's own
     except KeyboardInterrupt:
         print("aws-es: interrupted", file=sys.stderr)
         return 130
@@ -99,19 +105,18 @@ def run_init(args: argparse.Namespace) -> int:
 
 def register_demo(commands: Any) -> None:
     command = commands.add_parser(
-        "demo", help="run the loan example end to end",
-        description="Run a portfolio of loans through every path of the workflow, and one long-lived loan of "
-        "5,000 repayments, then hydrate it and print what that cost; the stream projector runs alongside, and the "
-        "demo waits until it has caught up and prints the portfolio and two loan rows. With no endpoint and no "
-        "AWS credentials configured it starts moto's server on 127.0.0.1 first.",
+        "demo", help="run the first module's worked example end to end",
+        description="Run the `demo` of the first module in AWS_ES_MODULES that declares one (the default module's "
+        "runs a portfolio through every path of its workflow and one long-lived aggregate of 5,000 events, then "
+        "hydrates it three ways and prints what that cost); the stream projector runs alongside. With no endpoint "
+        "and no AWS credentials configured it starts moto's server on 127.0.0.1 first.",
     )
     command.add_argument("--repayments", type=positive_int, default=5_000,
-                         help="repayments on the long-lived loan (default: 5000)")
+                         help="events on the long-lived aggregate (default: 5000)")
     command.set_defaults(run=run_demo)
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from handlers import demo
     from handlers.local import LocalStack, is_configured
     from handlers.tables import ensure_tables
 
@@ -120,29 +125,12 @@ def run_demo(args: argparse.Namespace) -> int:
         stack = LocalStack().start()
         print(f"local stack: moto's server at {stack.endpoint}")
     try:
+        demo = root().registry.demo
         ensure_tables()
         stop_projector = cli_projections.start_live_projector()  # projections update live
         meter = RequestMeter.for_this_thread()  # the stream runner shares the client
-        meter.attach(config.dynamodb_client())
-        started = time.perf_counter()
-        portfolio = demo.run_portfolio()
-        print(f"\n{'path':<30} {'loan':<10} {'status':<12} {'balance':>10} {'version':>8}")
-        for path, loan in portfolio:
-            print(f"{path:<30} {loan.id[:8]:<10} {loan.status:<12} {loan.balance:>10} {loan.version:>8}")
-        long_started = time.perf_counter()
-        long_loan = demo.run_long_loan(repayments=args.repayments)
-        commit_seconds = time.perf_counter() - long_started
-        print(f"\nlong-lived loan {long_loan.id[:8]}: {long_loan.version:,} events committed in "
-              f"{commit_seconds:.1f} s; status {long_loan.status}, balance {long_loan.balance}")
-        print(f"hydrating loan {long_loan.id[:8]} ({long_loan.version:,} events):")
-        for mode, loaded, cost in demo.hydrate_three_ways(long_loan.id, meter):
-            source = f"  (snapshot at version {cost['snapshot_version']:,})" if cost["snapshot_version"] else ""
-            print(f"  {mode:<16} {cost['events_read']:>6,} events read {cost['requests']:>3} requests "
-                  f"{cost['bytes']:>10,} bytes {cost['ms']:>10,.1f} ms{source}")
-            if (loaded.version, loaded.state()) != (long_loan.version, long_loan.state()):
-                raise EventSourcingError(f"hydrated state ({mode}) differs from the committed one")
-        cli_projections.show_demo_projections(portfolio, long_loan)
-        print(f"\ndemo done in {time.perf_counter() - started:.1f} s")
+        meter.attach(root().dynamodb)
+        demo(args.repayments, meter)
     finally:
         if stop_projector is not None:
             stop_projector()
@@ -190,12 +178,13 @@ def run_local(args: argparse.Namespace) -> int:
 
 def register_hydrate(commands: Any) -> None:
     command = commands.add_parser(
-        "hydrate", help="load a loan and print its state and what loading it cost",
-        description="Load a loan from the events table and print its state, with the events read, requests "
+        "hydrate", help="load an aggregate and print its state and what loading it cost",
+        description="Load an aggregate from its events table and print its state, with the events read, requests "
         "sent, bytes received and milliseconds it took, and the snapshot metrics the load caused (a snapshot "
-        "used, or skipped and why: stale, corrupt, impossible, unavailable).",
+        "used, or skipped and why: stale, corrupt, impossible, unavailable). `hydrate TYPE ID` names the "
+        "aggregate type (a registered class name); `hydrate ID` means the first module's first aggregate.",
     )
-    command.add_argument("id", help="the loan's id")
+    command.add_argument("names", nargs="+", metavar="[TYPE] ID", help="the aggregate type (optional) and id")
     command.add_argument("--json", action="store_true", help="print one JSON object (with snapshot_version, "
                          "tail_events, snapshot_skipped: why a stored snapshot was not used, and "
                          "snapshot_metrics: the snapshot metrics this hydrate would publish, e.g. "
@@ -203,26 +192,37 @@ def register_hydrate(commands: Any) -> None:
     command.set_defaults(run=run_hydrate)
 
 
+def aggregate_and_id(names: list[str]) -> tuple[type[Any], str]:
+    """`[TYPE] ID` -> the registered class and the checked id; a usage mistake raises `UsageError`."""
+    if len(names) > 2:
+        raise UsageError(f"give [TYPE] ID, not {len(names)} names")
+    registry = root().registry
+    cls = registry.aggregate(names[0]) if len(names) == 2 else registry.default_aggregate
+    return cls, check_id(names[-1])
+
+
 def run_hydrate(args: argparse.Namespace) -> int:
     from handlers.cli_snapshots import attach_snapshot_clients
-    from handlers.demo import measure_hydrate
-    from loans.views import state_view
+    from handlers.measure import measure_hydrate
     from snapshots.metrics import counting, metric_values
 
+    cls, aggregate_id = aggregate_and_id(args.names)
     meter = RequestMeter()
-    meter.attach(config.dynamodb_client())
+    meter.attach(root().dynamodb)
     attach_snapshot_clients(meter)
     with counting() as counts:
-        loan, cost = measure_hydrate(args.id, meter)
-    if loan.version == 0:
-        raise EventSourcingError(f"no loan {args.id!r} in table {loan.table!r}")
+        aggregate, cost = measure_hydrate(cls, aggregate_id, meter)
+    kind = cls.__name__
+    if aggregate.version == 0:
+        raise EventSourcingError(f"no {kind.lower()} {aggregate_id!r} in table {aggregate.table!r}")
     metrics = {name: value for name, value in metric_values(counts).items() if value}
-    state = state_view(loan.state())
-    report = {"id": loan.id, "version": loan.version, "state": state, **cost, "snapshot_metrics": metrics}
+    view = root().registry.views.get(kind)
+    state = view(aggregate.state()) if view else {name: plain(value) for name, value in aggregate.state().items()}
+    report = {"id": aggregate.id, "version": aggregate.version, "state": state, **cost, "snapshot_metrics": metrics}
     if args.json:
         print(json.dumps(report, default=str))
         return 0
-    print(f"loan {loan.id} at version {loan.version}")
+    print(f"{kind} {aggregate.id} at version {aggregate.version}")
     for name, value in state.items():
         print(f"  {name:<17} {value}")
     print(f"loaded in {cost['ms']:,.1f} ms: {cost['events_read']:,} events read, {cost['requests']} requests, "

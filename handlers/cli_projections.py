@@ -12,17 +12,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from core import config
 from core.errors import EventSourcingError
-from handlers import projection_setup
-from loans import Loan
-from loans.projections import NAMES, resolve
-from loans.views import loan_view, portfolio_view
+from handlers.root import root
+from handlers.views import UsageError, counters_view, print_view, row_view
 from projections.errors import ProjectionError
 from projections.query import read_counters, read_row
 from projections.rebuild import Progress, Rebuild, RebuildReport
 from projections.runner import StreamRunner
-from projections.tables import tables_for
 from projections.verify import verify
 
 # -- live projector (demo, local, project) ----------------------------------------------------------------------
@@ -40,26 +36,30 @@ def quiet_metrics() -> Iterator[None]:
 
 
 @contextmanager
-def live_projector() -> Iterator[StreamRunner]:
-    """The stream runner in a background thread, stopped (after its current batch) on exit."""
+def live_projector() -> Iterator[list[StreamRunner]]:
+    """A stream runner per registered events table, each in a background thread, stopped (after its current
+    batch) on exit."""
     with quiet_metrics():
-        runner, stop = projection_setup.runner(), threading.Event()
-        thread = threading.Thread(target=runner.run, args=(stop,), name="stream-runner", daemon=True)
-        thread.start()
+        runners, stop = root().runners(), threading.Event()
+        threads = [threading.Thread(target=runner.run, args=(stop,), name=f"stream-runner-{index}", daemon=True)
+                   for index, runner in enumerate(runners)]
+        for thread in threads:
+            thread.start()
         try:
-            yield runner
+            yield runners
         finally:
             stop.set()
-            thread.join(timeout=30)
+            for thread in threads:
+                thread.join(timeout=30)
 
 
-def wait_caught_up(loan_ids: list[str], versions: list[int], timeout: float = 60.0) -> bool:
-    """True once every loan's summary row reached its version (the projector has caught up)."""
-    declared, client = projection_setup.projection(), config.dynamodb_client()
+def wait_caught_up(projection: str, ids: list[str], versions: list[int], timeout: float = 60.0) -> bool:
+    """True once the row of each id in `projection` reached its version (the projector has caught up)."""
+    current = root()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        tables = tables_for(declared, projection_setup.control().live(declared.name))
-        rows = [read_row(client, declared, tables, loan_id) for loan_id in loan_ids]
+        declared, tables = current.live_tables(projection)
+        rows = [read_row(current.dynamodb, declared, tables, key) for key in ids]
         if all(row and row["version"] >= version for row, version in zip(rows, versions, strict=True)):
             return True
         time.sleep(0.2)
@@ -78,18 +78,22 @@ def register_project(commands: Any) -> None:
 
 
 def run_project(args: argparse.Namespace) -> int:
-    with quiet_metrics():
-        runner = projection_setup.runner()
-        try:
-            if args.once:
-                runner.drain()
-            else:
-                print("projecting; Ctrl-C to stop", file=sys.stderr, flush=True)
-                runner.run(threading.Event())
-        except KeyboardInterrupt:
-            print("stopped", file=sys.stderr)
-    print(f"{runner.delivered:,} records delivered in {runner.invocations:,} invocations; "
-          f"{runner.given_up:,} sent to the on-failure queue")
+    runners: list[StreamRunner] = []
+    try:
+        if args.once:
+            with quiet_metrics():
+                runners = root().runners()
+                for runner in runners:
+                    runner.drain()
+        else:
+            print("projecting; Ctrl-C to stop", file=sys.stderr, flush=True)
+            with live_projector() as runners:
+                threading.Event().wait()
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+    delivered, invocations = sum(r.delivered for r in runners), sum(r.invocations for r in runners)
+    print(f"{delivered:,} records delivered in {invocations:,} invocations; "
+          f"{sum(r.given_up for r in runners):,} sent to the on-failure queue")
     return 0
 
 
@@ -97,42 +101,38 @@ def run_project(args: argparse.Namespace) -> int:
 
 def register_query(commands: Any) -> None:
     command = commands.add_parser(
-        "query", help="print a loan's summary row or the portfolio",
-        description="Read the live generation of the loan projections: `query loan ID` or `query portfolio`.",
+        "query", help="print a projection's row or its counters",
+        description="Read the live generation of a registered projection: `query PROJECTION KEY` prints the "
+        "row keyed KEY, `query COUNTERS` (a projection's counters name, e.g. `portfolio`) prints the counters. "
+        "Short names come from the modules' ALIASES (`query loan ID`).",
     )
-    what = command.add_subparsers(dest="what", required=True, metavar="WHAT")
-    loan = what.add_parser("loan", help="one loan's summary row")
-    loan.add_argument("id", help="the loan's id")
-    portfolio = what.add_parser("portfolio", help="loans, principal and outstanding balance per status")
-    for sub in (loan, portfolio):
-        sub.add_argument("--json", action="store_true", help="print one JSON object (amounts as strings)")
+    command.add_argument("projection", metavar="PROJECTION", help="a projection, counters or alias name")
+    command.add_argument("id", nargs="?", metavar="KEY", help="the row's key (an aggregate id)")
+    command.add_argument("--json", action="store_true", help="print one JSON object (amounts as strings)")
     command.set_defaults(run=run_query)
 
 
 def run_query(args: argparse.Namespace) -> int:
-    (declared, tables), client = projection_setup.live_tables(), config.dynamodb_client()
-    if args.what == "loan":
-        row = read_row(client, declared, tables, args.id)
-        if row is None:
-            raise EventSourcingError(f"no loan {args.id!r} in projection {declared.name}")
-        report = loan_view(args.id, row)
+    current = root()
+    declared = current.projection(args.projection)
+    counters = args.projection == declared.counters_name
+    if counters and args.id is not None:
+        raise UsageError(f"{args.projection} takes no KEY: it prints the counters of {declared.name}")
+    if not counters and args.id is None:
+        raise UsageError(f"query {args.projection} needs a KEY: the row's {declared.key}")
+    declared, tables = current.live_tables(declared)
+    if counters:
+        report = counters_view(current.registry, args.projection, read_counters(current.dynamodb, tables))
     else:
-        report = portfolio_view(read_counters(client, tables))
+        row = read_row(current.dynamodb, declared, tables, args.id)
+        if row is None:
+            raise EventSourcingError(f"no {args.projection} {args.id!r} in projection {declared.name}")
+        report = row_view(current.registry, declared.name, args.id, row)
     if args.json:
         print(json.dumps(report))
     else:
-        print_view(args.what, report)
+        print_view(counters, report)
     return 0
-
-
-def print_view(what: str, report: dict[str, Any]) -> None:
-    if what == "loan":
-        for name, value in report.items():
-            print(f"  {name:<17} {value}")
-        return
-    print(f"{'status':<12} {'loans':>6} {'principal':>14} {'outstanding':>14}")
-    for status, values in report.items():
-        print(f"{status:<12} {values['loans']:>6} {values['principal']:>14} {values['outstanding']:>14}")
 
 
 # -- rebuild ------------------------------------------------------------------------------------------------
@@ -142,32 +142,33 @@ def register_rebuild(commands: Any) -> None:
         "rebuild", help="rebuild a projection from the events table (blue/green, resumable)",
         description="Fold the whole events table (parallel scan segments) into a fresh generation of the "
         "projection's tables, checkpointing each segment, verify the counts, then switch readers and the live "
-        "projector to it. Run again to resume an interrupted rebuild. `portfolio` and `loan-summary` are "
-        "rebuilt together (the portfolio is the summaries' counters). A loan whose events cannot be folded is "
+        "projector to it. Run again to resume an interrupted rebuild. A projection and its counters are rebuilt "
+        "together (`portfolio` names the loan summaries' counters). An aggregate whose events cannot be folded is "
         "listed and the rest finished, but the new generation is not switched live (exit 1).",
     )
-    command.add_argument("projection", help=f"one of: {', '.join(NAMES)}")
+    command.add_argument("projection", help="a registered projection, counters or alias name")
     command.add_argument("--segment", type=int, default=None, metavar="K", help="run only scan segment K")
     command.add_argument("--of", type=_positive, default=8, metavar="N", help="scan segments in all (default: 8)")
     command.add_argument("--workers", type=_positive, default=4, help="segments scanned at once (default: 4)")
     command.add_argument("--verify", action="store_true",
-                         help="instead, check every live row against the loan's own state (its handlers folding the "
-                         "log) and the portfolio against the sum of the rows; exit 1 on any difference")
+                         help="instead, check every live row against the aggregate's own state (its handlers "
+                         "folding the log) and the counters against the sum of the rows; exit 1 on any difference")
     command.set_defaults(run=run_rebuild)
 
 
 def run_rebuild(args: argparse.Namespace) -> int:
     from handlers.tables import ensure_tables
 
-    declared = resolve(args.projection, projection_setup.projection())
-    client, gate = config.dynamodb_client(), projection_setup.control()
+    current = root()
+    declared = current.projection(args.projection)
+    client, gate, events_table = current.dynamodb, current.control(), current.events_table_of(declared)
     if args.verify:
-        return _verify(declared, client, tables_for(declared, gate.live(declared.name)))
+        return _verify(declared, client, events_table, current.live_tables(declared)[1])
     if args.segment is not None and not 0 <= args.segment < args.of:
         raise EventSourcingError(f"--segment {args.segment} must be in 0..{args.of - 1} (--of {args.of})")
-    rebuild = Rebuild(declared, client, Loan.default_table(), gate,
-                      lambda tables: _projector_for(declared, client, tables),
-                      lambda definitions: ensure_tables([lambda d=d: d for d in definitions]),
+    rebuild = Rebuild(declared, client, events_table, gate,
+                      lambda tables: current.projector_for(declared, lambda: tables),
+                      lambda definitions: ensure_tables(definitions),
                       segments=args.of, workers=args.workers, on_progress=_progress_bar)
     report = rebuild.run(args.segment)
     print(file=sys.stderr)
@@ -181,27 +182,19 @@ def run_rebuild(args: argparse.Namespace) -> int:
 
 
 def _refuse(report: RebuildReport) -> None:
-    """List the loans the rebuild could not fold; it is then not switched live, and the command fails."""
+    """List the aggregates the rebuild could not fold; it is then not switched live, and the command fails."""
     for reason in sorted(report.failures.values()):
         print(reason)
     raise ProjectionError(f"generation {report.generation} was not switched live: {len(report.failures):,} "
-                          f"loans could not be folded (listed above); fix them and run again to resume")
+                          f"aggregates could not be folded (listed above); fix them and run again to resume")
 
 
-def _verify(declared: Any, client: Any, tables: Any) -> int:
-    differences = verify(client, Loan.default_table(), declared, tables)
+def _verify(declared: Any, client: Any, events_table: str, tables: Any) -> int:
+    differences = verify(client, events_table, declared, tables)
     for line in differences:
         print(line)
-    print(f"{tables.rows}: {len(differences)} differences from the loans' own state")
+    print(f"{tables.rows}: {len(differences)} differences from the aggregates' own state")
     return 1 if differences else 0
-
-
-def _projector_for(declared: Any, client: Any, tables: Any) -> Any:
-    from core.dynamodb import DynamoDBEventStore
-    from projections.projector import Projector
-
-    return Projector(declared, client, DynamoDBEventStore(Loan.default_table(), client), lambda: tables,
-                     shards=projection_setup.settings().shards)
 
 
 def _progress_bar(progress: Progress) -> None:
@@ -222,20 +215,3 @@ def start_live_projector() -> Any:
     context = live_projector()
     context.__enter__()
     return lambda: context.__exit__(None, None, None)
-
-
-def show_demo_projections(portfolio: list[tuple[str, Loan]], long_loan: Loan) -> None:
-    """Wait until the projector has caught up with every demo loan, then print the query tables."""
-    loans = [loan for _, loan in portfolio] + [long_loan]
-    started = time.perf_counter()
-    if not wait_caught_up([loan.id for loan in loans], [loan.version for loan in loans]):
-        raise EventSourcingError("the projector did not catch up within 60 s")
-    print(f"\nprojector caught up with all {len(loans)} loans (waited {time.perf_counter() - started:.1f} s "
-          "after hydrating); portfolio:")
-    declared, client = projection_setup.projection(), config.dynamodb_client()
-    tables = tables_for(declared, projection_setup.control().live(declared.name))
-    print_view("portfolio", portfolio_view(read_counters(client, tables)))
-    for loan in (portfolio[-1][1], long_loan):
-        view = loan_view(loan.id, read_row(client, declared, tables, loan.id) or {})
-        print(f"loan {view['id'][:8]}: status {view['status']}, balance {view['balance']}, "
-              f"paid {view['total_paid']} in {view['payments']} payments, version {view['version']}")

@@ -1,4 +1,5 @@
-"""`aws-es snapshot [--all | ID ...]`: backfill snapshots of loans, with a progress bar on stderr."""
+"""`aws-es snapshot [TYPE] [--all | ID ...]`: backfill snapshots of any registered aggregate, with a progress
+bar on stderr."""
 
 from __future__ import annotations
 
@@ -7,67 +8,82 @@ import sys
 import time
 from typing import Any, TextIO
 
-from core import config
-from core.dynamodb import DynamoDBEventStore
-from core.errors import ConfigurationError, EventSourcingError
+from core.aggregate import Aggregate, check_id
+from core.errors import ConfigurationError, EventSourcingError, InvalidIdError
 from core.metering import RequestMeter
-from loans import Loan
+from handlers.root import Root, root
+from handlers.views import UsageError
 
 
 def register_snapshot(commands: Any) -> None:
     command = commands.add_parser(
-        "snapshot", help="write snapshots of loans now (backfill)",
-        description="Write a snapshot of each named loan (or of every loan with --all) unless its latest "
-        "snapshot is current, so the next hydrate reads the snapshot and the tail only. A stale or corrupt "
-        "snapshot is replaced, even at the loan's current version. Safe to interrupt and run again. The "
-        "summary counts loans written, already current, failed and not found. The store comes from "
-        "SNAPSHOT_STORE (dynamodb, s3 or off), SNAPSHOT_BUCKET and SNAPSHOT_PREFIX.",
+        "snapshot", help="write snapshots of aggregates now (backfill)",
+        description="Write a snapshot of each named aggregate (or of every one in its events table with --all) "
+        "unless its latest snapshot is current, so the next hydrate reads the snapshot and the tail only. TYPE "
+        "(a registered class name) comes first; without it, the first module's first aggregate is meant. A stale "
+        "or corrupt snapshot is replaced, even at the aggregate's current version. Safe to interrupt and run "
+        "again. The summary counts aggregates written, already current, failed and not found. The store comes "
+        "from SNAPSHOT_STORE (dynamodb, s3 or off), SNAPSHOT_BUCKET and SNAPSHOT_PREFIX.",
     )
-    command.add_argument("ids", nargs="*", metavar="ID", help="the loans to snapshot")
-    command.add_argument("--all", action="store_true", help="every loan in the events table")
+    command.add_argument("ids", nargs="*", metavar="[TYPE] ID", help="the aggregate type (optional), then ids")
+    command.add_argument("--all", action="store_true", help="every aggregate in the events table")
     command.set_defaults(run=run_snapshot)
+
+
+def type_and_ids(current: Root, names: list[str]) -> tuple[type[Aggregate], list[str]]:
+    """A leading registered type name picks the aggregate; the rest are ids, each checked."""
+    registry = current.registry
+    known = {cls.__name__.lower(): cls for cls in registry.aggregates}
+    cls = registry.default_aggregate
+    if names and names[0].lower() in known:
+        cls, names = known[names[0].lower()], names[1:]
+    try:
+        return cls, [check_id(name) for name in dict.fromkeys(names)]
+    except InvalidIdError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def run_snapshot(args: argparse.Namespace) -> int:
     from snapshots.backfill import aggregate_ids, backfill
     from snapshots.policy import SnapshotPolicy
     from snapshots.repository import SnapshottingRepository
-    from snapshots.settings import settings, snapshot_store
+    from snapshots.settings import snapshot_store
 
-    if args.all and args.ids:
-        raise ConfigurationError("give loan ids or --all, not both")
-    if not args.all and not args.ids:
-        raise ConfigurationError("name the loans to snapshot (ID ...) or give --all")
-    current = settings()
-    table = Loan.default_table()
-    snapshots = snapshot_store(table, current)
+    current = root()
+    cls, ids = type_and_ids(current, args.ids)
+    kind = cls.__name__.lower()
+    if args.all and ids:
+        raise ConfigurationError(f"give {kind} ids or --all, not both")
+    if not args.all and not ids:
+        raise ConfigurationError(f"name the {kind} aggregates to snapshot (ID ...) or give --all")
+    settings, table = current.settings.snapshots, current.table(cls)
+    snapshots = snapshot_store(table, settings, current.dynamodb, current.s3)
     if snapshots is None:
         raise ConfigurationError("snapshots are off (SNAPSHOT_STORE=off): set it to dynamodb or s3 to write them")
-    repository = SnapshottingRepository(DynamoDBEventStore(table), snapshots, SnapshotPolicy(every=current.every))
-    ids = list(dict.fromkeys(args.ids)) if args.ids else list(aggregate_ids(table, config.dynamodb_client()))
+    repository = SnapshottingRepository(current.event_store(cls), snapshots, SnapshotPolicy(every=settings.every))
+    ids = ids or list(aggregate_ids(table, current.dynamodb))
     bar = Progress(len(ids))
     try:
-        outcome = backfill(Loan, ids, repository, lambda state: bar.update(state.done))
+        outcome = backfill(cls, ids, repository, lambda state: bar.update(state.done))
     finally:
         bar.finish()
     replaced = f" ({outcome.replaced} replacing a stale or corrupt one)" if outcome.replaced else ""
     print(f"snapshots: {outcome.written} written{replaced}, {outcome.current} already current, "
-          f"{len(outcome.failed)} failed, {len(outcome.missing)} not found, of {len(ids)} loans")
+          f"{len(outcome.failed)} failed, {len(outcome.missing)} not found, of {len(ids)} {kind} aggregates")
     for aggregate_id, reason in outcome.failed:
         print(f"  {aggregate_id}: {reason}", file=sys.stderr)
     if outcome.missing:
         names = ", ".join(repr(name) for name in outcome.missing[:5])
         more = f" and {len(outcome.missing) - 5} more" if len(outcome.missing) > 5 else ""
-        raise EventSourcingError(f"no loan {names}{more} in table {table!r}")
+        raise EventSourcingError(f"no {kind} {names}{more} in table {table!r}")
     return 1 if outcome.failed else 0
 
 
 def attach_snapshot_clients(meter: RequestMeter) -> None:
     """Count the snapshot store's requests too (the S3 client; DynamoDB's is the events client)."""
-    from snapshots.settings import s3_client, settings
-
-    if settings().store == "s3":
-        meter.attach(s3_client())
+    current = root()
+    if current.settings.snapshots.store == "s3":
+        meter.attach(current.s3)
 
 
 class Progress:

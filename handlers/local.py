@@ -8,8 +8,8 @@ import socket
 from collections.abc import Mapping
 from pathlib import Path
 
-from core import config
 from core.errors import ConfigurationError
+from handlers.root import reset
 
 #: What another shell needs to reach the local stack (the endpoint is added when it starts).
 LOCAL_ENVIRONMENT = {
@@ -62,7 +62,7 @@ class LocalStack:
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
         os.environ.update(self.environment())
-        config.reset()
+        reset()
         return self
 
     def stop(self) -> None:

@@ -1,21 +1,28 @@
-"""Lambda handler for the events table's DynamoDB stream: fold each batch into the loan projections.
+"""Lambda handler for the events tables' DynamoDB streams: fold each batch into every projection registered
+for the table the records come from (their `eventSourceARN`).
 
 Thin on purpose: parse and project in `projections.batch`, then let powertools shape the partial batch
-response, so Lambda retries only from the lowest failed record.
+response, so Lambda retries only from the lowest failed record. A record from a table no registered
+aggregate uses (or with no source at all) is refused, never folded.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
-from handlers import projection_setup
-from projections.batch import project_batch
+from handlers.root import Root, root
+from projections.batch import BatchResult, project_batch
+from projections.errors import ForeignRecordError
+from projections.projector import Outcome
+from projections.records import sequence_number, stream_table
 
 logger = Logger(service="projector")
 tracer = Tracer(service="projector")
@@ -28,8 +35,7 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    result = project_batch(DynamoDBStreamEvent(event).records, projection_setup.live_projector(), time.time(),
-                           source_table=projection_setup.events_table())
+    result = project_all(DynamoDBStreamEvent(event).records, root(), time.time())
     logger.set_correlation_id(result.correlation_id)
     for name, value in result.metrics().items():
         unit = MetricUnit.Seconds if name.endswith("Seconds") else MetricUnit.Count
@@ -37,3 +43,53 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if result.failed_records:
         logger.warning("records not projected", extra={"errors": (result.malformed + result.outcome.errors)[:10]})
     return process_partial_response(event=event, record_handler=result.check, processor=processor, context=context)
+
+
+def project_all(records: Iterable[DynamoDBRecord], current: Root, now: float) -> BatchResult:
+    """Group the records by source table, fold each group into that table's projections, merge the results."""
+    groups: dict[str | None, list[DynamoDBRecord]] = {}
+    for record in records:
+        groups.setdefault(stream_table(record.raw_event.get("eventSourceARN")), []).append(record)
+    registered = current.events_tables()
+    results = []
+    for table, group in groups.items():
+        if table is None or table not in registered:
+            results.append(refuse(group, registered))
+            continue
+        results += [project_batch(group, projector, now, source_table=table) for projector in current.projector(table)]
+    return merge(results)
+
+
+def refuse(records: list[DynamoDBRecord], registered: list[str]) -> BatchResult:
+    """Every record fails, named: none comes from the stream of a registered events table."""
+    result = BatchResult(Outcome())
+    for record in records:
+        raw = record.raw_event
+        arn, label = raw.get("eventSourceARN"), raw.get("eventID", "?")
+        source = stream_table(arn)
+        reason = str(ForeignRecordError(
+            f"stream record {label}: eventSourceARN {arn!r} is not a DynamoDB stream ARN: not folded" if source is None
+            else f"stream record {label} comes from the stream of table {source!r}, which no registered aggregate "
+            f"uses (events tables: {', '.join(registered) or 'none'}): not folded"))
+        result.malformed.append(reason)
+        sequence = sequence_number(raw)
+        if sequence is not None:
+            result.failed_records[sequence] = reason
+    return result
+
+
+def merge(results: list[BatchResult]) -> BatchResult:
+    """One result for the reply: a record fails when any projection failed it."""
+    merged = BatchResult(Outcome())
+    for result in results:
+        for name in ("folded", "duplicates", "gaps_filled", "conflicts", "writes"):
+            setattr(merged.outcome, name, getattr(merged.outcome, name) + getattr(result.outcome, name))
+        merged.outcome.failed.update(result.outcome.failed)
+        merged.outcome.errors += [error for error in result.outcome.errors if error not in merged.outcome.errors]
+        merged.malformed += [reason for reason in result.malformed if reason not in merged.malformed]
+        for sequence, reason in result.failed_records.items():
+            merged.failed_records.setdefault(sequence, reason)
+        if result.lag is not None:
+            merged.lag = result.lag if merged.lag is None else max(merged.lag, result.lag)
+        merged.correlation_id = merged.correlation_id or result.correlation_id
+    return merged

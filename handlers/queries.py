@@ -13,9 +13,8 @@ from typing import Any
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
-from core import config
-from handlers import projection_setup
 from handlers.api_errors import add_error_handlers, reply
+from handlers.root import root
 from loans import queries
 from loans.views import portfolio_view
 from projections.query import read_counters
@@ -28,20 +27,20 @@ add_error_handlers(app, logger)
 
 @app.get("/loans/<loan_id>/summary")
 def summary(loan_id: str) -> Response:
-    return reply(200, queries.summary(config.dynamodb_client(), *projection_setup.live_tables(), loan_id))
+    return reply(200, queries.summary(root().dynamodb, *root().live_tables("loan-summary"), loan_id))
 
 
 @app.get("/loans")
 def by_status() -> Response:
     parameter = app.current_event.get_query_string_value
-    return reply(200, queries.by_status(config.dynamodb_client(), *projection_setup.live_tables(),
+    return reply(200, queries.by_status(root().dynamodb, *root().live_tables("loan-summary"),
                                         parameter("status"), parameter("limit"), parameter("cursor")))
 
 
 @app.get("/portfolio")
 def portfolio() -> Response:
-    _, tables = projection_setup.live_tables()
-    return reply(200, portfolio_view(read_counters(config.dynamodb_client(), tables)))
+    _, tables = root().live_tables("loan-summary")
+    return reply(200, portfolio_view(read_counters(root().dynamodb, tables)))
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")

@@ -16,16 +16,11 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 
-from core import config
-from core.dynamodb import DynamoDBEventStore
 from core.errors import EventSourcingError
-from handlers import projection_setup
+from handlers.root import root
 from handlers.tables import ensure_tables
-from loans import Loan
-from loans.projections import resolve
-from projections.projector import Projector
 from projections.rebuild import Rebuild, RebuildReport
-from projections.tables import Tables, generation_definitions
+from projections.tables import generation_definitions
 
 logger = Logger(service="rebuild-worker")
 tracer = Tracer(service="rebuild-worker")
@@ -34,7 +29,7 @@ ACTIONS = ("begin", "segment", "finish")
 
 
 class RebuildStepError(EventSourcingError):
-    """A state machine step was asked for something it cannot do, or a segment held loans it could not fold."""
+    """A state machine step was asked for something it cannot do, or a segment held aggregates it could not fold."""
 
 
 @dataclass(frozen=True)
@@ -54,22 +49,22 @@ class Step:
         if action == "segment" and (not isinstance(segment, int) or isinstance(segment, bool)
                                     or not 0 <= segment < segments):
             raise RebuildStepError(f"segment must be a whole number in 0..{segments - 1}, not {segment!r}")
-        return cls(action, str(event.get("projection", "loan-summary")), segments, segment)
+        projection = event.get("projection")
+        if not isinstance(projection, str) or not projection:
+            raise RebuildStepError(f"projection must name a registered projection, not {projection!r}")
+        return cls(action, projection, segments, segment)
 
 
 def rebuild_for(step: Step) -> Rebuild:
     """The Rebuild `aws-es rebuild` builds (handlers/cli_projections.py), one segment at a time."""
-    declared = resolve(step.projection, projection_setup.projection())
-    client = config.dynamodb_client()
-
-    def projector(tables: Tables) -> Projector:
-        return Projector(declared, client, DynamoDBEventStore(Loan.default_table(), client), lambda: tables,
-                         shards=projection_setup.settings().shards)
+    current = root()
+    declared = current.projection(step.projection)
 
     def ensure(definitions: list[dict[str, Any]]) -> None:
-        ensure_tables([lambda d=d: d for d in definitions])
+        ensure_tables(definitions)
 
-    return Rebuild(declared, client, Loan.default_table(), projection_setup.control(), projector, ensure,
+    return Rebuild(declared, current.dynamodb, current.events_table_of(declared), current.control(),
+                   lambda tables: current.projector_for(declared, lambda: tables), ensure,
                    segments=step.segments, workers=1)
 
 
@@ -108,7 +103,7 @@ def _refuse_failures(report: RebuildReport) -> None:
     failures = getattr(report, "failures", None) or {}
     if failures:
         listed = "; ".join(sorted(failures.values())[:10])
-        raise RebuildStepError(f"generation {report.generation}: {len(failures):,} loans could not be folded, "
+        raise RebuildStepError(f"generation {report.generation}: {len(failures):,} aggregates could not be folded, "
                                f"so it is not switched live: {listed}")
 
 

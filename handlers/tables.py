@@ -7,28 +7,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from core import config
-from core.dynamodb import events_table_definition
-from loans import Loan
+from handlers.root import root
 
-#: Each entry returns CreateTable arguments for one table; other parts of the service add theirs.
-TABLE_DEFINITIONS: list[Callable[[], dict[str, Any]]] = [
-    lambda: events_table_definition(Loan.default_table()),
-]
-
-
-# -- projections: the live generation's tables and the control table naming it ----------------------
-def _projection_definitions() -> list[Callable[[], dict[str, Any]]]:
-    from handlers import projection_setup
-    from projections.tables import generation_definitions
-
-    def generation(index: int) -> Callable[[], dict[str, Any]]:
-        return lambda: generation_definitions(projection_setup.projection(), 0)[index]
-
-    return [generation(0), generation(1), projection_setup.control_definition]
-
-
-TABLE_DEFINITIONS.extend(_projection_definitions())
+#: Tables beyond the registry's (each entry returns CreateTable arguments); other parts of the service add theirs.
+TABLE_DEFINITIONS: list[Callable[[], dict[str, Any]]] = []
 
 
 def ensure_table(client: Any, definition: dict[str, Any]) -> bool:
@@ -45,13 +27,13 @@ def ensure_table(client: Any, definition: dict[str, Any]) -> bool:
     return created
 
 
-def ensure_tables(definitions: Iterable[Callable[[], dict[str, Any]]] | None = None) -> list[tuple[str, bool]]:
-    client = config.dynamodb_client()
-    results = []
-    for make in definitions if definitions is not None else TABLE_DEFINITIONS:
-        definition = make()
-        results.append((definition["TableName"], ensure_table(client, definition)))
-    return results
+def ensure_tables(definitions: Iterable[dict[str, Any]] | None = None) -> list[tuple[str, bool]]:
+    """Every table the registry needs (`Root.table_definitions`), or just `definitions`."""
+    current = root()
+    if definitions is None:
+        definitions = [*current.table_definitions(), *(make() for make in TABLE_DEFINITIONS)]
+    wanted = definitions
+    return [(definition["TableName"], ensure_table(current.dynamodb, definition)) for definition in wanted]
 
 
 def ensure_bucket(client: Any, bucket: str) -> bool:
@@ -78,9 +60,8 @@ def ensure_bucket(client: Any, bucket: str) -> bool:
 
 def ensure_buckets() -> list[tuple[str, bool]]:
     """The snapshot bucket, when the S3 snapshot store is configured."""
-    from snapshots.settings import s3_client, settings
-
-    current = settings()
-    if current.store != "s3" or current.bucket is None:
+    current = root()
+    snapshots = current.settings.snapshots
+    if snapshots.store != "s3" or snapshots.bucket is None:
         return []
-    return [(f"s3://{current.bucket}", ensure_bucket(s3_client(), current.bucket))]
+    return [(f"s3://{snapshots.bucket}", ensure_bucket(current.s3, snapshots.bucket))]

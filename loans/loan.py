@@ -14,7 +14,6 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from core import Aggregate, Event, IllegalEventError, requires
-from snapshots.settings import default_repository
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -35,8 +34,6 @@ class Loan(Aggregate):
     """A loan's life, folded from its events."""
 
     table = "Loans"
-    #: With nothing injected, `Loan(id)` hydrates from snapshots and a warm cache (SNAPSHOT_* configure it).
-    repository_factory = staticmethod(default_repository)
 
     status: str | None
     requested_amount: Decimal | None

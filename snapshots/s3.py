@@ -36,9 +36,9 @@ class S3SnapshotStore:
     @property
     def client(self) -> Any:
         if self._client is None:
-            from snapshots.settings import s3_client
+            from core.config import default_client
 
-            self._client = s3_client()
+            self._client = default_client("s3")
         return self._client
 
     def key(self, aggregate_type: str, aggregate_id: str) -> str:

@@ -9,9 +9,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from core import config
 from core.dynamodb import DynamoDBEventStore, events_table_definition
 from core.store import InMemoryEventStore
+from handlers.root import reset as reset_root
 
 FAKE_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -32,9 +32,9 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         monkeypatch.delenv(name)
     for name, value in FAKE_ENV.items():
         monkeypatch.setenv(name, value)
-    config.reset()
+    reset_root()
     yield
-    config.reset()
+    reset_root()
 
 
 @pytest.fixture
@@ -85,5 +85,5 @@ def server_env(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[st
 
     urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")).read()
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
-    config.reset()
+    reset_root()
     yield moto_server

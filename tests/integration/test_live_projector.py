@@ -8,8 +8,8 @@ import pytest
 
 from handlers import cli_projections
 from handlers.cli import main
-from handlers.demo import run_long_loan, run_portfolio
 from handlers.tables import ensure_tables
+from loans.demo import run_long_loan, run_portfolio
 
 pytestmark = pytest.mark.integration
 

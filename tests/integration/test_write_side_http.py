@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from core import ConcurrencyError, config
+from core import ConcurrencyError
 from handlers.cli import main
+from handlers.root import reset as reset_root
 from loans import Loan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,7 +82,7 @@ def test_hydrate_json_reports_state_and_cost(server_env, capsys):
     loan.commit([{"type": "LoanCreated", "requested_amount": Decimal("10.00"), "interest": Decimal("0.10")},
                  {"type": "LoanApproved"}, {"type": "LoanDisbursed"}])
     capsys.readouterr()
-    config.reset()  # as in a fresh `aws-es` process: no warm cache
+    reset_root()  # as in a fresh `aws-es` process: no warm cache
     assert main(["hydrate", loan.id, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["id"] == loan.id and report["version"] == 3 and report["events_read"] == 3

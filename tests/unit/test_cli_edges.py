@@ -8,8 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from core import config
 from handlers.cli import main
+from handlers.root import reset as reset_root
+from handlers.root import root
 from handlers.tables import ensure_tables
 from loans import Loan
 from tests.api_support import refusing
@@ -28,7 +29,7 @@ def test_a_port_outside_1_to_65535_is_a_usage_error(capsys, port):
                                   ["query", "loan", ""], ["snapshot", "ok", ""]])
 def test_an_unusable_id_is_one_line_and_a_usage_error_before_any_request(aws, capsys, argv):
     sent = []
-    config.dynamodb_client().meta.events.register("before-send", lambda **kwargs: sent.append(1))
+    root().dynamodb.meta.events.register("before-send", lambda **kwargs: sent.append(1))
     with pytest.raises(SystemExit) as exited:
         main(argv)
     err = capsys.readouterr().err
@@ -65,8 +66,8 @@ def test_query_loan_prints_amounts_with_their_cents(loan, capsys):
 
 def test_an_unavailable_store_is_one_line_and_exit_1(loan, capsys, monkeypatch):
     monkeypatch.setattr("botocore.retries.standard.ExponentialBackoff.delay_amount", lambda self, context: 0)
-    config.reset()
-    config.dynamodb_client().meta.events.register("before-send.dynamodb",
+    reset_root()
+    root().dynamodb.meta.events.register("before-send.dynamodb",
                                                   refusing(400, "ProvisionedThroughputExceededException"))
     assert main(["hydrate", loan.id]) == 1
     err = capsys.readouterr().err

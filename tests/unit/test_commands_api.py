@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from core import config
 from core.codec import decode
 from handlers import commands
+from handlers.root import root
 from tests.api_support import LambdaContext, refusing, reply_of, resetting, rest_event
 
 
@@ -147,7 +147,7 @@ def test_an_event_over_400_kb_is_413_and_writes_nothing(api, dynamodb, disbursed
 @pytest.mark.parametrize(("method", "suffix"), [("GET", ""), ("POST", "/events")])
 def test_a_3000_byte_id_is_400_naming_id_before_any_request(api, dynamodb, method, suffix):
     sent = []
-    dynamodb_client = config.dynamodb_client()
+    dynamodb_client = root().dynamodb
     dynamodb_client.meta.events.register("before-send.dynamodb", lambda **kwargs: sent.append(kwargs["event_name"]))
     status, body = api(method, "/loans/" + "x" * 3000 + suffix, {"type": "LoanApproved"})
     assert status == 400 and body["field"] == "id" and "3,000 bytes" in body["error"]
@@ -220,7 +220,7 @@ def test_an_unavailable_store_is_503_with_retry_after(api, dynamodb, disbursed, 
                                                      suffix):
     monkeypatch.setattr("botocore.retries.standard.ExponentialBackoff.delay_amount", lambda self, context: 0)
     before = stored_items(dynamodb)
-    config.dynamodb_client().meta.events.register("before-send.dynamodb", refusing(status, code))
+    root().dynamodb.meta.events.register("before-send.dynamodb", refusing(status, code))
     response = commands.lambda_handler(rest_event(method, f"/loans/{disbursed}{suffix}", '{"type": "LoanArrears"}'),
                                        LambdaContext())
     assert response["statusCode"] == 503 and int(response["multiValueHeaders"]["Retry-After"][0]) > 0
@@ -232,7 +232,7 @@ def test_an_unavailable_store_is_503_with_retry_after(api, dynamodb, disbursed, 
 def test_a_lost_connection_is_503(api, dynamodb, disbursed, monkeypatch, method, suffix):
     monkeypatch.setattr("botocore.retries.standard.ExponentialBackoff.delay_amount", lambda self, context: 0)
     before = stored_items(dynamodb)
-    config.dynamodb_client().meta.events.register("before-send.dynamodb", resetting)
+    root().dynamodb.meta.events.register("before-send.dynamodb", resetting)
     status, body = api(method, f"/loans/{disbursed}{suffix}", {"type": "LoanArrears"})
     assert status == 503 and "unavailable" in body["error"]
     assert stored_items(dynamodb) == before

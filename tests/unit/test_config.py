@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from core import ConfigurationError, config
+from core import ConfigurationError
+from handlers.root import reset as reset_root
+from handlers.root import root
 
 NO_REGION = r"no AWS region for the \w+ client: set AWS_DEFAULT_REGION \(or AWS_REGION\), or run `aws-es local`"
 
@@ -14,14 +16,15 @@ def no_region(monkeypatch, tmp_path):
     monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
     monkeypatch.delenv("AWS_REGION", raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))  # no region from a shared config file
-    config.reset()
+    reset_root()
 
 
 def test_a_missing_region_is_a_configuration_error_from_every_client_builder(no_region):
-    from handlers.projection_setup import streams_client
-    from snapshots.settings import s3_client
+    from core.config import default_client
 
-    for build in (config.dynamodb_client, lambda: config.client("sqs"), s3_client, streams_client):
+    builders = [lambda: root().dynamodb, lambda: root().sqs, lambda: root().s3, lambda: root().streams,
+                lambda: default_client("dynamodb")]
+    for build in builders:
         with pytest.raises(ConfigurationError, match=NO_REGION) as caught:
             build()
         assert type(caught.value.__cause__).__name__ == "NoRegionError"
@@ -39,8 +42,8 @@ def test_the_command_line_prints_one_line_that_says_which_variable_to_set(no_reg
 
 def test_aws_region_counts_when_aws_default_region_is_unset(no_region, monkeypatch):
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
-    config.reset()
-    assert config.dynamodb_client().meta.region_name == "eu-west-1"
+    reset_root()
+    assert root().dynamodb.meta.region_name == "eu-west-1"
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-west-2")  # the one botocore reads wins when both are set
-    config.reset()
-    assert config.dynamodb_client().meta.region_name == "us-west-2"
+    reset_root()
+    assert root().dynamodb.meta.region_name == "us-west-2"

@@ -8,6 +8,7 @@ from typing import Any
 import boto3
 
 from handlers.projector import lambda_handler
+from handlers.root import root
 from handlers.tables import ensure_tables
 from projections.runner import LocalContext
 from tests.projection_support import actual, commit_history, create_tables, expected, log_events, projector
@@ -44,10 +45,9 @@ def test_the_logger_carries_the_correlation_id_and_metrics_count_the_batch(aws: 
     loan = Loan()
     loan.commit({"type": "LoanCreated", "requested_amount": Decimal("1.00"), "interest": Decimal("0"),
                  "meta": {"correlation_id": "order-42"}})
-    from handlers import projection_setup
 
     records: list[dict[str, Any]] = []
-    projection_setup.runner(handler=lambda event, _: records.extend(event["Records"])).drain()
+    root().runner(handler=lambda event, _: records.extend(event["Records"])).drain()
     from handlers.projector import logger, metrics
 
     metrics.clear_metrics()  # a local stack earlier in this process ran with metrics disabled (never flushed)

@@ -9,12 +9,13 @@ from typing import Any
 import boto3
 import pytest
 
-from core import config
-from handlers import projection_setup
-from handlers.demo import run_portfolio
 from handlers.projector import lambda_handler
+from handlers.root import reset as reset_root
+from handlers.root import root
+from handlers.settings import Settings
 from handlers.tables import ensure_tables
 from loans import Loan
+from loans.demo import run_portfolio
 from projections.runner import LocalContext
 from tests.projection_support import actual, expected
 
@@ -22,13 +23,13 @@ from tests.projection_support import actual, expected
 @pytest.fixture
 def stack(aws: None) -> Any:
     ensure_tables()
-    return config.dynamodb_client()
+    return root().dynamodb
 
 
 def stream_records(client: Any) -> list[dict[str, Any]]:
     """Lambda-shaped records of everything on the events table's stream, as the runner builds them."""
     captured: list[dict[str, Any]] = []
-    runner = projection_setup.runner(handler=lambda event, _: captured.extend(event["Records"]))
+    runner = root().runner(handler=lambda event, _: captured.extend(event["Records"]))
     runner.drain()
     return captured
 
@@ -36,7 +37,7 @@ def stream_records(client: Any) -> list[dict[str, Any]]:
 def live_tables() -> Any:
     from projections.tables import tables_for
 
-    return tables_for(projection_setup.projection(), 0)
+    return tables_for(root().projection("loan-summary"), 0)
 
 
 def test_handler_folds_real_stream_records_and_reports_no_failures(stack: Any) -> None:
@@ -112,7 +113,7 @@ def test_a_poison_record_ends_in_the_on_failure_queue_and_the_rest_is_applied(
         invocations.append(len(event["Records"]))
         return lambda_handler(event, context)
 
-    runner = projection_setup.runner(handler=counting)
+    runner = root().runner(handler=counting)
     runner.drain()
     assert runner.given_up == 1
     sqs = boto3.client("sqs", region_name="us-east-1")
@@ -136,7 +137,7 @@ def test_bad_projector_configuration_names_the_variable_and_what_it_must_be(
 
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigurationError) as error:
-        projection_setup.settings()
+        Settings.from_env()
     assert str(error.value) == message
 
 
@@ -145,7 +146,7 @@ def test_a_bad_flag_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setenv("PROJECTOR_BISECT", "maybe")
     with pytest.raises(ConfigurationError, match="PROJECTOR_BISECT"):
-        projection_setup.settings()
+        Settings.from_env()
 
 
 def test_without_bisection_a_failing_batch_is_retried_whole_then_given_up_from_the_failed_record(
@@ -153,6 +154,7 @@ def test_without_bisection_a_failing_batch_is_retried_whole_then_given_up_from_t
     monkeypatch.setenv("PROJECTOR_BISECT", "false")
     monkeypatch.setenv("PROJECTOR_MAX_RETRIES", "1")
     monkeypatch.setenv("PROJECTOR_BATCH_SIZE", "5")
+    reset_root()
     run_portfolio()
     calls: list[list[str]] = []
 
@@ -163,7 +165,7 @@ def test_without_bisection_a_failing_batch_is_retried_whole_then_given_up_from_t
             return {"batchItemFailures": [{"itemIdentifier": calls[0][2]}]}
         return lambda_handler(event, context)
 
-    runner = projection_setup.runner(handler=fails_the_third_record)
+    runner = root().runner(handler=fails_the_third_record)
     runner.drain()
     assert len(calls[0]) == 5 and calls[1] == calls[0][2:]  # retried from the lowest failed record
     assert runner.given_up == 3 and calls[2][0] not in calls[0]  # then given up on, and the stream moves on
@@ -183,7 +185,7 @@ def test_failures_are_matched_by_sequence_number_even_when_the_records_were_copi
     victim = event["Records"][0]
     victim["dynamodb"]["NewImage"]["data"] = {"S": "not json"}
     copied = copy.deepcopy(event)  # what the batch was parsed from is not the object the reply is built from
-    result = project_batch(DynamoDBStreamEvent(copied).records, projection_setup.live_projector(), time.time(),
+    result = project_batch(DynamoDBStreamEvent(copied).records, root().projector("Loans")[0], time.time(),
                            source_table="Loans")
     reply = process_partial_response(event=event, record_handler=result.check, context=LocalContext(),
                                      processor=BatchProcessor(event_type=EventType.DynamoDBStreams))
@@ -211,7 +213,7 @@ def test_a_record_from_another_tables_stream_is_reported_and_never_folded(stack:
 
     from projections.batch import project_batch
 
-    result = project_batch(DynamoDBStreamEvent({"Records": [stranger]}).records, projection_setup.live_projector(),
+    result = project_batch(DynamoDBStreamEvent({"Records": [stranger]}).records, root().projector("Loans")[0],
                            time.time(), source_table="Loans")
     assert result.failed_records == {stranger["dynamodb"]["SequenceNumber"]: (
         f"stream record {stranger['eventID']} comes from the stream of table 'Orders', not of the events table "

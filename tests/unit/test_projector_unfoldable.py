@@ -15,15 +15,14 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
 
-from core import config
 from core.aggregate import handler_name
 from core.codec import encode
-from handlers import projection_setup
 from handlers.cli import main
-from handlers.demo import run_portfolio
 from handlers.projector import lambda_handler
+from handlers.root import root
 from handlers.tables import ensure_tables
 from loans import Loan
+from loans.demo import run_portfolio
 from projections.batch import project_batch
 from projections.definition import counter_totals
 from projections.query import read_counters, scan_rows
@@ -46,8 +45,8 @@ def foreign(aws: None, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     monkeypatch.setenv("PROJECTION_CONTROL_TTL", "0")
     ensure_tables()
     loans = [loan for _, loan in run_portfolio()]
-    projection_setup.runner().drain()
-    client = config.dynamodb_client()
+    root().runner().drain()
+    client = root().dynamodb
     repaying = next(loan for loan in loans if loan.status == "PAID" and loan.balance > 0)
     put_event(client, repaying.id, repaying.version + 1, "loan_paid", amount=Decimal("10.00"))
     put_event(client, "foreign-created", 1, "loan_created", requested_amount=Decimal("100.00"),
@@ -60,15 +59,15 @@ def foreign(aws: None, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 def test_a_rebuild_names_each_loan_it_cannot_fold_finishes_the_rest_and_does_not_switch(
         foreign: dict[str, str], capsys: Any) -> None:
     bad = foreign
-    client = config.dynamodb_client()
+    client = root().dynamodb
     before = scan_rows(client, PROJECTION, tables_for(PROJECTION, 0))
     assert main(["rebuild", "loan-summary", "--of", "4"]) == 1
     out, err = capsys.readouterr()
     for loan_id, event in bad.items():
         assert any(loan_id in line and event in line and "did you mean Loan" in line for line in out.splitlines())
     assert "KeyError" not in out + err
-    assert "generation 1 was not switched live: 2 loans could not be folded" in err
-    assert projection_setup.control().live(PROJECTION.name) == 0
+    assert "generation 1 was not switched live: 2 aggregates could not be folded" in err
+    assert root().control().live(PROJECTION.name) == 0
     # every other loan was folded into the new generation, with its counters
     rebuilt = tables_for(PROJECTION, 1)
     rows = scan_rows(client, PROJECTION, rebuilt)
@@ -77,7 +76,7 @@ def test_a_rebuild_names_each_loan_it_cannot_fold_finishes_the_rest_and_does_not
     # run again: it still refuses to switch, and says why
     assert main(["rebuild", "loan-summary", "--of", "4"]) == 1
     assert "2 loans could not be folded" in capsys.readouterr().err
-    assert projection_setup.control().live(PROJECTION.name) == 0
+    assert root().control().live(PROJECTION.name) == 0
 
 
 def test_verify_names_each_loan_whose_log_disagrees_with_its_row(foreign: dict[str, str], capsys: Any) -> None:
@@ -94,19 +93,19 @@ def test_the_live_projector_reports_the_records_it_cannot_fold_by_name(foreign: 
     newcomer = Loan()
     newcomer.commit({"type": "LoanCreated", "requested_amount": Decimal("5.00"), "interest": Decimal("0")})
     records: list[dict[str, Any]] = []
-    projection_setup.runner(handler=lambda event, _: records.extend(event["Records"])).drain()
+    root().runner(handler=lambda event, _: records.extend(event["Records"])).drain()
     assert len(records) == 5  # the runner resumed after what the fixture projected
     owner = {r["dynamodb"]["SequenceNumber"]: r["dynamodb"]["NewImage"]["id"]["S"] for r in records}
     reply = lambda_handler({"Records": records}, LocalContext())
     failed = {item["itemIdentifier"] for item in reply["batchItemFailures"]}
     assert failed == {sequence for sequence, loan_id in owner.items() if loan_id in bad}
-    result = project_batch(DynamoDBStreamEvent({"Records": records}).records, projection_setup.live_projector(),
+    result = project_batch(DynamoDBStreamEvent({"Records": records}).records, root().projector("Loans")[0],
                            time.time(), source_table="Loans")
     for sequence in failed:
         loan_id = owner[sequence]
         assert f"cannot fold event {bad[loan_id]} of {loan_id!r}" in result.failed_records[sequence]
     tables = tables_for(PROJECTION, 0)
-    assert scan_rows(config.dynamodb_client(), PROJECTION, tables)[newcomer.id]["status"] == "CREATED"
+    assert scan_rows(root().dynamodb, PROJECTION, tables)[newcomer.id]["status"] == "CREATED"
 
 
 def test_a_fold_that_fails_is_reported_for_that_loan_naming_the_event(aws: None) -> None:

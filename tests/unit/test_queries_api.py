@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from core import config
 from handlers import queries
 from handlers.cli import main
+from handlers.root import root
 from handlers.tables import ensure_tables
 from loans import Loan
 from tests.api_support import LambdaContext, refusing, rest_event
@@ -80,7 +80,7 @@ def test_a_limit_is_ascii_digits_from_1_to_1000(loans, limit):
 
 def test_a_3000_byte_id_is_400_naming_id_before_any_request(loans):
     sent = []
-    config.dynamodb_client().meta.events.register("before-send.dynamodb", lambda **kwargs: sent.append(1))
+    root().dynamodb.meta.events.register("before-send.dynamodb", lambda **kwargs: sent.append(1))
     status, body = get("/loans/" + "x" * 3000 + "/summary")
     assert status == 400 and body["field"] == "id" and "3,000 bytes" in body["error"] and sent == []
 
@@ -149,7 +149,7 @@ def test_a_tampered_cursor_is_400_naming_cursor(many):
 @pytest.mark.parametrize("path", ["/loans/x/summary", "/portfolio", "/loans"])
 def test_an_unavailable_store_is_503_with_retry_after(loans, monkeypatch, path):
     monkeypatch.setattr("botocore.retries.standard.ExponentialBackoff.delay_amount", lambda self, context: 0)
-    config.dynamodb_client().meta.events.register("before-send.dynamodb",
+    root().dynamodb.meta.events.register("before-send.dynamodb",
                                                   refusing(400, "ProvisionedThroughputExceededException"))
     event = rest_event("GET", path, query={"status": "PAID"})
     response = queries.lambda_handler(event, LambdaContext(function_name="loan-queries"))

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from core import config
-from handlers import projection_setup
 from handlers.cli import main
-from handlers.demo import run_portfolio
+from handlers.root import reset as reset_root
+from handlers.root import root
 from handlers.tables import ensure_tables
 from loans import Loan
+from loans.demo import run_portfolio
 from projections.rebuild import Rebuild
 from projections.tables import tables_for
 from tests.projection_support import actual, expected
@@ -25,17 +25,17 @@ def live(aws: None, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.setenv("PROJECTION_CONTROL_TTL", "0")
     ensure_tables()
     loans = [loan for _, loan in run_portfolio()]
-    projection_setup.runner().drain()
+    root().runner().drain()
     return loans
 
 
 def live_tables() -> Any:
-    declared = projection_setup.projection()
-    return tables_for(declared, projection_setup.control().live(declared.name))
+    declared = root().projection("loan-summary")
+    return tables_for(declared, root().control().live(declared.name))
 
 
 def test_a_rebuild_equals_the_live_projection_and_becomes_live(live: list[Loan], capsys: Any) -> None:
-    client = config.dynamodb_client()
+    client = root().dynamodb
     before = actual(client, live_tables())
     assert main(["rebuild", "portfolio", "--of", "4"]) == 0
     assert live_tables().generation == 1
@@ -61,11 +61,11 @@ def test_an_interrupted_rebuild_resumes_where_it_stopped(live: list[Loan], monke
     assert main(["rebuild", "loan-summary", "--of", "4"]) == 0
     out = capsys.readouterr().out
     assert "segments run [2]" in out and "skipped (already done) [0, 1, 3]" in out
-    assert actual(config.dynamodb_client(), live_tables()) == expected(config.dynamodb_client())
+    assert actual(root().dynamodb, live_tables()) == expected(root().dynamodb)
 
 
 def test_a_rebuild_while_the_live_projector_writes_ends_equal_to_the_log(live: list[Loan]) -> None:
-    client = config.dynamodb_client()
+    client = root().dynamodb
     assert main(["rebuild", "loan-summary", "--of", "2", "--segment", "0"]) == 0
     assert main(["rebuild", "loan-summary", "--of", "2", "--segment", "1"]) == 0
     for loan in live:  # the live projector (still on generation 0) folds more events meanwhile
@@ -73,17 +73,17 @@ def test_a_rebuild_while_the_live_projector_writes_ends_equal_to_the_log(live: l
             loan.commit({"type": "LoanPaid", "amount": Decimal("1.00")})
     newcomer = Loan()
     newcomer.commit({"type": "LoanCreated", "requested_amount": Decimal("5.00"), "interest": Decimal("0.10")})
-    projection_setup.runner().drain()
+    root().runner().drain()
     assert main(["rebuild", "loan-summary", "--of", "2"]) == 0  # finishes: switch, then catch up
     assert live_tables().generation == 1
     assert actual(client, live_tables()) == expected(client)
     newcomer.commit({"type": "LoanApproved"})  # after the switch the projector writes the new generation
-    projection_setup.runner().drain()
+    root().runner().drain()
     assert actual(client, live_tables()) == expected(client)
 
 
 def test_verify_reports_every_difference_and_exits_non_zero(live: list[Loan], capsys: Any) -> None:
-    client = config.dynamodb_client()
+    client = root().dynamodb
     client.update_item(TableName="LoanSummary", Key={"id": {"S": live[0].id}},
                        UpdateExpression="SET balance = :b", ExpressionAttributeValues={":b": {"N": "12.34"}})
     assert main(["rebuild", "portfolio", "--verify"]) == 1
@@ -95,7 +95,7 @@ def test_verify_reports_every_difference_and_exits_non_zero(live: list[Loan], ca
 
 
 def test_verify_reports_a_loan_without_a_row_and_a_row_without_a_loan(live: list[Loan], capsys: Any) -> None:
-    client = config.dynamodb_client()
+    client = root().dynamodb
     client.delete_item(TableName="LoanSummary", Key={"id": {"S": live[1].id}})
     client.put_item(TableName="LoanSummary", Item={"id": {"S": "stray"}, "version": {"N": "3"}})
     assert main(["rebuild", "loan-summary", "--verify"]) == 1
@@ -118,9 +118,11 @@ def test_verify_catches_a_bug_in_the_projections_fold(aws: None, monkeypatch: py
         return folded
 
     monkeypatch.setattr(loans.projections, "fold_summary", forgets_repayments)
+    monkeypatch.setattr(loans, "PROJECTIONS", (loans.projections.loan_summary(),))  # declared with the bug
+    reset_root()
     ensure_tables()
     portfolio = [loan for _, loan in run_portfolio()]
-    projection_setup.runner().drain()
+    root().runner().drain()
     assert main(["rebuild", "loan-summary", "--verify"]) == 1
     out = capsys.readouterr().out.splitlines()
     repaid = sorted(loan.id for loan in portfolio if any(e.type == "LoanPaid" for e in loan.events()))
@@ -144,7 +146,6 @@ def test_query_prints_json_with_amounts_as_decimal_strings(live: list[Loan], cap
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["rebuild", "loans-by-colour"], "unknown projection 'loans-by-colour': choose one of loan-summary, portfolio"),
     (["rebuild", "portfolio", "--segment", "9", "--of", "4"], "--segment 9 must be in 0..3"),
     (["query", "loan", "no-such-loan"], "no loan 'no-such-loan' in projection loan-summary"),
 ])
@@ -152,6 +153,14 @@ def test_bad_input_gets_one_line_naming_what_was_wrong(live: list[Loan], capsys:
                                                        message: str) -> None:
     assert main(argv) == 1
     assert message in capsys.readouterr().err
+
+
+def test_an_unknown_projection_is_a_usage_error_listing_the_choices(live: list[Loan], capsys: Any) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["rebuild", "loans-by-colour"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err == "aws-es rebuild: unknown projection 'loans-by-colour': choose one of loan, loan-summary, portfolio\n"
 
 
 @pytest.mark.parametrize("argv", [["query"], ["query", "loan"], ["rebuild", "portfolio", "--of", "0"],
@@ -171,11 +180,11 @@ def test_project_once_resumes_where_the_last_run_stopped_and_prints_one_line(aws
     newcomer = Loan()
     newcomer.commit({"type": "LoanCreated", "requested_amount": Decimal("5.00"), "interest": Decimal("0")})
     newcomer.commit({"type": "LoanApproved"})
-    config.reset()  # as a new process would: no client, no cached position
+    reset_root()  # as a new process would: no client, no cached position
     assert main(["project", "--once"]) == 0
     second = capsys.readouterr().out
     assert second.startswith("2 records delivered in 1 invocations") and second.count("\n") == 1
-    assert actual(config.dynamodb_client(), live_tables()) == expected(config.dynamodb_client())
+    assert actual(root().dynamodb, live_tables()) == expected(root().dynamodb)
 
 
 def test_a_rebuild_resumed_with_another_segment_count_is_refused(live: list[Loan], capsys: Any) -> None:
@@ -190,7 +199,7 @@ def test_a_rebuild_interrupted_during_its_catch_up_finishes_it_when_run_again(
     assert main(["rebuild", "loan-summary", "--of", "2", "--segment", "1"]) == 0
     paying = next(loan for loan in live if loan.status == "PAID")
     paying.commit({"type": "LoanPaid", "amount": Decimal("0.01")})
-    projection_setup.runner().drain()  # the live projector advances the old generation only
+    root().runner().drain()  # the live projector advances the old generation only
     original = Rebuild._catch_up
 
     def dies(self: Rebuild, old: Any, new: Any) -> int:
@@ -200,7 +209,7 @@ def test_a_rebuild_interrupted_during_its_catch_up_finishes_it_when_run_again(
     assert main(["rebuild", "loan-summary", "--of", "2"]) == 130
     monkeypatch.setattr(Rebuild, "_catch_up", original)
     assert live_tables().generation == 1
-    assert actual(config.dynamodb_client(), live_tables()) != expected(config.dynamodb_client())
+    assert actual(root().dynamodb, live_tables()) != expected(root().dynamodb)
     assert main(["rebuild", "loan-summary", "--of", "2"]) == 0
     assert "1 rows caught up" in capsys.readouterr().out
-    assert actual(config.dynamodb_client(), live_tables()) == expected(config.dynamodb_client())
+    assert actual(root().dynamodb, live_tables()) == expected(root().dynamodb)

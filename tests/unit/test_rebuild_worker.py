@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from core import config
-from handlers import projection_setup, rebuild_worker
-from handlers.demo import run_portfolio
+from handlers import rebuild_worker
+from handlers.root import root
 from handlers.tables import ensure_tables
 from loans import Loan
+from loans.demo import run_portfolio
 from projections.query import read_row
 from projections.tables import tables_for
 from tests.api_support import LambdaContext
@@ -29,7 +29,7 @@ def loans(aws: None, monkeypatch: pytest.MonkeyPatch) -> list[Loan]:
     monkeypatch.setenv("PROJECTION_CONTROL_TTL", "0")
     ensure_tables()
     committed = [loan for _, loan in run_portfolio()]
-    projection_setup.runner().drain()
+    root().runner().drain()
     return committed
 
 
@@ -40,9 +40,9 @@ def written_state(loan_id: str) -> tuple[str | None, str, int]:
 
 
 def rows_in(generation: int, loan_ids: list[str]) -> dict[str, tuple[str | None, str, int] | None]:
-    declared = projection_setup.projection()
+    declared = root().projection("loan-summary")
     tables = tables_for(declared, generation)
-    rows = {loan_id: read_row(config.dynamodb_client(), declared, tables, loan_id) for loan_id in loan_ids}
+    rows = {loan_id: read_row(root().dynamodb, declared, tables, loan_id) for loan_id in loan_ids}
     return {loan_id: (row["status"], f"{row['balance']:.2f}", int(row["version"])) if row else None
             for loan_id, row in rows.items()}
 
@@ -51,7 +51,7 @@ def test_a_segment_step_folds_and_checkpoints_only_its_segment_and_runs_once(loa
     assert invoke(action="begin", segments=4) == {"generation": 1, "catch_up_only": False}
     first = invoke(action="segment", segments=4, segment=2)
     assert (first["done"], first["generation"], first["segment"]) == (True, 1, 2)
-    control = projection_setup.control()
+    control = root().control()
     assert [control.segment_done("loan-summary", 1, k, 4) is not None for k in range(4)] == [False, False, True, False]
     again = invoke(action="segment", segments=4, segment=2)
     assert (again["done"], again["events"]) == (True, 0), "a checkpointed segment is skipped, not folded again"
@@ -66,7 +66,7 @@ def test_every_segment_then_finish_switches_to_a_generation_equal_to_the_write_s
     assert sum(step["aggregates"] for step in folded) == len(loans)
     finished = invoke(action="finish", segments=3)
     assert (finished["switched"], finished["generation"], finished["aggregates"]) == (True, 1, len(loans))
-    assert projection_setup.control().live("loan-summary") == 1
+    assert root().control().live("loan-summary") == 1
     assert rows_in(1, ids) == {loan_id: written_state(loan_id) for loan_id in ids}
 
 
@@ -74,7 +74,7 @@ def test_begin_after_a_switch_whose_catch_up_was_interrupted_only_resumes_the_ca
     invoke(action="begin", segments=2)
     for k in range(2):
         invoke(action="segment", segments=2, segment=k)
-    control = projection_setup.control()
+    control = root().control()
     control.switch("loan-summary", 1, 0)  # the switch landed, the catch-up did not
     assert invoke(action="begin", segments=2) == {"generation": 1, "catch_up_only": True}
     finished = invoke(action="finish", segments=2)

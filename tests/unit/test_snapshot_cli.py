@@ -8,26 +8,26 @@ from decimal import Decimal
 import boto3
 import pytest
 
-from core import Aggregate, ConfigurationError, config
-from core.repository import Repository
+from core import Aggregate, ConfigurationError
 from handlers.cli import main
-from handlers.demo import run_long_loan
+from handlers.root import reset as reset_root
+from handlers.settings import Settings
 from loans import Loan
+from loans.demo import run_long_loan
 from snapshots import DynamoDBSnapshotStore, S3SnapshotStore, SnapshottingRepository
-from snapshots.settings import settings
 
 
 @pytest.fixture
 def stack(aws, monkeypatch):
     """Tables (and the bucket, for S3) as `aws-es init` makes them, on in-process moto."""
     monkeypatch.setenv("SNAPSHOT_BUCKET", "loan-snaps")
-    config.reset()
+    reset_root()
     assert main(["init"]) == 0
 
 
 def hydrate_json(capsys, loan_id: str) -> dict:
     """As a fresh `aws-es` process would: no warm cache left from the commits in this test."""
-    config.reset()
+    reset_root()
     capsys.readouterr()
     assert main(["hydrate", loan_id, "--json"]) == 0
     return json.loads(capsys.readouterr().out)
@@ -37,7 +37,7 @@ def hydrate_json(capsys, loan_id: str) -> dict:
 def test_backfill_then_hydrate_reads_the_snapshot(stack, capsys, monkeypatch, store):
     monkeypatch.setenv("SNAPSHOT_STORE", store)
     monkeypatch.setenv("SNAPSHOT_EVERY", "1000")
-    config.reset()
+    reset_root()
     assert main(["init"]) == 0
     loan = run_long_loan(repayments=40)
     before = hydrate_json(capsys, loan.id)
@@ -53,7 +53,7 @@ def test_backfill_then_hydrate_reads_the_snapshot(stack, capsys, monkeypatch, st
 
     assert main(["snapshot", "--all"]) == 0  # run again: nothing to do
     assert "0 written, 1 already current" in capsys.readouterr().out
-    config.reset()
+    reset_root()
     assert main(["hydrate", loan.id]) == 0
     assert "from the snapshot at version 45, then 0 events" in capsys.readouterr().out
 
@@ -89,7 +89,7 @@ def test_hydrate_json_says_why_a_snapshot_was_skipped(stack, capsys, monkeypatch
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["snapshot"], "name the loans to snapshot (ID ...) or give --all"),
+    (["snapshot"], "name the loan aggregates to snapshot (ID ...) or give --all"),
     (["snapshot", "--all", "x"], "give loan ids or --all, not both"),
     (["snapshot", "no-such-loan"], "no loan 'no-such-loan' in table 'Loans'"),
 ])
@@ -110,7 +110,7 @@ def test_snapshot_misuse_is_one_line_and_exit_1(stack, capsys, argv, message):
 def test_bad_configuration_names_the_variable(monkeypatch, capsys, name, value, message):
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigurationError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        settings()
+        Settings.from_env()
     assert main(["hydrate", "any"]) == 1
     assert message in capsys.readouterr().err
 
@@ -118,12 +118,12 @@ def test_bad_configuration_names_the_variable(monkeypatch, capsys, name, value, 
 def test_s3_without_a_bucket_is_refused(monkeypatch):
     monkeypatch.setenv("SNAPSHOT_STORE", "s3")
     with pytest.raises(ConfigurationError, match="SNAPSHOT_STORE=s3 needs SNAPSHOT_BUCKET"):
-        settings()
+        Settings.from_env()
 
 
 def test_snapshot_with_snapshots_off_is_refused(stack, capsys, monkeypatch):
     monkeypatch.setenv("SNAPSHOT_STORE", "off")
-    config.reset()
+    reset_root()
     assert main(["snapshot", "--all"]) == 1
     assert "snapshots are off" in capsys.readouterr().err
 
@@ -137,17 +137,22 @@ def test_loan_default_repository_follows_configuration(monkeypatch, store, kind)
     assert isinstance(repository, SnapshottingRepository)
     assert isinstance(repository.snapshots, kind)
     assert repository.policy.enabled is (store != "off")
-    config.reset()
+    reset_root()
     assert Loan("x").repository is not repository  # reset forgets it (and its cache)
 
 
-def test_an_aggregate_without_a_factory_keeps_the_plain_repository():
+def test_an_aggregate_declared_anywhere_gets_snapshots_and_the_warm_cache_by_default(monkeypatch):
+    monkeypatch.setenv("SNAPSHOT_EVERY", "7")
+    reset_root()
+
     class Thing(Aggregate):
         def on_happened(self, event):
             self.seen = True
 
     repository = Thing("t").repository
-    assert type(repository) is Repository
+    assert isinstance(repository, SnapshottingRepository) and repository.policy.every == 7
+    assert repository.store.table == "Things" and repository.cache is not None
+    assert Thing("u").repository is repository  # one per class and table, for the process
 
 
 def test_init_creates_the_bucket_once(aws, monkeypatch, capsys):
@@ -162,7 +167,7 @@ def test_init_creates_the_bucket_once(aws, monkeypatch, capsys):
 
 def test_commits_through_the_default_repository_write_snapshots(stack, monkeypatch):
     monkeypatch.setenv("SNAPSHOT_EVERY", "5")
-    config.reset()
+    reset_root()
     loan = Loan()
     loan.commit({"type": "LoanCreated", "requested_amount": Decimal("100.00"), "interest": Decimal("0")})
     for step in ("LoanApproved", "LoanDisbursed"):
@@ -177,7 +182,7 @@ def test_commits_through_the_default_repository_write_snapshots(stack, monkeypat
 def test_backfill_replaces_an_unusable_snapshot_at_the_current_version(stack, capsys, monkeypatch, store, damage):
     monkeypatch.setenv("SNAPSHOT_STORE", store)
     monkeypatch.setenv("SNAPSHOT_EVERY", "1000")
-    config.reset()
+    reset_root()
     assert main(["init"]) == 0
     loan, other = run_long_loan(repayments=6), run_long_loan(repayments=3)
     assert main(["snapshot", "--all"]) == 0
@@ -187,18 +192,18 @@ def test_backfill_replaces_an_unusable_snapshot_at_the_current_version(stack, ca
         plant_corrupt(store, loan.id)
     assert hydrate_json(capsys, loan.id)["snapshot_skipped"].startswith(damage)
 
-    config.reset()
+    reset_root()
     assert main(["snapshot", loan.id]) == 0
     out = capsys.readouterr().out
     assert "snapshots: 1 written (1 replacing a stale or corrupt one), 0 already current, 0 failed" in out
     after = hydrate_json(capsys, loan.id)
     assert (after["snapshot_version"], after["snapshot_skipped"], after["tail_events"]) == (loan.version, None, 0)
-    config.reset()
+    reset_root()
     assert main(["snapshot", loan.id, other.id]) == 0  # the other loan's snapshot is stale too when damage=stale
     out = capsys.readouterr().out
     expected = "1 written (1 replacing a stale or corrupt one), 1 already current" if damage == "stale" \
         else "0 written, 2 already current"
-    assert f"snapshots: {expected}, 0 failed, 0 not found, of 2 loans" in out
+    assert f"snapshots: {expected}, 0 failed, 0 not found, of 2 loan aggregates" in out
 
 
 def plant_corrupt(store: str, loan_id: str) -> None:

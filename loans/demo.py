@@ -6,12 +6,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from core.dynamodb import DynamoDBEventStore
+from core.errors import EventSourcingError
 from core.metering import RequestMeter
 from core.repository import Repository
-from loans import Loan
+from handlers.measure import measure_hydrate as measure
+from handlers.root import root
+from loans.loan import Loan
 
 #: Every path of CREATED -> (APPROVED | REJECTED) -> DISBURSED -> (PAID | ARREARS) -> (SETTLED | COLLECTIONS).
 PATHS: dict[str, list[dict[str, Any]]] = {
@@ -89,22 +92,14 @@ def run_long_loan(
 
 def measure_hydrate(loan_id: str, meter: RequestMeter, make_loan: Callable[[str], Loan] = Loan) -> tuple[Loan, dict]:
     """Hydrate a loan from nothing and say what it cost."""
-    before = meter.snapshot()
-    started = time.perf_counter()
-    loan = make_loan(loan_id)
-    loaded = loan.repository.hydrate(loan)
-    elapsed = (time.perf_counter() - started) * 1000
-    requests, received = (now - then for now, then in zip(meter.snapshot(), before, strict=True))
-    return loan, {"events_read": loaded.events_read, "requests": requests, "bytes": received, "ms": round(elapsed, 1),
-                  # The events folded after the snapshot (all of them when none was used), and why not.
-                  "snapshot_version": loaded.snapshot_version, "tail_events": loaded.events_read,
-                  "snapshot_skipped": loaded.snapshot_skipped}
+    loan, cost = measure(make_loan, loan_id, meter)
+    return cast(Loan, loan), cost
 
 
 def hydrate_three_ways(loan_id: str, meter: RequestMeter) -> list[tuple[str, Loan, dict]]:
     """What loading a loan costs by full replay, from its latest snapshot plus the tail, and from a warm cache."""
-    table = Loan.default_table()
-    replay = measure_hydrate(loan_id, meter, lambda i: Loan(i, repository=Repository(DynamoDBEventStore(table))))
+    store = DynamoDBEventStore(Loan.default_table(), root().dynamodb)
+    replay = measure_hydrate(loan_id, meter, lambda i: Loan(i, repository=Repository(store)))
     repository = Loan(loan_id).repository
     cache = getattr(repository, "cache", None)
     if cache is not None:
@@ -112,3 +107,48 @@ def hydrate_three_ways(loan_id: str, meter: RequestMeter) -> list[tuple[str, Loa
     cold = measure_hydrate(loan_id, meter)
     warm = measure_hydrate(loan_id, meter)
     return [("full replay", *replay), ("snapshot + tail", *cold), ("warm cache", *warm)]
+
+
+def show_projections(portfolio: list[tuple[str, Loan]], long_loan: Loan) -> None:
+    """Wait until the projector has caught up with every demo loan, then print the query tables."""
+    from handlers.cli_projections import wait_caught_up
+    from handlers.views import print_view
+    from loans.views import loan_view, portfolio_view
+    from projections.query import read_counters, read_row
+
+    loans = [loan for _, loan in portfolio] + [long_loan]
+    started = time.perf_counter()
+    if not wait_caught_up("loan-summary", [loan.id for loan in loans], [loan.version for loan in loans]):
+        raise EventSourcingError("the projector did not catch up within 60 s")
+    print(f"\nprojector caught up with all {len(loans)} loans (waited {time.perf_counter() - started:.1f} s "
+          "after hydrating); portfolio:")
+    current = root()
+    declared, tables = current.live_tables("loan-summary")
+    print_view(True, portfolio_view(read_counters(current.dynamodb, tables)))
+    for loan in (portfolio[-1][1], long_loan):
+        view = loan_view(loan.id, read_row(current.dynamodb, declared, tables, loan.id) or {})
+        print(f"loan {view['id'][:8]}: status {view['status']}, balance {view['balance']}, "
+              f"paid {view['total_paid']} in {view['payments']} payments, version {view['version']}")
+
+
+def demo(repayments: int, meter: RequestMeter) -> None:
+    """`aws-es demo` for the loan module: the portfolio, the long-lived loan, three hydrates, the projections."""
+    started = time.perf_counter()
+    portfolio = run_portfolio()
+    print(f"\n{'path':<30} {'loan':<10} {'status':<12} {'balance':>10} {'version':>8}")
+    for path, loan in portfolio:
+        print(f"{path:<30} {loan.id[:8]:<10} {loan.status:<12} {loan.balance:>10} {loan.version:>8}")
+    long_started = time.perf_counter()
+    long_loan = run_long_loan(repayments=repayments)
+    commit_seconds = time.perf_counter() - long_started
+    print(f"\nlong-lived loan {long_loan.id[:8]}: {long_loan.version:,} events committed in "
+          f"{commit_seconds:.1f} s; status {long_loan.status}, balance {long_loan.balance}")
+    print(f"hydrating loan {long_loan.id[:8]} ({long_loan.version:,} events):")
+    for mode, loaded, cost in hydrate_three_ways(long_loan.id, meter):
+        source = f"  (snapshot at version {cost['snapshot_version']:,})" if cost["snapshot_version"] else ""
+        print(f"  {mode:<16} {cost['events_read']:>6,} events read {cost['requests']:>3} requests "
+              f"{cost['bytes']:>10,} bytes {cost['ms']:>10,.1f} ms{source}")
+        if (loaded.version, loaded.state()) != (long_loan.version, long_loan.state()):
+            raise EventSourcingError(f"hydrated state ({mode}) differs from the committed one")
+    show_projections(portfolio, long_loan)
+    print(f"\ndemo done in {time.perf_counter() - started:.1f} s")

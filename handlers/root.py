@@ -1,0 +1,213 @@
+"""The composition root: one `Root` per process builds every client, store, repository and projector.
+
+`root()` builds it on first use from `Settings.from_env()` and the registry of `AWS_ES_MODULES`; `reset()`
+forgets it (after the environment changed: tests, the local stack). Objects are built once per root, so
+the warm cache of aggregates and the control table's cached generations live as long as the process.
+`Aggregate(id)` with no repository injected asks `root().repository(cls, table)` (see
+`core.aggregate.Aggregate.repository`), so every registered or ad-hoc aggregate gets snapshots by default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from botocore.config import Config
+
+from core.config import default_client
+from core.dynamodb import DynamoDBEventStore, events_table_definition
+from core.errors import ConfigurationError
+from handlers.registry import Registry, load
+from handlers.settings import Settings
+from projections.definition import Projection
+from projections.projector import Projector
+from projections.tables import Control, Tables, generation_definitions, keyed_table_definition, tables_for
+from snapshots.cache import AggregateCache
+from snapshots.policy import SnapshotPolicy
+from snapshots.repository import SnapshottingRepository
+from snapshots.settings import snapshot_store
+
+if TYPE_CHECKING:
+    from core.aggregate import Aggregate
+    from projections.runner import StreamRunner
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+class Root:
+    """Builds and keeps the service's objects; every one takes its clients from here."""
+
+    def __init__(self, settings: Settings, registry: Registry | None = None) -> None:
+        self.settings = settings
+        self.registry = registry if registry is not None else load(settings.modules)
+        self._lock = threading.RLock()
+        self._repositories: dict[tuple[type[Aggregate], str], SnapshottingRepository] = {}
+        self._projectors: dict[str, list[Projector]] = {}
+
+    # -- clients ----------------------------------------------------------------------------------------------
+    def client(self, service: str, extra: Config | None = None) -> Any:
+        """A new client for `service` in the configured region, with the project's retry settings."""
+        return default_client(service, extra, region=self.settings.region)
+
+    @functools.cached_property
+    def dynamodb(self) -> Any:
+        return self.client("dynamodb")
+
+    @functools.cached_property
+    def s3(self) -> Any:
+        """Path-style addressing when an endpoint is configured (a local stack has no DNS)."""
+        style = "path" if self.settings.s3_endpoint else "auto"
+        return self.client("s3", Config(s3={"addressing_style": style}))
+
+    @functools.cached_property
+    def streams(self) -> Any:
+        """LOCAL-AWS trap 1: the streams client must not use account-id endpoints under moto."""
+        return self.client("dynamodbstreams", Config(account_id_endpoint_mode="disabled"))
+
+    @functools.cached_property
+    def sqs(self) -> Any:
+        return self.client("sqs")
+
+    # -- write side -------------------------------------------------------------------------------------------
+    def table(self, cls: type[Aggregate]) -> str:
+        """The events table of an aggregate class: its declared name, or `<UPPER_SNAKE>_TABLE`."""
+        return self.settings.table_name(cls.declared_table())
+
+    def event_store(self, cls: type[Aggregate], table: str | None = None) -> DynamoDBEventStore:
+        return DynamoDBEventStore(table or self.table(cls), self.dynamodb)
+
+    def repository(self, cls: type[Aggregate], table: str | None = None) -> SnapshottingRepository:
+        """Snapshots and the warm cache for every aggregate, as `SNAPSHOT_*` configure them; one per table."""
+        name = table or self.table(cls)
+        with self._lock:
+            if (cls, name) not in self._repositories:
+                current = self.settings.snapshots
+                self._repositories[cls, name] = SnapshottingRepository(
+                    DynamoDBEventStore(name, self.dynamodb),
+                    snapshot_store(name, current, self.dynamodb, self.s3),
+                    SnapshotPolicy(every=current.every, enabled=current.store != "off"),
+                    AggregateCache(current.cache_size),
+                )
+            return self._repositories[cls, name]
+
+    # -- read side --------------------------------------------------------------------------------------------
+    def projection(self, name: str) -> Projection:
+        """A registered projection by name, counters name or alias, with its configured table names."""
+        return self.resolved(self.registry.projection(name))
+
+    def resolved(self, declared: Projection) -> Projection:
+        """`declared` with every table name it holds overridden as configured (`LOAN_SUMMARY_TABLE`...)."""
+        names = {item.name: getattr(declared, item.name) for item in dataclasses.fields(declared)
+                 if item.name.endswith("table") and isinstance(getattr(declared, item.name), str)}
+        return dataclasses.replace(declared, **{key: self.settings.table_name(value) for key, value in names.items()})
+
+    def projections(self) -> list[Projection]:
+        return [self.resolved(declared) for declared in self.registry.projections]
+
+    def events_table_of(self, projection: Projection) -> str:
+        if projection.aggregate is None:
+            raise ConfigurationError(f"projection {projection.name!r} names no aggregate")
+        return self.table(projection.aggregate)
+
+    def events_tables(self) -> list[str]:
+        """The events table of every registered aggregate, in registration order."""
+        return list(dict.fromkeys(self.table(cls) for cls in self.registry.aggregates))
+
+    def projections_for(self, events_table: str) -> list[Projection]:
+        return [declared for declared in self.projections() if self.events_table_of(declared) == events_table]
+
+    @functools.cached_property
+    def _control(self) -> Control:
+        current = self.settings.projections
+        return Control(current.control_table, self.dynamodb, ttl=current.control_ttl)
+
+    def control(self) -> Control:
+        return self._control
+
+    def live_tables(self, projection: Projection | str) -> tuple[Projection, Tables]:
+        """A projection and the tables of its live generation, for readers."""
+        declared = self.projection(projection) if isinstance(projection, str) else projection
+        return declared, tables_for(declared, self.control().live(declared.name))
+
+    def projector_for(self, declared: Projection, tables: Callable[[], Tables] | None = None) -> Projector:
+        """A projector of one projection; by default writing its live generation (the control table decides)."""
+        gate = self.control()
+        live = tables or (lambda: tables_for(declared, gate.live(declared.name)))
+        store = DynamoDBEventStore(self.events_table_of(declared), self.dynamodb)
+        return Projector(declared, self.dynamodb, store, live, shards=self.settings.projections.shards)
+
+    def projector(self, events_table: str) -> list[Projector]:
+        """The live projectors of every projection fed by `events_table` (empty when none is registered)."""
+        with self._lock:
+            if events_table not in self._projectors:
+                self._projectors[events_table] = [self.projector_for(declared)
+                                                  for declared in self.projections_for(events_table)]
+            return self._projectors[events_table]
+
+    # -- local stream runner ----------------------------------------------------------------------------------
+    def stream_arn(self, events_table: str) -> str:
+        table = self.dynamodb.describe_table(TableName=events_table)["Table"]
+        if "LatestStreamArn" not in table:
+            raise ConfigurationError(f"events table {events_table!r} has no stream: enable NEW_IMAGE streams")
+        return str(table["LatestStreamArn"])
+
+    def on_failure_queue(self) -> Callable[[list[dict[str, Any]], str], None]:
+        """A callable that sends each given-up record to the on-failure SQS queue (created if missing)."""
+        sqs = self.sqs
+        url = sqs.create_queue(QueueName=self.settings.projections.on_failure_queue)["QueueUrl"]
+
+        def send(records: list[dict[str, Any]], reason: str) -> None:
+            for record in records:
+                sqs.send_message(QueueUrl=url, MessageBody=orjson.dumps({"reason": reason, "record": record}).decode())
+
+        return send
+
+    def runner(self, events_table: str | None = None, handler: Handler | None = None) -> StreamRunner:
+        """The local stream runner of one events table (default: the default aggregate's), resuming from the
+        positions the last runner recorded in the control table."""
+        from projections.runner import StreamRunner
+
+        if handler is None:
+            from handlers.projector import lambda_handler as handler
+        table = events_table or self.table(self.registry.default_aggregate)
+        return StreamRunner(self.streams, self.stream_arn(table), handler, self.on_failure_queue(),
+                            self.settings.projections.runner, self.settings.region or "us-east-1",
+                            positions=self.control())
+
+    def runners(self, handler: Handler | None = None) -> list[StreamRunner]:
+        """One stream runner per registered events table that feeds a projection."""
+        return [self.runner(table, handler) for table in self.events_tables() if self.projections_for(table)]
+
+    # -- tables -----------------------------------------------------------------------------------------------
+    def table_definitions(self) -> list[dict[str, Any]]:
+        """CreateTable arguments of every table the registry needs: events, projections (live generation 0)
+        and the control table."""
+        definitions = [events_table_definition(table) for table in self.events_tables()]
+        for declared in self.projections():
+            definitions += generation_definitions(declared, 0)
+        definitions.append(keyed_table_definition(self.settings.projections.control_table, key="name"))
+        return definitions
+
+
+_lock = threading.RLock()
+_root: Root | None = None
+
+
+def root() -> Root:
+    """The process's one Root, built on first use from the environment and `AWS_ES_MODULES`."""
+    global _root
+    with _lock:
+        if _root is None:
+            _root = Root(Settings.from_env())
+        return _root
+
+
+def reset() -> None:
+    """Forget the Root: the next `root()` reads the environment again and builds everything anew."""
+    global _root
+    with _lock:
+        _root = None

@@ -1,0 +1,107 @@
+"""The one reader of the environment: every variable the service knows, read once into frozen `Settings`.
+
+A bad value raises `ConfigurationError` naming the variable and what it must be. Boto3 reads the standard
+AWS variables itself (endpoint, credentials); the region is read here only so that `AWS_REGION` (what
+Lambda sets) counts when `AWS_DEFAULT_REGION` is unset.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.errors import ConfigurationError
+from projections.runner import RunnerSettings
+from snapshots.settings import SnapshotSettings, parse_snapshot_settings
+
+DEFAULT_MODULES = ("loans",)
+_WORD_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+def variable_for(table: str) -> str:
+    """The variable overriding a declared table name: `LoanSummary` -> `LOAN_SUMMARY_TABLE`."""
+    words = _WORD_BOUNDARY.sub("_", table).replace("-", "_").upper()
+    return f"{words}_TABLE"
+
+
+@dataclass(frozen=True)
+class ProjectionSettings:
+    control_table: str = "ProjectionControl"
+    on_failure_queue: str = "aws-es-projector-failures"
+    shards: int = 8
+    control_ttl: float = 5.0
+    runner: RunnerSettings = field(default_factory=RunnerSettings)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable, checked; built by `from_env` (or directly, in tests)."""
+
+    modules: tuple[str, ...] = DEFAULT_MODULES
+    region: str | None = None
+    s3_endpoint: str | None = None
+    snapshots: SnapshotSettings = field(default_factory=SnapshotSettings)
+    projections: ProjectionSettings = field(default_factory=ProjectionSettings)
+    tables: Mapping[str, str] = field(default_factory=dict)
+
+    def table_name(self, declared: str) -> str:
+        """The physical name of a declared table: `<UPPER_SNAKE>_TABLE` overrides it when set."""
+        return self.tables.get(variable_for(declared), declared)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        values = {name: value for name, value in (os.environ if environ is None else environ).items() if value}
+        return cls(
+            modules=_modules(values.get("AWS_ES_MODULES")),
+            region=values.get("AWS_DEFAULT_REGION") or values.get("AWS_REGION"),
+            s3_endpoint=values.get("AWS_ENDPOINT_URL_S3") or values.get("AWS_ENDPOINT_URL"),
+            snapshots=parse_snapshot_settings(values),
+            projections=_projection_settings(values),
+            tables={name: value for name, value in values.items() if name.endswith("_TABLE")},
+        )
+
+
+def _modules(text: str | None) -> tuple[str, ...]:
+    if text is None:
+        return DEFAULT_MODULES
+    names = tuple(name.strip() for name in text.split(","))
+    if not all(names):
+        raise ConfigurationError(f"AWS_ES_MODULES={text!r} must be comma-separated module names, none empty")
+    return tuple(dict.fromkeys(names))
+
+
+def _projection_settings(values: Mapping[str, str]) -> ProjectionSettings:
+    return ProjectionSettings(
+        control_table=values.get("PROJECTION_CONTROL_TABLE", "ProjectionControl"),
+        on_failure_queue=values.get("ON_FAILURE_QUEUE", "aws-es-projector-failures"),
+        shards=_number(values, "PROJECTION_COUNTER_SHARDS", "8", int, 1, 1000),
+        control_ttl=_number(values, "PROJECTION_CONTROL_TTL", "5", float, 0, 3600),
+        runner=RunnerSettings(
+            batch_size=_number(values, "PROJECTOR_BATCH_SIZE", "100", int, 1, 10_000),
+            window=_number(values, "PROJECTOR_BATCH_WINDOW", "0.5", float, 0, 300),
+            max_retries=_number(values, "PROJECTOR_MAX_RETRIES", "2", int, 0, 10_000),
+            bisect=_flag(values, "PROJECTOR_BISECT", "true"),
+        ),
+    )
+
+
+def _number(values: Mapping[str, str], name: str, default: str, kind: type, low: float, high: float) -> Any:
+    text = values.get(name, default)
+    try:
+        value = kind(text)
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        raise ConfigurationError(f"{name}={text!r} must be {what}") from None
+    if not low <= value <= high:
+        raise ConfigurationError(f"{name}={text!r} must be between {low} and {high}")
+    return value
+
+
+def _flag(values: Mapping[str, str], name: str, default: str) -> bool:
+    text = values.get(name, default).lower()
+    if text not in ("true", "false", "1", "0"):
+        raise ConfigurationError(f"{name}={text!r} must be true or false")
+    return text in ("true", "1")
