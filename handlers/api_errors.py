@@ -1,4 +1,5 @@
-"""What both API handlers share: JSON replies, and every error mapping (powertools exception handlers).
+"""What both API handlers share: JSON replies, the error mappings of the library's own errors (powertools
+exception handlers), and `map_errors`, with which a module's routes map their domain's errors to a status.
 
 Each reply is a JSON object with `error`, and `field` where one field of the request is at fault. A store that
 is throttled, failing or unreachable is a 503 with `Retry-After` (the request may be sent again as is); an
@@ -25,9 +26,7 @@ from core import (
     StoredEventError,
     StoreUnavailableError,
 )
-from core.errors import error_code
-from loans.queries import InvalidQueryError
-from loans.service import LoanNotFoundError
+from core.errors import ConfigurationError, error_code
 
 #: Seconds a client should wait before sending a request the store could not take.
 RETRY_AFTER = 2
@@ -53,16 +52,26 @@ def unavailable(exc: BaseException) -> bool:
     return False
 
 
+def map_errors(app: APIGatewayRestResolver, status: int, *errors: type[Exception]) -> None:
+    """Answer each of `errors` with `status` and `{"error": message}`, plus `field` when the error names one:
+    how a module's routes map their domain's errors (an unknown id, a malformed query) on `app`."""
+    if not errors or not 400 <= status <= 499:
+        raise ConfigurationError(f"map_errors takes a 4xx status and at least one error class, not {status} "
+                                 f"and {errors!r}")
+
+    @app.exception_handler(list(errors))
+    def mapped(exc: Exception) -> Response:
+        field = getattr(exc, "field", None)
+        return reply(status, {"error": str(exc), **({"field": field} if field is not None else {})})
+
+
 def add_error_handlers(app: APIGatewayRestResolver, logger: Logger) -> None:
-    """Register every mapping on `app`; the routes that take a loan id put it in `app.context["loan_id"]`."""
+    """Register the mappings of the library's errors on `app`; a route may put the id of the aggregate it works
+    on in `app.context["aggregate_id"]` for the log of an unreadable event that does not carry it."""
 
-    @app.exception_handler([InvalidIdError, InvalidQueryError])
-    def bad_request(exc: InvalidIdError | InvalidQueryError) -> Response:
+    @app.exception_handler(InvalidIdError)
+    def bad_request(exc: InvalidIdError) -> Response:
         return reply(400, {"error": str(exc), "field": exc.field})
-
-    @app.exception_handler(LoanNotFoundError)
-    def not_found(exc: LoanNotFoundError) -> Response:
-        return reply(404, {"error": str(exc)})
 
     @app.exception_handler([ConcurrencyError, IllegalEventNumberError])
     def conflict(exc: Exception) -> Response:
@@ -80,11 +89,11 @@ def add_error_handlers(app: APIGatewayRestResolver, logger: Logger) -> None:
     def unreadable(exc: Exception) -> Response:
         """An event already in the log cannot be decoded or applied. (A payload a caller sends that cannot be
         encoded is refused as `IllegalEventError` before any write, so a `CodecError` here is the log's.)"""
-        loan_id = getattr(exc, "aggregate_id", app.context.get("loan_id"))
-        logger.error("a stored event cannot be read",
-                     extra={"loan_id": loan_id, "event_number": getattr(exc, "number", None), "reason": str(exc)})
-        return reply(500, {"error": "this loan's stored events cannot be read; the fault is the service's and is "
-                                    "logged, the request was not applied"})
+        aggregate_id = getattr(exc, "aggregate_id", app.context.get("aggregate_id"))
+        logger.error("a stored event cannot be read", extra={
+            "aggregate_id": aggregate_id, "event_number": getattr(exc, "number", None), "reason": str(exc)})
+        return reply(500, {"error": "this aggregate's stored events cannot be read; the fault is the service's and "
+                                    "is logged, the request was not applied"})
 
     @app.exception_handler([StoreUnavailableError, ClientError, ConnectionFailedError, HTTPClientError])
     def store_unavailable(exc: Exception) -> Response:

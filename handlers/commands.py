@@ -1,9 +1,7 @@
-"""Lambda handler for the loan commands API (API Gateway REST): thin, the work is in `loans.service`, the
-error mappings in `handlers.api_errors`.
-
-POST /loans                  open a loan from a LoanCreated body        201 {id, version, status, ...}
-POST /loans/{id}/events      commit one event ({"type": ..., fields})   201
-GET  /loans/{id}             the loan's current state                   200
+"""Lambda handler for the commands API (API Gateway REST): a resolver with the library's error mappings
+(`handlers.api_errors`) and the routes of every module in `AWS_ES_MODULES` that declares `command_routes(app,
+root)`. The resolver is built on the first request, from the process's composition root, and again if that
+root is reset.
 """
 
 from __future__ import annotations
@@ -11,43 +9,26 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
-from handlers.api_errors import add_error_handlers, reply
+from handlers.api_errors import add_error_handlers
+from handlers.resolvers import Resolvers
 from handlers.snapshot_metrics import published
-from loans import service
 
-logger = Logger(service="loan-commands")
-metrics = Metrics(namespace="aws-es", service="loan-commands")
-tracer = Tracer(service="loan-commands")
-app = APIGatewayRestResolver()
-add_error_handlers(app, logger)
+logger = Logger(service="commands")
+metrics = Metrics(namespace="aws-es", service="commands")
+tracer = Tracer(service="commands")
 
 
-def request() -> tuple[dict[str, Any], dict[str, str]]:
-    """The event the body holds, and the meta the service records with it (from API Gateway, never the body)."""
-    event = app.current_event
-    body = service.parse_event(event.get("body"), base64_encoded=event.get("isBase64Encoded") is True)
-    return body, service.request_meta(event.get("requestContext"))
+def build(root: Any) -> APIGatewayRestResolver:
+    app = APIGatewayRestResolver()
+    add_error_handlers(app, logger)
+    for add_routes in root.registry.command_routes:
+        add_routes(app, root)
+    return app
 
 
-@app.post("/loans")
-def open_loan() -> Response:
-    loan, _ = service.open_loan(*request())
-    return reply(201, service.view(loan))
-
-
-@app.post("/loans/<loan_id>/events")
-def record(loan_id: str) -> Response:
-    app.append_context(loan_id=loan_id)
-    loan, event = service.record(loan_id, *request())
-    return reply(201, {**service.view(loan), "event": {"type": event.type, "number": event.number}})
-
-
-@app.get("/loans/<loan_id>")
-def get_loan(loan_id: str) -> Response:
-    app.append_context(loan_id=loan_id)
-    return reply(200, service.view(service.load(loan_id)))
+resolvers = Resolvers(build)
 
 
 @metrics.log_metrics
@@ -55,4 +36,4 @@ def get_loan(loan_id: str) -> Response:
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     with published(metrics):  # snapshot hits, skips and writes this invocation caused
-        return app.resolve(event, context)
+        return resolvers.current().resolve(event, context)

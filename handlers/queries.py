@@ -1,9 +1,7 @@
-"""Lambda handler for the loan queries API (API Gateway REST), over the live generation of the query tables:
-thin, the work is in `loans.queries`, the error mappings in `handlers.api_errors`.
-
-GET /loans/{id}/summary                   one loan's summary row                                  200 | 404
-GET /loans?status=S&limit=N&cursor=C      loans in a status, most recently updated first          200
-GET /portfolio                            per status: loans, principal, outstanding               200
+"""Lambda handler for the queries API (API Gateway REST), over the live generation of the query tables: a
+resolver with the library's error mappings (`handlers.api_errors`) and the routes of every module in
+`AWS_ES_MODULES` that declares `query_routes(app, root)`. The resolver is built on the first request, from the
+process's composition root, and again if that root is reset.
 """
 
 from __future__ import annotations
@@ -11,39 +9,27 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
-from handlers.api_errors import add_error_handlers, reply
-from handlers.root import root
-from loans import queries
-from loans.views import portfolio_view
-from projections.query import read_counters
+from handlers.api_errors import add_error_handlers
+from handlers.resolvers import Resolvers
 
-logger = Logger(service="loan-queries")
-tracer = Tracer(service="loan-queries")
-app = APIGatewayRestResolver()
-add_error_handlers(app, logger)
+logger = Logger(service="queries")
+tracer = Tracer(service="queries")
 
 
-@app.get("/loans/<loan_id>/summary")
-def summary(loan_id: str) -> Response:
-    return reply(200, queries.summary(root().dynamodb, *root().live_tables("loan-summary"), loan_id))
+def build(root: Any) -> APIGatewayRestResolver:
+    app = APIGatewayRestResolver()
+    add_error_handlers(app, logger)
+    for add_routes in root.registry.query_routes:
+        add_routes(app, root)
+    return app
 
 
-@app.get("/loans")
-def by_status() -> Response:
-    parameter = app.current_event.get_query_string_value
-    return reply(200, queries.by_status(root().dynamodb, *root().live_tables("loan-summary"),
-                                        parameter("status"), parameter("limit"), parameter("cursor")))
-
-
-@app.get("/portfolio")
-def portfolio() -> Response:
-    _, tables = root().live_tables("loan-summary")
-    return reply(200, portfolio_view(read_counters(root().dynamodb, tables)))
+resolvers = Resolvers(build)
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return resolvers.current().resolve(event, context)

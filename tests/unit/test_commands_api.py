@@ -207,7 +207,7 @@ def test_a_stored_event_that_cannot_be_decoded_is_a_logged_500(api, dynamodb, di
         status, reply = api(method, f"/loans/{disbursed}{suffix}", body)
         assert status == 500 and "cannot be read" in reply["error"] and "service's" in reply["error"]
         errors = [record for record in caplog.records if record.levelname == "ERROR"]
-        assert len(errors) == 1 and errors[0].loan_id == disbursed
+        assert len(errors) == 1 and errors[0].aggregate_id == disbursed
         assert getattr(errors[0], "event_number", None) == 4 or "LoanPaid#4" in errors[0].reason
     assert len(stored_items(dynamodb)) == 4
 

@@ -108,7 +108,7 @@ def test_the_dashboard_shows_what_the_code_publishes(stack: dict[str, Any]) -> N
     assert snapshot_metrics - {"SnapshotSkipped"} <= shown, "every snapshot hit, skip reason and write is charted"
     snapshot_lines = {tuple(line[2:4]) for line in lines if line[0] == "aws-es" and line[1] in snapshot_metrics}
     assert snapshot_lines == {("service", commands.metrics.service)}
-    assert commands.logger.service == "loan-commands"
+    assert commands.logger.service == "commands"
 
 
 # -- the stream mapping ---------------------------------------------------------------------------------------------
