@@ -48,8 +48,10 @@ def queried(env: dict[str, str], basket_id: str) -> dict:
 
 
 def test_a_module_outside_the_repository_through_every_entry_point(user_env: dict[str, str]) -> None:
-    run(user_env, AWS_ES, "init")
-    run(user_env, AWS_ES, "init")  # idempotent
+    created = run(user_env, AWS_ES, "init").splitlines()
+    assert {"Baskets: created", "BasketTotals: created"} <= set(created), created
+    again = run(user_env, AWS_ES, "init").splitlines()  # idempotent
+    assert {"Baskets: exists", "BasketTotals: exists"} <= set(again), again
     total = sum(map(Decimal, FIRST))
     assert python(user_env, COMMIT, "b-1", *FIRST).split() == ["7", str(total)]
 
