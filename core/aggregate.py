@@ -94,7 +94,7 @@ class Aggregate(Resource):
 
     @classmethod
     def default_table(cls) -> str:
-        """The events table's configured name (`LOANS_TABLE` overrides `Loans`), from the composition root."""
+        """The configured events table (`<UPPER_SNAKE>_TABLE` overrides the declared one), from the root."""
         from handlers.root import root
 
         return root().table(cls)

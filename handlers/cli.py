@@ -1,4 +1,5 @@
-"""`aws-es`: set up tables, run the loan demo, keep a local stack up, and inspect aggregates.
+"""`aws-es`: set up tables, run the demo, keep a local stack up, and inspect the aggregates and projections
+that the modules named in `AWS_ES_MODULES` declare.
 
 Every command has `--help`. A user mistake, an unreachable endpoint or missing credentials prints one
 line on stderr and exits non-zero; never a traceback.
@@ -74,7 +75,8 @@ def describe(exc: BaseException) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aws-es",
-        description="Event-sourced loans on DynamoDB: tables, demo, local stack, inspection.",
+        description="Event sourcing on DynamoDB for the aggregates and projections of the modules in "
+        "AWS_ES_MODULES (comma-separated; default: the worked example): tables, demo, local stack, inspection.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in COMMANDS:

@@ -104,7 +104,7 @@ def register_query(commands: Any) -> None:
         "query", help="print a projection's row or its counters",
         description="Read the live generation of a registered projection: `query PROJECTION KEY` prints the "
         "row keyed KEY, `query COUNTERS` (a projection's counters name, e.g. `portfolio`) prints the counters. "
-        "Short names come from the modules' ALIASES (`query loan ID`).",
+        "Short names come from the modules' ALIASES.",
     )
     command.add_argument("projection", metavar="PROJECTION", help="a projection, counters or alias name")
     command.add_argument("id", nargs="?", metavar="KEY", help="the row's key (an aggregate id)")
@@ -143,7 +143,7 @@ def register_rebuild(commands: Any) -> None:
         description="Fold the whole events table (parallel scan segments) into a fresh generation of the "
         "projection's tables, checkpointing each segment, verify the counts, then switch readers and the live "
         "projector to it. Run again to resume an interrupted rebuild. A projection and its counters are rebuilt "
-        "together (`portfolio` names the loan summaries' counters). An aggregate whose events cannot be folded is "
+        "together (its counters name rebuilds it too). An aggregate whose events cannot be folded is "
         "listed and the rest finished, but the new generation is not switched live (exit 1).",
     )
     command.add_argument("projection", help="a registered projection, counters or alias name")

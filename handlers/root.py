@@ -100,7 +100,7 @@ class Root:
         return self.resolved(self.registry.projection(name))
 
     def resolved(self, declared: Projection) -> Projection:
-        """`declared` with every table name it holds overridden as configured (`LOAN_SUMMARY_TABLE`...)."""
+        """`declared` with every table name it holds overridden as configured (`<UPPER_SNAKE>_TABLE`)."""
         names = {item.name: getattr(declared, item.name) for item in dataclasses.fields(declared)
                  if item.name.endswith("table") and isinstance(getattr(declared, item.name), str)}
         return dataclasses.replace(declared, **{key: self.settings.table_name(value) for key, value in names.items()})

@@ -22,7 +22,7 @@ _WORD_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 
 def variable_for(table: str) -> str:
-    """The variable overriding a declared table name: `LoanSummary` -> `LOAN_SUMMARY_TABLE`."""
+    """The variable overriding a declared table name: `AccountBalance` -> `ACCOUNT_BALANCE_TABLE`."""
     words = _WORD_BOUNDARY.sub("_", table).replace("-", "_").upper()
     return f"{words}_TABLE"
 

@@ -1,5 +1,5 @@
 """How the command line shows a projection's row or counters: the module's own view when it declares one
-(`VIEWS = {"loan-summary": loan_view, "portfolio": portfolio_view}`), else every attribute as JSON-ready
+(`VIEWS = {name: view}`: an aggregate, projection or counters name), else every attribute as JSON-ready
 plain values (decimals as plain strings, never an exponent).
 """
 

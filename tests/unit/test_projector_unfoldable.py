@@ -75,7 +75,7 @@ def test_a_rebuild_names_each_loan_it_cannot_fold_finishes_the_rest_and_does_not
     assert nonzero(read_counters(client, rebuilt)) == nonzero(counter_totals(PROJECTION, rows.values()))
     # run again: it still refuses to switch, and says why
     assert main(["rebuild", "loan-summary", "--of", "4"]) == 1
-    assert "2 loans could not be folded" in capsys.readouterr().err
+    assert "2 aggregates could not be folded" in capsys.readouterr().err
     assert root().control().live(PROJECTION.name) == 0
 
 

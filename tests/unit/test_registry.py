@@ -1,0 +1,146 @@
+"""The registry of AWS_ES_MODULES and the settings: every mistake is one ConfigurationError naming it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.errors import ConfigurationError
+from handlers.registry import UnknownAggregateError, load
+from handlers.root import reset as reset_root
+from handlers.root import root
+from handlers.settings import Settings, variable_for
+from projections.errors import UnknownProjectionError
+
+
+@pytest.fixture
+def write_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Write `name.py` into a folder on sys.path; forget it afterwards."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    written: list[str] = []
+
+    def write(name: str, source: str) -> str:
+        (tmp_path / f"{name}.py").write_text(source)
+        written.append(name)
+        return name
+
+    yield write
+    for name in written:
+        sys.modules.pop(name, None)
+
+
+LOAN_AGAIN = "from loans import Loan\nAGGREGATES = (Loan,)\n"
+SUMMARY_AGAIN = "from loans.projections import loan_summary\nPROJECTIONS = (loan_summary(),)\n"
+
+
+@pytest.mark.parametrize(("modules", "sources", "message"), [
+    (["no_such_module_xyz"], {}, "module 'no_such_module_xyz' (AWS_ES_MODULES) cannot be imported: No module"),
+    (["bad name"], {}, "AWS_ES_MODULES: 'bad name' is not a module name"),
+    (["empty_mod"], {"empty_mod": "X = 1\n"}, "module 'empty_mod' (AWS_ES_MODULES) declares no AGGREGATES and no"),
+    (["not_agg"], {"not_agg": "AGGREGATES = (int,)\n"}, "module 'not_agg': AGGREGATES holds <class 'int'>, not an"),
+    (["not_proj"], {"not_proj": "from loans import Loan\nAGGREGATES = (Loan,)\nPROJECTIONS = ('x',)\n"},
+     "module 'not_proj': PROJECTIONS holds 'x', not a Projection"),
+    (["loans", "loan_again"], {"loan_again": LOAN_AGAIN}, "aggregate 'loan' is registered twice"),
+    (["loans", "summary_again"], {"summary_again": SUMMARY_AGAIN}, "projection 'loan-summary' is registered twice"),
+    (["summary_alone"], {"summary_alone": SUMMARY_AGAIN},
+     "projection 'loan-summary' folds Loan, which no module in AWS_ES_MODULES (summary_alone) registers"),
+    (["loans", "bad_alias"], {"bad_alias": "from tests.accounts import BankAccount\nAGGREGATES = (BankAccount,)\n"
+                              "ALIASES = {'acct': 'nowhere'}\n"},
+     "alias 'acct' names projection 'nowhere', which is not registered: choose one of loan-summary, portfolio"),
+    (["loans", "bad_routes"], {"bad_routes": "from tests.accounts import BankAccount\nAGGREGATES = (BankAccount,)\n"
+                               "command_routes = 3\n"}, "module 'bad_routes': command_routes must be a function"),
+    (["loans", "bad_views"], {"bad_views": "from tests.accounts import BankAccount\nAGGREGATES = (BankAccount,)\n"
+                              "VIEWS = {'nothing': print}\n"}, "VIEWS names 'nothing', which is no registered"),
+])
+def test_a_bad_module_is_one_configuration_error_naming_it(write_module, modules, sources, message) -> None:
+    for name, source in sources.items():
+        write_module(name, source)
+    with pytest.raises(ConfigurationError) as caught:
+        load(modules)
+    assert message in str(caught.value)
+
+
+def test_a_projection_without_an_aggregate_is_refused(write_module) -> None:
+    write_module("orphan", "import dataclasses\nfrom loans import Loan\nfrom loans.projections import loan_summary\n"
+                 "AGGREGATES = (Loan,)\nPROJECTIONS = (dataclasses.replace(loan_summary(), aggregate=None),)\n")
+    with pytest.raises(ConfigurationError, match="projection 'loan-summary' names no aggregate"):
+        load(["orphan"])
+
+
+def test_the_registry_finds_types_projections_counters_and_aliases() -> None:
+    from loans import Loan
+    from tests.accounts import BankAccount
+
+    registry = load(["loans", "tests.accounts"])
+    assert registry.aggregates == (Loan, BankAccount) and registry.default_aggregate is Loan
+    assert registry.aggregate("bankaccount") is BankAccount
+    assert registry.projection("account").name == "account-balance"
+    assert registry.projection("balances-by-owner").name == "account-balance"
+    assert registry.projection("portfolio").name == "loan-summary"
+    with pytest.raises(UnknownAggregateError, match="unknown aggregate type 'Order': choose one of BankAccount, Loan"):
+        registry.aggregate("Order")
+    with pytest.raises(UnknownProjectionError, match="choose one of account, account-activity, account-balance"):
+        registry.projection("orders")
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("loans,,tests.accounts", "AWS_ES_MODULES='loans,,tests.accounts' must be comma-separated module names, none "
+     "empty"),
+    ("loans, ", "AWS_ES_MODULES='loans, ' must be comma-separated module names, none empty"),
+])
+def test_a_bad_modules_setting_names_the_variable(monkeypatch, value, message) -> None:
+    monkeypatch.setenv("AWS_ES_MODULES", value)
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env()
+    assert str(caught.value) == message
+
+
+def test_a_module_that_cannot_be_imported_is_one_line_from_the_command_line(monkeypatch, capsys) -> None:
+    from handlers.cli import main
+
+    monkeypatch.setenv("AWS_ES_MODULES", "loans,accounts_missing")
+    assert main(["init"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("aws-es init: module 'accounts_missing' (AWS_ES_MODULES) cannot be imported")
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(("declared", "variable"), [
+    ("Loans", "LOANS_TABLE"), ("LoanSummary", "LOAN_SUMMARY_TABLE"), ("BankAccounts", "BANK_ACCOUNTS_TABLE"),
+    ("ProjectionControl", "PROJECTION_CONTROL_TABLE"), ("HTTPLogs", "HTTP_LOGS_TABLE"),
+])
+def test_a_declared_table_name_is_overridden_by_its_upper_snake_variable(monkeypatch, declared, variable) -> None:
+    assert variable_for(declared) == variable
+    assert Settings.from_env().table_name(declared) == declared
+    monkeypatch.setenv(variable, "Elsewhere")
+    assert Settings.from_env().table_name(declared) == "Elsewhere"
+
+
+def test_the_root_applies_the_overrides_to_every_table_it_names(monkeypatch) -> None:
+    from tests.accounts import BankAccount
+
+    monkeypatch.setenv("AWS_ES_MODULES", "loans,tests.accounts")
+    for variable, value in [("BANK_ACCOUNTS_TABLE", "acc-events"), ("BALANCES_BY_OWNER_TABLE", "acc-owners"),
+                            ("LOAN_SUMMARY_TABLE", "summary-x"), ("PORTFOLIO_TABLE", "portfolio-x")]:
+        monkeypatch.setenv(variable, value)
+    reset_root()
+    current = root()
+    assert BankAccount("a").table == "acc-events" and current.table(BankAccount) == "acc-events"
+    balance = current.projection("account")
+    assert (balance.table, balance.counters_table) == ("AccountBalance", "acc-owners")
+    summary = current.projection("loan")
+    assert (summary.table, summary.counters_table) == ("summary-x", "portfolio-x")
+    names = {definition["TableName"] for definition in current.table_definitions()}
+    assert names == {"Loans", "acc-events", "summary-x", "portfolio-x", "AccountBalance", "acc-owners",
+                     "AccountActivity", "ProjectionControl"}
+    assert [p.name for p in current.projections_for("acc-events")] == ["account-balance", "account-activity"]
+
+
+def test_the_environment_is_read_once_until_reset(monkeypatch) -> None:
+    first = root()
+    monkeypatch.setenv("SNAPSHOT_EVERY", "3")
+    assert root() is first and first.settings.snapshots.every == 100
+    reset_root()
+    assert root() is not first and root().settings.snapshots.every == 3

@@ -1,0 +1,192 @@
+"""Every entry point with a second, non-loan domain declared in `tests.accounts` (AWS_ES_MODULES=loans,tests.accounts):
+init, commit, hydrate, snapshot, the projector handler and runners, query, rebuild and verify."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from handlers.cli import main
+from handlers.root import reset as reset_root
+from handlers.root import root
+from projections.query import read_counters, read_row
+from tests.accounts import BankAccount
+
+#: owner -> movements (a deposit is positive, a withdrawal negative): the plain model the tests reckon from.
+PLAN = {"ada": [Decimal("100"), Decimal("-30")], "bob": [Decimal("5")], "cy": []}
+
+
+@pytest.fixture
+def accounts_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ES_MODULES", "loans,tests.accounts")
+    monkeypatch.setenv("PROJECTION_CONTROL_TTL", "0")
+    monkeypatch.setenv("SNAPSHOT_EVERY", "2")
+    reset_root()
+
+
+@pytest.fixture
+def accounts(aws: None, accounts_env: None, capsys: Any) -> dict[str, BankAccount]:
+    """The tables from `aws-es init`, and one account per owner, committed through the default repository."""
+    assert main(["init"]) == 0
+    capsys.readouterr()
+    opened = {}
+    for owner, movements in PLAN.items():
+        account = BankAccount()
+        account.commit({"type": "AccountOpened", "owner": owner})
+        for amount in movements:
+            kind = "MoneyDeposited" if amount > 0 else "MoneyWithdrawn"
+            account.commit({"type": kind, "amount": abs(amount)})
+        opened[owner] = account
+    return opened
+
+
+def drain_all(capsys: Any) -> None:
+    """Every registered events table's stream into the projector handler (its metrics print, and are dropped)."""
+    for runner in root().runners():
+        runner.drain()
+    capsys.readouterr()
+
+
+def test_init_creates_every_registered_table_and_is_idempotent(aws: None, accounts_env: None, capsys: Any) -> None:
+    assert main(["init"]) == 0
+    first = capsys.readouterr().out.splitlines()
+    assert main(["init"]) == 0
+    again = capsys.readouterr().out.splitlines()
+    wanted = {"Loans", "LoanSummary", "Portfolio", "BankAccounts", "AccountBalance", "BalancesByOwner",
+              "AccountActivity", "ProjectionControl"}
+    assert {line.split(":")[0] for line in first} == wanted and all(line.endswith("created") for line in first)
+    assert {line.split(":")[0] for line in again} == wanted and all(line.endswith("exists") for line in again)
+
+
+def test_a_commit_writes_a_snapshot_and_hydrate_type_id_uses_it(accounts: dict[str, BankAccount], capsys: Any) -> None:
+    ada = accounts["ada"]  # three events with SNAPSHOT_EVERY=2: a snapshot at version 2, a tail of one
+    reset_root()  # a new process: no warm cache
+    assert main(["hydrate", "BankAccount", ada.id, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["version"], report["snapshot_version"], report["tail_events"]) == (3, 2, 1)
+    assert report["state"] == {"owner": "ada", "balance": 70}
+
+
+def test_snapshot_type_all_writes_one_per_account(accounts: dict[str, BankAccount], capsys: Any,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SNAPSHOT_EVERY", "1000")
+    reset_root()
+    assert main(["snapshot", "bankaccount", "--all"]) == 0
+    # bob's second commit wrote the snapshot at his version 2; ada's is at 2 of 3, cy has none
+    assert "snapshots: 2 written, 1 already current, 0 failed, 0 not found, of 3 bankaccount aggregates" in \
+        capsys.readouterr().out
+    assert main(["snapshot", "BankAccount", accounts["cy"].id]) == 0
+    assert "0 written, 1 already current" in capsys.readouterr().out
+
+
+def test_the_short_forms_still_mean_the_default_aggregate(accounts: dict[str, BankAccount], capsys: Any) -> None:
+    assert main(["hydrate", accounts["ada"].id]) == 1  # no loan has this id
+    assert f"no loan '{accounts['ada'].id}' in table 'Loans'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["hydrate", "Order", "x"], "aws-es hydrate: unknown aggregate type 'Order': choose one of BankAccount, Loan\n"),
+    (["rebuild", "orders"], "aws-es rebuild: unknown projection 'orders': choose one of account, account-activity, "
+     "account-balance, balances-by-owner, loan, loan-summary, portfolio\n"),
+    (["query", "nope", "k"], "aws-es query: unknown projection 'nope': choose one of account, account-activity, "
+     "account-balance, balances-by-owner, loan, loan-summary, portfolio\n"),
+    (["query", "account"], "aws-es query: query account needs a KEY: the row's id\n"),
+    (["query", "balances-by-owner", "x"], "aws-es query: balances-by-owner takes no KEY: it prints the counters of "
+     "account-balance\n"),
+    (["hydrate", "BankAccount", "a", "b"], "aws-es hydrate: give [TYPE] ID, not 3 names\n"),
+])
+def test_unknown_names_are_one_line_listing_the_choices_and_exit_2(accounts_env: None, capsys: Any,
+                                                                    argv: list[str], message: str) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == message
+
+
+def test_the_runners_fold_both_projections_and_query_reads_them(accounts: dict[str, BankAccount], capsys: Any) -> None:
+    drain_all(capsys)
+    ada = accounts["ada"]
+    assert main(["query", "account", ada.id, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"key": ada.id, "balance": 70, "owner": "ada", "version": 3}
+    assert main(["query", "balances-by-owner", "--json"]) == 0
+    balances = {owner: sum(moves, Decimal(0)) for owner, moves in PLAN.items()}
+    assert json.loads(capsys.readouterr().out) == {  # a zero counter is not stored
+        owner: {"accounts": 1, **({"balance": int(total)} if total else {})} for owner, total in balances.items()}
+    current = root()
+    declared, tables = current.live_tables("account-activity")
+    for owner, account in accounts.items():
+        assert read_row(current.dynamodb, declared, tables, account.id)["movements"] == len(PLAN[owner])
+
+
+def test_rebuild_and_verify_any_registered_projection(accounts: dict[str, BankAccount], capsys: Any) -> None:
+    drain_all(capsys)
+    assert main(["rebuild", "account-balance", "--of", "2"]) == 0
+    assert "switched live" in capsys.readouterr().out
+    current = root()
+    assert current.control().live("account-balance") == 1
+    _, tables = current.live_tables("account")
+    counters = read_counters(current.dynamodb, tables)
+    assert {owner: values["balance"] for owner, values in counters.items() if values.get("accounts")} == {
+        "ada": Decimal(70), "bob": Decimal(5), "cy": Decimal(0)}
+    assert main(["rebuild", "account-balance", "--verify"]) == 0
+    assert "0 differences" in capsys.readouterr().out
+
+
+def test_verify_names_a_row_that_disagrees_with_the_account(accounts: dict[str, BankAccount], capsys: Any) -> None:
+    drain_all(capsys)
+    current = root()
+    _, tables = current.live_tables("account")
+    bob = accounts["bob"].id
+    current.dynamodb.update_item(TableName=tables.rows, Key={"id": {"S": bob}},
+                                 UpdateExpression="SET balance = :b", ExpressionAttributeValues={":b": {"N": "6"}})
+    assert main(["rebuild", "account", "--verify"]) == 1
+    out = capsys.readouterr().out
+    assert f"{bob}: balance: the row says 6, the account says 5" in out
+
+
+def test_the_handler_folds_one_batch_into_both_projections_of_the_table_and_refuses_a_foreign_one(
+        accounts: dict[str, BankAccount], capsys: Any) -> None:
+    from core.dynamodb import events_table_definition
+    from handlers.projector import lambda_handler
+    from projections.runner import LocalContext
+
+    current = root()
+    records: list[dict[str, Any]] = []
+    current.runner("BankAccounts", handler=lambda event, _: records.extend(event["Records"])).drain()
+    current.dynamodb.create_table(**events_table_definition("Orders"))
+    stranger = json.loads(json.dumps(records[0]))
+    stranger["eventSourceARN"] = current.stream_arn("Orders")
+    stranger["dynamodb"]["SequenceNumber"] = "9" * 21
+    reply = lambda_handler({"Records": [*records, stranger]}, LocalContext())
+    assert reply["batchItemFailures"] == [{"itemIdentifier": "9" * 21}]
+    from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
+
+    from handlers.projector import project_all
+
+    refused = project_all(DynamoDBStreamEvent({"Records": [stranger]}).records, current, 0.0)
+    assert refused.failed_records == {"9" * 21: (
+        f"stream record {stranger['eventID']} comes from the stream of table 'Orders', which no registered aggregate "
+        "uses (events tables: Loans, BankAccounts): not folded")}
+    balance, balance_tables = current.live_tables("account-balance")
+    activity, activity_tables = current.live_tables("account-activity")
+    for owner, account in accounts.items():
+        assert read_row(current.dynamodb, balance, balance_tables, account.id)["balance"] == sum(PLAN[owner],
+                                                                                                   Decimal(0))
+        assert read_row(current.dynamodb, activity, activity_tables, account.id)["movements"] == len(PLAN[owner])
+
+
+def test_a_loan_record_reaches_only_the_loan_projection(aws: None, accounts_env: None, capsys: Any) -> None:
+    from handlers.projector import project_all
+    from loans.demo import run_portfolio
+
+    assert main(["init"]) == 0
+    run_portfolio()
+    drain_all(capsys)
+    current = root()
+    assert [projector.projection.name for projector in current.projector("Loans")] == ["loan-summary"]
+    assert [projector.projection.name for projector in current.projector("BankAccounts")] == [
+        "account-balance", "account-activity"]
+    assert project_all([], current, 0.0).failed_records == {}
