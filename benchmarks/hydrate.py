@@ -216,16 +216,15 @@ def memory_peak_rows(sizes: tuple[int, ...]) -> list[dict[str, Any]]:
 def fresh_process_rows(sizes: tuple[int, ...], runs: int) -> list[dict[str, Any]]:
     """Write each loan and its snapshots from this process to moto's server; hydrate it in fresh ones."""
     from handlers.local import LocalStack
-    from snapshots.settings import s3_client
 
     saved = dict(os.environ)
     stack = LocalStack().start()  # points this process's configured clients at the server
     try:
         dynamodb = root().dynamodb
         dynamodb.create_table(**events_table_definition("Loans"))
-        s3_client().create_bucket(Bucket="bench-snapshots")
+        root().s3.create_bucket(Bucket="bench-snapshots")
         stores = {"dynamodb": DynamoDBSnapshotStore("Loans", client=dynamodb),
-                  "s3": S3SnapshotStore("bench-snapshots", client=s3_client())}
+                  "s3": S3SnapshotStore("bench-snapshots", client=root().s3)}
         rows = []
         for size in sizes:
             loan_id = f"fresh-{size}"

@@ -51,7 +51,7 @@ class Step:
             raise RebuildStepError(f"segment must be a whole number in 0..{segments - 1}, not {segment!r}")
         projection = event.get("projection")
         if not isinstance(projection, str) or not projection:
-            raise RebuildStepError(f"projection must name a registered projection, not {projection!r}")
+            raise RebuildStepError(f"projection must be a registered projection's name, not {projection!r}")
         return cls(action, projection, segments, segment)
 
 

@@ -16,12 +16,13 @@ pytestmark = pytest.mark.integration
 
 def test_the_live_projector_keeps_the_query_tables_up_to_date(server_env: str, capsys: Any) -> None:
     ensure_tables()
-    with cli_projections.live_projector() as runner:
+    with cli_projections.live_projector() as runners:
         portfolio = run_portfolio()
         long_loan = run_long_loan(repayments=300)
         loans = [loan for _, loan in portfolio] + [long_loan]
-        assert cli_projections.wait_caught_up([loan.id for loan in loans], [loan.version for loan in loans], 60)
-    assert runner.given_up == 0
+        ids, versions = [loan.id for loan in loans], [loan.version for loan in loans]
+        assert cli_projections.wait_caught_up("loan-summary", ids, versions, 60)
+    assert [runner.given_up for runner in runners] == [0]
     assert main(["rebuild", "portfolio", "--verify"]) == 0
     assert main(["query", "loan", long_loan.id]) == 0
     out = capsys.readouterr().out
@@ -62,6 +63,7 @@ def test_a_rebuild_while_the_live_projector_runs_and_loans_commit_ends_equal_to_
             stop.set()
             payer.join()
         assert sum(loan.version for loan in loans) > before + len(loans)  # commits kept landing throughout
-        assert cli_projections.wait_caught_up([loan.id for loan in loans], [loan.version for loan in loans], 60)
+        ids, versions = [loan.id for loan in loans], [loan.version for loan in loans]
+        assert cli_projections.wait_caught_up("loan-summary", ids, versions, 60)
     assert main(["rebuild", "portfolio", "--verify"]) == 0
     assert "LoanSummary-g1: 0 differences" in capsys.readouterr().out

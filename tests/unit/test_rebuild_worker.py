@@ -88,6 +88,8 @@ def test_begin_after_a_switch_whose_catch_up_was_interrupted_only_resumes_the_ca
     ({"action": "segment", "segments": 4}, "segment"),
     ({"action": "segment", "segments": "4", "segment": 0}, "segments"),
     ({"action": "begin", "segments": 0}, "segments"),
+    ({"action": "begin", "segments": 2, "projection": ""}, "projection"),
+    ({"action": "begin", "segments": 2, "projection": None}, "projection"),
 ])
 def test_a_malformed_step_is_refused_by_name_before_any_request(aws: None, event: dict[str, Any], named: str) -> None:
     with pytest.raises(rebuild_worker.RebuildStepError, match=f"^{named} must be"):

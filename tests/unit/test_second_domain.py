@@ -190,3 +190,36 @@ def test_a_loan_record_reaches_only_the_loan_projection(aws: None, accounts_env:
     assert [projector.projection.name for projector in current.projector("BankAccounts")] == [
         "account-balance", "account-activity"]
     assert project_all([], current, 0.0).failed_records == {}
+
+
+def test_project_once_drains_the_stream_of_every_registered_events_table(accounts: dict[str, BankAccount],
+                                                                           capsys: Any) -> None:
+    from loans.demo import run_portfolio
+
+    loans = [loan for _, loan in run_portfolio()]
+    assert main(["project", "--once"]) == 0
+    out = capsys.readouterr().out.splitlines()[-1]
+    assert out.endswith("invocations; 0 sent to the on-failure queue")
+    current = root()
+    summary, summary_tables = current.live_tables("loan")
+    balance, balance_tables = current.live_tables("account")
+    assert all(read_row(current.dynamodb, summary, summary_tables, loan.id) for loan in loans)
+    assert all(read_row(current.dynamodb, balance, balance_tables, account.id) for account in accounts.values())
+
+
+def test_the_rebuild_worker_rebuilds_any_registered_projection(accounts: dict[str, BankAccount], capsys: Any) -> None:
+    from handlers import rebuild_worker
+    from projections.errors import UnknownProjectionError
+    from tests.api_support import LambdaContext
+
+    drain_all(capsys)
+    context = LambdaContext("rebuild-worker", 1024)
+    steps = [{"action": "begin"}, {"action": "segment", "segment": 0}, {"action": "segment", "segment": 1},
+             {"action": "finish"}]
+    results = [rebuild_worker.lambda_handler({"projection": "balances-by-owner", "segments": 2, **step}, context)
+               for step in steps]
+    assert (results[0]["generation"], results[-1]["switched"]) == (1, True)
+    assert root().control().live("account-balance") == 1
+    assert main(["rebuild", "account", "--verify"]) == 0
+    with pytest.raises(UnknownProjectionError, match="unknown projection 'orders'"):
+        rebuild_worker.lambda_handler({"projection": "orders", "segments": 2, "action": "begin"}, context)
