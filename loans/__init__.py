@@ -5,14 +5,25 @@ projection (its counters are the portfolio), `loan` as the short command-line na
 routes of both APIs (`loans/api.py`).
 """
 
+from __future__ import annotations
+
+from core.metering import RequestMeter
 from loans.api import command_routes, query_routes
 from loans.loan import STATUSES, Loan
 from loans.projections import loan_summary
-from loans.views import loan_view, portfolio_view
+from loans.views import loan_view, portfolio_view, state_view
 
 AGGREGATES = (Loan,)
 PROJECTIONS = (loan_summary(),)
 ALIASES = {"loan": "loan-summary"}
-VIEWS = {"loan-summary": loan_view, "portfolio": portfolio_view}
+def run_demo(repayments: int, meter: RequestMeter) -> None:
+    """`aws-es demo`: the worked example end to end (imported when run, not when the module loads)."""
+    from loans.demo import demo as run
 
-__all__ = ["AGGREGATES", "ALIASES", "PROJECTIONS", "STATUSES", "VIEWS", "Loan", "command_routes", "query_routes"]
+    run(repayments, meter)
+
+
+VIEWS = {"Loan": state_view, "loan-summary": loan_view, "portfolio": portfolio_view}
+
+__all__ = ["AGGREGATES", "ALIASES", "PROJECTIONS", "STATUSES", "VIEWS", "Loan", "command_routes", "query_routes",
+           "run_demo"]
