@@ -186,7 +186,8 @@ def register_hydrate(commands: Any) -> None:
         "used, or skipped and why: stale, corrupt, impossible, unavailable). `hydrate TYPE ID` names the "
         "aggregate type (a registered class name); `hydrate ID` means the first module's first aggregate.",
     )
-    command.add_argument("names", nargs="+", metavar="[TYPE] ID", help="the aggregate type (optional) and id")
+    command.add_argument("type", nargs="?", metavar="TYPE", help="a registered aggregate class (default: the first)")
+    command.add_argument("id", help="the aggregate's id")
     command.add_argument("--json", action="store_true", help="print one JSON object (with snapshot_version, "
                          "tail_events, snapshot_skipped: why a stored snapshot was not used, and "
                          "snapshot_metrics: the snapshot metrics this hydrate would publish, e.g. "
@@ -194,21 +195,14 @@ def register_hydrate(commands: Any) -> None:
     command.set_defaults(run=run_hydrate)
 
 
-def aggregate_and_id(names: list[str]) -> tuple[type[Any], str]:
-    """`[TYPE] ID` -> the registered class and the checked id; a usage mistake raises `UsageError`."""
-    if len(names) > 2:
-        raise UsageError(f"give [TYPE] ID, not {len(names)} names")
-    registry = root().registry
-    cls = registry.aggregate(names[0]) if len(names) == 2 else registry.default_aggregate
-    return cls, check_id(names[-1])
-
-
 def run_hydrate(args: argparse.Namespace) -> int:
     from handlers.cli_snapshots import attach_snapshot_clients
     from handlers.measure import measure_hydrate
     from snapshots.metrics import counting, metric_values
 
-    cls, aggregate_id = aggregate_and_id(args.names)
+    registry = root().registry
+    cls = registry.aggregate(args.type) if args.type is not None else registry.default_aggregate
+    aggregate_id = args.id
     meter = RequestMeter()
     meter.attach(root().dynamodb)
     attach_snapshot_clients(meter)

@@ -43,10 +43,16 @@ class Root:
 
     def __init__(self, settings: Settings, registry: Registry | None = None) -> None:
         self.settings = settings
-        self.registry = registry if registry is not None else load(settings.modules)
+        self._registry = registry
         self._lock = threading.RLock()
         self._repositories: dict[tuple[type[Aggregate], str], SnapshottingRepository] = {}
         self._projectors: dict[str, list[Projector]] = {}
+
+    @functools.cached_property
+    def registry(self) -> Registry:
+        """The modules of `AWS_ES_MODULES`, imported on first need: an aggregate with a store injected, or
+        naming its table, never needs them."""
+        return self._registry if self._registry is not None else load(self.settings.modules)
 
     # -- clients ----------------------------------------------------------------------------------------------
     def client(self, service: str, extra: Config | None = None) -> Any:

@@ -144,3 +144,16 @@ def test_the_environment_is_read_once_until_reset(monkeypatch) -> None:
     assert root() is first and first.settings.snapshots.every == 100
     reset_root()
     assert root() is not first and root().settings.snapshots.every == 3
+
+
+def test_an_aggregate_with_a_store_injected_needs_no_registry(monkeypatch) -> None:
+    from core.store import InMemoryEventStore
+    from tests.accounts import BankAccount
+
+    monkeypatch.setenv("AWS_ES_MODULES", "no_such_module_xyz")
+    reset_root()
+    account = BankAccount(store=InMemoryEventStore())
+    account.commit({"type": "AccountOpened", "owner": "ada"})
+    assert (account.table, account.version) == ("BankAccounts", 1)
+    with pytest.raises(ConfigurationError, match="module 'no_such_module_xyz' .* cannot be imported"):
+        root().registry  # noqa: B018 - the registry is loaded on first use

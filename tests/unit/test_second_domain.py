@@ -96,7 +96,6 @@ def test_the_short_forms_still_mean_the_default_aggregate(accounts: dict[str, Ba
     (["query", "account"], "aws-es query: query account needs a KEY: the row's id\n"),
     (["query", "balances-by-owner", "x"], "aws-es query: balances-by-owner takes no KEY: it prints the counters of "
      "account-balance\n"),
-    (["hydrate", "BankAccount", "a", "b"], "aws-es hydrate: give [TYPE] ID, not 3 names\n"),
 ])
 def test_unknown_names_are_one_line_listing_the_choices_and_exit_2(accounts_env: None, capsys: Any,
                                                                     argv: list[str], message: str) -> None:
