@@ -2,8 +2,9 @@
 
 Per batch, records are grouped by aggregate; each aggregate's new events are folded in number order and
 its row is written once, conditional on the version read, together with the counter deltas it causes
-(one TransactWriteItems, or one PutItem when nothing is counted). So each batch costs at most one write
-request per distinct aggregate, and a row and its counters never disagree. An event at or below the row's
+and the event counters of the events folded (one TransactWriteItems, or one PutItem when nothing is counted),
+through a projection store (projections/store.py). So each batch costs at most one write request per distinct
+aggregate, and a row and its counters never disagree. An event at or below the row's
 version is a duplicate; a gap is filled from the event store; a conflicting write is re-read and retried.
 """
 
