@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from botocore.exceptions import ClientError, EndpointConnectionError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from core.dynamodb_calls import cancellation_codes, cancellation_reasons, is_conflict, missing_table, paged_items
+from core.dynamodb_calls import (
+    cancellation_codes,
+    cancellation_reasons,
+    is_conflict,
+    paged_items,
+    raise_if_missing_table,
+)
 from core.errors import ConcurrencyError, StoreError, StoreUnavailableError, VersionGapError, error_code
 from core.events import RecordedEvent
 from core.store import check_append
@@ -125,9 +131,7 @@ class DynamoDBTable:
             raise StoreUnavailableError(f"{self._unavailable()}: {exc}{hint}", cause=exc) from exc
         if not isinstance(exc, ClientError):
             raise exc
-        missing = missing_table(exc, "events table", self.table, StoreError)
-        if missing is not None:
-            raise missing from exc
+        raise_if_missing_table(exc, "events table", self.table, StoreError)
         code = error_code(exc)
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         if code in UNAVAILABLE_CODES or status >= 500:

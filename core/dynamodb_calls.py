@@ -9,7 +9,7 @@ a cancelled transaction is read as one code per item, in item order.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -19,9 +19,6 @@ from core.errors import EventSourcingError, error_code
 Call = Callable[[dict[str, Any]], dict[str, Any]]
 #: Cancellation codes meaning another writer got there first (a condition failed, or a concurrent transaction).
 CONFLICT_REASONS = frozenset(("ConditionalCheckFailed", "TransactionConflict"))
-
-E = TypeVar("E", bound=EventSourcingError)
-
 
 def pages(call: Call, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Every page of a Query or Scan, following `LastEvaluatedKey` while the reply has one."""
@@ -45,14 +42,13 @@ def is_last_page(page: dict[str, Any]) -> bool:
     return "LastEvaluatedKey" not in page
 
 
-def missing_table(exc: BaseException, what: str, table: str, error: type[E]) -> E | None:
-    """`error` naming the missing table and what to run, when `exc` says a table does not exist; else None.
+def raise_if_missing_table(exc: BaseException, what: str, table: str | None, error: type[EventSourcingError]) -> None:
+    """Raise `error` naming the missing table and what to run when `exc` says a table does not exist.
 
-    `what` says which table it is for the reader ("events table", "control table").
+    `what` says which table it is for the reader ("events table", "control table"); any other `exc` passes.
     """
     if isinstance(exc, ClientError) and error_code(exc) == "ResourceNotFoundException":
-        return error(f"{what} {table!r} does not exist: run `aws-es init` first")
-    return None
+        raise error(f"{what} {table!r} does not exist: run `aws-es init` first") from exc
 
 
 def cancellation_reasons(exc: ClientError) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from core.dynamodb_calls import cancellation_codes, is_conflict, missing_table, paged_items
+from core.dynamodb_calls import cancellation_codes, is_conflict, paged_items, raise_if_missing_table
 from core.errors import error_code
 from projections.definition import Projection, Row, add_counts
 from projections.errors import ProjectionError, RowsUnavailableError, StaleRowError
@@ -160,9 +160,7 @@ def call(client: Any, operation: str, table: str, **request: Any) -> dict[str, A
         result: dict[str, Any] = getattr(client, operation)(**request)
         return result
     except ClientError as exc:
-        missing = missing_table(exc, "projection table", table, ProjectionError)
-        if missing is not None:
-            raise missing from exc
+        raise_if_missing_table(exc, "projection table", table, ProjectionError)
         raise
 
 

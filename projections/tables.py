@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from core.dynamodb_calls import missing_table
+from core.dynamodb_calls import raise_if_missing_table
 from projections.definition import Projection
 from projections.errors import ProjectionError
 
@@ -190,9 +190,7 @@ class Control:
             result: dict[str, Any] = getattr(self.client, operation)(**request)
             return result
         except ClientError as exc:
-            missing = missing_table(exc, "control table", self.table, ProjectionError)
-            if missing is not None:
-                raise missing from exc
+            raise_if_missing_table(exc, "control table", self.table, ProjectionError)
             raise
 
     def _update(self, name: str, expression: str, values: dict[str, Any], condition: str) -> None:
