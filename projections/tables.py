@@ -15,9 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from core.dynamodb_calls import raise_if_missing_table
+from projections.control_items import ControlItems, DynamoDBControlItems
 from projections.definition import Projection
 from projections.errors import ProjectionError
 
@@ -98,13 +96,16 @@ def grouped_table_definition(name: str) -> dict[str, Any]:
 class Control:
     """The live generation of each projection, and the progress of rebuilds (one item per segment)."""
 
-    def __init__(self, table: str, client: Any, ttl: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, table: str, client: Any, ttl: float = 5.0, clock: Callable[[], float] = time.monotonic,
+                 items: ControlItems | None = None) -> None:
         self.table = table
         self.client = client
         self.ttl = ttl
         self._clock = clock
         self._cache: dict[str, tuple[float, dict[str, Any]]] = {}
         self._lock = threading.Lock()
+        #: where the items live (projections/control_items.py); DynamoDB through `client` unless given
+        self.items: ControlItems = items or DynamoDBControlItems(table, client)
 
     def state(self, name: str, fresh: bool = False) -> dict[str, Any]:
         """{'live': n, 'building': m or None}, read at most once per `ttl` unless `fresh`."""
@@ -113,9 +114,8 @@ class Control:
             cached = self._cache.get(name)
         if cached and not fresh and now - cached[0] < self.ttl:
             return cached[1]
-        item = self._get(name)
-        state = {name: int(item[name]["N"]) if item and name in item else None
-                 for name in ("live", "building", "segments", "previous")}
+        item = self.items.get(name) or {}
+        state = {key: int(item[key]) if key in item else None for key in ("live", "building", "segments", "previous")}
         state["live"] = state["live"] or 0
         with self._lock:
             self._cache[name] = (now, state)
@@ -137,10 +137,9 @@ class Control:
                                       f"with --of {state['segments']}; resume it with --of {state['segments']}")
             return state["building"]
         target = state["live"] + 1
-        self._update(name, "SET #b = :target, #s = :segments",
-                     {":target": {"N": str(target)}, ":segments": {"N": str(segments)}},
+        self._change(name, {"building": target, "segments": segments}, (),
                      # no other rebuild has started meanwhile
-                     "attribute_not_exists(#b)")
+                     ("building", None))
         return target
 
     def switch(self, name: str, generation: int, previous: int) -> None:
@@ -149,63 +148,32 @@ class Control:
         `previous` stays recorded until `caught_up`, so a rebuild interrupted during its catch-up finishes
         it when run again.
         """
-        self._update(name, "SET #l = :target, #p = :previous REMOVE #b, #s",
-                     {":target": {"N": str(generation)}, ":previous": {"N": str(previous)}},
+        self._change(name, {"live": generation, "previous": previous}, ("building", "segments"),
                      # the generation switched to is the one this rebuild built
-                     "#b = :target")
+                     ("building", generation))
         self._cache.pop(name, None)
 
     def caught_up(self, name: str, generation: int) -> None:
-        self._update(name, "REMOVE #p", {":target": {"N": str(generation)}},
+        self._change(name, {}, ("previous",),
                      # the catch-up just done was into the live generation
-                     "#l = :target")
+                     ("live", generation))
         self._cache.pop(name, None)
 
     def segment_done(self, name: str, generation: int, segment: int, of: int) -> dict[str, int] | None:
-        item = self._get(f"{name}#g{generation}#{segment}of{of}")
-        return {"events": int(item["events"]["N"]), "aggregates": int(item["aggregates"]["N"])} if item else None
+        item = self.items.get(f"{name}#g{generation}#{segment}of{of}")
+        return {"events": int(item["events"]), "aggregates": int(item["aggregates"])} if item else None
 
     def mark_segment(self, name: str, generation: int, segment: int, of: int, events: int, aggregates: int) -> None:
-        self.client.put_item(TableName=self.table, Item={
-            "name": {"S": f"{name}#g{generation}#{segment}of{of}"},
-            "events": {"N": str(events)}, "aggregates": {"N": str(aggregates)},
-        })
+        self.items.put(f"{name}#g{generation}#{segment}of{of}", {"events": events, "aggregates": aggregates})
 
     def position(self, stream_arn: str, shard_id: str) -> str | None:
         """The sequence number of the last record delivered from a shard, or None before the first."""
-        item = self._get(f"position#{stream_arn}#{shard_id}")
-        return item["sequence"]["S"] if item and "sequence" in item else None
+        item = self.items.get(f"position#{stream_arn}#{shard_id}")
+        return str(item["sequence"]) if item and "sequence" in item else None
 
     def record_position(self, stream_arn: str, shard_id: str, sequence: str) -> None:
-        self._call("put_item", TableName=self.table, Item={
-            "name": {"S": f"position#{stream_arn}#{shard_id}"}, "sequence": {"S": sequence},
-        })
+        self.items.put(f"position#{stream_arn}#{shard_id}", {"sequence": sequence})
 
-    def _get(self, name: str) -> dict[str, Any] | None:
-        return self._call("get_item", TableName=self.table, Key={"name": {"S": name}},
-                          ConsistentRead=True).get("Item")
-
-    def _call(self, operation: str, **request: Any) -> dict[str, Any]:
-        try:
-            result: dict[str, Any] = getattr(self.client, operation)(**request)
-            return result
-        except ClientError as exc:
-            raise_if_missing_table(exc, "control table", self.table, ProjectionError)
-            raise
-
-    def _update(self, name: str, expression: str, values: dict[str, Any], condition: str) -> None:
-        try:
-            self.client.update_item(
-                TableName=self.table, Key={"name": {"S": name}}, UpdateExpression=expression,
-                ConditionExpression=condition, ExpressionAttributeNames=_names(expression + condition),
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise ProjectionError(f"projection {name!r}: another rebuild changed its generations first") from exc
-            raise
-
-
-def _names(expression: str) -> dict[str, str]:
-    names = {"#l": "live", "#b": "building", "#s": "segments", "#p": "previous"}
-    return {alias: name for alias, name in names.items() if alias in expression}
+    def _change(self, name: str, assign: dict[str, int], remove: tuple[str, ...], when: tuple[str, int | None]) -> None:
+        if not self.items.change(name, assign, remove, when):
+            raise ProjectionError(f"projection {name!r}: another rebuild changed its generations first")

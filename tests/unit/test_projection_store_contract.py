@@ -1,4 +1,5 @@
-"""The projection store contract, run against every backend: in memory, and DynamoDB on moto.
+"""The projection store contract (rows, counters, generations and the control table), run against every
+backend: in memory, and DynamoDB on moto.
 
 Expected values are reckoned here by hand from the writes the test makes, never read back from the code
 under test's own arithmetic.
@@ -12,11 +13,12 @@ from typing import Any
 import pytest
 
 from core.dynamodb_calls import paged_items
+from projections.control_items import InMemoryControlItems
 from projections.definition import Projection
 from projections.dynamodb_store import DynamoDBProjectionStore
 from projections.errors import ProjectionError, StaleRowError
 from projections.store import InMemoryProjectionStore
-from projections.tables import Tables, generation_definitions, tables_for
+from projections.tables import Control, Tables, generation_definitions, keyed_table_definition, tables_for
 
 ACCOUNTS = Projection(name="accounts", table="Accounts", event_types=frozenset({"Opened"}),
                       fold=lambda row, event: dict(row or {}), key="account", counters_name="by-owner",
@@ -141,3 +143,54 @@ def test_the_pager_follows_every_page_when_limit_cuts_them(dynamodb: Any) -> Non
     for limit in (1, 2, 7):
         found = list(paged_items(lambda request: dynamodb.scan(**request), {"TableName": "Accounts", "Limit": limit}))
         assert sorted(item["account"]["S"] for item in found) == sorted(f"a-{n}" for n in range(1, 8))
+
+
+@pytest.fixture(params=["memory", "dynamodb"])
+def control(request: pytest.FixtureRequest) -> Control:
+    if request.param == "memory":
+        return Control("ProjectionControl", None, ttl=0, items=InMemoryControlItems())
+    client = request.getfixturevalue("dynamodb")
+    client.create_table(**keyed_table_definition("ProjectionControl", key="name"))
+    return Control("ProjectionControl", client, ttl=0)
+
+
+def test_a_rebuild_begins_once_and_is_resumed_only_with_its_own_segment_count(control: Control) -> None:
+    assert control.state("accounts") == {"live": 0, "building": None, "segments": None, "previous": None}
+    assert control.begin("accounts", 4) == 1
+    assert control.begin("accounts", 4) == 1
+    with pytest.raises(ProjectionError, match="generation 1 is being rebuilt with --of 4; resume it with --of 4"):
+        control.begin("accounts", 8)
+
+
+def test_only_the_generation_being_built_is_switched_live_and_caught_up(control: Control) -> None:
+    control.begin("accounts", 2)
+    with pytest.raises(ProjectionError, match="another rebuild changed its generations first"):
+        control.switch("accounts", 5, 0)
+    assert control.live("accounts") == 0
+    control.switch("accounts", 1, 0)
+    assert control.state("accounts", fresh=True) == {"live": 1, "building": None, "segments": None, "previous": 0}
+    with pytest.raises(ProjectionError, match="another rebuild changed its generations first"):
+        control.caught_up("accounts", 2)
+    control.caught_up("accounts", 1)
+    assert control.state("accounts", fresh=True)["previous"] is None
+    assert control.begin("accounts", 2) == 2
+
+
+def test_a_change_guarded_by_an_absent_attribute_happens_once(control: Control) -> None:
+    assert control.items.change("accounts", {"building": 1}, (), ("building", None)) is True
+    assert control.items.change("accounts", {"building": 2}, (), ("building", None)) is False
+    assert control.items.get("accounts") == {"building": 1}
+
+
+def test_checkpoints_and_shard_positions_read_back(control: Control) -> None:
+    assert control.segment_done("accounts", 1, 0, 2) is None
+    control.mark_segment("accounts", 1, 0, 2, events=40, aggregates=7)
+    assert control.segment_done("accounts", 1, 0, 2) == {"events": 40, "aggregates": 7}
+    assert control.position("arn:stream", "shard-1") is None
+    control.record_position("arn:stream", "shard-1", "000123")
+    assert control.position("arn:stream", "shard-1") == "000123"
+
+
+def test_a_missing_control_table_is_named_with_what_to_run(dynamodb: Any) -> None:
+    with pytest.raises(ProjectionError, match="control table 'Nowhere' does not exist: run `aws-es init` first"):
+        Control("Nowhere", dynamodb, ttl=0).live("accounts")
