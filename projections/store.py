@@ -61,7 +61,7 @@ class ProjectionStore(Protocol):
         ...
 
 
-def missing(table: str | None) -> ProjectionError:
+def _missing(table: str | None) -> ProjectionError:
     return ProjectionError(f"projection table {table!r} does not exist: run `aws-es init` first")
 
 
@@ -80,7 +80,7 @@ class InMemoryProjectionStore:
 
     def _table(self, name: str | None) -> dict[str, Any]:
         if name is None or name not in self.tables:
-            raise missing(name)
+            raise _missing(name)
         return self.tables[name]
 
     def read_rows(self, tables: Tables, ids: Sequence[str]) -> tuple[dict[str, Row], dict[str, RowsUnavailableError]]:
