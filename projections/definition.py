@@ -59,7 +59,8 @@ class Projection:
     strict: bool = False
     ignored_types: frozenset[str] = frozenset()
     aggregate: type[Aggregate] | None = None
-    check: Callable[[Row, Aggregate], list[str]] | None = None
+    #: `check(row, aggregate)`: the aggregate is an instance of `aggregate`
+    check: Callable[[Row, Any], list[str]] | None = None
     event_counters: Callable[[Event], Counters] | None = None
     event_counters_name: str | None = None
     event_counters_table: str | None = None

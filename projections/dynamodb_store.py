@@ -175,7 +175,7 @@ def read_counters(client: Any, tables: Tables) -> Totals:
 def read_event_counters(client: Any, tables: Tables, groups: Sequence[str]) -> Totals:
     """Event counters of the groups named, one Query by key each (never a Scan), summed over the parts."""
     totals: Totals = {}
-    table = tables.event_counters
+    table = tables.event_counters or ""
     for group in dict.fromkeys(groups) if table else ():
         request = {"TableName": table, "KeyConditionExpression": "#g = :g", "ExpressionAttributeNames": {"#g": "group"},
                    "ExpressionAttributeValues": {":g": {"S": group}}, "ConsistentRead": True}

@@ -122,7 +122,7 @@ class Control:
         return state
 
     def live(self, name: str) -> int:
-        return self.state(name)["live"]
+        return int(self.state(name)["live"])
 
     def begin(self, name: str, segments: int) -> int:
         """The generation a rebuild writes: the one already being built, else live + 1 (recorded here).
@@ -135,8 +135,8 @@ class Control:
             if state["segments"] not in (None, segments):
                 raise ProjectionError(f"projection {name!r}: generation {state['building']} is being rebuilt "
                                       f"with --of {state['segments']}; resume it with --of {state['segments']}")
-            return state["building"]
-        target = state["live"] + 1
+            return int(state["building"])
+        target = int(state["live"]) + 1
         self._change(name, {"building": target, "segments": segments}, (),
                      # no other rebuild has started meanwhile
                      ("building", None))
