@@ -13,10 +13,11 @@ from contextlib import contextmanager
 from typing import Any
 
 from core.errors import EventSourcingError
-from handlers.root import root
+from handlers.root import Root, root
 from handlers.views import UsageError, counters_view, print_view, row_view
+from projections.definition import Projection
 from projections.errors import ProjectionError
-from projections.query import read_counters, read_row
+from projections.query import read_counters, read_event_counters, read_row
 from projections.rebuild import Progress, Rebuild, RebuildReport
 from projections.runner import StreamRunner
 from projections.verify import verify
@@ -115,6 +116,8 @@ def register_query(commands: Any) -> None:
 def run_query(args: argparse.Namespace) -> int:
     current = root()
     declared = current.projection(args.projection)
+    if args.projection == declared.event_counters_name:
+        return print_event_counters(current, declared, args)
     counters = args.projection == declared.counters_name
     if counters and args.id is not None:
         raise UsageError(f"{args.projection} takes no KEY: it prints the counters of {declared.name}")
@@ -132,6 +135,20 @@ def run_query(args: argparse.Namespace) -> int:
         print(json.dumps(report))
     else:
         print_view(counters, report)
+    return 0
+
+
+def print_event_counters(current: Root, declared: Projection, args: argparse.Namespace) -> int:
+    """`query daily DAY`: the event counters of one group (read by key, never a scan)."""
+    if args.id is None:
+        raise UsageError(f"query {args.projection} needs a KEY: the group to read (for example a day, 2026-11-26)")
+    declared, tables = current.live_tables(declared)
+    report = counters_view(current.registry, args.projection,
+                           read_event_counters(current.dynamodb, tables, [args.id]))
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print_view(True, report)
     return 0
 
 

@@ -67,7 +67,7 @@ class Registry:
         """The projection named `name`: its name, its counters' name, or an alias."""
         wanted = self.aliases.get(name, name)
         for declared in self.projections:
-            if wanted in (declared.name, declared.counters_name):
+            if wanted in (declared.name, declared.counters_name, declared.event_counters_name):
                 return declared
         raise UnknownProjectionError(name, self.projection_names())
 
@@ -75,6 +75,7 @@ class Registry:
         """Every name `projection()` accepts."""
         names = [declared.name for declared in self.projections]
         names += [declared.counters_name for declared in self.projections if declared.counters_name]
+        names += [declared.event_counters_name for declared in self.projections if declared.event_counters_name]
         return [*names, *self.aliases]
 
     def projections_of(self, cls: type[Aggregate]) -> tuple[Projection, ...]:

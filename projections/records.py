@@ -42,7 +42,7 @@ def parse_record(record: Any, source_table: str | None = None) -> StreamEvent | 
         raise MalformedRecordError(f"stream record {label}: INSERT without a NewImage (stream view must be NEW_IMAGE)")
     if not _shaped(image, "number", "N"):
         raise MalformedRecordError(f"stream record {label}: NewImage has no numeric 'number'")
-    if not is_event_item(image) or "kind" in image:
+    if not is_event_item(dict(image)) or "kind" in image:
         return None
     return StreamEvent(image["id"]["S"] if _shaped(image, "id", "S") else "", _event(label, image),
                        body["SequenceNumber"])

@@ -191,7 +191,7 @@ class StreamRunner:
 
 
 def _sequence(record: dict[str, Any]) -> str:
-    return record["dynamodb"]["SequenceNumber"]
+    return str(record["dynamodb"]["SequenceNumber"])
 
 
 def _depth(shard_id: str, shards: list[dict[str, Any]], known: set[str]) -> int:

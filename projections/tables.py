@@ -15,8 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
-
+from projections.control_items import ControlItems, DynamoDBControlItems
 from projections.definition import Projection
 from projections.errors import ProjectionError
 
@@ -28,6 +27,8 @@ class Tables:
     rows: str
     counters: str | None
     generation: int
+    #: the event counters' table (`Projection.event_counters_table`), if the projection declares them
+    event_counters: str | None = None
 
 
 def generation_name(base: str, generation: int) -> str:
@@ -35,11 +36,12 @@ def generation_name(base: str, generation: int) -> str:
 
 
 def tables_for(projection: Projection, generation: int) -> Tables:
-    counters = projection.counters_table
+    counters, per_event = projection.counters_table, projection.event_counters_table
     return Tables(
         generation_name(projection.table, generation),
         generation_name(counters, generation) if counters else None,
         generation,
+        generation_name(per_event, generation) if per_event else None,
     )
 
 
@@ -74,19 +76,36 @@ def generation_definitions(projection: Projection, generation: int) -> list[dict
     definitions = [rows_table_definition(projection, tables.rows)]
     if tables.counters:
         definitions.append(keyed_table_definition(tables.counters))
+    if tables.event_counters:
+        definitions.append(grouped_table_definition(tables.event_counters))
     return definitions
+
+
+def grouped_table_definition(name: str) -> dict[str, Any]:
+    """Event counters: one partition per group (a day), one item per part (a shard, a rebuild segment), so
+    a group is read by key (one Query) whatever parts wrote it."""
+    return {
+        "TableName": name,
+        "KeySchema": [{"AttributeName": "group", "KeyType": "HASH"}, {"AttributeName": "part", "KeyType": "RANGE"}],
+        "AttributeDefinitions": [{"AttributeName": "group", "AttributeType": "S"},
+                                 {"AttributeName": "part", "AttributeType": "S"}],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
 
 
 class Control:
     """The live generation of each projection, and the progress of rebuilds (one item per segment)."""
 
-    def __init__(self, table: str, client: Any, ttl: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, table: str, client: Any, ttl: float = 5.0, clock: Callable[[], float] = time.monotonic,
+                 items: ControlItems | None = None) -> None:
         self.table = table
         self.client = client
         self.ttl = ttl
         self._clock = clock
         self._cache: dict[str, tuple[float, dict[str, Any]]] = {}
         self._lock = threading.Lock()
+        #: where the items live (projections/control_items.py); DynamoDB through `client` unless given
+        self.items: ControlItems = items or DynamoDBControlItems(table, client)
 
     def state(self, name: str, fresh: bool = False) -> dict[str, Any]:
         """{'live': n, 'building': m or None}, read at most once per `ttl` unless `fresh`."""
@@ -95,16 +114,15 @@ class Control:
             cached = self._cache.get(name)
         if cached and not fresh and now - cached[0] < self.ttl:
             return cached[1]
-        item = self._get(name)
-        state = {name: int(item[name]["N"]) if item and name in item else None
-                 for name in ("live", "building", "segments", "previous")}
+        item = self.items.get(name) or {}
+        state = {key: int(item[key]) if key in item else None for key in ("live", "building", "segments", "previous")}
         state["live"] = state["live"] or 0
         with self._lock:
             self._cache[name] = (now, state)
         return state
 
     def live(self, name: str) -> int:
-        return self.state(name)["live"]
+        return int(self.state(name)["live"])
 
     def begin(self, name: str, segments: int) -> int:
         """The generation a rebuild writes: the one already being built, else live + 1 (recorded here).
@@ -117,12 +135,11 @@ class Control:
             if state["segments"] not in (None, segments):
                 raise ProjectionError(f"projection {name!r}: generation {state['building']} is being rebuilt "
                                       f"with --of {state['segments']}; resume it with --of {state['segments']}")
-            return state["building"]
-        target = state["live"] + 1
-        self._update(name, "SET #b = :target, #s = :segments",
-                     {":target": {"N": str(target)}, ":segments": {"N": str(segments)}},
+            return int(state["building"])
+        target = int(state["live"]) + 1
+        self._change(name, {"building": target, "segments": segments}, (),
                      # no other rebuild has started meanwhile
-                     "attribute_not_exists(#b)")
+                     ("building", None))
         return target
 
     def switch(self, name: str, generation: int, previous: int) -> None:
@@ -131,63 +148,32 @@ class Control:
         `previous` stays recorded until `caught_up`, so a rebuild interrupted during its catch-up finishes
         it when run again.
         """
-        self._update(name, "SET #l = :target, #p = :previous REMOVE #b, #s",
-                     {":target": {"N": str(generation)}, ":previous": {"N": str(previous)}},
+        self._change(name, {"live": generation, "previous": previous}, ("building", "segments"),
                      # the generation switched to is the one this rebuild built
-                     "#b = :target")
+                     ("building", generation))
         self._cache.pop(name, None)
 
     def caught_up(self, name: str, generation: int) -> None:
-        self._update(name, "REMOVE #p", {":target": {"N": str(generation)}},
+        self._change(name, {}, ("previous",),
                      # the catch-up just done was into the live generation
-                     "#l = :target")
+                     ("live", generation))
         self._cache.pop(name, None)
 
     def segment_done(self, name: str, generation: int, segment: int, of: int) -> dict[str, int] | None:
-        item = self._get(f"{name}#g{generation}#{segment}of{of}")
-        return {"events": int(item["events"]["N"]), "aggregates": int(item["aggregates"]["N"])} if item else None
+        item = self.items.get(f"{name}#g{generation}#{segment}of{of}")
+        return {"events": int(item["events"]), "aggregates": int(item["aggregates"])} if item else None
 
     def mark_segment(self, name: str, generation: int, segment: int, of: int, events: int, aggregates: int) -> None:
-        self.client.put_item(TableName=self.table, Item={
-            "name": {"S": f"{name}#g{generation}#{segment}of{of}"},
-            "events": {"N": str(events)}, "aggregates": {"N": str(aggregates)},
-        })
+        self.items.put(f"{name}#g{generation}#{segment}of{of}", {"events": events, "aggregates": aggregates})
 
     def position(self, stream_arn: str, shard_id: str) -> str | None:
         """The sequence number of the last record delivered from a shard, or None before the first."""
-        item = self._get(f"position#{stream_arn}#{shard_id}")
-        return item["sequence"]["S"] if item and "sequence" in item else None
+        item = self.items.get(f"position#{stream_arn}#{shard_id}")
+        return str(item["sequence"]) if item and "sequence" in item else None
 
     def record_position(self, stream_arn: str, shard_id: str, sequence: str) -> None:
-        self._call("put_item", TableName=self.table, Item={
-            "name": {"S": f"position#{stream_arn}#{shard_id}"}, "sequence": {"S": sequence},
-        })
+        self.items.put(f"position#{stream_arn}#{shard_id}", {"sequence": sequence})
 
-    def _get(self, name: str) -> dict[str, Any] | None:
-        return self._call("get_item", TableName=self.table, Key={"name": {"S": name}},
-                          ConsistentRead=True).get("Item")
-
-    def _call(self, operation: str, **request: Any) -> dict[str, Any]:
-        try:
-            return getattr(self.client, operation)(**request)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ResourceNotFoundException":
-                raise ProjectionError(f"control table {self.table!r} does not exist: run `aws-es init`") from exc
-            raise
-
-    def _update(self, name: str, expression: str, values: dict[str, Any], condition: str) -> None:
-        try:
-            self.client.update_item(
-                TableName=self.table, Key={"name": {"S": name}}, UpdateExpression=expression,
-                ConditionExpression=condition, ExpressionAttributeNames=_names(expression + condition),
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise ProjectionError(f"projection {name!r}: another rebuild changed its generations first") from exc
-            raise
-
-
-def _names(expression: str) -> dict[str, str]:
-    names = {"#l": "live", "#b": "building", "#s": "segments", "#p": "previous"}
-    return {alias: name for alias, name in names.items() if alias in expression}
+    def _change(self, name: str, assign: dict[str, int], remove: tuple[str, ...], when: tuple[str, int | None]) -> None:
+        if not self.items.change(name, assign, remove, when):
+            raise ProjectionError(f"projection {name!r}: another rebuild changed its generations first")

@@ -160,7 +160,8 @@ def test_an_unknown_projection_is_a_usage_error_listing_the_choices(live: list[L
         main(["rebuild", "loans-by-colour"])
     assert exit_.value.code == 2
     err = capsys.readouterr().err
-    assert err == "aws-es rebuild: unknown projection 'loans-by-colour': choose one of loan, loan-summary, portfolio\n"
+    assert err == ("aws-es rebuild: unknown projection 'loans-by-colour': "
+                   "choose one of daily, loan, loan-summary, portfolio\n")
 
 
 @pytest.mark.parametrize("argv", [["query"], ["query", "loan"], ["rebuild", "portfolio", "--of", "0"],

@@ -55,7 +55,7 @@ def test_init_creates_every_registered_table_and_is_idempotent(aws: None, accoun
     first = capsys.readouterr().out.splitlines()
     assert main(["init"]) == 0
     again = capsys.readouterr().out.splitlines()
-    wanted = {"Loans", "LoanSummary", "Portfolio", "BankAccounts", "AccountBalance", "BalancesByOwner",
+    wanted = {"Loans", "LoanSummary", "Portfolio", "LoanDaily", "BankAccounts", "AccountBalance", "BalancesByOwner",
               "AccountActivity", "ProjectionControl"}
     assert {line.split(":")[0] for line in first} == wanted and all(line.endswith("created") for line in first)
     assert {line.split(":")[0] for line in again} == wanted and all(line.endswith("exists") for line in again)
@@ -90,9 +90,9 @@ def test_the_short_forms_still_mean_the_default_aggregate(accounts: dict[str, Ba
 @pytest.mark.parametrize(("argv", "message"), [
     (["hydrate", "Order", "x"], "aws-es hydrate: unknown aggregate type 'Order': choose one of BankAccount, Loan\n"),
     (["rebuild", "orders"], "aws-es rebuild: unknown projection 'orders': choose one of account, account-activity, "
-     "account-balance, balances-by-owner, loan, loan-summary, portfolio\n"),
+     "account-balance, balances-by-owner, daily, loan, loan-summary, portfolio\n"),
     (["query", "nope", "k"], "aws-es query: unknown projection 'nope': choose one of account, account-activity, "
-     "account-balance, balances-by-owner, loan, loan-summary, portfolio\n"),
+     "account-balance, balances-by-owner, daily, loan, loan-summary, portfolio\n"),
     (["query", "account"], "aws-es query: query account needs a KEY: the row's id\n"),
     (["query", "balances-by-owner", "x"], "aws-es query: balances-by-owner takes no KEY: it prints the counters of "
      "account-balance\n"),
