@@ -178,7 +178,7 @@ def fold_rate_rows(size: int) -> list[dict[str, Any]]:
         items = [to_item("rate", to_record(event)) for event in history(size, distinct)]
         times = []
         for _ in range(9):
-            core_events._PAYLOADS.clear()
+            core_events.clear_payload_cache()
             loan = Loan("rate", repository=Repository(InMemoryEventStore()))
             started = time.perf_counter()
             fold(loan, records(items))  # what DynamoDBEventStore.read does with each page
@@ -198,7 +198,7 @@ def memory_peak_rows(sizes: tuple[int, ...]) -> list[dict[str, Any]]:
         records = [to_record(event) for event in history(size, distinct=True)]
         for start in range(0, size, 100):
             store.append("peak", start, records[start:start + 100])
-        core_events._PAYLOADS.clear()
+        core_events.clear_payload_cache()
         tracemalloc.start()
         loan = Loan("peak", repository=Repository(store))
         loan.repository.hydrate(loan)

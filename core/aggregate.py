@@ -21,7 +21,7 @@ from core.errors import (
     StoredEventError,
     UnknownEventTypeError,
 )
-from core.event_types import MISSING, canonical_type, check_fields, handler_name, spelling_key
+from core.event_types import canonical_type, check_fields, handler_name, spelling_key
 from core.events import Event, to_record, utc_now
 
 if TYPE_CHECKING:
@@ -283,7 +283,7 @@ def fold(
     stored: bool = False,
 ) -> int:
     """Apply events one at a time (constant memory); the one loop behind `hydrate`, `apply`, `commit` and
-    `core.repository.fold`. Returns how many were applied.
+    `core.repository.fold`. Returns how far the version moved: one for each event applied.
 
     `decode` makes each value an `Event` (`Event.from_input` for a caller's, `core.events.from_record` for the
     store's). With `skip_applied`, numbered events at or below the version are passed over (`hydrate`'s
@@ -311,17 +311,16 @@ def _fold(
     type check each in the usual case), then the handler; the version moves only once the handler returns."""
     cls = type(aggregate)
     dispatch, find = cls._dispatch, cls._handler
-    applied = 0
+    start = version = aggregate.version
     for value in values:
         try:
             event = decode(value)
             number = event.number
-            version = aggregate.version
-            if number is not None and number <= version and skip_applied:
+            if skip_applied and number is not None and number <= version:
                 continue
             if step is not None:
                 step(event)
-                applied += 1
+                version = aggregate.version
                 continue
             if number is None:
                 number = version + 1
@@ -332,7 +331,7 @@ def _fold(
             if needs:
                 data = event.data
                 for name, kind in needs:
-                    if type(data.get(name, MISSING)) is not kind:
+                    if name not in data or type(data[name]) is not kind:
                         check_fields(event, needs)
                         break
             handler(aggregate, event)
@@ -340,9 +339,8 @@ def _fold(
             if stored:
                 raise _stored_event_error(aggregate, value, exc) from exc
             raise
-        aggregate.version = number
-        applied += 1
-    return applied
+        aggregate.version = version = number
+    return version - start
 
 
 def _stored_event_error(aggregate: Aggregate, record: Any, exc: Exception) -> StoredEventError:

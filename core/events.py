@@ -67,12 +67,31 @@ class Event:
     def from_input(cls, value: Event | Mapping[str, Any]) -> Event:
         """Accept an `Event` or a mapping with payload fields at the top level (the original's shape).
 
-        A plain dict (how commands and seeds arrive) takes `_from_dict`, the same checks on exact types; anything
-        unusual there takes the general path below, which words every refusal.
+        A plain dict (how commands and seeds arrive) is checked on exact types first and built by `_from_dict`;
+        anything unusual there (a bool number, `created` as text, a subclass) takes the general path below,
+        which accepts or refuses it exactly as `__init__` does and words every refusal.
         """
         if type(value) is dict:
-            event = _from_dict(cls, value)
-            if event is not None:
+            event_type = value.get("type")
+            number = value.get("number")
+            created = value.get("created") if "created" in value else None  # usually absent: one lookup
+            meta = value.get("meta") if "meta" in value else None
+            if (type(event_type) is str and event_type and (number is None or type(number) is int)
+                    and (created is None or type(created) is datetime) and (meta is None or type(meta) is dict)):
+                data = value.copy()  # the payload is copied once and wrapped once; the slots are set directly
+                del data["type"]
+                if number is not None or "number" in data:  # a reserved key may be there holding None
+                    del data["number"]
+                if "created" in data:
+                    del data["created"]
+                if "meta" in data:
+                    del data["meta"]
+                event = _new_event(cls)
+                _set_type(event, event_type)
+                _set_data(event, MappingProxyType(data))
+                _set_number(event, number)
+                _set_created(event, created)
+                _set_meta(event, MappingProxyType(meta.copy()) if meta else None)
                 return event
         if isinstance(value, Event):
             return value
@@ -177,45 +196,6 @@ _parse_time = datetime.fromisoformat
 def clear_payload_cache() -> None:
     """Forget the decoded payloads kept by their stored text (a benchmark's cold start)."""
     _PAYLOADS.clear()
-
-
-def _from_dict(cls: type[Event], value: dict[str, Any]) -> Event | None:
-    """`Event.__init__`'s checks for a plain dict, on exact types: the event, or None for the general path.
-
-    The seed path (`hydrate([dict, ...])`) and every commit run this; it copies the payload once and wraps it
-    once. A value it does not accept here (a subclass, a bool number, text that is not ISO-8601) is not
-    refused here either: `Event.from_input`'s general path refuses it with its own message, or accepts it.
-    """
-    event_type = value.get("type")
-    number = value.get("number")
-    created = value.get("created")
-    meta = value.get("meta")
-    if type(event_type) is not str or not event_type or (number is not None and type(number) is not int):
-        return None
-    if created is not None and type(created) is not datetime:
-        if type(created) is not str:
-            return None
-        try:
-            created = _parse_time(created)
-        except ValueError:
-            return None
-    if meta is not None and type(meta) is not dict:
-        return None
-    data = value.copy()
-    del data["type"]
-    if "number" in data:
-        del data["number"]
-    if "created" in data:
-        del data["created"]
-    if "meta" in data:
-        del data["meta"]
-    event = _new_event(cls)
-    _set_type(event, event_type)
-    _set_data(event, MappingProxyType(data))
-    _set_number(event, number)
-    _set_created(event, created)
-    _set_meta(event, MappingProxyType(meta.copy()) if meta else None)
-    return event
 
 
 def _payload(text: str) -> MappingProxyType:
