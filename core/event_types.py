@@ -17,10 +17,6 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: A payload field that is absent (distinct from one holding None).
-MISSING = object()
-
-
 def requires(**fields: type | tuple[type, ...]) -> Callable[[F], F]:
     """Declare the payload fields a handler needs and their types; a missing or mistyped one is refused.
 
