@@ -316,18 +316,21 @@ def _fold(
         try:
             event = decode(value)
             number = event.number
-            if skip_applied and number is not None and number <= version:
-                continue
-            if step is not None:
-                step(event)
-                version = aggregate.version
-                continue
             if number is None:
                 number = version + 1
             elif number != version + 1:
-                raise IllegalEventNumberError(version, number)
-            entry = dispatch.get(event.type)
-            handler, needs = entry if entry is not None else find(event.type)
+                if skip_applied and number <= version:
+                    continue
+                if step is None:
+                    raise IllegalEventNumberError(version, number)
+            if step is not None:  # the subclass's own step checks the number itself
+                step(event)
+                version = aggregate.version
+                continue
+            try:
+                handler, needs = dispatch[event.type]  # one lookup once the type is known
+            except KeyError:
+                handler, needs = find(event.type)
             if needs:
                 data = event.data
                 for name, kind in needs:
