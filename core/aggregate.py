@@ -8,10 +8,9 @@ comes in as `event.created`.
 from __future__ import annotations
 
 import copy
-import difflib
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, overload
+from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 from core.errors import (
     EventSourcingError,
@@ -19,9 +18,8 @@ from core.errors import (
     IllegalEventNumberError,
     InvalidIdError,
     StoredEventError,
-    UnknownEventTypeError,
 )
-from core.event_types import canonical_type, check_fields, handler_name, spelling_key
+from core.event_types import canonical_type, check_fields, handler_name, unknown_type
 from core.events import Event, to_record, utc_now
 
 if TYPE_CHECKING:
@@ -165,23 +163,11 @@ class Aggregate(Resource):
         name = handler_name(event_type)
         handler = getattr(cls, name, None)
         if not callable(handler) or canonical_type(name) != event_type:
-            cls._refuse(event_type, name)
+            handlers = sorted(attr for attr in dir(cls) if attr.startswith("on_") and callable(getattr(cls, attr)))
+            raise unknown_type(cls.__name__, event_type, handlers)
         entry = (handler, tuple(getattr(handler, "__requires__", {}).items()))
         cls._dispatch[event_type] = entry
         return entry
-
-    @classmethod
-    def _refuse(cls, event_type: str, name: str) -> NoReturn:
-        """`UnknownEventTypeError` naming the canonical type when only case or separators differ
-        (`loan_paid`, `LOAN-PAID`), else the closest handler."""
-        handlers = sorted(attr for attr in dir(cls) if attr.startswith("on_") and callable(getattr(cls, attr)))
-        types = {spelling_key(canonical_type(attr)): canonical_type(attr) for attr in handlers}
-        canonical = types.get(spelling_key(event_type))
-        if canonical is not None:
-            raise UnknownEventTypeError(cls.__name__, event_type, handler_name(canonical), None, canonical=canonical)
-        close = difflib.get_close_matches(name, handlers, n=1)
-        closest = f"{canonical_type(close[0])} ({close[0]})" if close else None
-        raise UnknownEventTypeError(cls.__name__, event_type, name, closest)
 
     # -- writing -----------------------------------------------------------------------------------------
 
