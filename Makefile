@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench bench-seed clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
+
+# Seed-style hydrate here against another source tree, alternately: make bench-seed BASE=/tmp/base
+bench-seed: $(STAMP)
+	$(BIN)/python -m benchmarks.seed_compare $(BASE)
 
 clean:
 	rm -rf $(VENV) build .aws-sam *.egg-info

@@ -2,8 +2,9 @@
 
 Requests and bytes are counted exactly (`core.metering.RequestMeter`) against in-process moto; milliseconds
 on moto mostly measure moto (its Query sorts the whole table on every call), so read them as relative.
-The in-memory rows and the fold rate time this project's own CPU work. Loans have a snapshot 50 events
-below the top (mid-way between two snapshots at the default interval of 100); 10-event loans have none.
+The in-memory rows, the fold rate and the seed-style hydrate (a list of dicts) time this project's own CPU
+work. Loans have a snapshot 50 events below the top (mid-way between two snapshots at the default interval
+of 100); 10-event loans have none.
 The `moto-http` rows hydrate in a fresh process (`aws-es hydrate --json`, its own hash seed) a loan and
 snapshot this process wrote to moto's HTTP server: what a Lambda cold start or the command line costs.
 """
@@ -179,7 +180,7 @@ def fold_rate_rows(size: int) -> list[dict[str, Any]]:
         items = [to_item("rate", to_record(event)) for event in history(size, distinct)]
         times = []
         for _ in range(9):
-            core_events._PAYLOADS.clear()
+            core_events.clear_payload_cache()
             loan = Loan("rate", repository=Repository(InMemoryEventStore()))
             started = time.perf_counter()
             fold(loan, records(items))  # what DynamoDBEventStore.read does with each page
@@ -191,6 +192,29 @@ def fold_rate_rows(size: int) -> list[dict[str, Any]]:
     return rows
 
 
+def seeds(size: int) -> list[dict[str, Any]]:
+    """A disbursed loan of `size` events as plain dicts, numbered, as tests and migrations seed aggregates."""
+    return [{"type": event.type, "number": event.number, **event.data} for event in history(size)]
+
+
+def seed_rows(size: int) -> list[dict[str, Any]]:
+    """`Loan(id).hydrate([dict, ...])`: decode and fold, no store; median of nine runs after a warm-up.
+
+    `python -m benchmarks.seed_compare BASE_TREE` times the same in another source tree, alternately.
+    """
+    values = seeds(size)
+    Loan("seed-warm-up").hydrate(values)
+    times = []
+    for _ in range(9):
+        started = time.perf_counter()
+        loan = Loan("seeded").hydrate(values)
+        times.append(time.perf_counter() - started)
+        assert loan.version == size
+    median = statistics.median(times)
+    return [row("client", size, "seed hydrate, list of dicts", decoded=size, median_ms=round(median * 1000, 1),
+                rate_per_s=round(size / median))]
+
+
 def memory_peak_rows(sizes: tuple[int, ...]) -> list[dict[str, Any]]:
     """tracemalloc's peak while replaying (the stored records exist before the measurement starts)."""
     rows, baseline = [], None
@@ -199,7 +223,7 @@ def memory_peak_rows(sizes: tuple[int, ...]) -> list[dict[str, Any]]:
         records = [to_record(event) for event in history(size, distinct=True)]
         for start in range(0, size, 100):
             store.append("peak", start, records[start:start + 100])
-        core_events._PAYLOADS.clear()
+        core_events.clear_payload_cache()
         tracemalloc.start()
         loan = Loan("peak", repository=Repository(store))
         loan.repository.hydrate(loan)
@@ -264,5 +288,6 @@ def run(quick: bool) -> list[dict[str, Any]]:
     rows += fresh_process_rows((1_000,) if quick else (1_000, 10_000), 3)
     rows += memory_rows((10, 1_000, 10_000) if quick else (10, 1_000, 10_000, 100_000), runs)
     rows += fold_rate_rows(20_000 if quick else 100_000)
+    rows += seed_rows(5_000)
     rows += memory_peak_rows((1_000, 100_000))
     return rows

@@ -8,13 +8,18 @@ comes in as `event.created`.
 from __future__ import annotations
 
 import copy
-import difflib
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, overload
+from typing import TYPE_CHECKING, Any, ClassVar, overload
 
-from core.errors import IllegalEventError, IllegalEventNumberError, InvalidIdError, UnknownEventTypeError
-from core.event_types import MISSING, canonical_type, check_fields, handler_name, spelling_key
+from core.errors import (
+    EventSourcingError,
+    IllegalEventError,
+    IllegalEventNumberError,
+    InvalidIdError,
+    StoredEventError,
+)
+from core.event_types import canonical_type, check_fields, handler_name, unknown_type
 from core.events import Event, to_record, utc_now
 
 if TYPE_CHECKING:
@@ -124,37 +129,26 @@ class Aggregate(Resource):
         if events is None:
             self.repository.hydrate(self)
             return self
-        for value in events:
-            event = Event.from_input(value)
-            if event.number is not None and event.number <= self.version:
-                continue
-            self._apply_one(event)
-            self._ahead_of_store = True
+        self._fold_inputs(events, skip_applied=True)
         return self
 
     def apply(self, events: EventInput | Iterable[EventInput]) -> Aggregate:
         """Fold one event or a list of them into the state (no I/O). Numbers must follow the version."""
-        for value in _as_list(events):
-            self._apply_one(Event.from_input(value))
-            self._ahead_of_store = True
+        self._fold_inputs(_as_list(events), skip_applied=False)
         return self
 
+    def _fold_inputs(self, events: Iterable[EventInput], skip_applied: bool) -> None:
+        """Fold caller-given events; the version they reach is not the store's (see `version_from_store`)."""
+        before = self.version
+        try:
+            fold(self, events, Event.from_input, skip_applied=skip_applied)
+        finally:
+            if self.version != before:
+                self._ahead_of_store = True
+
     def _apply_one(self, event: Event) -> None:
-        number = event.number
-        if number is None:
-            number = self.version + 1
-        elif number != self.version + 1:
-            raise IllegalEventNumberError(self.version, number)
-        entry = self._dispatch.get(event.type)  # the hot path of every replay: one dict lookup when known
-        handler, needs = entry if entry is not None else self._handler(event.type)
-        if needs:
-            data = event.data
-            for name, kind in needs:
-                if type(data.get(name, MISSING)) is not kind:  # the usual case is one exact type check
-                    check_fields(event, needs)
-                    break
-        handler(self, event)
-        self.version = number
+        """The per-event step of every fold; a subclass may override it (calling `super()._apply_one`)."""
+        _fold(self, (event,), _given, False, False, None)
 
     @classmethod
     def _handler(cls, event_type: str) -> tuple[Callable[..., Any], tuple[tuple[str, Any], ...]]:
@@ -171,23 +165,11 @@ class Aggregate(Resource):
         name = handler_name(event_type)
         handler = getattr(cls, name, None)
         if not callable(handler) or canonical_type(name) != event_type:
-            cls._refuse(event_type, name)
+            handlers = sorted(attr for attr in dir(cls) if attr.startswith("on_") and callable(getattr(cls, attr)))
+            raise unknown_type(cls.__name__, event_type, handlers)
         entry = (handler, tuple(getattr(handler, "__requires__", {}).items()))
         cls._dispatch[event_type] = entry
         return entry
-
-    @classmethod
-    def _refuse(cls, event_type: str, name: str) -> NoReturn:
-        """`UnknownEventTypeError` naming the canonical type when only case or separators differ
-        (`loan_paid`, `LOAN-PAID`), else the closest handler."""
-        handlers = sorted(attr for attr in dir(cls) if attr.startswith("on_") and callable(getattr(cls, attr)))
-        types = {spelling_key(canonical_type(attr)): canonical_type(attr) for attr in handlers}
-        canonical = types.get(spelling_key(event_type))
-        if canonical is not None:
-            raise UnknownEventTypeError(cls.__name__, event_type, handler_name(canonical), None, canonical=canonical)
-        close = difflib.get_close_matches(name, handlers, n=1)
-        closest = f"{canonical_type(close[0])} ({close[0]})" if close else None
-        raise UnknownEventTypeError(cls.__name__, event_type, name, closest)
 
     # -- writing -----------------------------------------------------------------------------------------
 
@@ -206,14 +188,13 @@ class Aggregate(Resource):
         single = not isinstance(event, (list, tuple))
         events = self._prepare([event] if single else list(event))
         expected = self.version
-        saved = self._capture()
+        saved = self.checkpoint()
         try:
-            for item in events:
-                self._apply_one(item)
+            fold(self, events, _given)
             records = [to_record(item) for item in events]
             self.repository.append(self, expected, records)
         except BaseException:
-            self._restore(saved)
+            self.roll_back(saved)
             raise
         self._ahead_of_store = False
         self.repository.committed(self, events)
@@ -234,10 +215,16 @@ class Aggregate(Resource):
             prepared.append(event)
         return prepared
 
-    def _capture(self) -> dict[str, Any]:
+    def checkpoint(self) -> dict[str, Any]:
+        """A deep copy of every public attribute (state, id, table, version), for `roll_back`.
+
+        Whatever may fail half-way through changing the aggregate (a commit, restoring a snapshot, folding a
+        tail on it) takes one first, so a failure leaves the aggregate exactly as it was.
+        """
         return {key: copy.deepcopy(value) for key, value in vars(self).items() if not key.startswith("_")}
 
-    def _restore(self, saved: dict[str, Any]) -> None:
+    def roll_back(self, saved: dict[str, Any]) -> None:
+        """Put back what `checkpoint` copied, dropping public attributes set since."""
         for key in [key for key in vars(self) if not key.startswith("_") and key not in saved]:
             delattr(self, key)
         vars(self).update(saved)
@@ -265,6 +252,96 @@ class Aggregate(Resource):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(id={self.id!r}, version={self.version})"
+
+
+def version_from_store(aggregate: Aggregate) -> bool:
+    """True when the aggregate's version came from its store (or is 0), not from `hydrate(events)`/`apply`.
+
+    A cache of aggregates keeps only states for which this holds, so a state restored from it is one too.
+    """
+    return not aggregate._ahead_of_store
+
+
+def fold(
+    aggregate: Aggregate,
+    values: Iterable[Any],
+    decode: Callable[[Any], Event],
+    *,
+    skip_applied: bool = False,
+    stored: bool = False,
+) -> int:
+    """Apply events one at a time (constant memory); the one loop behind `hydrate`, `apply`, `commit` and
+    `core.repository.fold`. Returns how far the version moved: one for each event applied.
+
+    `decode` makes each value an `Event` (`Event.from_input` for a caller's, `core.events.from_record` for the
+    store's). With `skip_applied`, numbered events at or below the version are passed over (`hydrate`'s
+    contract). With `stored`, the values are the store's records: a failure to decode or apply one raises
+    `StoredEventError` naming it, and the version reached is the store's. A subclass's own `_apply_one` is
+    honoured: it is called for each event instead of the inlined step.
+    """
+    cls = type(aggregate)
+    step = aggregate._apply_one if cls._apply_one is not Aggregate._apply_one else None
+    applied = _fold(aggregate, values, decode, skip_applied, stored, step)
+    if stored and applied:
+        aggregate._ahead_of_store = False  # the store holds the event of the version reached
+    return applied
+
+
+def _fold(
+    aggregate: Aggregate,
+    values: Iterable[Any],
+    decode: Callable[[Any], Event],
+    skip_applied: bool,
+    stored: bool,
+    step: Callable[[Event], None] | None,
+) -> int:
+    """The loop itself: the number, the handler (one dict lookup when known), its required fields (one exact
+    type check each in the usual case), then the handler; the version moves only once the handler returns."""
+    cls = type(aggregate)
+    dispatch, find = cls._dispatch, cls._handler
+    start = version = aggregate.version
+    for value in values:
+        try:
+            event = decode(value)
+            number = event.number
+            if number is None:
+                number = version + 1
+            elif number != version + 1:
+                if skip_applied and number <= version:
+                    continue
+                if step is None:
+                    raise IllegalEventNumberError(version, number)
+            if step is not None:  # the subclass's own step checks the number itself
+                step(event)
+                version = aggregate.version
+                continue
+            try:
+                handler, needs = dispatch[event.type]  # one lookup once the type is known
+            except KeyError:
+                handler, needs = find(event.type)
+            if needs:
+                data = event.data
+                for name, kind in needs:
+                    if name not in data or type(data[name]) is not kind:
+                        check_fields(event, needs)
+                        break
+            handler(aggregate, event)
+        except Exception as exc:  # a stored event: whatever the reason (damaged bytes, a refusal, a bug), name it
+            if stored:
+                raise _stored_event_error(aggregate, value, exc) from exc
+            raise
+        aggregate.version = version = number
+    return version - start
+
+
+def _stored_event_error(aggregate: Aggregate, record: Any, exc: Exception) -> StoredEventError:
+    """The log's fault (or the code's), never the caller's: a stored event that cannot be folded."""
+    reason = str(exc) if isinstance(exc, EventSourcingError) else f"{type(exc).__name__}: {exc}"
+    return StoredEventError(aggregate.id, record.number, record.type, reason)
+
+
+def _given(event: Event) -> Event:
+    return event
 
 
 def _as_list(events: EventInput | Iterable[EventInput]) -> Iterable[EventInput]:

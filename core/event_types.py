@@ -6,20 +6,17 @@ exactly that type, the only spelling the log may hold (readers match types exact
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from core.errors import IllegalEventError
+from core.errors import IllegalEventError, UnknownEventTypeError
 
 if TYPE_CHECKING:
     from core.events import Event
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-#: A payload field that is absent (distinct from one holding None).
-MISSING = object()
-
 
 def requires(**fields: type | tuple[type, ...]) -> Callable[[F], F]:
     """Declare the payload fields a handler needs and their types; a missing or mistyped one is refused.
@@ -64,3 +61,16 @@ def check_fields(event: Event, needs: tuple[tuple[str, Any], ...]) -> None:
                 event_type=event.type,
                 field=name,
             )
+
+
+def unknown_type(aggregate: str, event_type: str, handlers: list[str]) -> UnknownEventTypeError:
+    """The refusal of a type no handler takes: it names the canonical type when only case or separators
+    differ (`loan_paid`, `LOAN-PAID`), else the closest of the aggregate's `handlers` (`on_...` names)."""
+    name = handler_name(event_type)
+    types = {spelling_key(canonical_type(attr)): canonical_type(attr) for attr in handlers}
+    canonical = types.get(spelling_key(event_type))
+    if canonical is not None:
+        return UnknownEventTypeError(aggregate, event_type, handler_name(canonical), None, canonical=canonical)
+    close = difflib.get_close_matches(name, handlers, n=1)
+    closest = f"{canonical_type(close[0])} ({close[0]})" if close else None
+    return UnknownEventTypeError(aggregate, event_type, name, closest)

@@ -6,12 +6,12 @@ aggregate's version, `append` writes, and `committed` runs after a successful ap
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from core.errors import EventSourcingError, IllegalEventNumberError, StoredEventError
-from core.event_types import MISSING, check_fields
+from core import aggregate as aggregates
+from core.aggregate import version_from_store
 from core.events import Event, RecordedEvent, from_record
 
 if TYPE_CHECKING:
@@ -60,68 +60,10 @@ class Repository:
         """Runs after a successful append; the base repository has nothing more to do."""
 
 
-def version_from_store(aggregate: Aggregate) -> bool:
-    """True when the aggregate's version came from its store (or is 0), not from `hydrate(events)`/`apply`.
-
-    A cache of aggregates keeps only states for which this holds, so a state restored from it is one too.
-    """
-    return not aggregate._ahead_of_store
-
-
-def fold(aggregate: Aggregate, records: Iterator[RecordedEvent]) -> int:
+def fold(aggregate: Aggregate, records: Iterable[RecordedEvent]) -> int:
     """Decode and apply stored events one at a time (constant memory); a stored event that cannot be
     decoded or applied raises `StoredEventError` naming the aggregate, the event and the reason.
 
-    Every replay runs this loop, so it does what `Aggregate._apply_one` does inline (the same checks in
-    the same order), unless a subclass overrides `_apply_one`.
+    The loop is `core.aggregate.fold`, the one every other fold runs too.
     """
-    from core.aggregate import Aggregate
-
-    applied = (_fold_each if type(aggregate)._apply_one is not Aggregate._apply_one else _fold_fast)(
-        aggregate, records
-    )
-    if applied:
-        aggregate._ahead_of_store = False  # the store holds the event of the version reached
-    return applied
-
-
-def _fold_fast(aggregate: Aggregate, records: Iterator[RecordedEvent]) -> int:
-    cls = type(aggregate)
-    dispatch, find = cls._dispatch, cls._handler
-    applied = 0
-    for record in records:
-        try:
-            event = from_record(record)
-            number = event.number
-            if number != aggregate.version + 1:
-                raise IllegalEventNumberError(aggregate.version, number)
-            handler, needs = dispatch.get(event.type) or find(event.type)
-            if needs:
-                data = event.data
-                for name, kind in needs:
-                    if type(data.get(name, MISSING)) is not kind:  # the usual case is one exact type check
-                        check_fields(event, needs)
-                        break
-            handler(aggregate, event)
-        except Exception as exc:  # whatever the reason (damaged bytes, a handler's refusal or bug), name the event
-            raise _named(aggregate, record, exc) from exc
-        aggregate.version = number
-        applied += 1
-    return applied
-
-
-def _fold_each(aggregate: Aggregate, records: Iterator[RecordedEvent]) -> int:
-    applied = 0
-    for record in records:
-        try:
-            aggregate._apply_one(from_record(record))
-        except Exception as exc:  # whatever the reason (damaged bytes, a handler's refusal or bug), name the event
-            raise _named(aggregate, record, exc) from exc
-        applied += 1
-    return applied
-
-
-def _named(aggregate: Aggregate, record: RecordedEvent, exc: Exception) -> StoredEventError:
-    """The log's fault (or the code's), never the caller's: a stored event that cannot be folded."""
-    reason = str(exc) if isinstance(exc, EventSourcingError) else f"{type(exc).__name__}: {exc}"
-    return StoredEventError(aggregate.id, record.number, record.type, reason)
+    return aggregates.fold(aggregate, records, from_record, stored=True)

@@ -130,12 +130,12 @@ def restore(aggregate: Aggregate, snapshot: Snapshot) -> None:
     if wrong is not None:
         raise SnapshotCorruptError(f"snapshot state at version {snapshot.version} cannot be restored: {wrong}",
                                    version=snapshot.version, token=snapshot.token)
-    saved = aggregate._capture()
+    saved = aggregate.checkpoint()
     try:
         aggregate.restore(state)
         aggregate.version = snapshot.version
     except Exception as exc:
-        aggregate._restore(saved)
+        aggregate.roll_back(saved)
         raise SnapshotCorruptError(f"snapshot state at version {snapshot.version} cannot be restored: {exc}",
                                    version=snapshot.version, token=snapshot.token) from exc
 

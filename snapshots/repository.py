@@ -11,6 +11,7 @@ state passes its checksum but cannot be folded on (a field of the wrong type): t
 from __future__ import annotations
 
 import logging
+import weakref
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
@@ -87,11 +88,10 @@ class SnapshottingRepository(Repository):
 
     @staticmethod
     def _notice(aggregate: Aggregate, item: dict) -> None:
-        known: Stored | None = getattr(aggregate, "_stored_snapshot", None)
+        valid, known = marks(aggregate)
         found = stored(item)
         if known is not None and known.version is not None and known.version >= (found.version or 0):
             return
-        valid = getattr(aggregate, "_snapshot_version", 0)
         try:
             snapshot = from_item_snapshot(item)
         except SnapshotCorruptError:
@@ -153,7 +153,7 @@ class SnapshottingRepository(Repository):
         A state that passes its checksum can still be wrong (a field of the wrong type, written by a bug):
         a handler that then raises on it must cost a replay, not the command. A store fault is no such sign.
         """
-        initial = aggregate._capture()
+        initial = aggregate.checkpoint()
         try:
             restore(aggregate, snapshot)
             _mark(aggregate, snapshot.version, where)
@@ -163,7 +163,7 @@ class SnapshottingRepository(Repository):
         except (StoreError, ClientError, BotoCoreError):
             raise
         except Exception as exc:  # the replay below re-raises whatever the log itself causes
-            aggregate._restore(initial)
+            aggregate.roll_back(initial)
             return self._replay(aggregate, f"corrupt: the tail after the snapshot at version {snapshot.version} "
                                 f"cannot be folded on its state: {type(exc).__name__}: {exc}", where)
         COUNTERS["hit"] += 1
@@ -185,7 +185,7 @@ class SnapshottingRepository(Repository):
         self._remember(aggregate)
         if self.snapshots is None:
             return
-        if not self.policy.due(type(aggregate), aggregate.version, getattr(aggregate, "_snapshot_version", 0)):
+        if not self.policy.due(type(aggregate), aggregate.version, marks(aggregate)[0]):
             return
         try:
             self.save(aggregate)
@@ -199,7 +199,7 @@ class SnapshottingRepository(Repository):
         if self.snapshots is None:
             return False
         snapshot = take(aggregate)
-        written = self.snapshots.put(snapshot, replaces=getattr(aggregate, "_stored_snapshot", None))
+        written = self.snapshots.put(snapshot, replaces=marks(aggregate)[1])
         if written:
             COUNTERS["written"] += 1
             _mark(aggregate, aggregate.version, Stored(snapshot.version, snapshot.checksum))
@@ -215,11 +215,11 @@ class SnapshottingRepository(Repository):
         entry = self.cache.get(key)
         if entry is None:
             return False
-        saved = aggregate._capture()
+        saved = aggregate.checkpoint()
         try:
             aggregate.restore(codec.decode(entry.state))
         except (CodecError, TypeError, ValueError, AttributeError):
-            aggregate._restore(saved)
+            aggregate.roll_back(saved)
             self.cache.discard(key)
             return False
         aggregate.version = entry.version
@@ -234,8 +234,7 @@ class SnapshottingRepository(Repository):
             state = codec.encode(aggregate.snapshot())
         except CodecError:
             return  # a state the codec cannot hold is simply not cached
-        self.cache.put(_key(aggregate), Entry(aggregate.version, state, getattr(aggregate, "_snapshot_version", 0),
-                                              getattr(aggregate, "_stored_snapshot", None)))
+        self.cache.put(_key(aggregate), Entry(aggregate.version, state, *marks(aggregate)))
 
 
 def describe(exc: Exception) -> str:
@@ -249,7 +248,19 @@ def _key(aggregate: Aggregate) -> tuple[type, str, str]:
     return type(aggregate), aggregate.table, aggregate.id
 
 
+#: Per aggregate object (by id, dropped when it is collected): the latest valid snapshot's version (what the
+#: policy counts from) and the stored snapshot it saw. Kept beside the aggregate, not on it: its public
+#: attributes are its state, and its private ones are its own class's.
+_MARKS: dict[int, tuple[int, Stored | None]] = {}
+
+
 def _mark(aggregate: Aggregate, valid: int, where: Stored | None) -> None:
-    """Remember, privately on the aggregate, the latest valid snapshot (policy) and the stored one it saw."""
-    aggregate._snapshot_version = valid  # type: ignore[attr-defined]
-    aggregate._stored_snapshot = where  # type: ignore[attr-defined]
+    key = id(aggregate)
+    if key not in _MARKS:
+        weakref.finalize(aggregate, _MARKS.pop, key, None)
+    _MARKS[key] = (valid, where)
+
+
+def marks(aggregate: Aggregate) -> tuple[int, Stored | None]:
+    """The latest valid snapshot version and the stored snapshot this aggregate object was marked with."""
+    return _MARKS.get(id(aggregate), (0, None))
