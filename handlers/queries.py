@@ -4,6 +4,7 @@ thin, the work is in `loans.queries`, the error mappings in `handlers.api_errors
 GET /loans/{id}/summary                   one loan's summary row                                  200 | 404
 GET /loans?status=S&limit=N&cursor=C      loans in a status, most recently updated first          200
 GET /portfolio                            per status: loans, principal, outstanding               200
+GET /dashboard, /dashboard/loans/{id}     the dashboard's HTML pages (`loans.dashboard`)          200 | 404
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from core import config
 from handlers import projection_setup
 from handlers.api_errors import add_error_handlers, reply
-from loans import queries
+from handlers.dashboard_sources import sources as dashboard_sources
+from loans import dashboard, queries
 from loans.views import portfolio_view
 from projections.query import read_counters
 
@@ -24,6 +26,7 @@ logger = Logger(service="loan-queries")
 tracer = Tracer(service="loan-queries")
 app = APIGatewayRestResolver()
 add_error_handlers(app, logger)
+dashboard.add_routes(app, dashboard_sources)
 
 
 @app.get("/loans/<loan_id>/summary")
