@@ -15,11 +15,14 @@ from loans.dashboard_svg import day_chart, hbar_chart
 STYLE = """
 body{font:15px/1.4 system-ui,sans-serif;margin:0;padding:12px;color:#1c2430;background:#f5f6f8}
 h1{font-size:1.3em;margin:4px 0 12px}h2{font-size:1.05em;margin:0 0 8px}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(300px,1fr));gap:12px}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,440px),1fr));gap:12px}
+.wide{grid-column:1/-1}
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,300px),1fr));gap:8px}
+th{white-space:nowrap}td a{font:13px ui-monospace,monospace;word-break:break-all}
 section{background:#fff;border:1px solid #dde1e6;border-radius:6px;padding:10px;overflow-x:auto}
 table{border-collapse:collapse;width:100%}td,th{padding:3px 6px;border-bottom:1px solid #eceef1;text-align:left}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
-.chart{width:100%;height:auto;font-size:11px}.chart rect{fill:#3c72b0}.chart-title{font-weight:600}
+.chart{width:100%;height:auto;font-size:13px}.chart rect{fill:#3c72b0}.chart-title{font-weight:600}
 .axis{fill:#667}a{color:#1f5fa8}.muted{color:#667}pre{white-space:pre-wrap;word-break:break-all;margin:0}
 """
 
@@ -54,9 +57,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], numeric: set[in
 def portfolio_section(portfolio: Mapping[str, Mapping[str, Any]]) -> str:
     """Loans, principal and outstanding per status (the `portfolio_view` shape), as charts and a table."""
     statuses = sorted(portfolio)
-    charts = "".join(hbar_chart(title, [(status, Decimal(portfolio[status][name])) for status in statuses], unit)
-                     for title, name, unit in (("Loans", "loans", ""), ("Principal", "principal", "$"),
-                                               ("Outstanding", "outstanding", "$")))
+    charts = "".join(hbar_chart(title, [(status, Decimal(portfolio[status][name])) for status in statuses], money)
+                     for title, name, money in (("Loans", "loans", False), ("Principal", "principal", True),
+                                                ("Outstanding", "outstanding", True)))
     totals = {name: sum((Decimal(values[name]) for values in portfolio.values()), Decimal(0))
               for name in ("loans", "principal", "outstanding")}
     rows = [[escape(status), str(portfolio[status]["loans"]), escape(str(portfolio[status]["principal"])),
@@ -64,7 +67,8 @@ def portfolio_section(portfolio: Mapping[str, Mapping[str, Any]]) -> str:
     rows.append(["<b>total</b>", f"<b>{totals['loans']}</b>", f"<b>{totals['principal']:.2f}</b>",
                  f"<b>{totals['outstanding']:.2f}</b>"])
     listing = table(["status", "loans", "principal", "outstanding"], rows, {1, 2, 3})
-    return f'<section id="portfolio"><h2>Portfolio by status</h2>{charts}{listing}</section>'
+    return (f'<section id="portfolio" class="wide"><h2>Portfolio by status</h2><div class="charts">{charts}</div>'
+            f"{listing}</section>")
 
 
 def daily_section(daily: Sequence[Mapping[str, Any]] | None) -> str:
@@ -72,19 +76,20 @@ def daily_section(daily: Sequence[Mapping[str, Any]] | None) -> str:
     if daily is None:
         return ('<section id="daily"><h2>Per day</h2><p class="muted">per-day counters are not '
                 'available from this read side</p></section>')
-    charts = "".join(day_chart(title, [(str(day["day"]), Decimal(day[name])) for day in daily], unit)
-                     for title, name, unit in (("Collected per day", "collected", "$"),
-                                               ("Repayments per day", "repayments", ""),
-                                               ("New loans per day", "new_loans", ""),
-                                               ("New principal per day", "new_principal", "$")))
-    return f'<section id="daily"><h2>Last {len(daily)} days</h2>{charts}</section>'
+    charts = "".join(day_chart(title, [(str(day["day"]), Decimal(day[name])) for day in daily], money)
+                     for title, name, money in (("Collected per day", "collected", True),
+                                                ("Repayments per day", "repayments", False),
+                                                ("New loans per day", "new_loans", False),
+                                                ("New principal per day", "new_principal", True)))
+    return (f'<section id="daily" class="wide"><h2>Last {len(daily)} days</h2>'
+            f'<div class="charts">{charts}</div></section>')
 
 
 def watch_section(status: str, listing: Mapping[str, Any], more: str | None) -> str:
     """Loans in one status with their outstanding balance and days since their last payment, paged."""
     rows = [[link(loan_href(loan["id"]), loan["id"]), escape(str(loan.get("balance", ""))),
              escape(_days(loan.get("days_since_payment")))] for loan in listing["loans"]]
-    listing_html = table(["loan", "outstanding", "days since last payment"], rows, {1, 2})
+    listing_html = table(["loan", "outstanding", "days since paid"], rows, {1, 2})
     pager = f"<p>{link(more, 'next page')}</p>" if more else ""
     return (f'<section id="{escape(status.lower())}"><h2>{escape(status)}</h2>'
             f"{listing_html}{pager}</section>")
@@ -94,7 +99,7 @@ def recent_section(loans: Sequence[Mapping[str, Any]]) -> str:
     rows = [[link(loan_href(loan["id"]), loan["id"]), escape(str(loan.get("status", ""))),
              escape(str(loan.get("balance", ""))), escape(str(loan.get("last_updated", "")))] for loan in loans]
     listing = table(["loan", "status", "balance", "last updated"], rows, {2})
-    return f'<section id="recent"><h2>Recently updated</h2>{listing}</section>'
+    return f'<section id="recent" class="wide"><h2>Recently updated</h2>{listing}</section>'
 
 
 def health_section(health: Mapping[str, Any]) -> str:
@@ -116,7 +121,7 @@ def dashboard_page(view: Mapping[str, Any]) -> str:
     """GET /dashboard: `view` holds portfolio, daily, watch ({status: {loans, more}}), recent, health, now."""
     watch = "".join(watch_section(status, listing, listing.get("more")) for status, listing in view["watch"].items())
     body = (f'<p class="muted">as of {escape(str(view["now"]))}</p><div class="grid">'
-            f'{portfolio_section(view["portfolio"])}{daily_section(view.get("daily"))}{watch}'
+            f'{portfolio_section(view["portfolio"])}{watch}{daily_section(view.get("daily"))}'
             f'{recent_section(view["recent"])}{health_section(view["health"])}</div>')
     return page("Loan portfolio", body)
 

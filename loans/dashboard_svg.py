@@ -16,9 +16,9 @@ def _scale(values: Sequence[Decimal]) -> Decimal:
     return top if top > 0 else Decimal(1)
 
 
-def hbar_chart(title: str, bars: Sequence[Bar], unit: str = "") -> str:
+def hbar_chart(title: str, bars: Sequence[Bar], money: bool = False) -> str:
     """Horizontal bars, one per label (statuses): wide labels stay readable on a phone."""
-    row, label_width, width = 22, 110, 420
+    row, label_width, width = 22, 100, 340
     height = row * len(bars) + 28
     top = _scale([value for _, value in bars])
     parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">',
@@ -26,34 +26,34 @@ def hbar_chart(title: str, bars: Sequence[Bar], unit: str = "") -> str:
              f'<text x="0" y="14" class="chart-title">{escape(title)}</text>']
     for index, (label, value) in enumerate(bars):
         y = 24 + index * row
-        length = float(value / top) * (width - label_width - 90)
+        length = float(value / top) * (width - label_width - 80)
         parts.append(f'<text x="0" y="{y + 14}">{escape(label)}</text>'
                      f'<rect x="{label_width}" y="{y + 3}" width="{length:.1f}" height="{row - 6}"></rect>'
-                     f'<text x="{label_width + length + 4:.1f}" y="{y + 14}">{escape(_figure(value, unit))}</text>')
+                     f'<text x="{label_width + length + 4:.1f}" y="{y + 14}">{escape(_figure(value, money))}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
 
-def day_chart(title: str, bars: Sequence[Bar], unit: str = "") -> str:
+def day_chart(title: str, bars: Sequence[Bar], money: bool = False) -> str:
     """Vertical bars, one per day (labels `YYYY-MM-DD`); the first, middle and last days are named."""
-    width, height, base = 420, 170, 140
+    width, height, base = 340, 170, 140
     top = _scale([value for _, value in bars])
     step = (width - 10) / max(len(bars), 1)
     parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">',
              f'<title>{escape(title)}</title>',
-             f'<text x="0" y="14" class="chart-title">{escape(title)} (max {escape(_figure(top, unit))})</text>']
+             f'<text x="0" y="14" class="chart-title">{escape(title)} (max {escape(_figure(top, money))})</text>']
     named = {0, len(bars) // 2, len(bars) - 1}
     for index, (label, value) in enumerate(bars):
         bar = float(value / top) * (base - 24)
         x = 5 + index * step
         parts.append(f'<rect x="{x:.1f}" y="{base - bar:.1f}" width="{max(step - 2, 1):.1f}" height="{bar:.1f}">'
-                     f'<title>{escape(label)}: {escape(_figure(value, unit))}</title></rect>')
+                     f'<title>{escape(label)}: {escape(_figure(value, money))}</title></rect>')
         if index in named:
             parts.append(f'<text x="{x:.1f}" y="{base + 16}" class="axis">{escape(label[5:])}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
 
-def _figure(value: Decimal, unit: str) -> str:
-    text = f"{value:,.2f}" if unit else f"{value:,}"
-    return f"{text} {unit}".strip()
+def _figure(value: Decimal, money: bool) -> str:
+    """Amounts with their cents and thousands separators; counts as whole numbers."""
+    return f"{value:,.2f}" if money else f"{value:,}"
