@@ -20,6 +20,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import orjson
 
+from core.errors import ConfigurationError
+
 #: API Gateway refuses a request body over 10 MB before any Lambda sees it; so does this server.
 MAX_BODY = 10 * 1024 * 1024
 #: Paths the queries API serves (template.yaml's LoanQueriesApi); every other path goes to the commands API.
@@ -87,7 +89,10 @@ class ApiServer:
     def __init__(self, port: int = 0, handlers: dict[str, Handler] | None = None) -> None:
         self.handlers = handlers if handlers is not None else default_handlers()
         self.locks = {name: threading.Lock() for name in self.handlers}
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), _request_handler(self))
+        try:
+            self.server = ThreadingHTTPServer(("127.0.0.1", port), _request_handler(self))
+        except OSError as exc:
+            raise ConfigurationError(f"cannot serve the APIs on 127.0.0.1:{port}: {exc.strerror}") from exc
         self.server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
