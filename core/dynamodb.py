@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from botocore.exceptions import ClientError, EndpointConnectionError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from core.dynamodb_calls import cancellation_codes, cancellation_reasons, is_conflict, missing_table, paged_items
 from core.errors import ConcurrencyError, StoreError, StoreUnavailableError, VersionGapError, error_code
 from core.events import RecordedEvent
 from core.store import check_append
@@ -108,13 +109,7 @@ class DynamoDBTable:
 
     def _items(self, request: dict[str, Any], operation: str = "query") -> Iterator[dict[str, Any]]:
         """Every item a Query (or Scan) returns, page by page."""
-        while True:
-            page = self._call(operation, request)
-            yield from page.get("Items", ())
-            # Loop on the key's presence, never on counts (moto and AWS differ on the last page).
-            if "LastEvaluatedKey" not in page:
-                return
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return paged_items(lambda page_request: self._call(operation, page_request), request)
 
     def _call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -130,9 +125,10 @@ class DynamoDBTable:
             raise StoreUnavailableError(f"{self._unavailable()}: {exc}{hint}", cause=exc) from exc
         if not isinstance(exc, ClientError):
             raise exc
+        missing = missing_table(exc, "events table", self.table, StoreError)
+        if missing is not None:
+            raise missing from exc
         code = error_code(exc)
-        if code == "ResourceNotFoundException":
-            raise StoreError(f"events table {self.table!r} does not exist: run `aws-es init` first") from exc
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         if code in UNAVAILABLE_CODES or status >= 500:
             raise StoreUnavailableError(f"{self._unavailable()}: {exc}", cause=exc) from exc
@@ -214,11 +210,11 @@ class DynamoDBEventStore(DynamoDBTable):
             self.client.transact_write_items(TransactItems=puts)
         except ClientError as exc:
             if error_code(exc) == "TransactionCanceledException":
-                reasons = exc.response.get("CancellationReasons", ())
+                reasons = cancellation_reasons(exc)
                 if _retried(exc) and [reason.get("Item") for reason in reasons] == items:
                     return  # our own earlier attempt landed, its reply was lost and botocore sent it again
-                codes = [reason.get("Code", "None") for reason in reasons]
-                if "ConditionalCheckFailed" in codes or "TransactionConflict" in codes:
+                codes = cancellation_codes(exc)
+                if is_conflict(codes):
                     raise ConcurrencyError(aggregate_id, expected_version) from exc
                 if UNAVAILABLE_REASONS.intersection(codes):
                     raise StoreUnavailableError(f"{self._unavailable()}: {exc} {codes}", cause=exc) from exc

@@ -25,7 +25,8 @@ def _projection_definitions() -> list[Callable[[], dict[str, Any]]]:
     def generation(index: int) -> Callable[[], dict[str, Any]]:
         return lambda: generation_definitions(projection_setup.projection(), 0)[index]
 
-    return [generation(0), generation(1), projection_setup.control_definition]
+    count = len(generation_definitions(projection_setup.projection(), 0))  # rows, counters, event counters
+    return [*(generation(index) for index in range(count)), projection_setup.control_definition]
 
 
 TABLE_DEFINITIONS.extend(_projection_definitions())

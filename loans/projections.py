@@ -1,4 +1,6 @@
-"""The loan read side: `loan-summary` (one row per loan) and `portfolio` (its counters, per status).
+"""The loan read side: `loan-summary` (one row per loan), `portfolio` (its counters, per status) and `daily`
+(event counters per UTC day: money collected and repayments from `LoanPaid`, new loans and the amount
+requested from `LoanCreated`).
 
 The portfolio is declared as what each summary row contributes under its status, and the projector moves
 it in the same transaction as the row, so the portfolio always equals the sum over the summaries. The two
@@ -6,24 +8,32 @@ names therefore share one projection: rebuilding either rebuilds both.
 
 The projection is strict: it folds every event type the Loan has a handler for, and any other type in the
 log is an error naming the event, never silently skipped. `rebuild --verify` checks each row against the
-Loan's own state (`check_summary`).
+Loan's own state (`check_summary`), and the daily counters against the log counted once.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from core.events import Event
 from loans.loan import APPROVED, ARREARS, CENT, COLLECTIONS, CREATED, DISBURSED, PAID, REJECTED, SETTLED, Loan
 from projections.definition import Counters, Projection, Row
-from projections.errors import UnknownProjectionError
+from projections.errors import ProjectionError, UnknownProjectionError
+from projections.query import read_event_counters
+from projections.store import ProjectionStore
+from projections.tables import Tables
 
 #: Statuses each event type moves a loan to (LoanPaid also moves the money).
 STATUS_AFTER = {
     "LoanCreated": CREATED, "LoanApproved": APPROVED, "LoanRejected": REJECTED, "LoanDisbursed": DISBURSED,
     "LoanPaid": PAID, "LoanArrears": ARREARS, "LoanSettled": SETTLED, "LoanCollections": COLLECTIONS,
 }
+#: The longest span `read_daily` reads (one Query per day).
+MAX_DAYS = 366
 #: The GSI that lists loans by status, most recently updated last (query it with ScanIndexForward=False).
 BY_STATUS = "by-status"
 
@@ -63,6 +73,64 @@ def check_summary(row: Row, loan: Loan) -> list[str]:
             for name, value in shared.items() if row.get(name) != value]
 
 
+def daily_share(event: Event) -> Counters:
+    """What one event adds to its UTC day: a repayment's amount, or a new loan and its requested amount."""
+    if event.type == "LoanPaid":
+        return {_day(event): {"collected": event.data["amount"], "repayments": 1}}
+    if event.type == "LoanCreated":
+        return {_day(event): {"new_loans": 1, "requested": event.data["requested_amount"]}}
+    return {}
+
+
+@dataclass(frozen=True)
+class Day:
+    """One UTC day of the `daily` counters; a day nothing happened on holds zeros."""
+
+    day: date
+    collected: Decimal = Decimal("0.00")
+    repayments: int = 0
+    new_loans: int = 0
+    requested: Decimal = Decimal("0.00")
+
+
+def day_keys(days: int, today: date) -> list[str]:
+    """The groups of the `days` days ending with `today`, oldest first (ISO dates)."""
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
+        raise ProjectionError(f"days={days!r} must be a whole number from 1 to {MAX_DAYS}")
+    return [(today - timedelta(days=back)).isoformat() for back in range(days - 1, -1, -1)]
+
+
+def daily_from(counts: Mapping[str, Mapping[str, Decimal]], days: int, today: date) -> list[Day]:
+    """`Day`s for the `days` days ending with `today`, oldest first, zeros where `counts` has nothing."""
+    out = []
+    for key in day_keys(days, today):
+        held = counts.get(key, {})
+        out.append(Day(date.fromisoformat(key), Decimal(held.get("collected", 0)).quantize(CENT),
+                       int(held.get("repayments", 0)), int(held.get("new_loans", 0)),
+                       Decimal(held.get("requested", 0)).quantize(CENT)))
+    return out
+
+
+def read_daily(client: Any, tables: Tables, days: int, today: date | None = None,
+               store: ProjectionStore | None = None) -> list[Day]:
+    """The last `days` UTC days of the `daily` counters (ending today), oldest first, zeros filled.
+
+    Read by key, one day per Query, all shards and rebuild segments included: never a Scan. `tables` is
+    the live generation of `loan_summary()` (its `event_counters` table); `store` reads through another
+    projection store instead of `client`.
+    """
+    until = today or datetime.now(UTC).date()
+    keys = day_keys(days, until)
+    counts = (store.event_counters(tables, keys) if store is not None
+              else read_event_counters(client, tables, keys))
+    return daily_from(counts, days, until)
+
+
+def _day(event: Event) -> str:
+    assert event.created is not None
+    return event.created.astimezone(UTC).date().isoformat()
+
+
 def _iso(event: Event) -> str:
     assert event.created is not None
     return _utc(event.created)
@@ -72,7 +140,8 @@ def _utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def loan_summary(table: str = "LoanSummary", portfolio_table: str = "Portfolio") -> Projection:
+def loan_summary(table: str = "LoanSummary", portfolio_table: str = "Portfolio",
+                 daily_table: str = "LoanDaily") -> Projection:
     return Projection(
         name="loan-summary",
         table=table,
@@ -84,6 +153,9 @@ def loan_summary(table: str = "LoanSummary", portfolio_table: str = "Portfolio")
         strict=True,
         aggregate=Loan,
         check=check_summary,
+        event_counters=daily_share,
+        event_counters_name="daily",
+        event_counters_table=daily_table,
         indexes=({
             "IndexName": BY_STATUS,
             "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"},
@@ -93,8 +165,8 @@ def loan_summary(table: str = "LoanSummary", portfolio_table: str = "Portfolio")
     )
 
 
-#: Names accepted on the command line; `portfolio` is the counters of `loan-summary`.
-NAMES = ("loan-summary", "portfolio")
+#: Names accepted on the command line; `portfolio` and `daily` are the counters of `loan-summary`.
+NAMES = ("loan-summary", "portfolio", "daily")
 
 
 def resolve(name: str, projection: Projection) -> Projection:

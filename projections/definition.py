@@ -38,6 +38,10 @@ class Projection:
     only `ignored_types` (types it knows and leaves out) are skipped, and any other type is an error, since
     an event the projection does not know may change what it shows (tests/unit/test_projector_unfoldable.py).
 
+    `event_counters(event)` declares what each event adds to counters of its own (per group, for example the
+    event's day), moved in the same guarded write as the row, so each event counts once; they live in
+    `event_counters_table` and are named `event_counters_name` on the command line.
+
     `aggregate` and `check` let `rebuild --verify` compare each row with the write side's own state: the
     aggregate folded from the log by its own handlers, and `check(row, aggregate)`, the differences (each
     naming a field) on what both hold.
@@ -56,6 +60,9 @@ class Projection:
     ignored_types: frozenset[str] = frozenset()
     aggregate: type[Aggregate] | None = None
     check: Callable[[Row, Aggregate], list[str]] | None = None
+    event_counters: Callable[[Event], Counters] | None = None
+    event_counters_name: str | None = None
+    event_counters_table: str | None = None
 
     def folds(self, event_type: str) -> bool:
         return event_type in self.event_types
@@ -69,41 +76,49 @@ class Projection:
         return self.counters(row)
 
 
+def add_counts(totals: dict[str, dict[str, Decimal]], moves: Counters, sign: int = 1) -> dict[str, dict[str, Decimal]]:
+    """`totals` plus `moves` (times `sign`), in place; returned for chaining."""
+    for group, values in moves.items():
+        bucket = totals.setdefault(group, {})
+        for name, amount in values.items():
+            bucket[name] = bucket.get(name, Decimal(0)) + sign * Decimal(amount)
+    return totals
+
+
+def nonzero(counts: dict[str, dict[str, Decimal]]) -> dict[str, dict[str, Decimal]]:
+    """The counts without zero amounts, and without groups left empty."""
+    kept = {group: {name: amount for name, amount in values.items() if amount != 0} for group, values in counts.items()}
+    return {group: values for group, values in kept.items() if values}
+
+
 def counter_deltas(projection: Projection, old: Row | None, new: Row | None) -> dict[str, dict[str, Decimal]]:
     """What moving a row from `old` to `new` adds to each counter; zero deltas are left out."""
     deltas: dict[str, dict[str, Decimal]] = {}
     for sign, row in ((-1, old), (1, new)):
-        for group, values in projection.contribution(row).items():
-            bucket = deltas.setdefault(group, {})
-            for name, amount in values.items():
-                bucket[name] = bucket.get(name, Decimal(0)) + sign * Decimal(amount)
-    return {
-        group: {name: amount for name, amount in values.items() if amount != 0}
-        for group, values in deltas.items()
-        if any(amount != 0 for amount in values.values())
-    }
+        add_counts(deltas, projection.contribution(row), sign)
+    return nonzero(deltas)
 
 
 def counter_totals(projection: Projection, rows: Iterable[Row]) -> dict[str, dict[str, Decimal]]:
     """The counters `rows` add up to: what the counter table must hold for exactly these rows."""
     totals: dict[str, dict[str, Decimal]] = {}
     for row in rows:
-        for group, values in projection.contribution(row).items():
-            bucket = totals.setdefault(group, {})
-            for name, amount in values.items():
-                bucket[name] = bucket.get(name, Decimal(0)) + Decimal(amount)
+        add_counts(totals, projection.contribution(row))
     return totals
 
 
 def fold_records(projection: Projection, aggregate_id: str, row: Row | None,
-                 records: Iterable[RecordedEvent]) -> Row | None:
+                 records: Iterable[RecordedEvent], tally: dict[str, dict[str, Decimal]] | None = None) -> Row | None:
     """Decode and fold stored events (in number order) into a row; the row's version follows every event,
-    folded or skipped. An event that cannot be folded raises `UnfoldableEventError` naming it."""
+    folded or skipped. An event that cannot be folded raises `UnfoldableEventError` naming it. With `tally`,
+    what each event adds to the projection's event counters is added into it."""
     for record in records:
         try:
             event = from_record(record)
         except CodecError as exc:
             raise UnfoldableEventError(projection.name, aggregate_id, record.number, record.type, str(exc)) from exc
+        if tally is not None and projection.event_counters is not None:
+            _count_event(projection, projection.event_counters, aggregate_id, record, event, tally)
         if projection.folds(event.type):
             try:
                 row = projection.fold(row, event)
@@ -115,6 +130,15 @@ def fold_records(projection: Projection, aggregate_id: str, row: Row | None,
                                        _unknown_type(projection, event.type))
         row = {**(row or {}), VERSION: record.number}
     return row
+
+
+def _count_event(projection: Projection, count: Callable[[Event], Counters], aggregate_id: str,
+                 record: RecordedEvent, event: Event, tally: dict[str, dict[str, Decimal]]) -> None:
+    try:
+        add_counts(tally, count(event))
+    except Exception as exc:  # a pure count fails only because of the event it was given: name that event
+        reason = f"its event counters raised {type(exc).__name__}: {exc}"
+        raise UnfoldableEventError(projection.name, aggregate_id, record.number, record.type, reason) from exc
 
 
 def _unknown_type(projection: Projection, event_type: str) -> str:

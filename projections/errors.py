@@ -60,3 +60,8 @@ class RowsUnavailableError(ProjectionError):
         super().__init__(message)
         self.keys = keys
         self.cause = cause
+
+
+class StaleRowError(ProjectionError):
+    """Raised by a projection store's write when the row is no longer at the version it was read at: another
+    writer moved it first. Nothing is written; the projector re-reads the row and folds again."""

@@ -9,29 +9,23 @@ version is a duplicate; a gap is filled from the event store; a conflicting writ
 
 from __future__ import annotations
 
-import time
-import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from itertools import takewhile
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from core.errors import EventSourcingError, error_code
+from core.errors import EventSourcingError
 from core.events import RecordedEvent
 from core.store import EventStore
-from projections.definition import Projection, Row, counter_deltas, fold_records
-from projections.errors import GapError, ProjectionError, RowsUnavailableError, WriteConflictError
-from projections.items import from_item, to_item, version_of
+from projections.definition import Projection, Row, counter_deltas, fold_records, nonzero
+from projections.dynamodb_store import DEFAULT_SHARDS, DynamoDBProjectionStore
+from projections.errors import GapError, RowsUnavailableError, StaleRowError, WriteConflictError
+from projections.items import version_of
+from projections.store import ProjectionStore, Totals
 from projections.tables import Tables
-
-#: Counter items per group: each is its own DynamoDB item, so writes spread over this many hot keys.
-DEFAULT_SHARDS = 8
-#: BatchGetItem requests per 100 rows while DynamoDB leaves keys unprocessed (botocore does not retry those),
-#: pausing READ_PAUSE seconds, doubled each time, in between; then the rows' records are reported as failed.
-READ_ATTEMPTS = 5
-READ_PAUSE = 0.05
 
 
 @dataclass(frozen=True)
@@ -61,21 +55,20 @@ class Outcome:
             self.errors.append(str(error))
 
 
-class _Conflict(Exception):
-    """The row changed since it was read (internal: the caller re-reads and retries)."""
-
-
 class Projector:
     """Applies batches of stream events to the generation of a projection that `tables()` names."""
 
     def __init__(self, projection: Projection, client: Any, store: EventStore,
-                 tables: Callable[[], Tables], shards: int = DEFAULT_SHARDS, attempts: int = 5) -> None:
+                 tables: Callable[[], Tables], shards: int = DEFAULT_SHARDS, attempts: int = 5,
+                 rows: ProjectionStore | None = None) -> None:
         self.projection = projection
         self.client = client
         self.store = store
         self.tables = tables
         self.shards = shards
         self.attempts = attempts
+        #: where rows and counters live (projections/store.py); DynamoDB through `client` unless given
+        self.rows: ProjectionStore = rows or DynamoDBProjectionStore(projection, client, shards)
 
     def apply(self, events: Iterable[StreamEvent], outcome: Outcome | None = None) -> Outcome:
         outcome = outcome or Outcome()
@@ -116,10 +109,11 @@ class Projector:
             if last <= version:
                 return
             events = self._contiguous(aggregate_id, version, last, pending, outcome)
-            new = fold_records(self.projection, aggregate_id, row, events)
+            tally: dict[str, dict[str, Decimal]] = {}
+            new = fold_records(self.projection, aggregate_id, row, events, tally)
             try:
-                self._write(tables, aggregate_id, row, new, outcome)
-            except _Conflict:
+                self._write(tables, aggregate_id, row, new, tally, outcome)
+            except StaleRowError:
                 outcome.conflicts += 1
                 row = self.read_rows(tables, [aggregate_id]).get(aggregate_id)
                 continue
@@ -149,105 +143,12 @@ class Projector:
 
     def try_read_rows(self, tables: Tables, ids: list[str]) -> tuple[dict[str, Row], dict[str, RowsUnavailableError]]:
         """Rows by aggregate id (100 keys per request), and why each row that could not be read was not."""
-        rows: dict[str, Row] = {}
-        unread: dict[str, RowsUnavailableError] = {}
-        for start in range(0, len(ids), 100):
-            chunk = ids[start:start + 100]
-            try:
-                self._read_chunk(tables, chunk, rows)
-            except RowsUnavailableError as exc:
-                unread.update((aggregate_id, exc) for aggregate_id in exc.keys)
-        return rows, unread
+        return self.rows.read_rows(tables, ids)
 
-    def _read_chunk(self, tables: Tables, ids: list[str], rows: dict[str, Row]) -> None:
-        key = self.projection.key
-        request = {tables.rows: {"Keys": [{key: {"S": i}} for i in ids], "ConsistentRead": True}}
-        for attempt in range(READ_ATTEMPTS):
-            if attempt:
-                time.sleep(READ_PAUSE * 2 ** (attempt - 1))
-            try:
-                page = self._call("batch_get_item", RequestItems=request)
-            except (ClientError, BotoCoreError) as exc:
-                raise RowsUnavailableError(f"rows of {_ids(request, key)} in {tables.rows} could not be read: {exc}",
-                                           keys=_keys(request, key), cause=exc) from exc
-            for item in page.get("Responses", {}).get(tables.rows, ()):
-                aggregate_id, row = from_item(key, item)
-                rows[aggregate_id] = row
-            request = page.get("UnprocessedKeys") or {}
-            if not request:
-                return
-        raise RowsUnavailableError(f"rows of {_ids(request, key)} in {tables.rows} were still unprocessed after "
-                                   f"{READ_ATTEMPTS} BatchGetItem attempts (throttled)", keys=_keys(request, key))
-
-    def _write(self, tables: Tables, aggregate_id: str, old: Row | None, new: Row | None, outcome: Outcome) -> None:
-        put = self._put(tables, aggregate_id, old, new or {})
+    def _write(self, tables: Tables, aggregate_id: str, old: Row | None, new: Row | None, tally: Totals,
+               outcome: Outcome) -> None:
+        """The row and what it moves in its counters, guarded by the version read (`StaleRowError`)."""
         deltas = counter_deltas(self.projection, old, new) if tables.counters else {}
         outcome.writes += 1
-        if not deltas:
-            try:
-                self.client.put_item(**put)
-            except ClientError as exc:
-                if error_code(exc) == "ConditionalCheckFailedException":
-                    raise _Conflict from exc
-                raise
-            return
-        updates = [self._counter_update(tables.counters or "", group, values, aggregate_id, new)
-                   for group, values in sorted(deltas.items())]
-        self._transact([{"Put": put}, *updates], aggregate_id)
-
-    def _put(self, tables: Tables, aggregate_id: str, old: Row | None, new: Row) -> dict[str, Any]:
-        put: dict[str, Any] = {"TableName": tables.rows, "Item": to_item(self.projection.key, aggregate_id, new)}
-        if old is None:
-            # the row is new: nobody has written it yet
-            put["ConditionExpression"] = "attribute_not_exists(#k)"
-            put["ExpressionAttributeNames"] = {"#k": self.projection.key}
-        else:
-            # the row is still at the version this fold started from
-            put["ConditionExpression"] = "#v = :expected"
-            put["ExpressionAttributeNames"] = {"#v": "version"}
-            put["ExpressionAttributeValues"] = {":expected": {"N": str(version_of(old))}}
-        return put
-
-    def _counter_update(self, table: str, group: str, values: dict[str, Any], aggregate_id: str,
-                        new: Row | None) -> dict[str, Any]:
-        shard = zlib.crc32(f"{aggregate_id}#{version_of(new)}".encode()) % self.shards
-        names = {f"#c{i}": name for i, name in enumerate(values)}
-        return {"Update": {
-            "TableName": table,
-            "Key": {"id": {"S": f"{group}#{shard}"}},
-            # a delta, not a total: safe because it commits with the version-guarded row or not at all
-            "UpdateExpression": "ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(values))),
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": {f":c{i}": {"N": str(v)} for i, v in enumerate(values.values())},
-        }}
-
-    def _transact(self, items: list[dict[str, Any]], aggregate_id: str) -> None:
-        try:
-            self.client.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            if error_code(exc) != "TransactionCanceledException":
-                raise
-            codes = [reason.get("Code", "None") for reason in exc.response.get("CancellationReasons", ())]
-            if "ConditionalCheckFailed" in codes or "TransactionConflict" in codes:
-                raise _Conflict from exc
-            raise ProjectionError(f"write of row {aggregate_id!r} in {self.projection.name} was cancelled: "
-                                  f"{codes}") from exc
-
-    def _call(self, operation: str, **request: Any) -> dict[str, Any]:
-        try:
-            return getattr(self.client, operation)(**request)
-        except ClientError as exc:
-            if error_code(exc) == "ResourceNotFoundException":
-                raise ProjectionError(f"a table of projection {self.projection.name} does not exist: "
-                                      "run `aws-es init`") from exc
-            raise
-
-
-def _keys(request: dict[str, Any], key: str) -> tuple[str, ...]:
-    return tuple(k[key]["S"] for spec in request.values() for k in spec.get("Keys", ()))
-
-
-def _ids(request: dict[str, Any], key: str) -> str:
-    keys = _keys(request, key)
-    shown = ", ".join(repr(k) for k in keys[:3])
-    return f"{len(keys)} aggregates ({shown}{', ...' if len(keys) > 3 else ''})"
+        self.rows.write(tables, aggregate_id, old, new or {}, deltas,
+                        nonzero(tally) if tables.event_counters else {})

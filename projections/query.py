@@ -1,40 +1,24 @@
-"""Reading a projection: one row, rows by an index, and counters summed over their shards."""
+"""Reading a projection: one row, rows by an index, counters summed over their shards, event counters by group.
+
+Thin functions over the DynamoDB projection store (projections/dynamodb_store.py) for callers holding a client.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from decimal import Decimal
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from projections.definition import Projection, Row
-from projections.errors import ProjectionError
+from projections.dynamodb_store import DynamoDBProjectionStore, call, read_counters, read_event_counters, scan
 from projections.items import from_item
 from projections.tables import Tables
 
 
 def read_row(client: Any, projection: Projection, tables: Tables, aggregate_id: str) -> Row | None:
-    item = _call(client, "get_item", TableName=tables.rows, Key={projection.key: {"S": aggregate_id}},
-                 ConsistentRead=True).get("Item")
-    return from_item(projection.key, item)[1] if item else None
-
-
-def scan(client: Any, table: str, segment: int = 0, of: int = 1) -> Iterator[dict[str, Any]]:
-    """Every item of a table (or of one parallel-scan segment), page by page."""
-    request: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
-    if of > 1:
-        request.update(Segment=segment, TotalSegments=of)
-    while True:
-        page = _call(client, "scan", **request)
-        yield from page.get("Items", ())
-        if "LastEvaluatedKey" not in page:  # loop on the key's presence (LOCAL-AWS trap 10)
-            return
-        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return DynamoDBProjectionStore(projection, client).read_row(tables, aggregate_id)
 
 
 def scan_rows(client: Any, projection: Projection, tables: Tables) -> dict[str, Row]:
-    return dict(from_item(projection.key, item) for item in scan(client, tables.rows))
+    return dict(DynamoDBProjectionStore(projection, client).rows(tables))
 
 
 def query_index(client: Any, projection: Projection, table: str, index: str, value: str, limit: int = 50,
@@ -50,28 +34,9 @@ def query_index(client: Any, projection: Projection, table: str, index: str, val
         "ScanIndexForward": False, "Limit": limit}
     if start is not None:
         request["ExclusiveStartKey"] = start
-    page = _call(client, "query", **request)
+    page = call(client, "query", table, **request)
     return [from_item(projection.key, item) for item in page.get("Items", ())], page.get("LastEvaluatedKey")
 
 
-def read_counters(client: Any, tables: Tables) -> dict[str, dict[str, Decimal]]:
-    """Counters per group, each the sum of the group's shard items (`<group>#<shard>`)."""
-    totals: dict[str, dict[str, Decimal]] = {}
-    if not tables.counters:
-        return totals
-    for item in scan(client, tables.counters):
-        group = item["id"]["S"].rsplit("#", 1)[0]
-        bucket = totals.setdefault(group, {})
-        for name, value in item.items():
-            if name != "id" and "N" in value:
-                bucket[name] = bucket.get(name, Decimal(0)) + Decimal(value["N"])
-    return totals
 
-
-def _call(client: Any, operation: str, **request: Any) -> dict[str, Any]:
-    try:
-        return getattr(client, operation)(**request)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-            raise ProjectionError(f"table {request['TableName']!r} does not exist: run `aws-es init`") from exc
-        raise
+__all__ = ["query_index", "read_counters", "read_event_counters", "read_row", "scan", "scan_rows"]

@@ -22,11 +22,13 @@ from typing import Any
 from core.dynamodb import from_item as event_from_item
 from core.dynamodb import is_event_item
 from core.events import RecordedEvent
-from projections.definition import Projection, Row, counter_totals, fold_records
+from projections.definition import Projection, Row, counter_totals, fold_records, nonzero
+from projections.dynamodb_store import DynamoDBProjectionStore
 from projections.errors import GapError, ProjectionError, UnfoldableEventError
-from projections.items import to_item, version_of
+from projections.items import version_of
 from projections.projector import Projector
-from projections.query import scan, scan_rows
+from projections.query import scan
+from projections.store import ProjectionStore, Totals
 from projections.tables import Control, Tables, generation_definitions, tables_for
 
 
@@ -76,9 +78,11 @@ class RebuildReport:
 
 
 def fold_segment(client: Any, events_table: str, projection: Projection, segment: int, of: int,
-                 progress: Progress | None = None) -> tuple[dict[str, Row], dict[str, ProjectionError]]:
+                 progress: Progress | None = None, tally: Totals | None = None,
+                 ) -> tuple[dict[str, Row], dict[str, ProjectionError]]:
     """Every aggregate of one scan segment folded into its row, events taken in number order; and, for
-    each aggregate that could not be folded (an event it cannot fold, a gap in its numbers), why not."""
+    each aggregate that could not be folded (an event it cannot fold, a gap in its numbers), why not.
+    With `tally`, the event counters of the events folded are added into it."""
     rows: dict[str, Row] = {}
     waiting: dict[str, dict[int, RecordedEvent]] = {}
     failed: dict[str, ProjectionError] = {}
@@ -95,7 +99,7 @@ def fold_segment(client: Any, events_table: str, projection: Projection, segment
         row = rows.get(aggregate_id)
         try:
             while version_of(row) + 1 in buffer:
-                row = fold_records(projection, aggregate_id, row, [buffer.pop(version_of(row) + 1)])
+                row = fold_records(projection, aggregate_id, row, [buffer.pop(version_of(row) + 1)], tally)
         except UnfoldableEventError as exc:
             failed[aggregate_id] = exc
             rows.pop(aggregate_id, None)
@@ -116,9 +120,12 @@ class Rebuild:
 
     def __init__(self, projection: Projection, client: Any, events_table: str, control: Control,
                  projector: Callable[[Tables], Projector], ensure: Callable[[list[dict[str, Any]]], None],
-                 segments: int = 8, workers: int = 4, on_progress: Callable[[Progress], None] | None = None) -> None:
+                 segments: int = 8, workers: int = 4, on_progress: Callable[[Progress], None] | None = None,
+                 rows: ProjectionStore | None = None) -> None:
         self.projection = projection
         self.client = client
+        #: where the generation's rows and counters are written (projections/store.py)
+        self.rows: ProjectionStore = rows or DynamoDBProjectionStore(projection, client)
         self.events_table = events_table
         self.control = control
         self.projector = projector
@@ -153,15 +160,12 @@ class Rebuild:
 
     def _segment(self, tables: Tables, segment: int) -> None:
         """Fold one segment and write its rows; checkpoint it only if every aggregate in it was folded."""
+        tally: Totals = {}
         rows, failed = fold_segment(self.client, self.events_table, self.projection, segment, self.segments,
-                                    self.progress)
-        items = [{"PutRequest": {"Item": to_item(self.projection.key, key, row)}} for key, row in rows.items()]
-        self._batch_write(tables.rows, items)
-        if tables.counters:
-            counters = counter_totals(self.projection, rows.values())
-            self._batch_write(tables.counters, [{"PutRequest": {"Item": {
-                "id": {"S": f"{group}#r{segment}of{self.segments}"},
-                **{name: {"N": str(value)} for name, value in values.items()}}}} for group, values in counters.items()])
+                                    self.progress, tally)
+        self.rows.put_rows(tables, rows)
+        self.rows.put_totals(tables, f"r{segment}of{self.segments}", counter_totals(self.projection, rows.values()),
+                             nonzero(tally))
         if failed:
             with self._lock:
                 self.failures.update((aggregate_id, str(error)) for aggregate_id, error in failed.items())
@@ -171,19 +175,13 @@ class Rebuild:
         if self.on_progress:
             self.on_progress(self.progress)
 
-    def _batch_write(self, table: str, requests: list[dict[str, Any]]) -> None:
-        for start in range(0, len(requests), 25):
-            pending = {table: requests[start:start + 25]}
-            while pending:
-                pending = self.client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
-
     def _finish(self, tables: Tables, report: RebuildReport) -> None:
         done = [self.control.segment_done(self.projection.name, tables.generation, k, self.segments)
                 for k in range(self.segments)]
         if any(counts is None for counts in done):
             raise ProjectionError("rebuild is incomplete: some segments have not finished; run it again to resume")
         expected = sum(counts["aggregates"] for counts in done if counts)
-        rows = scan_rows(self.client, self.projection, tables)
+        rows = dict(self.rows.rows(tables))
         if len(rows) < expected:
             raise ProjectionError(f"generation {tables.generation} holds {len(rows)} rows, expected {expected}")
         report.events = sum(counts["events"] for counts in done if counts)
@@ -206,10 +204,10 @@ class Rebuild:
 
     def _catch_up(self, old: Tables, new: Tables) -> int:
         """Rows the live projector advanced in the old generation while this rebuild ran."""
-        newer = scan_rows(self.client, self.projection, new)
+        newer = dict(self.rows.rows(new))
         projector = self.projector(new)
         caught_up = 0
-        for key, row in scan_rows(self.client, self.projection, old).items():
+        for key, row in self.rows.rows(old):
             if version_of(row) > version_of(newer.get(key)):
                 projector.catch_up(new, key, version_of(row))
                 caught_up += 1

@@ -17,6 +17,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from core.dynamodb_calls import missing_table
 from projections.definition import Projection
 from projections.errors import ProjectionError
 
@@ -28,6 +29,8 @@ class Tables:
     rows: str
     counters: str | None
     generation: int
+    #: the event counters' table (`Projection.event_counters_table`), if the projection declares them
+    event_counters: str | None = None
 
 
 def generation_name(base: str, generation: int) -> str:
@@ -35,11 +38,12 @@ def generation_name(base: str, generation: int) -> str:
 
 
 def tables_for(projection: Projection, generation: int) -> Tables:
-    counters = projection.counters_table
+    counters, per_event = projection.counters_table, projection.event_counters_table
     return Tables(
         generation_name(projection.table, generation),
         generation_name(counters, generation) if counters else None,
         generation,
+        generation_name(per_event, generation) if per_event else None,
     )
 
 
@@ -74,7 +78,21 @@ def generation_definitions(projection: Projection, generation: int) -> list[dict
     definitions = [rows_table_definition(projection, tables.rows)]
     if tables.counters:
         definitions.append(keyed_table_definition(tables.counters))
+    if tables.event_counters:
+        definitions.append(grouped_table_definition(tables.event_counters))
     return definitions
+
+
+def grouped_table_definition(name: str) -> dict[str, Any]:
+    """Event counters: one partition per group (a day), one item per part (a shard, a rebuild segment), so
+    a group is read by key (one Query) whatever parts wrote it."""
+    return {
+        "TableName": name,
+        "KeySchema": [{"AttributeName": "group", "KeyType": "HASH"}, {"AttributeName": "part", "KeyType": "RANGE"}],
+        "AttributeDefinitions": [{"AttributeName": "group", "AttributeType": "S"},
+                                 {"AttributeName": "part", "AttributeType": "S"}],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
 
 
 class Control:
@@ -169,10 +187,12 @@ class Control:
 
     def _call(self, operation: str, **request: Any) -> dict[str, Any]:
         try:
-            return getattr(self.client, operation)(**request)
+            result: dict[str, Any] = getattr(self.client, operation)(**request)
+            return result
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ResourceNotFoundException":
-                raise ProjectionError(f"control table {self.table!r} does not exist: run `aws-es init`") from exc
+            missing = missing_table(exc, "control table", self.table, ProjectionError)
+            if missing is not None:
+                raise missing from exc
             raise
 
     def _update(self, name: str, expression: str, values: dict[str, Any], condition: str) -> None:

@@ -8,14 +8,16 @@ hold. The counters must equal the sum over the rows. Each difference names the a
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from core.dynamodb import from_item as event_from_item
 from core.dynamodb import is_event_item
 from core.errors import EventSourcingError
-from core.events import RecordedEvent
+from core.events import RecordedEvent, from_record
 from core.repository import fold
-from projections.definition import Projection, Row, counter_totals
+from projections.definition import Projection, Row, add_counts, counter_totals, nonzero
+from projections.dynamodb_store import DynamoDBProjectionStore
 from projections.errors import ProjectionError
 from projections.items import version_of
 from projections.query import read_counters, scan, scan_rows
@@ -51,7 +53,8 @@ def verify(client: Any, events_table: str, projection: Projection, tables: Table
     found.extend((aggregate_id, f"a row at version {version_of(row)} in {tables.rows}, but no events in the log")
                  for aggregate_id, row in unmatched.items())
     differences = [f"{label} {aggregate_id}: {text}" for aggregate_id, text in sorted(found)]
-    return differences + counter_differences(client, projection, tables, rows)
+    return (differences + counter_differences(client, projection, tables, rows)
+            + event_counter_differences(client, events_table, projection, tables, segments))
 
 
 def reckon_segment(client: Any, events_table: str, aggregate: type[Aggregate], segment: int,
@@ -103,12 +106,32 @@ def counter_differences(client: Any, projection: Projection, tables: Tables, row
     if not tables.counters:
         return []
     want, have = counter_totals(projection, rows.values()), read_counters(client, tables)
+    return _compare(projection.counters_name or projection.name, tables.counters, "the rows add up to", want, have)
+
+def event_counter_differences(client: Any, events_table: str, projection: Projection, tables: Tables,
+                              segments: int = 4) -> list[str]:
+    """Where the event counter table differs from each stored event counted once, straight from the log."""
+    if not tables.event_counters or projection.event_counters is None:
+        return []
+    want: dict[str, dict[str, Decimal]] = {}
+    for segment in range(segments):
+        for item in scan(client, events_table, segment, segments):
+            if is_event_item(item):
+                try:
+                    event = from_record(event_from_item(item))
+                except EventSourcingError:
+                    continue  # named among the aggregates the write side cannot load
+                add_counts(want, projection.event_counters(event))
+    return _compare(projection.event_counters_name or projection.name, tables.event_counters, "the log adds up to",
+                    nonzero(want), nonzero(DynamoDBProjectionStore(projection, client).all_event_counters(tables)))
+
+
+def _compare(label: str, table: str, source: str, want: dict[str, dict[str, Decimal]],
+             have: dict[str, dict[str, Decimal]]) -> list[str]:
     differences = []
     for group in sorted(set(want) | set(have)):
         for name in sorted(set(want.get(group, {})) | set(have.get(group, {}))):
             total, stored = want.get(group, {}).get(name, 0), have.get(group, {}).get(name, 0)
             if total != stored:
-                differences.append(f"{projection.counters_name} {group}.{name}: the rows add up to {total}, "
-                                   f"{tables.counters} holds {stored}")
+                differences.append(f"{label} {group}.{name}: {source} {total}, {table} holds {stored}")
     return differences
-

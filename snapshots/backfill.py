@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from core.dynamodb_calls import paged_items
 from core.errors import StoreError
 from snapshots.errors import SnapshotError
 from snapshots.repository import describe
@@ -92,10 +93,5 @@ def aggregate_ids(table: str, client: Any) -> Iterator[str]:
         "ExpressionAttributeNames": {"#id": "id", "#n": "number"},
         "ExpressionAttributeValues": {":one": {"N": "1"}},
     }
-    while True:
-        page = client.scan(**request)
-        for item in page.get("Items", ()):
-            yield item["id"]["S"]
-        if "LastEvaluatedKey" not in page:
-            return
-        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    for item in paged_items(lambda page_request: client.scan(**page_request), request):
+        yield item["id"]["S"]

@@ -18,11 +18,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from itertools import islice
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from core.dynamodb import CONNECTION_ERRORS, DynamoDBTable, from_item, is_event_item, records
+from core.dynamodb_calls import is_last_page
+from core.dynamodb_calls import pages as paged
 from core.errors import error_code
 from core.events import RecordedEvent
 from core.store import MAX_ITEM_BYTES
@@ -133,14 +136,10 @@ class DynamoDBSnapshotStore(DynamoDBTable):
             "Limit": limit,
         }
         head = Head()
-        for _ in range(pages):
-            page = self._call("query", request)
+        for page in islice(paged(lambda page_request: self._call("query", page_request), request), pages):
             if self._scan_page(head, page.get("Items", [])):
                 break
-            if "LastEvaluatedKey" not in page:  # loop on the key's presence, never on counts
-                head.complete = True
-                break
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            head.complete = is_last_page(page)
         head.tail.reverse()
         return head
 
@@ -251,14 +250,10 @@ class DynamoDBSnapshotStore(DynamoDBTable):
         """The events after `after`, as `DynamoDBEventStore.read` gives them (same Query, page by page);
         the snapshot items the Query passes are appended to `seen`, so a catch-up learns of them for free."""
         request = self.read_request(aggregate_id, after)
-        while True:
-            page = self._call("query", request)
+        for page in paged(lambda page_request: self._call("query", page_request), request):
             items = page.get("Items", ())
             seen.extend(item for item in items if "." in item["number"]["N"] and is_snapshot_item(item))
             yield from records(items)
-            if "LastEvaluatedKey" not in page:  # loop on the key's presence, never on counts
-                return
-            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def _exactly(replaces: Stored, names: dict[str, str]) -> tuple[str, dict[str, Any]]:

@@ -264,7 +264,7 @@ def test_when_the_rows_cannot_be_read_the_records_are_reported_not_the_batch_rai
 
 def test_keys_left_unprocessed_for_good_fail_only_their_loans_records(
         stack: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("projections.projector.READ_PAUSE", 0, raising=False)  # raising: absent before the fix
+    monkeypatch.setattr("projections.dynamodb_store.READ_PAUSE", 0, raising=False)  # raising: absent before the fix
     run_portfolio()
     records = stream_records(stack)
     owner = {r["dynamodb"]["SequenceNumber"]: r["dynamodb"]["NewImage"]["id"]["S"] for r in records}

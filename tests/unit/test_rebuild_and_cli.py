@@ -144,7 +144,8 @@ def test_query_prints_json_with_amounts_as_decimal_strings(live: list[Loan], cap
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["rebuild", "loans-by-colour"], "unknown projection 'loans-by-colour': choose one of loan-summary, portfolio"),
+    (["rebuild", "loans-by-colour"],
+     "unknown projection 'loans-by-colour': choose one of daily, loan-summary, portfolio"),
     (["rebuild", "portfolio", "--segment", "9", "--of", "4"], "--segment 9 must be in 0..3"),
     (["query", "loan", "no-such-loan"], "no loan 'no-such-loan' in projection loan-summary"),
 ])

@@ -1,0 +1,72 @@
+"""What every DynamoDB module needs the same way: paging, "table not found", and cancellation reasons.
+
+Written once so the event store, the snapshot store and the projection store agree: pages are followed on
+the presence of `LastEvaluatedKey` (never on counts: moto and AWS differ on the last page, LOCAL-AWS trap
+10); a missing table becomes the caller's domain error naming the table and saying to run `aws-es init`;
+a cancelled transaction is read as one code per item, in item order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+from botocore.exceptions import ClientError
+
+from core.errors import EventSourcingError, error_code
+
+#: One call of a paged operation (Query or Scan) with the request given.
+Call = Callable[[dict[str, Any]], dict[str, Any]]
+#: Cancellation codes meaning another writer got there first (a condition failed, or a concurrent transaction).
+CONFLICT_REASONS = frozenset(("ConditionalCheckFailed", "TransactionConflict"))
+
+E = TypeVar("E", bound=EventSourcingError)
+
+
+def pages(call: Call, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every page of a Query or Scan, following `LastEvaluatedKey` while the reply has one."""
+    request = dict(request)
+    while True:
+        page = call(request)
+        yield page
+        if is_last_page(page):
+            return
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def paged_items(call: Call, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every item of a Query or Scan, page by page, in constant memory."""
+    for page in pages(call, request):
+        yield from page.get("Items", ())
+
+
+def is_last_page(page: dict[str, Any]) -> bool:
+    """True when no page follows this one: the reply has no `LastEvaluatedKey`."""
+    return "LastEvaluatedKey" not in page
+
+
+def missing_table(exc: BaseException, what: str, table: str, error: type[E]) -> E | None:
+    """`error` naming the missing table and what to run, when `exc` says a table does not exist; else None.
+
+    `what` says which table it is for the reader ("events table", "control table").
+    """
+    if isinstance(exc, ClientError) and error_code(exc) == "ResourceNotFoundException":
+        return error(f"{what} {table!r} does not exist: run `aws-es init` first")
+    return None
+
+
+def cancellation_reasons(exc: ClientError) -> list[dict[str, Any]]:
+    """The per-item reasons of a cancelled transaction, in item order (empty for any other error)."""
+    if error_code(exc) != "TransactionCanceledException":
+        return []
+    return list(exc.response.get("CancellationReasons", ()))  # type: ignore[arg-type]
+
+
+def cancellation_codes(exc: ClientError) -> list[str]:
+    """One code per item of a cancelled transaction ("None" for the items that were not the cause)."""
+    return [reason.get("Code", "None") for reason in cancellation_reasons(exc)]
+
+
+def is_conflict(codes: list[str]) -> bool:
+    """True when a transaction was cancelled because another writer moved an item first."""
+    return not CONFLICT_REASONS.isdisjoint(codes)
