@@ -1,5 +1,5 @@
 """What the dashboard reads, built from today's configuration (`handlers.projection_setup`): the live loan
-tables, the control table, the events table and the failure queue's depth."""
+tables, the control table, the events table, the failure queue's depth and the per-day counters."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from botocore.exceptions import ClientError
 
 from core import config
 from handlers import projection_setup
-from loans.dashboard import Sources
+from loans.dashboard import Sources, daily_reader
 
 
 def failure_queue_depth() -> int | None:
@@ -26,6 +26,7 @@ def failure_queue_depth() -> int | None:
 
 def sources() -> Sources:
     projection, tables = projection_setup.live_tables()
-    return Sources(client=config.dynamodb_client(), projection=projection, tables=tables,
-                   control=projection_setup.control(), events_table=projection_setup.events_table(),
-                   shards=projection_setup.settings().shards, failures=failure_queue_depth)
+    client = config.dynamodb_client()
+    return Sources(client=client, projection=projection, tables=tables, control=projection_setup.control(),
+                   events_table=projection_setup.events_table(), shards=projection_setup.settings().shards,
+                   failures=failure_queue_depth, daily=daily_reader(client, tables))

@@ -24,7 +24,7 @@ from core.events import RecordedEvent
 from loans import queries
 from loans.dashboard_pages import dashboard_page, loan_page
 from loans.loan import ARREARS, COLLECTIONS, STATUSES
-from loans.projections import BY_STATUS
+from loans.projections import BY_STATUS, read_daily
 from loans.views import loan_view, portfolio_view
 from projections.definition import Projection
 from projections.query import query_index
@@ -59,6 +59,17 @@ class Sources:
     failures: Callable[[], int | None]
     daily: Callable[[int], list[dict[str, Any]]] | None = None
     clock: Callable[[], datetime] = field(default=_now)
+
+
+def daily_reader(client: Any, tables: Tables) -> Callable[[int], list[dict[str, Any]]]:
+    """`daily(days)` over the `daily` event counters (`loans.projections.read_daily`), in the charts' shape."""
+
+    def daily(days: int) -> list[dict[str, Any]]:
+        return [{"day": day.day.isoformat(), "collected": day.collected, "repayments": day.repayments,
+                 "new_loans": day.new_loans, "new_principal": day.requested}
+                for day in read_daily(client, tables, days)]
+
+    return daily
 
 
 def read_portfolio(sources: Sources) -> dict[str, Any]:

@@ -36,7 +36,7 @@ def hbar_chart(title: str, bars: Sequence[Bar], money: bool = False) -> str:
 
 def day_chart(title: str, bars: Sequence[Bar], money: bool = False) -> str:
     """Vertical bars, one per day (labels `YYYY-MM-DD`); the first, middle and last days are named."""
-    width, height, base = 340, 170, 140
+    width, height, base = 340, 150, 120
     top = _scale([value for _, value in bars])
     step = (width - 10) / max(len(bars), 1)
     parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">',
@@ -49,7 +49,10 @@ def day_chart(title: str, bars: Sequence[Bar], money: bool = False) -> str:
         parts.append(f'<rect x="{x:.1f}" y="{base - bar:.1f}" width="{max(step - 2, 1):.1f}" height="{bar:.1f}">'
                      f'<title>{escape(label)}: {escape(_figure(value, money))}</title></rect>')
         if index in named:
-            parts.append(f'<text x="{x:.1f}" y="{base + 16}" class="axis">{escape(label[5:])}</text>')
+            anchor = "end" if index == len(bars) - 1 else "start" if index == 0 else "middle"
+            at = x + step - 2 if anchor == "end" else x
+            parts.append(f'<text x="{at:.1f}" y="{base + 16}" text-anchor="{anchor}" class="axis">'
+                         f"{escape(label[5:])}</text>")
     parts.append("</svg>")
     return "".join(parts)
 

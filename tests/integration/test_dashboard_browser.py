@@ -58,7 +58,7 @@ def browser() -> Any:
         pytest.skip(f"browser test skipped: {', '.join(missing)} missing; install with: {INSTALL}")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1500"):
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,2000"):
         options.add_argument(argument)
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
@@ -172,7 +172,7 @@ def test_the_dashboard_in_a_browser(driver, stack, monkeypatch):
     driver.save_screenshot(str(SCREENSHOT))
     driver.set_window_size(390, 844)  # a phone: one column, nothing wider than the screen
     assert driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
-    driver.set_window_size(1280, 1500)
+    driver.set_window_size(1280, 2000)
 
     driver.find_element(By.CSS_SELECTOR, "#arrears a").click()
     history = cells(driver, "#events tbody tr")

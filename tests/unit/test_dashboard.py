@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import parse_qsl, quote, urlsplit
 
@@ -21,6 +22,7 @@ from loans import Loan, dashboard
 from tests.api_support import LambdaContext
 from tests.dashboard_support import Page
 
+PAYMENT = Decimal("1.00")  # every repayment open_loan makes
 HOSTILE_ID = "<img src=x onerror=alert(1)>&'q'"
 HOSTILE_META = '"><script>alert("x")</script> & \'quoted\''
 
@@ -38,7 +40,7 @@ def open_loan(payments: int, then: tuple[str, ...] = (), loan_id: str | None = N
     loan.commit([{"type": "LoanCreated", "requested_amount": Decimal("100.00"), "interest": Decimal("0.10"),
                   "meta": meta or {}}, {"type": "LoanApproved"}, {"type": "LoanDisbursed"}])
     for _ in range(payments):
-        loan.commit({"type": "LoanPaid", "amount": Decimal("1.00")})
+        loan.commit({"type": "LoanPaid", "amount": PAYMENT})
     for kind in then:
         loan.commit({"type": kind})
     return loan
@@ -78,13 +80,26 @@ def test_the_dashboard_shows_what_the_write_side_holds(book):
     assert "loan-summary | 0 | never (initial generation)" in page.sections["health"]
 
 
+def test_the_per_day_charts_show_todays_collections_and_new_loans(book):
+    body = get("/dashboard")[1]
+    today = datetime.now(UTC).date().isoformat()
+    shown = re.findall(rf"<title>{today}: ([0-9.,]+)</title>", body)
+    disbursed = [loan for loan in book.values() if loan.status not in ("CREATED", "APPROVED", "REJECTED")]
+    collected = sum((loan.requested_amount * (1 + loan.interest) - loan.balance for loan in disbursed), Decimal(0))
+    principal = sum((loan.requested_amount for loan in book.values()), Decimal(0))
+    assert shown == [f"{collected:,.2f}", str(int(collected / PAYMENT)),
+                     str(len(book)), f"{principal:,.2f}"]
+    assert len(Page(body).bars) >= 4 * dashboard.DAYS
+
+
 def test_the_page_reads_a_bounded_number_of_items_and_never_scans(book):
     calls: Counter[str] = Counter()
     config.dynamodb_client().meta.events.register("before-call.dynamodb.*",
                                                  lambda model, **_: calls.update([model.name]))
     assert get("/dashboard")[0] == 200
     assert "Scan" not in calls
-    assert calls["Query"] == 8 + 2  # the newest of each status, and one page of each watched status
+    # the newest of each status, one page of each watched status, one key per day of the daily counters
+    assert calls["Query"] == 8 + 2 + dashboard.DAYS
     assert calls["BatchGetItem"] == 1
 
 
