@@ -115,6 +115,11 @@ def register_demo(commands: Any) -> None:
     )
     command.add_argument("--repayments", type=positive_int, default=5_000,
                          help="events on the long-lived aggregate (default: 5000)")
+    command.add_argument("--serve", action="store_true",
+                         help="then serve the APIs and the dashboard on 127.0.0.1, print the dashboard's URL and "
+                         "keep serving until interrupted (Ctrl-C)")
+    command.add_argument("--http-port", type=port_number, default=None,
+                         help="with --serve: the APIs' port, 1-65535 (default: a free one)")
     command.set_defaults(run=run_demo)
 
 
@@ -133,6 +138,8 @@ def run_demo(args: argparse.Namespace) -> int:
         meter = RequestMeter.for_this_thread()  # the stream runner shares the client
         meter.attach(root().dynamodb)
         demo(args.repayments, meter)
+        if args.serve:
+            serve_until_interrupted(args.http_port)
     finally:
         if stop_projector is not None:
             stop_projector()
@@ -148,10 +155,14 @@ def register_local(commands: Any) -> None:
         "local", help="keep the embedded local stack up",
         description="Start moto's server on 127.0.0.1, create the tables, print the endpoint and the "
         "environment another shell needs, and keep it up until interrupted (Ctrl-C). The stream projector runs "
-        "alongside, so the query tables follow every commit.",
+        "alongside, so the query tables follow every commit. The commands API, the queries API and the dashboard "
+        "are served on 127.0.0.1 through the same Lambda handlers (HTTP requests become API Gateway events); "
+        "the dashboard's URL is printed.",
     )
     command.add_argument("--port", type=port_number, default=None,
-                         help="port to listen on, 1-65535 (default: a free one)")
+                         help="moto's port, 1-65535 (default: a free one)")
+    command.add_argument("--http-port", type=port_number, default=None,
+                         help="the APIs' and the dashboard's port, 1-65535 (default: a free one)")
     command.set_defaults(run=run_local)
 
 
@@ -166,14 +177,28 @@ def run_local(args: argparse.Namespace) -> int:
         print("in another shell:")
         for name, value in stack.environment().items():
             print(f"  export {name}={value}")
-        print("Ctrl-C to stop", flush=True)
         try:
-            while True:
-                time.sleep(1)
-        except KeyboardInterrupt:
-            print("stopped")
-        stop_projector()
+            serve_until_interrupted(args.http_port)
+        finally:
+            stop_projector()
     return 0
+
+
+def serve_until_interrupted(port: int | None) -> None:
+    """Serve the APIs and the dashboard (`handlers.http_local`) and print where, until Ctrl-C."""
+    from handlers.http_local import ApiServer
+
+    server = ApiServer(port or 0).start()
+    print(f"APIs: {server.url}  (POST /loans, POST /loans/{{id}}/events, GET /loans?status=S, GET /portfolio)")
+    print(f"dashboard: {server.url}/dashboard")
+    print("Ctrl-C to stop", flush=True)
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        print("stopped")
+    finally:
+        server.stop()
 
 
 # -- hydrate ------------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ Queries, over the live generation of the query tables (the work is in `loans.que
 GET /loans/{id}/summary                   one loan's summary row                                  200 | 404
 GET /loans?status=S&limit=N&cursor=C      loans in a status, most recently updated first          200
 GET /portfolio                            per status: loans, principal, outstanding               200
+GET /dashboard, /dashboard/loans/{id}     the dashboard's HTML pages (`loans.dashboard`)          200 | 404
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
 from handlers.api_errors import map_errors, reply
-from loans import queries, service
+from loans import dashboard, queries, service
+from loans.dashboard_sources import sources as dashboard_sources
 from loans.queries import InvalidQueryError
 from loans.service import LoanNotFoundError
 from loans.views import portfolio_view
@@ -76,3 +78,5 @@ def query_routes(app: APIGatewayRestResolver, root: Any) -> None:
     def portfolio() -> Response:
         _, tables = root.live_tables(SUMMARY)
         return reply(200, portfolio_view(read_counters(root.dynamodb, tables)))
+
+    dashboard.add_routes(app, lambda: dashboard_sources(root))

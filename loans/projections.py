@@ -51,6 +51,7 @@ def fold_summary(row: Row | None, event: Event) -> Row:
         row["balance"] = row["balance"] - data["amount"]
         row["total_paid"] = row["total_paid"] + data["amount"]
         row["payments"] = row["payments"] + 1
+        row["last_paid"] = _iso(event)  # the dashboard's "days since last payment"
     row["status"] = STATUS_AFTER[event.type]
     row["last_updated"] = _iso(event)
     return row

@@ -1,0 +1,195 @@
+"""The loan dashboard's data and routes: every read is bounded (keyed reads and one page per index query),
+so the pages cost the same with 100 loans or 100,000; nothing scans a table.
+
+GET /dashboard                      portfolio, per-day charts, ARREARS and COLLECTIONS (paged), recent loans,
+                                    read-side health                                              200 text/html
+GET /dashboard/loans/{id}?before=N  a loan's summary and one page of its events, newest first   200 | 404
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+from core import codec
+from core.dynamodb import from_item as event_from_item
+from core.dynamodb import is_event_item
+from core.events import RecordedEvent
+from loans import queries
+from loans.dashboard_pages import dashboard_page, loan_page
+from loans.loan import ARREARS, COLLECTIONS, STATUSES
+from loans.projections import BY_STATUS, read_daily
+from loans.views import loan_view, portfolio_view
+from projections.definition import Projection
+from projections.query import query_index
+from projections.tables import Control, Tables
+
+#: Statuses listed on the dashboard with their outstanding balance, each paged with its own cursor.
+WATCHED = (ARREARS, COLLECTIONS)
+WATCH_PAGE = 25
+RECENT = 10
+HISTORY_PAGE = 50
+DAYS = 30
+#: No script may run on these pages, and nothing is fetched from elsewhere (styles are inline).
+HEADERS = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+           "X-Content-Type-Options": "nosniff"}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Sources:
+    """What the pages read, built by the composition root: a client, the live tables, the control table, the
+    events table, the failure queue's depth, and the per-day counters when the read side has them."""
+
+    client: Any
+    projection: Projection
+    tables: Tables
+    control: Control
+    events_table: str
+    shards: int
+    failures: Callable[[], int | None]
+    daily: Callable[[int], list[dict[str, Any]]] | None = None
+    clock: Callable[[], datetime] = field(default=_now)
+
+
+def daily_reader(client: Any, tables: Tables) -> Callable[[int], list[dict[str, Any]]]:
+    """`daily(days)` over the `daily` event counters (`loans.projections.read_daily`), in the charts' shape."""
+
+    def daily(days: int) -> list[dict[str, Any]]:
+        return [{"day": day.day.isoformat(), "collected": day.collected, "repayments": day.repayments,
+                 "new_loans": day.new_loans, "new_principal": day.requested}
+                for day in read_daily(client, tables, days)]
+
+    return daily
+
+
+def read_portfolio(sources: Sources) -> dict[str, Any]:
+    """The portfolio counters by keyed reads of every `<status>#<shard>` item (at most 100 keys a request)."""
+    table, totals = sources.tables.counters, {}
+    if not table:
+        return {}
+    keys = [{"id": {"S": f"{status}#{shard}"}} for status in STATUSES for shard in range(sources.shards)]
+    for start in range(0, len(keys), 100):
+        request = {table: {"Keys": keys[start:start + 100], "ConsistentRead": True}}
+        while request:
+            page = sources.client.batch_get_item(RequestItems=request)
+            for item in page["Responses"].get(table, ()):
+                bucket = totals.setdefault(item["id"]["S"].rsplit("#", 1)[0], {})
+                for name, value in item.items():
+                    if "N" in value:
+                        bucket[name] = bucket.get(name, Decimal(0)) + Decimal(value["N"])
+            request = page.get("UnprocessedKeys") or {}
+    return portfolio_view(totals)
+
+
+def read_watch(sources: Sources, status: str, cursor: str | None) -> dict[str, Any]:
+    """One page of loans in `status` with days since their last payment, and the link to the next page."""
+    listing = queries.by_status(sources.client, sources.projection, sources.tables, status, str(WATCH_PAGE), cursor)
+    today = sources.clock()
+    for loan in listing["loans"]:
+        paid = loan.get("last_paid")
+        loan["days_since_payment"] = (today - datetime.fromisoformat(paid)).days if paid else None
+    more = "/dashboard?" + urlencode({status.lower(): listing["next"]}) if "next" in listing else None
+    return {"loans": listing["loans"], "more": more}
+
+
+def read_recent(sources: Sources) -> list[dict[str, Any]]:
+    """The most recently updated loans: the newest few of each status, merged."""
+    rows = []
+    for status in STATUSES:
+        page, _ = query_index(sources.client, sources.projection, sources.tables.rows, BY_STATUS, status, RECENT)
+        rows.extend(loan_view(loan_id, row) for loan_id, row in page)
+    return sorted(rows, key=lambda loan: loan.get("last_updated", ""), reverse=True)[:RECENT]
+
+
+def read_health(sources: Sources, recent: list[dict[str, Any]]) -> dict[str, Any]:
+    """The projection's live generation and when that generation's table was made (the last rebuild), the
+    age of the newest projected event, and the records waiting in the failure queue."""
+    state = sources.control.state(sources.projection.name, fresh=True)
+    rebuilt = None
+    if state["live"]:
+        table = sources.client.describe_table(TableName=sources.tables.rows)["Table"]
+        rebuilt = table["CreationDateTime"].astimezone(UTC).isoformat(timespec="seconds")
+    newest = max((loan["last_updated"] for loan in recent if "last_updated" in loan), default=None)
+    lag = (sources.clock() - datetime.fromisoformat(newest)).total_seconds() if newest else None
+    return {"lag_seconds": lag, "failures": sources.failures(),
+            "projections": [{"name": sources.projection.name, "live": state["live"], "rebuilt": rebuilt,
+                             "building": state["building"]}]}
+
+
+def dashboard_view(sources: Sources, cursors: Mapping[str, str | None]) -> dict[str, Any]:
+    recent = read_recent(sources)
+    return {
+        "now": sources.clock().isoformat(timespec="seconds"),
+        "portfolio": read_portfolio(sources),
+        "daily": sources.daily(DAYS) if sources.daily else None,
+        "watch": {status: read_watch(sources, status, cursors.get(status)) for status in WATCHED},
+        "recent": recent,
+        "health": read_health(sources, recent),
+    }
+
+
+def parse_before(text: str | None) -> int | None:
+    if text is None:
+        return None
+    if not re.fullmatch(r"[0-9]{1,12}", text) or int(text) < 1:
+        shown = text if len(text) <= 20 else f"{text[:20]}... ({len(text):,} characters)"
+        raise queries.InvalidQueryError(f"before must be an event number from 1, not {shown!r}", "before")
+    return int(text)
+
+
+def loan_history_view(sources: Sources, loan_id: str, before: int | None) -> dict[str, Any]:
+    """The summary (404 when the loan has none) and one page of events, newest first, before `before`."""
+    summary = queries.summary(sources.client, sources.projection, sources.tables, loan_id)
+    request: dict[str, Any] = {
+        "TableName": sources.events_table, "KeyConditionExpression": "#i = :i", "ScanIndexForward": False,
+        "ExpressionAttributeNames": {"#i": "id"}, "ExpressionAttributeValues": {":i": {"S": loan_id}},
+        "Limit": HISTORY_PAGE, "ConsistentRead": True}
+    if before is not None:
+        request["KeyConditionExpression"] += " AND #n < :before"  # only events older than the page shown
+        request["ExpressionAttributeNames"]["#n"] = "number"
+        request["ExpressionAttributeValues"][":before"] = {"N": str(before)}
+    page = sources.client.query(**request)
+    events = [_event_view(event_from_item(item)) for item in page.get("Items", ()) if is_event_item(item)]
+    older = events[-1]["number"] if events and "LastEvaluatedKey" in page and events[-1]["number"] > 1 else None
+    return {"summary": summary, "events": events, "before": older}
+
+
+def _event_view(event: RecordedEvent) -> dict[str, Any]:
+    """A stored event with its data and meta as plain JSON (amounts as strings, not the codec's tags)."""
+    return {"number": event.number, "type": event.type, "created": event.created, "data": _plain(event.data),
+            "meta": _plain(event.meta) if event.meta else None}
+
+
+def _plain(text: str) -> str:
+    return json.dumps(codec.decode(text), default=str, ensure_ascii=False, sort_keys=True)
+
+
+def html(body: str, status: int = 200) -> Any:
+    from aws_lambda_powertools.event_handler import Response
+
+    return Response(status_code=status, content_type="text/html; charset=utf-8", body=body, headers=dict(HEADERS))
+
+
+def add_routes(app: Any, sources: Callable[[], Sources]) -> None:
+    """The dashboard's routes on a powertools resolver; `sources` is called per request (live tables)."""
+
+    @app.get("/dashboard")
+    def dashboard() -> Any:
+        parameter = app.current_event.get_query_string_value
+        cursors = {status: parameter(status.lower()) for status in WATCHED}
+        return html(dashboard_page(dashboard_view(sources(), cursors)))
+
+    @app.get("/dashboard/loans/<loan_id>")
+    def loan(loan_id: str) -> Any:
+        before = parse_before(app.current_event.get_query_string_value("before"))
+        return html(loan_page(loan_history_view(sources(), loan_id, before)))

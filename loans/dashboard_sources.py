@@ -1,0 +1,37 @@
+"""What the dashboard reads, built from the composition root: the live loan tables, the control table, the
+events table, the failure queue's depth and the per-day counters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from loans.dashboard import Sources, daily_reader
+from loans.loan import Loan
+
+#: The projection the dashboard reads (its counters are the portfolio, its event counters the days).
+SUMMARY = "loan-summary"
+
+
+def failure_queue_depth(root: Any) -> int | None:
+    """Records waiting in the on-failure queue, or None when there is no such queue."""
+    sqs = root.sqs
+    try:
+        url = sqs.get_queue_url(QueueName=root.settings.projections.on_failure_queue)["QueueUrl"]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("AWS.SimpleQueueService.NonExistentQueue",
+                                                           "QueueDoesNotExist"):
+            return None
+        raise
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+    return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
+
+
+def sources(root: Any) -> Sources:
+    """The dashboard's sources for one request (the live generation may have changed since the last)."""
+    projection, tables = root.live_tables(SUMMARY)
+    client = root.dynamodb
+    return Sources(client=client, projection=projection, tables=tables, control=root.control(),
+                   events_table=root.table(Loan), shards=root.settings.projections.shards,
+                   failures=lambda: failure_queue_depth(root), daily=daily_reader(client, tables))

@@ -1,0 +1,200 @@
+"""The dashboard in headless Chromium: `aws-es local` in a subprocess, loans driven through its HTTP API, what
+the page shows checked against `aws-es query ... --json`, a click through to a loan's history, hostile strings
+shown as text, and the screenshot saved to docs/dashboard.png."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from handlers.local import free_port
+from handlers.root import reset as reset_root
+from loans import Loan
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+INSTALL = "apt-get install -y chromium chromium-driver (as root) and pip install selenium"
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "dashboard.png"
+AWS_ES = Path(sys.executable).with_name("aws-es")
+HOSTILE_ID = "<img src=x onerror=alert(1)>&'q'"
+HOSTILE_META = '"><script>alert("x")</script> & \'quoted\''
+#: The loans driven through the API: their events after LoanCreated (amounts as JSON numbers).
+PATHS = {
+    "arrears": [{"type": "LoanApproved"}, {"type": "LoanDisbursed"}, {"type": "LoanPaid", "amount": 120},
+                {"type": "LoanArrears"}],
+    "collections": [{"type": "LoanApproved"}, {"type": "LoanDisbursed"}, {"type": "LoanArrears"},
+                    {"type": "LoanCollections"}],
+    "paid": [{"type": "LoanApproved"}, {"type": "LoanDisbursed"}, {"type": "LoanPaid", "amount": 300}],
+    "settled": [{"type": "LoanApproved"}, {"type": "LoanDisbursed"}, {"type": "LoanPaid", "amount": 1050},
+                {"type": "LoanSettled"}],
+    "rejected": [{"type": "LoanRejected"}],
+    "new": [],
+}
+
+
+def browser() -> Any:
+    """Headless Chromium driven by selenium, or a skip saying how to install what is missing."""
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not Path(path).exists()]
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        missing.append("selenium")
+    if missing:
+        pytest.skip(f"browser test skipped: {', '.join(missing)} missing; install with: {INSTALL}")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,2000"):
+        options.add_argument(argument)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+
+@pytest.fixture
+def driver() -> Iterator[Any]:
+    chromium = browser()
+    yield chromium
+    chromium.quit()
+
+
+@pytest.fixture
+def stack() -> Iterator[dict[str, str]]:
+    """`aws-es local` in its own process: yields the dashboard URL and the environment that reaches it."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    process = subprocess.Popen([str(AWS_ES), "local", "--http-port", str(free_port())], env={
+        **env, "PYTHONUNBUFFERED": "1", "POWERTOOLS_METRICS_DISABLED": "true"}, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True)
+    found: dict[str, str] = {}
+    try:
+        for line in process.stdout:
+            if line.startswith("  export "):
+                name, value = line.removeprefix("  export ").strip().split("=", 1)
+                found[name] = value
+            if line.startswith("dashboard: "):
+                found["dashboard"] = line.split(" ", 1)[1].strip()
+                break
+        assert "dashboard" in found, "aws-es local ended before it printed the dashboard's URL"
+        yield found
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def post(base: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    request = urllib.request.Request(base + path, data=json.dumps(body).encode(), method="POST")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 201
+        return json.loads(response.read())
+
+
+def query(stack: dict[str, str], *args: str) -> dict[str, Any]:
+    env = {**os.environ, **{name: value for name, value in stack.items() if name.startswith("AWS_")}}
+    out = subprocess.run([str(AWS_ES), "query", *args, "--json"], env=env, capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    return json.loads(out)
+
+
+def wait_projected(base: str, versions: dict[str, int], timeout: float = 30) -> float:
+    """Seconds until every loan's summary row holds its version (GET /loans/{id}/summary)."""
+    started = time.monotonic()
+    pending = dict(versions)
+    while pending and time.monotonic() - started < timeout:
+        for loan_id, version in list(pending.items()):
+            url = f"{base}/loans/{urllib.parse.quote(loan_id, safe='')}/summary"
+            try:
+                with urllib.request.urlopen(url, timeout=10) as response:
+                    if json.loads(response.read())["version"] >= version:
+                        del pending[loan_id]
+            except urllib.error.HTTPError:
+                pass
+        time.sleep(0.1)
+    assert not pending, f"the projector did not reach {pending} within {timeout} s"
+    return time.monotonic() - started
+
+
+def cells(driver: Any, selector: str) -> list[list[str]]:
+    from selenium.webdriver.common.by import By
+
+    return [[cell.text for cell in row.find_elements(By.CSS_SELECTOR, "td")]
+            for row in driver.find_elements(By.CSS_SELECTOR, selector)]
+
+
+def drive(base: str) -> dict[str, tuple[str, list[str]]]:
+    """Open each loan with one POST and move it along its path: {name: (id, types in order)}."""
+    loans = {}
+    for name, events in PATHS.items():
+        loan = post(base, "/loans", {"requested_amount": 1000, "interest": 0.05})
+        for event in events:
+            post(base, f"/loans/{loan['id']}/events", event)
+        loans[name] = (loan["id"], ["LoanCreated", *(event["type"] for event in events)])
+    return loans
+
+
+def test_the_dashboard_in_a_browser(driver, stack, monkeypatch):
+    from selenium.common.exceptions import NoAlertPresentException
+    from selenium.webdriver.common.by import By
+
+    base = stack["dashboard"].removesuffix("/dashboard")
+    loans = drive(base)
+    seconds = wait_projected(base, {loan_id: len(types) for loan_id, types in loans.values()})
+    assert seconds < 2, f"the dashboard showed the last commit after {seconds:.1f} s"
+    driver.get(stack["dashboard"])
+    portfolio = query(stack, "portfolio")
+    shown = {row[0]: row[1:] for row in cells(driver, "#portfolio tbody tr")}
+    assert shown.pop("total") == [str(sum(v["loans"] for v in portfolio.values())),
+                                  f"{sum(Decimal(v['principal']) for v in portfolio.values()):.2f}",
+                                  f"{sum(Decimal(v['outstanding']) for v in portfolio.values()):.2f}"]
+    assert shown == {status: [str(v["loans"]), v["principal"], v["outstanding"]]
+                     for status, v in portfolio.items()}
+    for name in ("arrears", "collections"):
+        loan_id = loans[name][0]
+        row = query(stack, "loan", loan_id)
+        assert cells(driver, f"#{name} tbody tr") == [
+            [loan_id, row["balance"], "0" if "last_paid" in row else "no payment yet"]]
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    driver.save_screenshot(str(SCREENSHOT))
+    driver.set_window_size(390, 844)  # a phone: one column, nothing wider than the screen
+    assert driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+    driver.set_window_size(1280, 2000)
+
+    driver.find_element(By.CSS_SELECTOR, "#arrears a").click()
+    history = cells(driver, "#events tbody tr")
+    loan_id, types = loans["arrears"]
+    assert [(int(row[0]), row[1]) for row in history] == list(zip(range(len(types), 0, -1), types[::-1],
+                                                                   strict=True))
+    assert ["status", "ARREARS"] in cells(driver, "#summary tbody tr")
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", stack["AWS_ENDPOINT_URL"])
+    reset_root()
+    hostile = Loan(HOSTILE_ID)
+    hostile.commit({"type": "LoanCreated", "requested_amount": Decimal("5.00"), "interest": Decimal("0"),
+                    "meta": {"note": HOSTILE_META}})
+    wait_projected(base, {HOSTILE_ID: 1})
+    driver.get(stack["dashboard"])
+    link = driver.find_element(By.LINK_TEXT, HOSTILE_ID)
+    assert not driver.find_elements(By.TAG_NAME, "img") and not driver.find_elements(By.TAG_NAME, "script")
+    link.click()
+    assert ["id", HOSTILE_ID] in cells(driver, "#summary tbody tr")
+    (created,) = cells(driver, "#events tbody tr")
+    assert created[1] == "LoanCreated" and json.loads(created[4]) == {"note": HOSTILE_META}
+    assert not driver.find_elements(By.TAG_NAME, "img") and not driver.find_elements(By.TAG_NAME, "script")
+    with pytest.raises(NoAlertPresentException):
+        driver.switch_to.alert.text  # noqa: B018 - reading it is what raises when no script ran
+

@@ -1,0 +1,194 @@
+"""The dashboard through the queries Lambda handler, over tables the real projector filled from the stream
+(moto); expectations come from the write side (the loans' own state), never from the pages' code."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from urllib.parse import parse_qsl, quote, urlsplit
+
+import pytest
+
+from handlers import queries
+from handlers.cli import main
+from handlers.root import root
+from handlers.tables import ensure_tables
+from loans import Loan, dashboard
+from loans.dashboard_sources import sources
+from tests.api_support import LambdaContext
+from tests.dashboard_support import Page
+
+PAYMENT = Decimal("1.00")  # every repayment open_loan makes
+HOSTILE_ID = "<img src=x onerror=alert(1)>&'q'"
+HOSTILE_META = '"><script>alert("x")</script> & \'quoted\''
+
+
+def get(path: str, query: dict[str, str] | None = None) -> tuple[int, str]:
+    event = {"httpMethod": "GET", "path": path, "resource": path, "headers": {},
+             "queryStringParameters": query, "requestContext": {"requestId": "req-3", "stage": "test"},
+             "body": None, "isBase64Encoded": False}
+    response = queries.lambda_handler(event, LambdaContext(function_name="loan-queries"))
+    return response["statusCode"], response["body"]
+
+
+def open_loan(payments: int, then: tuple[str, ...] = (), loan_id: str | None = None, meta: dict | None = None) -> Loan:
+    loan = Loan(loan_id)
+    loan.commit([{"type": "LoanCreated", "requested_amount": Decimal("100.00"), "interest": Decimal("0.10"),
+                  "meta": meta or {}}, {"type": "LoanApproved"}, {"type": "LoanDisbursed"}])
+    for _ in range(payments):
+        loan.commit({"type": "LoanPaid", "amount": PAYMENT})
+    for kind in then:
+        loan.commit({"type": kind})
+    return loan
+
+
+@pytest.fixture
+def book(aws) -> dict[str, Loan]:
+    ensure_tables()
+    made = {"arrears": open_loan(2, ("LoanArrears",)), "collections": open_loan(0, ("LoanArrears", "LoanCollections")),
+            "paid": open_loan(1), "new": Loan()}
+    made["new"].commit({"type": "LoanCreated", "requested_amount": Decimal("5.00"), "interest": Decimal("0")})
+    assert main(["project", "--once"]) == 0
+    return made
+
+
+def test_the_dashboard_shows_what_the_write_side_holds(book):
+    status, body = get("/dashboard")
+    page = Page(body)
+    assert status == 200 and page.scripts == 0
+    expected: dict[str, list[Decimal]] = {}
+    for loan in book.values():
+        totals = expected.setdefault(loan.status, [Decimal(0), Decimal(0), Decimal(0)])
+        totals[0] += 1
+        totals[1] += loan.requested_amount
+        totals[2] += loan.balance
+    rows = {row[0]: row[1:] for row in page.rows("portfolio")[1:]}
+    assert rows.pop("total") == [str(len(book)), f"{sum(t[1] for t in expected.values()):.2f}",
+                                 f"{sum(t[2] for t in expected.values()):.2f}"]
+    assert rows == {status: [str(t[0]), f"{t[1]:.2f}", f"{t[2]:.2f}"] for status, t in expected.items()}
+    assert page.rows("arrears")[1:] == [[book["arrears"].id, f"{book['arrears'].balance:.2f}", "0"]]
+    assert page.rows("collections")[1:] == [[book["collections"].id, f"{book['collections'].balance:.2f}",
+                                             "no payment yet"]]
+    recent = [row[0] for row in page.rows("recent")[1:]]
+    newest_first = sorted(book.values(), key=lambda loan: loan.last_updated, reverse=True)
+    assert recent == [loan.id for loan in newest_first]
+    assert (f"/dashboard/loans/{quote(book['paid'].id)}", book["paid"].id) in page.links
+    assert "loan-summary | 0 | never (initial generation)" in page.sections["health"]
+
+
+def test_the_per_day_charts_show_todays_collections_and_new_loans(book):
+    body = get("/dashboard")[1]
+    today = datetime.now(UTC).date().isoformat()
+    shown = re.findall(rf"<title>{today}: ([0-9.,]+)</title>", body)
+    disbursed = [loan for loan in book.values() if loan.status not in ("CREATED", "APPROVED", "REJECTED")]
+    collected = sum((loan.requested_amount * (1 + loan.interest) - loan.balance for loan in disbursed), Decimal(0))
+    principal = sum((loan.requested_amount for loan in book.values()), Decimal(0))
+    assert shown == [f"{collected:,.2f}", str(int(collected / PAYMENT)),
+                     str(len(book)), f"{principal:,.2f}"]
+    assert len(Page(body).bars) >= 4 * dashboard.DAYS
+
+
+def test_the_page_reads_a_bounded_number_of_items_and_never_scans(book):
+    calls: Counter[str] = Counter()
+    root().dynamodb.meta.events.register("before-call.dynamodb.*",
+                                                 lambda model, **_: calls.update([model.name]))
+    assert get("/dashboard")[0] == 200
+    assert "Scan" not in calls
+    # the newest of each status, one page of each watched status, one key per day of the daily counters
+    assert calls["Query"] == 8 + 2 + dashboard.DAYS
+    assert calls["BatchGetItem"] == 1
+
+
+def test_days_since_the_last_payment_follow_the_clock(book):
+    paid = book["arrears"].last_updated
+    later = dataclasses.replace(sources(root()), clock=lambda: paid + timedelta(days=3, hours=1))
+    listing = dashboard.read_watch(later, "ARREARS", None)
+    assert [loan["days_since_payment"] for loan in listing["loans"]] == [3]
+
+
+def test_a_watched_status_pages_through_the_index(aws):
+    ensure_tables()
+    ids = {open_loan(0, ("LoanArrears",)).id for _ in range(dashboard.WATCH_PAGE + 3)}
+    assert main(["project", "--once"]) == 0
+    seen, query, pages = [], None, 0
+    while True:
+        page = Page(get("/dashboard", query)[1])
+        pages += 1
+        seen += [row[0] for row in page.rows("arrears")[1:]]
+        more = [href for href, text in page.links if text == "next page"]
+        if not more:
+            break
+        query = dict(parse_qsl(urlsplit(more[0]).query))
+    assert pages == 2 and len(seen) == len(ids) and set(seen) == ids
+
+
+def test_a_loan_page_pages_its_history_newest_first(aws):
+    ensure_tables()
+    loan = open_loan(dashboard.HISTORY_PAGE + 7)
+    assert main(["project", "--once"]) == 0
+    path = f"/dashboard/loans/{loan.id}"
+    numbers, query = [], None
+    while True:
+        status, body = get(path, query)
+        assert status == 200
+        page = Page(body)
+        numbers += [int(row[0]) for row in page.rows("events")[1:]]
+        older = [href for href, text in page.links if text == "older events"]
+        if not older:
+            break
+        query = dict(parse_qsl(urlsplit(older[0]).query))
+    assert numbers == list(range(loan.version, 0, -1))
+    assert ["version", str(loan.version)] in page.rows("summary")
+
+
+@pytest.mark.parametrize(("path", "query", "status", "field"), [
+    ("/dashboard/loans/nope", None, 404, None),
+    ("/dashboard/loans/x", {"before": "0"}, 400, "before"),
+    ("/dashboard/loans/x", {"before": "ten"}, 400, "before"),
+    ("/dashboard/loans/x", {"before": "9" * 400}, 400, "before"),
+    ("/dashboard", {"arrears": "not-a-cursor"}, 400, "cursor"),
+])
+def test_bad_requests_name_what_was_wrong(book, path, query, status, field):
+    code, body = get(path, query)
+    reply = json.loads(body)
+    assert code == status and reply.get("field") == field and len(reply["error"]) < 200
+
+
+def test_hostile_ids_and_meta_show_as_text(aws):
+    ensure_tables()
+    loan = open_loan(1, ("LoanArrears",), loan_id=HOSTILE_ID, meta={"note": HOSTILE_META})
+    assert main(["project", "--once"]) == 0
+    status, body = get("/dashboard")
+    assert status == 200 and "<img" not in body and "<script" not in body
+    page = Page(body)
+    assert page.rows("arrears")[1][0] == HOSTILE_ID
+    assert (f"/dashboard/loans/{quote(HOSTILE_ID, safe='')}", HOSTILE_ID) in page.links
+    status, body = get(f"/dashboard/loans/{loan.id}")
+    assert status == 200 and "<img" not in body and "<script" not in body
+    page = Page(body)
+    created = page.rows("events")[-1]
+    assert created[1] == "LoanCreated" and json.loads(created[4])["note"] == HOSTILE_META
+    assert ["id", HOSTILE_ID] in page.rows("summary")
+
+
+def daily_stub(days: int) -> list[dict]:
+    """Per-day counters in the shape the read side's `daily(days)` reader returns (renderer test only)."""
+    return [{"day": f"2026-11-{day + 1:02d}", "collected": Decimal(day * 10), "repayments": day,
+             "new_loans": days - day, "new_principal": Decimal("100.00")} for day in range(days)]
+
+
+def test_the_per_day_charts_draw_one_bar_a_day_scaled_to_the_largest():
+    from loans.dashboard_pages import daily_section
+
+    page = Page(daily_section(daily_stub(30)))
+    charts = [page.bars[start:start + 30] for start in range(0, 120, 30)]
+    assert len(page.bars) == 120
+    heights = [[float(bar["height"]) for bar in chart] for chart in charts]
+    assert heights[0].index(max(heights[0])) == 29 and heights[0][0] == 0  # collected grows by the day
+    assert heights[2].index(max(heights[2])) == 0  # new loans shrink by the day
+    assert len(set(heights[3])) == 1  # the same principal every day: equal bars
+    assert "not available" in Page(daily_section(None)).sections["daily"]
