@@ -3,6 +3,7 @@ error mappings in `handlers.api_errors`.
 
 POST /loans                  open a loan from a LoanCreated body        201 {id, version, status, ...}
 POST /loans/{id}/events      commit one event ({"type": ..., fields})   201
+Both POST routes honour an `Idempotency-Key` header (see `handlers.idempotency`).
 GET  /loans/{id}             the loan's current state                   200
 """
 
@@ -13,6 +14,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
+from handlers import idempotency
 from handlers.api_errors import add_error_handlers, reply
 from handlers.snapshot_metrics import published
 from loans import service
@@ -22,6 +24,7 @@ metrics = Metrics(namespace="aws-es", service="loan-commands")
 tracer = Tracer(service="loan-commands")
 app = APIGatewayRestResolver()
 add_error_handlers(app, logger)
+idempotency.add_error_handlers(app)
 
 
 def request() -> tuple[dict[str, Any], dict[str, str]]:
@@ -33,15 +36,13 @@ def request() -> tuple[dict[str, Any], dict[str, str]]:
 
 @app.post("/loans")
 def open_loan() -> Response:
-    loan, _ = service.open_loan(*request())
-    return reply(201, service.view(loan))
+    return idempotency.command(app, lambda key: service.open_loan(*request(), key=key), service.opened)
 
 
 @app.post("/loans/<loan_id>/events")
 def record(loan_id: str) -> Response:
     app.append_context(loan_id=loan_id)
-    loan, event = service.record(loan_id, *request())
-    return reply(201, {**service.view(loan), "event": {"type": event.type, "number": event.number}})
+    return idempotency.command(app, lambda key: service.record(loan_id, *request(), key=key), service.recorded)
 
 
 @app.get("/loans/<loan_id>")

@@ -9,11 +9,13 @@ from botocore.exceptions import ClientError
 
 from core import config
 from core.dynamodb import events_table_definition
+from handlers import idempotency
 from loans import Loan
 
 #: Each entry returns CreateTable arguments for one table; other parts of the service add theirs.
 TABLE_DEFINITIONS: list[Callable[[], dict[str, Any]]] = [
     lambda: events_table_definition(Loan.default_table()),
+    idempotency.table_definition,
 ]
 
 
@@ -32,7 +34,10 @@ TABLE_DEFINITIONS.extend(_projection_definitions())
 
 
 def ensure_table(client: Any, definition: dict[str, Any]) -> bool:
-    """Create one table unless it exists; wait until it is active. True when it was created now."""
+    """Create one table unless it exists; wait until it is active. True when it was created now.
+    A `TimeToLiveSpecification` (not a CreateTable argument) is applied once the table is active."""
+    definition = dict(definition)
+    ttl = definition.pop("TimeToLiveSpecification", None)
     name = definition["TableName"]
     try:
         client.create_table(**definition)
@@ -42,6 +47,10 @@ def ensure_table(client: Any, definition: dict[str, Any]) -> bool:
             raise
         created = False
     client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    if ttl is not None:
+        current = client.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        if current.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+            client.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
     return created
 
 
