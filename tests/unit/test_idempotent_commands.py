@@ -119,3 +119,33 @@ def test_a_duplicate_while_the_first_is_running_is_409_with_retry_after(api):
     assert status == 409 and "'busy'" in reply["error"] and headers["Retry-After"] == ["2"]
     assert first[0] == 201 and stored_events() == 1
     assert call("POST", "/loans", OPEN, key="busy")[:2] == first[:2]
+
+
+def test_init_creates_the_idempotency_table_with_its_ttl_once(aws, monkeypatch, capsys):
+    from handlers.cli import main
+
+    monkeypatch.setenv("IDEMPOTENCY_TABLE", "CommandKeys")
+    assert main(["init"]) == 0 and "CommandKeys: created" in capsys.readouterr().out
+    assert main(["init"]) == 0 and "CommandKeys: exists" in capsys.readouterr().out
+    ttl = config.dynamodb_client().describe_time_to_live(TableName="CommandKeys")["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expiration")
+
+
+def test_the_derived_id_item_key_and_request_hash_do_not_depend_on_the_process(tmp_path):
+    """Compared across processes (LOCAL-AWS trap 11): two hash seeds, and this process, agree."""
+    import subprocess
+    import sys
+
+    script = ("import json; from handlers.idempotency import CommandKey; "
+              "event = {'httpMethod': 'POST', 'path': '/loans', 'body': '{\"a\": 1}', 'requestContext': "
+              "{'identity': {'userArn': 'arn:aws:iam::1:user/x'}}}; "
+              "key = CommandKey.of(event, 'k-1', dict, 201); "
+              "print(json.dumps([key.aggregate_id, key.item_key, key.request_hash, key.caller]))")
+    outputs = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                              env={**__import__("os").environ, "PYTHONHASHSEED": seed}).stdout
+               for seed in ("1", "2")}
+    assert len(outputs) == 1
+    (output,) = outputs
+    aggregate_id, item_key, request_hash, caller = json.loads(output)
+    assert caller == "arn:aws:iam::1:user/x" and item_key.startswith("command#") and len(request_hash) == 64
+    assert aggregate_id != item_key
