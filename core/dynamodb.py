@@ -222,7 +222,7 @@ class DynamoDBEventStore(DynamoDBTable):
         if marker is not None:
             puts.append(marker_put(marker))
         try:
-            self.client.transact_write_items(TransactItems=puts)  # type: ignore[arg-type]
+            self.client.transact_write_items(TransactItems=puts)
         except ClientError as exc:
             if error_code(exc) == "TransactionCanceledException":
                 reasons = exc.response.get("CancellationReasons", ())
