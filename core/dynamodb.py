@@ -161,6 +161,8 @@ class DynamoDBEventStore(DynamoDBTable):
         """One conditional write; first one consistent read when the caller did not read its version here.
         A keyed append is always a transaction: the events and the marker item, all or nothing."""
         check_append(aggregate_id, expected_version, events)
+        if marker is not None:
+            marker.check_room(aggregate_id, events)
         items = [to_item(aggregate_id, event) for event in events]
         if expected_version > 0 and not version_from_store:
             self._check_stored(aggregate_id, expected_version)

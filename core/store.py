@@ -49,6 +49,14 @@ class KeyMarker:
     reply: str
     expires_at: int
 
+    def check_room(self, aggregate_id: str, events: Sequence[RecordedEvent]) -> None:
+        """The marker takes one of the transaction's items: a keyed append holds one event fewer."""
+        if len(events) >= MAX_EVENTS_PER_APPEND:
+            raise EventSourcingError(
+                f"keyed append to {aggregate_id!r} has {len(events)} events; with its idempotency key one atomic "
+                f"append holds at most {MAX_EVENTS_PER_APPEND - 1}"
+            )
+
     def check(self, stored: KeyMarker | None) -> None:
         """Raise what a keyed append must when `stored` (the store's marker under this key) exists."""
         if stored is None:
@@ -132,6 +140,8 @@ class InMemoryEventStore:
     ) -> None:
         """Checks the version under the lock for free, whatever `version_from_store` says."""
         check_append(aggregate_id, expected_version, events)
+        if marker is not None:
+            marker.check_room(aggregate_id, events)
         with self._lock:
             if marker is not None:  # markers never expire here: a fake runs for minutes, not for the TTL
                 marker.check(self.markers.get((marker.table, marker.key)))

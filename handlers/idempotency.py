@@ -25,6 +25,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
+    IdempotencyPersistenceLayerError,
     IdempotencyValidationError,
 )
 
@@ -38,9 +39,9 @@ from core import (
     config,
 )
 from core.dynamodb import DynamoDBEventStore
-from core.errors import AlreadyCommittedError, KeyReusedError
+from core.errors import AlreadyCommittedError, ConfigurationError, KeyReusedError, error_code
 from core.store import KeyMarker
-from handlers.api_errors import RETRY_AFTER, reply
+from handlers.api_errors import RETRY_AFTER, reply, unavailable
 
 HEADER = "Idempotency-Key"
 #: The longest key accepted, in characters.
@@ -181,7 +182,8 @@ def committed(key: CommandKey, run: Run) -> dict[str, Any]:
 
 
 def add_error_handlers(app: APIGatewayRestResolver) -> None:
-    """400 for a malformed key, 422 for a key reused with another request, 409 while the first is running."""
+    """400 for a malformed key, 422 for a key reused with another request, 409 while the first is running,
+    503 when powertools' records cannot be reached for now (anything else about them is a fault of ours)."""
 
     @app.exception_handler(InvalidKeyError)
     def bad_key(exc: InvalidKeyError) -> Response:
@@ -197,4 +199,15 @@ def add_error_handlers(app: APIGatewayRestResolver) -> None:
     def in_progress(exc: IdempotencyAlreadyInProgressError) -> Response:
         value = header(app.current_event)
         return reply(409, {"error": f"a request with {HEADER} {value!r} is still in progress: retry shortly"},
+                     {"Retry-After": str(RETRY_AFTER)})
+
+    @app.exception_handler(IdempotencyPersistenceLayerError)
+    def records_unavailable(exc: IdempotencyPersistenceLayerError) -> Response:
+        cause = exc.__cause__
+        if isinstance(cause, Exception) and error_code(cause) == "ResourceNotFoundException":
+            raise ConfigurationError(f"the idempotency table {table_name()!r} does not exist: run `aws-es init`, "
+                                     "or set IDEMPOTENCY_TABLE to the deployed one") from exc
+        if cause is None or not unavailable(cause):
+            raise exc
+        return reply(503, {"error": "the store is unavailable for now: try again shortly"},
                      {"Retry-After": str(RETRY_AFTER)})

@@ -149,3 +149,24 @@ def test_the_derived_id_item_key_and_request_hash_do_not_depend_on_the_process(t
     aggregate_id, item_key, request_hash, caller = json.loads(output)
     assert caller == "arn:aws:iam::1:user/x" and item_key.startswith("command#") and len(request_hash) == 64
     assert aggregate_id != item_key
+
+
+def test_a_missing_idempotency_table_is_named_and_nothing_is_committed(api, monkeypatch):
+    from core import ConfigurationError
+
+    monkeypatch.setenv("IDEMPOTENCY_TABLE", "NoSuchKeys")
+    with pytest.raises(ConfigurationError, match="'NoSuchKeys' does not exist.*IDEMPOTENCY_TABLE"):
+        call("POST", "/loans", OPEN, key="k")
+    assert stored_events() == 0
+    assert call("POST", "/loans", OPEN)[0] == 201  # without a key the table is not needed
+
+
+def test_unreachable_idempotency_records_are_503_and_nothing_is_committed(api, monkeypatch):
+    from tests.api_support import refusing
+
+    monkeypatch.setattr("botocore.retries.standard.ExponentialBackoff.delay_amount", lambda self, context: 0)
+    config.dynamodb_client().meta.events.register("before-send.dynamodb.PutItem",
+                                                  refusing(400, "ThrottlingException"))
+    status, body, headers = call("POST", "/loans", OPEN, key="k")
+    assert status == 503 and "unavailable" in body["error"] and headers["Retry-After"] == ["2"]
+    assert stored_events() == 0

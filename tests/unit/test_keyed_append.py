@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from core import ConcurrencyError, DynamoDBEventStore
+from core import ConcurrencyError, DynamoDBEventStore, EventSourcingError
 from core.errors import AlreadyCommittedError, KeyReusedError
 from core.events import RecordedEvent
-from core.store import KeyMarker
+from core.store import MAX_EVENTS_PER_APPEND, KeyMarker
 from handlers import idempotency
 from handlers.tables import ensure_table
 
@@ -72,3 +72,12 @@ def test_keys_are_separate(store):
     store.append("a", 0, [record(1)], marker=marker("k1"))
     store.append("a", 1, [record(2)], marker=marker("k2"))
     assert numbers(store) == [1, 2]
+
+
+def test_a_keyed_append_holds_one_event_fewer_and_says_so(store):
+    full = [record(n) for n in range(1, MAX_EVENTS_PER_APPEND + 1)]
+    with pytest.raises(EventSourcingError, match=f"at most {MAX_EVENTS_PER_APPEND - 1}"):
+        store.append("a", 0, full, marker=marker())
+    assert numbers(store) == [] and store.find_marker(TABLE, "k1") is None
+    store.append("a", 0, full[:-1], marker=marker())
+    assert numbers(store) == list(range(1, MAX_EVENTS_PER_APPEND))
