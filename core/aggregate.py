@@ -24,7 +24,10 @@ from core.events import Event, to_record, utc_now
 
 if TYPE_CHECKING:
     from core.repository import Repository
-    from core.store import EventStore
+    from core.store import EventStore, KeyMarker
+
+    #: Builds an idempotency marker from the aggregate after it folded the events, before they are written.
+    MarkerFactory = Callable[["Aggregate", list[Event]], KeyMarker]
 
 EventInput = Event | Mapping[str, Any]
 
@@ -174,16 +177,21 @@ class Aggregate(Resource):
     # -- writing -----------------------------------------------------------------------------------------
 
     @overload
-    def commit(self, event: EventInput) -> Event: ...
+    def commit(self, event: EventInput, *, marker: MarkerFactory | None = None) -> Event: ...
     @overload
-    def commit(self, event: list[EventInput] | tuple[EventInput, ...]) -> list[Event]: ...
+    def commit(
+        self, event: list[EventInput] | tuple[EventInput, ...], *, marker: MarkerFactory | None = None
+    ) -> list[Event]: ...
 
-    def commit(self, event: EventInput | list[EventInput] | tuple[EventInput, ...]) -> Event | list[Event]:
+    def commit(
+        self, event: EventInput | list[EventInput] | tuple[EventInput, ...], *, marker: MarkerFactory | None = None
+    ) -> Event | list[Event]:
         """Append one event (or a list, atomically) and fold it in; returns what was stored.
 
         Fills `number` (version + 1) and `created` (UTC now) when missing. If a handler refuses an event or the
         write fails, nothing is written and the aggregate is exactly as it was. A conflict raises
-        `ConcurrencyError`; `core.retry.execute` re-hydrates and tries again.
+        `ConcurrencyError`; `core.retry.execute` re-hydrates and tries again. `marker(self, events)`, called
+        once the events are folded in, gives an idempotency key to write atomically with them (see core.store).
         """
         single = not isinstance(event, (list, tuple))
         events = self._prepare([event] if single else list(event))
@@ -192,7 +200,10 @@ class Aggregate(Resource):
         try:
             fold(self, events, _given)
             records = [to_record(item) for item in events]
-            self.repository.append(self, expected, records)
+            if marker is None:
+                self.repository.append(self, expected, records)
+            else:
+                self.repository.append(self, expected, records, marker(self, events))
         except BaseException:
             self.roll_back(saved)
             raise

@@ -24,7 +24,7 @@ from core.dynamodb_calls import (
 )
 from core.errors import ConcurrencyError, StoreError, StoreUnavailableError, VersionGapError, error_code
 from core.events import RecordedEvent
-from core.store import check_append
+from core.store import KeyMarker, check_append
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -156,16 +156,25 @@ class DynamoDBEventStore(DynamoDBTable):
         events: Sequence[RecordedEvent],
         *,
         version_from_store: bool = False,
+        marker: KeyMarker | None = None,
     ) -> None:
-        """One conditional write; first one consistent read when the caller did not read its version here."""
+        """One conditional write; first one consistent read when the caller did not read its version here.
+        A keyed append is always a transaction: the events and the marker item, all or nothing."""
         check_append(aggregate_id, expected_version, events)
+        if marker is not None:
+            marker.check_room(aggregate_id, events)
         items = [to_item(aggregate_id, event) for event in events]
         if expected_version > 0 and not version_from_store:
             self._check_stored(aggregate_id, expected_version)
-        if len(items) == 1:
+        if len(items) == 1 and marker is None:
             self._put(aggregate_id, expected_version, items[0])
         else:
-            self._transact(aggregate_id, expected_version, items)
+            self._transact(aggregate_id, expected_version, items, marker)
+
+    def find_marker(self, table: str, key: str) -> KeyMarker | None:
+        """The marker a keyed append recorded under `key` in `table`, read consistently; None when absent."""
+        found = self._call("get_item", {"TableName": table, "Key": {"id": {"S": key}}, "ConsistentRead": True})
+        return marker_from_item(table, found["Item"]) if "Item" in found else None
 
     def _check_stored(self, aggregate_id: str, expected_version: int) -> None:
         """`VersionGapError` unless event `expected_version` is stored (it can never be removed after)."""
@@ -196,7 +205,9 @@ class DynamoDBEventStore(DynamoDBTable):
         except CONNECTION_ERRORS as exc:
             self._reraise(exc)
 
-    def _transact(self, aggregate_id: str, expected_version: int, items: list[dict[str, Any]]) -> None:
+    def _transact(
+        self, aggregate_id: str, expected_version: int, items: list[dict[str, Any]], marker: KeyMarker | None = None
+    ) -> None:
         puts = [
             {
                 "Put": {
@@ -210,11 +221,18 @@ class DynamoDBEventStore(DynamoDBTable):
             }
             for item in items
         ]
+        if marker is not None:
+            puts.append(marker_put(marker))
         try:
             self.client.transact_write_items(TransactItems=puts)
         except ClientError as exc:
             if error_code(exc) == "TransactionCanceledException":
                 reasons = cancellation_reasons(exc)
+                if marker is not None and len(reasons) == len(puts):
+                    # The key decides first: a retry of a committed request is answered, not a conflict.
+                    stored = reasons[-1].get("Item")
+                    marker.check(marker_from_item(marker.table, stored) if stored else None)
+                    reasons = reasons[:-1]
                 if _retried(exc) and [reason.get("Item") for reason in reasons] == items:
                     return  # our own earlier attempt landed, its reply was lost and botocore sent it again
                 codes = cancellation_codes(exc)
@@ -226,6 +244,36 @@ class DynamoDBEventStore(DynamoDBTable):
             self._reraise(exc)
         except CONNECTION_ERRORS as exc:
             self._reraise(exc)
+
+
+def marker_put(marker: KeyMarker) -> dict[str, Any]:
+    """The transaction's Put of a marker item: free key only; the old item comes back when it is taken."""
+    return {
+        "Put": {
+            "TableName": marker.table,
+            "Item": {
+                "id": {"S": marker.key},
+                "request_hash": {"S": marker.request_hash},
+                "aggregate_id": {"S": marker.aggregate_id},
+                "reply": {"S": marker.reply},
+                "expiration": {"N": str(marker.expires_at)},
+            },
+            "ConditionExpression": "attribute_not_exists(#id)",
+            "ExpressionAttributeNames": {"#id": "id"},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+    }
+
+
+def marker_from_item(table: str, item: dict[str, Any]) -> KeyMarker:
+    return KeyMarker(
+        table=table,
+        key=item["id"]["S"],
+        request_hash=item["request_hash"]["S"],
+        aggregate_id=item["aggregate_id"]["S"],
+        reply=item["reply"]["S"],
+        expires_at=int(item["expiration"]["N"]),
+    )
 
 
 def _retried(exc: ClientError) -> bool:

@@ -152,3 +152,21 @@ class StoreUnavailableError(StoreError):
 
 class ConfigurationError(EventSourcingError):
     """Raised when configuration (environment variables, CLI options) is missing or invalid."""
+
+
+class AlreadyCommittedError(EventSourcingError):
+    """Raised by a keyed append whose key the store already holds for the same request: the first attempt
+    committed (its reply may have been lost), so nothing is written and `reply` is what that attempt answered."""
+
+    def __init__(self, key: str, reply: str) -> None:
+        super().__init__(f"idempotency key {key!r} already committed this request; nothing was written again")
+        self.key = key
+        self.reply = reply
+
+
+class KeyReusedError(EventSourcingError):
+    """Raised when an idempotency key already stands for a different request (another method, path or body)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"idempotency key {key!r} already stands for a different request: use a new key")
+        self.key = key

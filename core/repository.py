@@ -16,7 +16,7 @@ from core.events import Event, RecordedEvent, from_record
 
 if TYPE_CHECKING:
     from core.aggregate import Aggregate
-    from core.store import EventStore
+    from core.store import EventStore, KeyMarker
 
 
 @dataclass(frozen=True)
@@ -50,11 +50,22 @@ class Repository:
         """
         return False
 
-    def append(self, aggregate: Aggregate, expected_version: int, records: Sequence[RecordedEvent]) -> None:
+    def append(
+        self,
+        aggregate: Aggregate,
+        expected_version: int,
+        records: Sequence[RecordedEvent],
+        marker: KeyMarker | None = None,
+    ) -> None:
         """Append, telling the store whether the aggregate's version came from it (a hydrate through this
         repository, a commit, or a cached state of those): if not, the store first checks it holds event
-        `expected_version`, so an aggregate advanced by `hydrate(events)` or `apply` cannot write a gap."""
-        self.store.append(aggregate.id, expected_version, records, version_from_store=version_from_store(aggregate))
+        `expected_version`, so an aggregate advanced by `hydrate(events)` or `apply` cannot write a gap.
+        A `marker` (an idempotency key) is written in the same atomic write; only keyed appends pass one."""
+        from_store = version_from_store(aggregate)
+        if marker is None:
+            self.store.append(aggregate.id, expected_version, records, version_from_store=from_store)
+        else:
+            self.store.append(aggregate.id, expected_version, records, version_from_store=from_store, marker=marker)
 
     def committed(self, aggregate: Aggregate, events: Sequence[Event]) -> None:
         """Runs after a successful append; the base repository has nothing more to do."""

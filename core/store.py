@@ -5,15 +5,27 @@
 raises `ConcurrencyError` when any of those numbers is already taken, and `VersionGapError` when the store
 does not hold event `expected_version` (no gaps, ever). With `version_from_store=True` the caller says it read
 `expected_version` from this store, so a store for which proving it costs a request may skip that proof.
+
+A keyed append (`marker=KeyMarker(...)`) records an idempotency key in the same atomic write as the events:
+if the store already holds the key it writes nothing and raises `AlreadyCommittedError` carrying the first
+attempt's reply (same request hash) or `KeyReusedError` (another request), ahead of any version conflict.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
-from core.errors import ConcurrencyError, EventSourcingError, EventTooLargeError, VersionGapError
+from core.errors import (
+    AlreadyCommittedError,
+    ConcurrencyError,
+    EventSourcingError,
+    EventTooLargeError,
+    KeyReusedError,
+    VersionGapError,
+)
 from core.events import RecordedEvent
 
 #: DynamoDB's TransactWriteItems limit, which bounds one atomic append on every backend.
@@ -22,6 +34,36 @@ MAX_EVENTS_PER_APPEND = 100
 MAX_ITEM_BYTES = 400 * 1024
 #: TransactWriteItems' limit on the total size of the items in one request.
 MAX_APPEND_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class KeyMarker:
+    """An idempotency key written atomically with the events it commits: `key` (the item's id in `table`)
+    stands for the request hashed as `request_hash`, which was answered `reply`; it expires at `expires_at`
+    (epoch seconds, the table's TTL attribute)."""
+
+    table: str
+    key: str
+    request_hash: str
+    aggregate_id: str
+    reply: str
+    expires_at: int
+
+    def check_room(self, aggregate_id: str, events: Sequence[RecordedEvent]) -> None:
+        """The marker takes one of the transaction's items: a keyed append holds one event fewer."""
+        if len(events) >= MAX_EVENTS_PER_APPEND:
+            raise EventSourcingError(
+                f"keyed append to {aggregate_id!r} has {len(events)} events; with its idempotency key one atomic "
+                f"append holds at most {MAX_EVENTS_PER_APPEND - 1}"
+            )
+
+    def check(self, stored: KeyMarker | None) -> None:
+        """Raise what a keyed append must when `stored` (the store's marker under this key) exists."""
+        if stored is None:
+            return
+        if stored.request_hash != self.request_hash:
+            raise KeyReusedError(self.key)
+        raise AlreadyCommittedError(self.key, stored.reply)
 
 
 class EventStore(Protocol):
@@ -34,6 +76,7 @@ class EventStore(Protocol):
         events: Sequence[RecordedEvent],
         *,
         version_from_store: bool = False,
+        marker: KeyMarker | None = None,
     ) -> None: ...
 
 
@@ -76,6 +119,7 @@ class InMemoryEventStore:
 
     def __init__(self) -> None:
         self._streams: dict[str, list[RecordedEvent]] = {}
+        self.markers: dict[tuple[str, str], KeyMarker] = {}
         self._lock = threading.Lock()
 
     def read(self, aggregate_id: str, after: int = 0) -> Iterator[RecordedEvent]:
@@ -92,16 +136,27 @@ class InMemoryEventStore:
         events: Sequence[RecordedEvent],
         *,
         version_from_store: bool = False,
+        marker: KeyMarker | None = None,
     ) -> None:
         """Checks the version under the lock for free, whatever `version_from_store` says."""
         check_append(aggregate_id, expected_version, events)
+        if marker is not None:
+            marker.check_room(aggregate_id, events)
         with self._lock:
+            if marker is not None:  # markers never expire here: a fake runs for minutes, not for the TTL
+                marker.check(self.markers.get((marker.table, marker.key)))
             stream = self._streams.get(aggregate_id, [])
             if len(stream) > expected_version:
                 raise ConcurrencyError(aggregate_id, expected_version, f"it is at version {len(stream)}")
             if len(stream) < expected_version:
                 raise VersionGapError(aggregate_id, expected_version, len(stream))
             self._streams.setdefault(aggregate_id, stream).extend(events)
+            if marker is not None:
+                self.markers[(marker.table, marker.key)] = marker
+
+    def find_marker(self, table: str, key: str) -> KeyMarker | None:
+        """The marker a keyed append recorded under `key`, if any."""
+        return self.markers.get((table, key))
 
     def aggregate_ids(self) -> Iterator[str]:
         return iter(list(self._streams))

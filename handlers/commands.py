@@ -11,6 +11,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
+from handlers import idempotency
 from handlers.api_errors import add_error_handlers
 from handlers.resolvers import Resolvers
 from handlers.snapshot_metrics import published
@@ -23,6 +24,7 @@ tracer = Tracer(service="commands")
 def build(root: Any) -> APIGatewayRestResolver:
     app = APIGatewayRestResolver()
     add_error_handlers(app, logger)
+    idempotency.add_error_handlers(app)
     for add_routes in root.registry.command_routes:
         add_routes(app, root)
     return app

@@ -7,14 +7,18 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from handlers import idempotency
 from handlers.root import root
 
-#: Tables beyond the registry's (each entry returns CreateTable arguments); other parts of the service add theirs.
-TABLE_DEFINITIONS: list[Callable[[], dict[str, Any]]] = []
+#: Tables beyond the registry's (each entry returns CreateTable arguments): the commands' idempotency table.
+TABLE_DEFINITIONS: list[Callable[[], dict[str, Any]]] = [idempotency.table_definition]
 
 
 def ensure_table(client: Any, definition: dict[str, Any]) -> bool:
-    """Create one table unless it exists; wait until it is active. True when it was created now."""
+    """Create one table unless it exists; wait until it is active. True when it was created now.
+    A `TimeToLiveSpecification` (not a CreateTable argument) is applied once the table is active."""
+    definition = dict(definition)
+    ttl = definition.pop("TimeToLiveSpecification", None)
     name = definition["TableName"]
     try:
         client.create_table(**definition)
@@ -24,6 +28,10 @@ def ensure_table(client: Any, definition: dict[str, Any]) -> bool:
             raise
         created = False
     client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    if ttl is not None:
+        current = client.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        if current.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+            client.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
     return created
 
 

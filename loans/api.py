@@ -4,6 +4,7 @@
 Commands (the work is in `loans.service`):
 POST /loans                  open a loan from a LoanCreated body        201 {id, version, status, ...}
 POST /loans/{id}/events      commit one event ({"type": ..., fields})   201
+Both POST routes honour an `Idempotency-Key` header (see `handlers.idempotency`).
 GET  /loans/{id}             the loan's current state                   200
 
 Queries, over the live generation of the query tables (the work is in `loans.queries`):
@@ -19,6 +20,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
+from handlers import idempotency
 from handlers.api_errors import map_errors, reply
 from loans import dashboard, queries, service
 from loans.dashboard_sources import sources as dashboard_sources
@@ -44,14 +46,12 @@ def command_routes(app: APIGatewayRestResolver, root: Any) -> None:
 
     @app.post("/loans")
     def open_loan() -> Response:
-        loan, _ = service.open_loan(*request())
-        return reply(201, service.view(loan))
+        return idempotency.command(app, lambda key: service.open_loan(*request(), key=key), service.opened)
 
     @app.post("/loans/<loan_id>/events")
     def record(loan_id: str) -> Response:
         app.append_context(loan_id=loan_id)
-        loan, event = service.record(loan_id, *request())
-        return reply(201, {**service.view(loan), "event": {"type": event.type, "number": event.number}})
+        return idempotency.command(app, lambda key: service.record(loan_id, *request(), key=key), service.recorded)
 
     @app.get("/loans/<loan_id>")
     def get_loan(loan_id: str) -> Response:

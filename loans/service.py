@@ -7,12 +7,16 @@ import binascii
 import json
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core import EventSourcingError, IllegalEventError, execute
 from core.events import Event
+from handlers.idempotency import caller_of
 from loans.loan import Loan
 from loans.views import state_view
+
+if TYPE_CHECKING:
+    from handlers.idempotency import CommandKey
 
 #: The deepest nesting a request body may have; deeper JSON would exhaust the recursion of the codec.
 MAX_DEPTH = 32
@@ -104,35 +108,27 @@ def request_meta(context: object) -> dict[str, str]:
     request_id = context.get("requestId")
     if isinstance(request_id, str) and request_id:
         meta["correlation_id"] = request_id
-    caller = _caller(context)
+    caller = caller_of(context)
     if caller:
         meta["caller"] = caller
     return meta
 
 
-def _caller(context: Mapping[str, Any]) -> str | None:
-    authorizer = context.get("authorizer")
-    authorizer = authorizer if isinstance(authorizer, Mapping) else {}
-    claims = authorizer.get("claims")
-    identity = context.get("identity")
-    candidates = [
-        claims.get("sub") if isinstance(claims, Mapping) else None,
-        authorizer.get("principalId"),
-        *((identity.get("userArn"), identity.get("caller")) if isinstance(identity, Mapping) else ()),
-    ]
-    return next((value for value in candidates if isinstance(value, str) and value), None)
-
-
-def open_loan(event: Mapping[str, Any], meta: Mapping[str, str] | None = None) -> tuple[Loan, Event]:
-    """Create a loan from a `LoanCreated` body (the type may be left out)."""
+def open_loan(
+    event: Mapping[str, Any], meta: Mapping[str, str] | None = None, key: CommandKey | None = None
+) -> tuple[Loan, Event]:
+    """Create a loan from a `LoanCreated` body (the type may be left out); a keyed open derives the id from
+    the key, so a retry targets the same loan."""
     if event.get("type", "LoanCreated") != "LoanCreated":
         raise IllegalEventError(f"a new loan starts with LoanCreated, not {event.get('type')!r}", field="type")
-    loan = Loan()
-    stored = loan.commit({**event, "type": "LoanCreated", "meta": dict(meta or {})})
+    loan = Loan(key.aggregate_id if key else None)
+    stored = loan.commit({**event, "type": "LoanCreated", "meta": dict(meta or {})}, marker=key.marker if key else None)
     return loan, stored
 
 
-def record(loan_id: str, event: Mapping[str, Any], meta: Mapping[str, str] | None = None) -> tuple[Loan, Event]:
+def record(
+    loan_id: str, event: Mapping[str, Any], meta: Mapping[str, str] | None = None, key: CommandKey | None = None
+) -> tuple[Loan, Event]:
     """Commit one event to a loan. Without an explicit `number` a conflict is retried on fresh state (the
     guards decide again); with one, the caller asked for exactly that version and a conflict is theirs."""
     loan = Loan(loan_id)
@@ -140,11 +136,11 @@ def record(loan_id: str, event: Mapping[str, Any], meta: Mapping[str, str] | Non
     if "number" in event:
         loan.hydrate()
         _exists(loan)
-        return loan, loan.commit(event)
+        return loan, loan.commit(event, marker=key.marker if key else None)
 
     def commit(target: Loan) -> Event:
         _exists(target)
-        return target.commit(event)
+        return target.commit(event, marker=key.marker if key else None)
 
     return loan, execute(loan, commit)
 
@@ -159,6 +155,16 @@ def load(loan_id: str) -> Loan:
 def view(loan: Loan) -> dict[str, Any]:
     """The loan as a JSON-ready dict: amounts as plain decimal strings with their cents, times as ISO-8601."""
     return {"id": loan.id, "version": loan.version, **state_view(loan.state())}
+
+
+def opened(loan: Loan, event: Event) -> dict[str, Any]:
+    """The reply body of an open."""
+    return view(loan)
+
+
+def recorded(loan: Loan, event: Event) -> dict[str, Any]:
+    """The reply body of a recorded event."""
+    return {**view(loan), "event": {"type": event.type, "number": event.number}}
 
 
 def _exists(loan: Loan) -> None:

@@ -23,6 +23,9 @@ class LambdaContext:
     memory_limit_in_mb: int = 256
     aws_request_id: str = "req-1"
 
+    def get_remaining_time_in_millis(self) -> int:
+        return 20_000  # the API functions' timeout
+
     @property
     def invoked_function_arn(self) -> str:
         return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"

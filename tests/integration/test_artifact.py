@@ -148,10 +148,12 @@ def test_the_artifact_for_this_machine_holds_the_runtime_code_and_its_dependenci
 
 
 # -- the handlers, run from the artifact -------------------------------------------------------------
-def api_event(method: str, path: str, body: str | None = None, query: dict[str, str] | None = None) -> dict:
-    """An API Gateway REST proxy event, as Lambda receives it."""
+def api_event(method: str, path: str, body: str | None = None, query: dict[str, str] | None = None,
+              key: str | None = None) -> dict:
+    """An API Gateway REST proxy event, as Lambda receives it (`key`: an Idempotency-Key header)."""
+    headers = {"Content-Type": "application/json", **({"Idempotency-Key": key} if key else {})}
     return {"httpMethod": method, "path": path, "resource": path, "body": body, "isBase64Encoded": False,
-            "headers": {"Content-Type": "application/json"}, "multiValueHeaders": {},
+            "headers": headers, "multiValueHeaders": {},
             "queryStringParameters": query, "multiValueQueryStringParameters": None, "pathParameters": None,
             "requestContext": {"requestId": f"{method} {path}", "stage": "Prod", "httpMethod": method}}
 
@@ -225,3 +227,6 @@ def test_every_handler_runs_from_the_artifact_with_only_boto3_beside_it(artifact
         segment = processes[REBUILD].invoke(REBUILD, {**rebuild, "action": "segment", "segment": 0})
         assert (segment["done"], segment["aggregates"], segment["events"]) == (True, 1, 2)
         check_origins(processes[COMMANDS], artifact)
+        keyed = commands("POST", "/loans", '{"requested_amount": 5.00, "interest": 0}', key="artifact-1")
+        assert keyed[0] == 201 and commands("POST", "/loans", '{"requested_amount": 5.00, "interest": 0}',
+                                            key="artifact-1") == keyed  # powertools' idempotency ships too

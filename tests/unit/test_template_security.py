@@ -120,11 +120,32 @@ def test_the_events_table_survives_stack_deletion_and_replacement() -> None:
 def test_every_table_has_point_in_time_recovery_and_states_its_encryption() -> None:
     tables = resources(deployed(), "AWS::DynamoDB::Table")
     assert set(tables) == {"LoansTable", "LoanSummaryTable", "PortfolioTable", "LoanDailyTable",
-                           "ProjectionControlTable"}
+                           "ProjectionControlTable", "IdempotencyTable"}
     for name, table in tables.items():
         properties = table["Properties"]
         assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}, name
         assert properties["SSESpecification"]["SSEEnabled"] is True, name
+
+
+def test_the_idempotency_table_expires_keys_is_kept_and_only_the_commands_function_uses_it() -> None:
+    output = deployed()
+    table = output["Resources"]["IdempotencyTable"]
+    assert (table.get("DeletionPolicy"), table.get("UpdateReplacePolicy")) == ("Retain", "Retain")
+    properties = table["Properties"]
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    grants = {(name, action) for name, granted in principals(output).items() for _, action, resource in granted
+              if "IdempotencyTable" in resource}
+    assert grants == {("CommandsFunction", f"dynamodb:{action}")
+                      for action in ("GetItem", "PutItem", "UpdateItem", "DeleteItem")}
+    functions = resources(output, "AWS::Lambda::Function")
+    named = {name for name, function in functions.items()
+             if "IDEMPOTENCY_TABLE" in function["Properties"].get("Environment", {}).get("Variables", {})}
+    assert named == {"CommandsFunction"}
+    variables = functions["CommandsFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["IDEMPOTENCY_TABLE"] == {"Ref": "IdempotencyTable"}
+    assert functions["CommandsFunction"]["Properties"]["Timeout"] < 29
 
 
 def test_the_snapshot_bucket_is_private_tls_only_versioned_and_expires_replaced_versions() -> None:
