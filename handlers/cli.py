@@ -88,9 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def register_init(commands: Any) -> None:
     command = commands.add_parser(
-        "init", help="create the configured tables (idempotent)",
-        description="Create the tables the configuration names, if missing, and wait until they are active; "
-        "with SNAPSHOT_STORE=s3, create the SNAPSHOT_BUCKET too.",
+        "init", help="create every registered table (idempotent)",
+        description="Create the events table of every aggregate and the tables of every projection the modules in "
+        "AWS_ES_MODULES declare, and the control table, if missing, and wait until they are active; with "
+        "SNAPSHOT_STORE=s3, create the SNAPSHOT_BUCKET too.",
     )
     command.set_defaults(run=run_init)
 

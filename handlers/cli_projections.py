@@ -70,7 +70,8 @@ def wait_caught_up(projection: str, ids: list[str], versions: list[int], timeout
 def register_project(commands: Any) -> None:
     command = commands.add_parser(
         "project", help="run the stream projector (plays Lambda's event source mapping)",
-        description="Poll the events table's DynamoDB stream and feed Lambda-shaped batches to the projector "
+        description="Poll the DynamoDB stream of every registered events table and feed Lambda-shaped batches to "
+        "the projector "
         "handler, with partial-failure retries, bisection and the on-failure queue, until interrupted. It resumes "
         "from the position the last run recorded per shard in the control table, and prints a one-line summary.",
     )

@@ -157,3 +157,11 @@ def test_an_aggregate_with_a_store_injected_needs_no_registry(monkeypatch) -> No
     assert (account.table, account.version) == ("BankAccounts", 1)
     with pytest.raises(ConfigurationError, match="module 'no_such_module_xyz' .* cannot be imported"):
         root().registry  # noqa: B018 - the registry is loaded on first use
+
+
+def test_demo_names_the_modules_when_none_declares_one(monkeypatch, capsys) -> None:
+    from handlers.cli import main
+
+    monkeypatch.setenv("AWS_ES_MODULES", "tests.accounts")
+    assert main(["demo"]) == 1
+    assert capsys.readouterr().err == "aws-es demo: no module in AWS_ES_MODULES (tests.accounts) declares a demo\n"
