@@ -21,6 +21,7 @@ from core.store import check_append
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 #: Error codes that mean "not now": throttling and server faults, still failing after the client's retries.
 UNAVAILABLE_CODES = frozenset((
@@ -57,7 +58,7 @@ _tuple = tuple.__new__
 def from_item(item: dict[str, Any]) -> RecordedEvent:
     """The stored item as a `RecordedEvent`, built without the namedtuple's Python-level `__new__` (hot path)."""
     meta = item.get("meta")
-    return _tuple(RecordedEvent, (  # type: ignore[return-value]
+    return _tuple(RecordedEvent, (
         int(item["number"]["N"]),
         item["type"]["S"],
         item["created"]["S"],
@@ -76,7 +77,7 @@ def records(items: Iterable[dict[str, Any]]) -> Iterator[RecordedEvent]:
         if "." in number:
             continue
         meta = item.get("meta")
-        yield _tuple(RecordedEvent, (  # type: ignore[misc]
+        yield _tuple(RecordedEvent, (
             int(number), item["type"]["S"], item["created"]["S"], item["data"]["S"], meta["S"] if meta else None,
         ))
 
@@ -118,7 +119,8 @@ class DynamoDBTable:
 
     def _call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
         try:
-            return getattr(self.client, operation)(**request)
+            page: dict[str, Any] = getattr(self.client, operation)(**request)
+            return page
         except (ClientError, *CONNECTION_ERRORS) as exc:
             self._reraise(exc)
 
@@ -197,7 +199,7 @@ class DynamoDBEventStore(DynamoDBTable):
             self._reraise(exc)
 
     def _transact(self, aggregate_id: str, expected_version: int, items: list[dict[str, Any]]) -> None:
-        puts = [
+        puts: list[TransactWriteItemTypeDef] = [
             {
                 "Put": {
                     "TableName": self.table,

@@ -55,7 +55,7 @@ def backfill(
 
 
 def _one(cls: type[Aggregate], aggregate_id: str, repository: SnapshottingRepository, outcome: Outcome) -> None:
-    aggregate = cls(aggregate_id, repository=repository)  # type: ignore[call-arg]
+    aggregate = cls(aggregate_id, repository=repository)
     loaded = repository.hydrate(aggregate)
     if aggregate.version == 0:
         outcome.missing.append(aggregate_id)
@@ -73,7 +73,7 @@ def _one(cls: type[Aggregate], aggregate_id: str, repository: SnapshottingReposi
         outcome.replaced += loaded.snapshot_skipped is not None
         return
     # Refused: another writer changed the stored snapshot since this hydrate. Current now, or not?
-    again = cls(aggregate_id, repository=repository)  # type: ignore[call-arg]
+    again = cls(aggregate_id, repository=repository)
     if repository.hydrate(again).snapshot_version == again.version:
         outcome.current += 1
     else:

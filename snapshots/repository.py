@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -79,14 +79,14 @@ class SnapshottingRepository(Repository):
         snapshot items written since (by a writer that won a race), so the policy counts from the newest."""
         if not isinstance(self.snapshots, DynamoDBSnapshotStore):
             return super().hydrate(aggregate)
-        seen: list[dict] = []
+        seen: list[dict[str, Any]] = []
         loaded = Loaded(fold(aggregate, self.snapshots.read_after(aggregate.id, aggregate.version, seen)))
         if seen:
             self._notice(aggregate, seen[-1])
         return loaded
 
     @staticmethod
-    def _notice(aggregate: Aggregate, item: dict) -> None:
+    def _notice(aggregate: Aggregate, item: dict[str, Any]) -> None:
         known: Stored | None = getattr(aggregate, "_stored_snapshot", None)
         found = stored(item)
         if known is not None and known.version is not None and known.version >= (found.version or 0):
@@ -245,7 +245,7 @@ def describe(exc: Exception) -> str:
     return str(exc)
 
 
-def _key(aggregate: Aggregate) -> tuple[type, str, str]:
+def _key(aggregate: Aggregate) -> tuple[type[Aggregate], str, str]:
     return type(aggregate), aggregate.table, aggregate.id
 
 
