@@ -9,7 +9,7 @@ client's retries become `StoreUnavailableError`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from botocore.exceptions import ClientError, EndpointConnectionError, HTTPClientError
@@ -46,7 +46,7 @@ def to_item(aggregate_id: str, event: RecordedEvent) -> dict[str, dict[str, str]
     return item
 
 
-def is_event_item(item: dict[str, Any]) -> bool:
+def is_event_item(item: Mapping[str, Any]) -> bool:
     """Events have whole numbers; anything else kept in an aggregate's partition (a snapshot at
     `number = v + 0.5`) has a fractional one and is skipped by every event reader."""
     return "." not in item["number"]["N"]

@@ -39,7 +39,7 @@ class BatchResult:
             raise MalformedRecordError(f"record {sequence} was not projected: {self.failed_records[sequence][:500]}")
 
     def metrics(self) -> dict[str, float]:
-        values = {"EventsFolded": self.outcome.folded, "DuplicatesSkipped": self.outcome.duplicates,
+        values: dict[str, float] = {"EventsFolded": self.outcome.folded, "DuplicatesSkipped": self.outcome.duplicates,
                   "GapsFilled": self.outcome.gaps_filled, "MalformedRecords": len(self.malformed),
                   "WriteRequests": self.outcome.writes}
         if self.lag is not None:

@@ -235,7 +235,8 @@ class Projector:
 
     def _call(self, operation: str, **request: Any) -> dict[str, Any]:
         try:
-            return getattr(self.client, operation)(**request)
+            reply: dict[str, Any] = getattr(self.client, operation)(**request)
+            return reply
         except ClientError as exc:
             if error_code(exc) == "ResourceNotFoundException":
                 raise ProjectionError(f"a table of projection {self.projection.name} does not exist: "

@@ -70,7 +70,8 @@ def read_counters(client: Any, tables: Tables) -> dict[str, dict[str, Decimal]]:
 
 def _call(client: Any, operation: str, **request: Any) -> dict[str, Any]:
     try:
-        return getattr(client, operation)(**request)
+        reply: dict[str, Any] = getattr(client, operation)(**request)
+        return reply
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
             raise ProjectionError(f"table {request['TableName']!r} does not exist: run `aws-es init`") from exc

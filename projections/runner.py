@@ -191,7 +191,8 @@ class StreamRunner:
 
 
 def _sequence(record: dict[str, Any]) -> str:
-    return record["dynamodb"]["SequenceNumber"]
+    sequence: str = record["dynamodb"]["SequenceNumber"]
+    return sequence
 
 
 def _depth(shard_id: str, shards: list[dict[str, Any]], known: set[str]) -> int:

@@ -104,7 +104,8 @@ class Control:
         return state
 
     def live(self, name: str) -> int:
-        return self.state(name)["live"]
+        live: int = self.state(name)["live"]
+        return live
 
     def begin(self, name: str, segments: int) -> int:
         """The generation a rebuild writes: the one already being built, else live + 1 (recorded here).
@@ -117,8 +118,9 @@ class Control:
             if state["segments"] not in (None, segments):
                 raise ProjectionError(f"projection {name!r}: generation {state['building']} is being rebuilt "
                                       f"with --of {state['segments']}; resume it with --of {state['segments']}")
-            return state["building"]
-        target = state["live"] + 1
+            building: int = state["building"]
+            return building
+        target: int = state["live"] + 1
         self._update(name, "SET #b = :target, #s = :segments",
                      {":target": {"N": str(target)}, ":segments": {"N": str(segments)}},
                      # no other rebuild has started meanwhile
@@ -169,7 +171,8 @@ class Control:
 
     def _call(self, operation: str, **request: Any) -> dict[str, Any]:
         try:
-            return getattr(self.client, operation)(**request)
+            reply: dict[str, Any] = getattr(self.client, operation)(**request)
+            return reply
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ResourceNotFoundException":
                 raise ProjectionError(f"control table {self.table!r} does not exist: run `aws-es init`") from exc

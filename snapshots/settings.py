@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from botocore.config import Config
 
@@ -24,6 +24,8 @@ from snapshots.repository import SnapshottingRepository
 from snapshots.s3 import S3SnapshotStore
 
 if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
     from core.aggregate import Aggregate
     from snapshots.store import SnapshotStore
 
@@ -72,7 +74,7 @@ def _count(name: str, default: int, minimum: int) -> int:
 
 
 @functools.cache
-def s3_client() -> Any:
+def s3_client() -> S3Client:
     """The S3 client: path-style addressing when an endpoint is configured (a local stack has no DNS)."""
     local = config.env("AWS_ENDPOINT_URL_S3") or config.env("AWS_ENDPOINT_URL")
     options = Config(s3={"addressing_style": "path" if local else "auto"})
