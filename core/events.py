@@ -112,7 +112,8 @@ class Event:
         fields = ", ".join(f"{k}={v!r}" for k, v in self.data.items())
         return f"Event({self.type}#{self.number}{': ' if fields else ''}{fields})"
 
-    def __reduce__(self):  # pickling and copy go through __init__, since __setattr__ refuses
+    def __reduce__(self) -> tuple[builtins.type[Event], tuple[Any, ...]]:
+        """Pickling and copy go through `__init__`, since `__setattr__` refuses."""
         return (Event, (self.type, dict(self.data), self.number, self.created,
                         dict(self.meta) if self.meta else None))
 
@@ -154,19 +155,20 @@ def to_record(event: Event) -> RecordedEvent:
 
 #: Decoded payloads by their stored text, for payloads of immutable values only (shared safely behind a
 #: read-only proxy): a long loan repeats the same instalment, so most repayments decode once. Bounded.
-_PAYLOADS: dict[str, MappingProxyType] = {}
+_PAYLOADS: dict[str, MappingProxyType[str, Any]] = {}
 _PAYLOADS_MAX = 1024
 _PAYLOAD_TEXT_MAX = 128
 _IMMUTABLE = frozenset((str, int, bool, type(None), Decimal, datetime))
 _new_event = Event.__new__
+# The slots' own descriptors (read from the class dict, so typed as the descriptors they are, not as the
+# attributes' values): their `__set__` writes past the refusing `__setattr__`.
 _set_type, _set_data, _set_number, _set_created, _set_meta = (
-    Event.type.__set__, Event.data.__set__, Event.number.__set__,  # type: ignore[attr-defined]
-    Event.created.__set__, Event.meta.__set__,  # type: ignore[attr-defined]
+    Event.__dict__[name].__set__ for name in ("type", "data", "number", "created", "meta")
 )
 _parse_time = datetime.fromisoformat
 
 
-def _payload(text: str) -> MappingProxyType:
+def _payload(text: str) -> MappingProxyType[str, Any]:
     data = _PAYLOADS.get(text)
     if data is None:
         decoded = codec.decode(text)
