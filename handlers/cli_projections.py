@@ -157,7 +157,7 @@ def register_rebuild(commands: Any) -> None:
 
 
 def run_rebuild(args: argparse.Namespace) -> int:
-    from handlers.tables import ensure_tables
+    from handlers.tables import ensure_definitions
 
     declared = resolve(args.projection, projection_setup.projection())
     client, gate = config.dynamodb_client(), projection_setup.control()
@@ -167,7 +167,7 @@ def run_rebuild(args: argparse.Namespace) -> int:
         raise EventSourcingError(f"--segment {args.segment} must be in 0..{args.of - 1} (--of {args.of})")
     rebuild = Rebuild(declared, client, Loan.default_table(), gate,
                       lambda tables: _projector_for(declared, client, tables),
-                      lambda definitions: ensure_tables([lambda d=d: d for d in definitions]),
+                      ensure_definitions,
                       segments=args.of, workers=args.workers, on_progress=_progress_bar)
     report = rebuild.run(args.segment)
     print(file=sys.stderr)

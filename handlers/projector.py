@@ -12,6 +12,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
 
 from handlers import projection_setup
@@ -27,7 +28,7 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     result = project_batch(DynamoDBStreamEvent(event).records, projection_setup.live_projector(), time.time(),
                            source_table=projection_setup.events_table())
     logger.set_correlation_id(result.correlation_id)

@@ -20,7 +20,7 @@ from core import config
 from core.dynamodb import DynamoDBEventStore
 from core.errors import EventSourcingError
 from handlers import projection_setup
-from handlers.tables import ensure_tables
+from handlers.tables import ensure_definitions
 from loans import Loan
 from loans.projections import resolve
 from projections.projector import Projector
@@ -67,7 +67,7 @@ def rebuild_for(step: Step) -> Rebuild:
                          shards=projection_setup.settings().shards)
 
     def ensure(definitions: list[dict[str, Any]]) -> None:
-        ensure_tables([lambda d=d: d for d in definitions])
+        ensure_definitions(definitions)
 
     return Rebuild(declared, client, Loan.default_table(), projection_setup.control(), projector, ensure,
                    segments=step.segments, workers=1)

@@ -45,6 +45,13 @@ def ensure_table(client: Any, definition: dict[str, Any]) -> bool:
     return created
 
 
+def ensure_definitions(definitions: Iterable[dict[str, Any]]) -> None:
+    """Create each of these tables that is missing: a rebuild's generation tables, known only at run time."""
+    client = config.dynamodb_client()
+    for definition in definitions:
+        ensure_table(client, definition)
+
+
 def ensure_tables(definitions: Iterable[Callable[[], dict[str, Any]]] | None = None) -> list[tuple[str, bool]]:
     client = config.dynamodb_client()
     results = []

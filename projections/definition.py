@@ -55,7 +55,8 @@ class Projection:
     strict: bool = False
     ignored_types: frozenset[str] = frozenset()
     aggregate: type[Aggregate] | None = None
-    check: Callable[[Row, Aggregate], list[str]] | None = None
+    #: Called with an instance of `aggregate` (so typed `Any`: a dataclass field cannot name that subclass).
+    check: Callable[[Row, Any], list[str]] | None = None
 
     def folds(self, event_type: str) -> bool:
         return event_type in self.event_types
