@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core import config
 from core.errors import EventSourcingError
@@ -24,6 +24,13 @@ from projections.rebuild import Progress, Rebuild, RebuildReport
 from projections.runner import StreamRunner
 from projections.tables import tables_for
 from projections.verify import verify
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+    from projections.definition import Projection
+    from projections.projector import Projector
+    from projections.tables import Tables
 
 # -- live projector (demo, local, project) ----------------------------------------------------------------------
 
@@ -188,7 +195,7 @@ def _refuse(report: RebuildReport) -> None:
                           f"loans could not be folded (listed above); fix them and run again to resume")
 
 
-def _verify(declared: Any, client: Any, tables: Any) -> int:
+def _verify(declared: Projection, client: DynamoDBClient, tables: Tables) -> int:
     differences = verify(client, Loan.default_table(), declared, tables)
     for line in differences:
         print(line)
@@ -196,7 +203,7 @@ def _verify(declared: Any, client: Any, tables: Any) -> int:
     return 1 if differences else 0
 
 
-def _projector_for(declared: Any, client: Any, tables: Any) -> Any:
+def _projector_for(declared: Projection, client: DynamoDBClient, tables: Tables) -> Projector:
     from core.dynamodb import DynamoDBEventStore
     from projections.projector import Projector
 

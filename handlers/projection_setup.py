@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from botocore.config import Config
@@ -20,8 +20,12 @@ from loans import Loan
 from loans.projections import loan_summary
 from projections.definition import Projection
 from projections.projector import Projector
-from projections.runner import RunnerSettings, StreamRunner
+from projections.runner import OnFailure, RunnerSettings, StreamRunner
 from projections.tables import Control, Tables, keyed_table_definition, tables_for
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
 
 
 @dataclass(frozen=True)
@@ -86,7 +90,7 @@ def control() -> Control:
 
 
 @functools.lru_cache(maxsize=4)
-def _control(client: Any) -> Control:
+def _control(client: DynamoDBClient) -> Control:
     current = settings()
     return Control(current.control_table, client, ttl=current.control_ttl)
 
@@ -103,13 +107,13 @@ def live_projector() -> Projector:
 
 
 @functools.lru_cache(maxsize=4)
-def _projector(client: Any) -> Projector:
+def _projector(client: DynamoDBClient) -> Projector:
     declared, gate = projection(), _control(client)
     return Projector(declared, client, DynamoDBEventStore(events_table(), client),
                      lambda: tables_for(declared, gate.live(declared.name)), shards=settings().shards)
 
 
-def streams_client() -> Any:
+def streams_client() -> DynamoDBStreamsClient:
     """LOCAL-AWS trap 1: the streams client must not use account-id endpoints under moto."""
     disabled = Config(account_id_endpoint_mode="disabled")
     return config.build_client("dynamodbstreams", disabled)
@@ -122,7 +126,7 @@ def stream_arn() -> str:
     return table["LatestStreamArn"]
 
 
-def on_failure_queue() -> Any:
+def on_failure_queue() -> OnFailure:
     """A callable that sends each given-up record to the on-failure SQS queue (created if missing)."""
     sqs = config.client("sqs")
     url = sqs.create_queue(QueueName=settings().on_failure_queue)["QueueUrl"]

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from core import config
 from core.dynamodb import events_table_definition
 from loans import Loan
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
 
 #: Each entry returns CreateTable arguments for one table; other parts of the service add theirs.
 TABLE_DEFINITIONS: list[Callable[[], dict[str, Any]]] = [
@@ -31,7 +35,7 @@ def _projection_definitions() -> list[Callable[[], dict[str, Any]]]:
 TABLE_DEFINITIONS.extend(_projection_definitions())
 
 
-def ensure_table(client: Any, definition: dict[str, Any]) -> bool:
+def ensure_table(client: DynamoDBClient, definition: dict[str, Any]) -> bool:
     """Create one table unless it exists; wait until it is active. True when it was created now."""
     name = definition["TableName"]
     try:
@@ -61,7 +65,7 @@ def ensure_tables(definitions: Iterable[Callable[[], dict[str, Any]]] | None = N
     return results
 
 
-def ensure_bucket(client: Any, bucket: str) -> bool:
+def ensure_bucket(client: S3Client, bucket: str) -> bool:
     """Create one bucket unless it exists already. True when it was created now.
 
     Asks first: in us-east-1 creating a bucket you own succeeds again, so the create cannot tell.
@@ -73,7 +77,9 @@ def ensure_bucket(client: Any, bucket: str) -> bool:
         if exc.response["Error"]["Code"] not in ("404", "NoSuchBucket", "NotFound"):
             raise
     region = client.meta.region_name
-    options = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+    options: dict[str, Any] = (
+        {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+    )
     try:
         client.create_bucket(Bucket=bucket, **options)
     except ClientError as exc:

@@ -14,7 +14,7 @@ import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import takewhile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -25,6 +25,10 @@ from projections.definition import Projection, Row, counter_deltas, fold_records
 from projections.errors import GapError, ProjectionError, RowsUnavailableError, WriteConflictError
 from projections.items import from_item, to_item, version_of
 from projections.tables import Tables
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import PutTypeDef, TransactWriteItemTypeDef
 
 #: Counter items per group: each is its own DynamoDB item, so writes spread over this many hot keys.
 DEFAULT_SHARDS = 8
@@ -68,7 +72,7 @@ class _Conflict(Exception):
 class Projector:
     """Applies batches of stream events to the generation of a projection that `tables()` names."""
 
-    def __init__(self, projection: Projection, client: Any, store: EventStore,
+    def __init__(self, projection: Projection, client: DynamoDBClient, store: EventStore,
                  tables: Callable[[], Tables], shards: int = DEFAULT_SHARDS, attempts: int = 5) -> None:
         self.projection = projection
         self.client = client
@@ -195,8 +199,8 @@ class Projector:
                    for group, values in sorted(deltas.items())]
         self._transact([{"Put": put}, *updates], aggregate_id)
 
-    def _put(self, tables: Tables, aggregate_id: str, old: Row | None, new: Row) -> dict[str, Any]:
-        put: dict[str, Any] = {"TableName": tables.rows, "Item": to_item(self.projection.key, aggregate_id, new)}
+    def _put(self, tables: Tables, aggregate_id: str, old: Row | None, new: Row) -> PutTypeDef:
+        put: PutTypeDef = {"TableName": tables.rows, "Item": to_item(self.projection.key, aggregate_id, new)}
         if old is None:
             # the row is new: nobody has written it yet
             put["ConditionExpression"] = "attribute_not_exists(#k)"
@@ -209,7 +213,7 @@ class Projector:
         return put
 
     def _counter_update(self, table: str, group: str, values: dict[str, Any], aggregate_id: str,
-                        new: Row | None) -> dict[str, Any]:
+                        new: Row | None) -> TransactWriteItemTypeDef:
         shard = zlib.crc32(f"{aggregate_id}#{version_of(new)}".encode()) % self.shards
         names = {f"#c{i}": name for i, name in enumerate(values)}
         return {"Update": {
@@ -221,7 +225,7 @@ class Projector:
             "ExpressionAttributeValues": {f":c{i}": {"N": str(v)} for i, v in enumerate(values.values())},
         }}
 
-    def _transact(self, items: list[dict[str, Any]], aggregate_id: str) -> None:
+    def _transact(self, items: list[TransactWriteItemTypeDef], aggregate_id: str) -> None:
         try:
             self.client.transact_write_items(TransactItems=items)
         except ClientError as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -13,14 +13,17 @@ from projections.errors import ProjectionError
 from projections.items import from_item
 from projections.tables import Tables
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
-def read_row(client: Any, projection: Projection, tables: Tables, aggregate_id: str) -> Row | None:
+
+def read_row(client: DynamoDBClient, projection: Projection, tables: Tables, aggregate_id: str) -> Row | None:
     item = _call(client, "get_item", TableName=tables.rows, Key={projection.key: {"S": aggregate_id}},
                  ConsistentRead=True).get("Item")
     return from_item(projection.key, item)[1] if item else None
 
 
-def scan(client: Any, table: str, segment: int = 0, of: int = 1) -> Iterator[dict[str, Any]]:
+def scan(client: DynamoDBClient, table: str, segment: int = 0, of: int = 1) -> Iterator[dict[str, Any]]:
     """Every item of a table (or of one parallel-scan segment), page by page."""
     request: dict[str, Any] = {"TableName": table, "ConsistentRead": True}
     if of > 1:
@@ -33,11 +36,11 @@ def scan(client: Any, table: str, segment: int = 0, of: int = 1) -> Iterator[dic
         request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def scan_rows(client: Any, projection: Projection, tables: Tables) -> dict[str, Row]:
+def scan_rows(client: DynamoDBClient, projection: Projection, tables: Tables) -> dict[str, Row]:
     return dict(from_item(projection.key, item) for item in scan(client, tables.rows))
 
 
-def query_index(client: Any, projection: Projection, table: str, index: str, value: str, limit: int = 50,
+def query_index(client: DynamoDBClient, projection: Projection, table: str, index: str, value: str, limit: int = 50,
                 start: dict[str, Any] | None = None) -> tuple[list[tuple[str, Row]], dict[str, Any] | None]:
     """One page of rows whose index partition key equals `value`, newest sort key first, at most `limit`,
     after `start` (a previous page's last key); with the key to give back for the next page, or None at the
@@ -54,7 +57,7 @@ def query_index(client: Any, projection: Projection, table: str, index: str, val
     return [from_item(projection.key, item) for item in page.get("Items", ())], page.get("LastEvaluatedKey")
 
 
-def read_counters(client: Any, tables: Tables) -> dict[str, dict[str, Decimal]]:
+def read_counters(client: DynamoDBClient, tables: Tables) -> dict[str, dict[str, Decimal]]:
     """Counters per group, each the sum of the group's shard items (`<group>#<shard>`)."""
     totals: dict[str, dict[str, Decimal]] = {}
     if not tables.counters:
@@ -68,7 +71,7 @@ def read_counters(client: Any, tables: Tables) -> dict[str, dict[str, Decimal]]:
     return totals
 
 
-def _call(client: Any, operation: str, **request: Any) -> dict[str, Any]:
+def _call(client: DynamoDBClient, operation: str, **request: Any) -> dict[str, Any]:
     try:
         reply: dict[str, Any] = getattr(client, operation)(**request)
         return reply

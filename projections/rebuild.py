@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.dynamodb import from_item as event_from_item
 from core.dynamodb import is_event_item
@@ -28,6 +28,9 @@ from projections.items import to_item, version_of
 from projections.projector import Projector
 from projections.query import scan, scan_rows
 from projections.tables import Control, Tables, generation_definitions, tables_for
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 
 @dataclass
@@ -75,7 +78,7 @@ class RebuildReport:
     failures: dict[str, str] = field(default_factory=dict)
 
 
-def fold_segment(client: Any, events_table: str, projection: Projection, segment: int, of: int,
+def fold_segment(client: DynamoDBClient, events_table: str, projection: Projection, segment: int, of: int,
                  progress: Progress | None = None) -> tuple[dict[str, Row], dict[str, ProjectionError]]:
     """Every aggregate of one scan segment folded into its row, events taken in number order; and, for
     each aggregate that could not be folded (an event it cannot fold, a gap in its numbers), why not."""
@@ -114,7 +117,7 @@ def fold_segment(client: Any, events_table: str, projection: Projection, segment
 class Rebuild:
     """One rebuild of `projection` into a fresh generation, or its resumption."""
 
-    def __init__(self, projection: Projection, client: Any, events_table: str, control: Control,
+    def __init__(self, projection: Projection, client: DynamoDBClient, events_table: str, control: Control,
                  projector: Callable[[Tables], Projector], ensure: Callable[[list[dict[str, Any]]], None],
                  segments: int = 8, workers: int = 4, on_progress: Callable[[Progress], None] | None = None) -> None:
         self.projection = projection
@@ -173,7 +176,8 @@ class Rebuild:
 
     def _batch_write(self, table: str, requests: list[dict[str, Any]]) -> None:
         for start in range(0, len(requests), 25):
-            pending = {table: requests[start:start + 25]}
+            # The requests are built as plain dicts; the reply's unprocessed ones are the stubs' typed dicts.
+            pending: Mapping[str, Sequence[Any]] = {table: requests[start:start + 25]}
             while pending:
                 pending = self.client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
 

@@ -14,9 +14,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from projections.records import lambda_record
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
+    from mypy_boto3_dynamodbstreams.type_defs import ShardTypeDef
 
 #: handler(event, context) -> {"batchItemFailures": [{"itemIdentifier": sequence}, ...]}
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -68,7 +72,7 @@ class LocalContext:
 class StreamRunner:
     """Feeds one table's stream to a handler, as Lambda would."""
 
-    def __init__(self, streams: Any, stream_arn: str, handler: Handler, on_failure: OnFailure,
+    def __init__(self, streams: DynamoDBStreamsClient, stream_arn: str, handler: Handler, on_failure: OnFailure,
                  settings: RunnerSettings | None = None, region: str = "us-east-1",
                  positions: Positions | None = None) -> None:
         self.streams = streams
@@ -86,7 +90,7 @@ class StreamRunner:
 
     def shards(self) -> list[str]:
         """Shard ids, parents before children, so each item's records stay in order."""
-        shards: list[dict[str, Any]] = []
+        shards: list[ShardTypeDef] = []
         request: dict[str, Any] = {"StreamArn": self.stream_arn}
         while True:
             description = self.streams.describe_stream(**request)["StreamDescription"]
@@ -195,7 +199,7 @@ def _sequence(record: dict[str, Any]) -> str:
     return sequence
 
 
-def _depth(shard_id: str, shards: list[dict[str, Any]], known: set[str]) -> int:
+def _depth(shard_id: str, shards: list[ShardTypeDef], known: set[str]) -> int:
     parents = {shard["ShardId"]: shard.get("ParentShardId") for shard in shards}
     depth, parent = 0, parents.get(shard_id)
     while parent in known and depth < len(known):

@@ -13,12 +13,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from projections.definition import Projection
 from projections.errors import ProjectionError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,8 @@ def generation_definitions(projection: Projection, generation: int) -> list[dict
 class Control:
     """The live generation of each projection, and the progress of rebuilds (one item per segment)."""
 
-    def __init__(self, table: str, client: Any, ttl: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, table: str, client: DynamoDBClient, ttl: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.table = table
         self.client = client
         self.ttl = ttl

@@ -8,7 +8,7 @@ hold. The counters must equal the sum over the rows. Each difference names the a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from core.dynamodb import from_item as event_from_item
 from core.dynamodb import is_event_item
@@ -22,6 +22,8 @@ from projections.query import read_counters, scan, scan_rows
 from projections.tables import Tables
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
     from core.aggregate import Aggregate
 
 #: What stops the write side's own fold of a stored event: refused by a handler, undecodable, or a handler
@@ -29,7 +31,8 @@ if TYPE_CHECKING:
 _CANNOT_LOAD = (EventSourcingError, ArithmeticError, LookupError, TypeError, ValueError)
 
 
-def verify(client: Any, events_table: str, projection: Projection, tables: Tables, segments: int = 4) -> list[str]:
+def verify(client: DynamoDBClient, events_table: str, projection: Projection, tables: Tables,
+           segments: int = 4) -> list[str]:
     """Every difference between a projection's tables and the write side's state; empty when they agree."""
     if projection.aggregate is None or projection.check is None:
         raise ProjectionError(f"projection {projection.name} declares no aggregate and check to verify against")
@@ -54,7 +57,7 @@ def verify(client: Any, events_table: str, projection: Projection, tables: Table
     return differences + counter_differences(client, projection, tables, rows)
 
 
-def reckon_segment(client: Any, events_table: str, aggregate: type[Aggregate], segment: int,
+def reckon_segment(client: DynamoDBClient, events_table: str, aggregate: type[Aggregate], segment: int,
                    of: int) -> tuple[dict[str, Aggregate], dict[str, str]]:
     """Each aggregate of one scan segment folded by its own handlers; and why each one that could not be,
     was not (a refused or undecodable event, a gap in its numbers)."""
@@ -98,7 +101,8 @@ def _fold_ready(instance: Aggregate, buffer: dict[int, RecordedEvent]) -> str | 
     return None
 
 
-def counter_differences(client: Any, projection: Projection, tables: Tables, rows: dict[str, Row]) -> list[str]:
+def counter_differences(client: DynamoDBClient, projection: Projection, tables: Tables,
+                        rows: dict[str, Row]) -> list[str]:
     """Where the counter table differs from the sum over the rows."""
     if not tables.counters:
         return []

@@ -19,6 +19,8 @@ from snapshots.errors import SnapshotError
 from snapshots.repository import describe
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
     from core.aggregate import Aggregate
     from snapshots.repository import SnapshottingRepository
 
@@ -82,7 +84,7 @@ def _one(cls: type[Aggregate], aggregate_id: str, repository: SnapshottingReposi
                                              "the stored one changed meanwhile; run the backfill again"))
 
 
-def aggregate_ids(table: str, client: Any) -> Iterator[str]:
+def aggregate_ids(table: str, client: DynamoDBClient) -> Iterator[str]:
     """Every aggregate id in an events table: one Scan (page by page) for the items numbered 1."""
     request: dict[str, Any] = {
         "TableName": table,
