@@ -28,4 +28,4 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) build .aws-sam *.egg-info
+	rm -rf $(VENV) build .aws-sam .mypy_cache *.egg-info
