@@ -251,5 +251,5 @@ def _key(aggregate: Aggregate) -> tuple[type[Aggregate], str, str]:
 
 def _mark(aggregate: Aggregate, valid: int, where: Stored | None) -> None:
     """Remember, privately on the aggregate, the latest valid snapshot (policy) and the stored one it saw."""
-    aggregate._snapshot_version = valid  # type: ignore[attr-defined]
-    aggregate._stored_snapshot = where  # type: ignore[attr-defined]
+    # Through the instance's dict: they are this package's, so the Aggregate class does not declare them.
+    vars(aggregate).update(_snapshot_version=valid, _stored_snapshot=where)
