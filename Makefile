@@ -17,6 +17,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 lint: $(STAMP)
@@ -31,4 +32,4 @@ bench-seed: $(STAMP)
 	$(BIN)/python -m benchmarks.seed_compare $(BASE)
 
 clean:
-	rm -rf $(VENV) build .aws-sam *.egg-info
+	rm -rf $(VENV) build .aws-sam .mypy_cache *.egg-info

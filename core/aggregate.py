@@ -65,7 +65,9 @@ class Aggregate(Resource):
     Subclasses set `table` (the events table's default name) and define `on_<event_type>` handlers.
     """
 
-    table: ClassVar[str | None] = None
+    #: The events table's default name, set by a subclass (`table = "Loans"`; unset, the class name plus "s");
+    #: an instance holds the name it uses, so it is an instance attribute with a class default.
+    table: str = ""
     #: Bump to invalidate stored snapshots by hand; they are also invalidated when a handler's code changes.
     snapshot_version: ClassVar[int] = 0
     _dispatch: ClassVar[dict[str, tuple[Callable[..., Any], tuple[tuple[str, Any], ...]]]]
@@ -194,7 +196,7 @@ class Aggregate(Resource):
         once the events are folded in, gives an idempotency key to write atomically with them (see core.store).
         """
         single = not isinstance(event, (list, tuple))
-        events = self._prepare([event] if single else list(event))
+        events = self._prepare(list(event) if isinstance(event, (list, tuple)) else [event])
         expected = self.version
         saved = self.checkpoint()
         try:

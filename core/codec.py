@@ -63,7 +63,10 @@ def decode(text: str | bytes) -> dict[str, Any]:
         raise CodecError(f"stored payload must be a JSON object, not {type(value).__name__}")
     # Only payloads that hold a tag need the walk; most repayments hold one Decimal, so check cheaply first.
     if ('"$' in text) if isinstance(text, str) else (b'"$' in text):
-        return _from_json_dict(value)
+        restored = _from_json_dict(value)
+        if not isinstance(restored, dict):  # `encode` never writes a bare tag at the top: the text is foreign
+            raise CodecError(f"stored payload must be a JSON object, not a tagged {type(restored).__name__}")
+        return restored
     return value
 
 

@@ -26,7 +26,7 @@ def requires(**fields: type | tuple[type, ...]) -> Callable[[F], F]:
     """
 
     def mark(handler: F) -> F:
-        handler.__requires__ = dict(fields)  # type: ignore[attr-defined]
+        vars(handler)["__requires__"] = dict(fields)  # the function's own attributes: `F` declares none
         return handler
 
     return mark

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+from botocore.client import BaseClient
+
+#: Any boto3 client: `attach` hands back the very client it was given, typed as it was.
+Client = TypeVar("Client", bound=BaseClient)
 
 
 @dataclass
@@ -24,7 +29,7 @@ class RequestMeter:
     def for_this_thread(cls) -> RequestMeter:
         return cls(thread=threading.get_ident())
 
-    def attach(self, client: Any) -> Any:
+    def attach(self, client: Client) -> Client:
         client.meta.events.register("after-call", self._after_call)
         return client
 

@@ -7,9 +7,13 @@ import os
 import socket
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.errors import ConfigurationError
 from handlers.root import reset
+
+if TYPE_CHECKING:
+    from moto.server import ThreadedMotoServer
 
 #: What another shell needs to reach the local stack (the endpoint is added when it starts).
 LOCAL_ENVIRONMENT = {
@@ -43,7 +47,7 @@ class LocalStack:
 
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
-        self._server = None
+        self._server: ThreadedMotoServer | None = None
 
     @property
     def endpoint(self) -> str:

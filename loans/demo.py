@@ -85,7 +85,10 @@ def run_long_loan(
     payment = {"type": "LoanPaid", "amount": Decimal("10.00")}
     for start in range(0, repayments, batch):
         size = min(batch, repayments - start)
-        loan.commit(payment if size == 1 else [payment] * size)
+        if size == 1:
+            loan.commit(payment)
+        else:
+            loan.commit([payment] * size)
     loan.commit([{"type": "LoanPaid", "amount": loan.balance}, {"type": "LoanSettled"}])
     return loan
 

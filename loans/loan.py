@@ -90,6 +90,7 @@ class Loan(Aggregate):
     def on_loan_disbursed(self, event: Event) -> None:
         self._expect(event, APPROVED)
         self.status = DISBURSED
+        assert self.requested_amount is not None and self.interest is not None  # LoanCreated set both
         self.balance = (self.requested_amount * (1 + self.interest)).quantize(CENT, ROUND_HALF_UP)
         self.last_updated = event.created
 

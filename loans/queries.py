@@ -11,7 +11,7 @@ import base64
 import binascii
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core import EventSourcingError, InvalidIdError, check_id
 from loans.loan import STATUSES
@@ -21,6 +21,9 @@ from loans.views import loan_view
 from projections.definition import Projection
 from projections.query import query_index, read_row
 from projections.tables import Tables
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 #: A listing's page size: ASCII digits only (`isdigit()` also takes "²" and "⑤"), 1 to 1000.
 MAX_LIMIT = 1000
@@ -36,14 +39,14 @@ class InvalidQueryError(EventSourcingError):
         self.field = field
 
 
-def summary(client: Any, projection: Projection, tables: Tables, loan_id: str) -> dict[str, Any]:
+def summary(client: DynamoDBClient, projection: Projection, tables: Tables, loan_id: str) -> dict[str, Any]:
     row = read_row(client, projection, tables, check_id(loan_id))
     if row is None:
         raise LoanNotFoundError(loan_id)
     return loan_view(loan_id, row)
 
 
-def by_status(client: Any, projection: Projection, tables: Tables, status: str | None, limit: str | None,
+def by_status(client: DynamoDBClient, projection: Projection, tables: Tables, status: str | None, limit: str | None,
               cursor: str | None) -> dict[str, Any]:
     """One page of loans in `status`, most recently updated first, and the cursor of the next page if any."""
     if status not in STATUSES:

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from projections.definition import VERSION, Row
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
 
-def to_item(key: str, aggregate_id: str, row: Row) -> dict[str, dict[str, str]]:
-    item: dict[str, dict[str, str]] = {key: {"S": aggregate_id}}
+
+def to_item(key: str, aggregate_id: str, row: Row) -> dict[str, AttributeValueTypeDef]:
+    item: dict[str, AttributeValueTypeDef] = {key: {"S": aggregate_id}}
     for name, value in row.items():
         if value is None or name == key:
             continue
         if isinstance(value, bool):
-            item[name] = {"BOOL": value}  # type: ignore[dict-item]
+            item[name] = {"BOOL": value}
         elif isinstance(value, (int, Decimal)):
             item[name] = {"N": str(value)}
         else:

@@ -2,8 +2,9 @@
 
 from snapshots.cache import AggregateCache
 from snapshots.dynamodb import DynamoDBSnapshotStore
-from snapshots.envelope import Snapshot, fingerprint, take
+from snapshots.envelope import Snapshot, take
 from snapshots.errors import SnapshotCorruptError, SnapshotError, SnapshotTooLargeError
+from snapshots.fingerprint import fingerprint
 from snapshots.policy import SnapshotPolicy
 from snapshots.repository import COUNTERS, SnapshottingRepository
 from snapshots.s3 import S3SnapshotStore

@@ -20,6 +20,8 @@ from snapshots.errors import SnapshotError
 from snapshots.repository import describe
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
     from core.aggregate import Aggregate
     from snapshots.repository import SnapshottingRepository
 
@@ -56,7 +58,7 @@ def backfill(
 
 
 def _one(cls: type[Aggregate], aggregate_id: str, repository: SnapshottingRepository, outcome: Outcome) -> None:
-    aggregate = cls(aggregate_id, repository=repository)  # type: ignore[call-arg]
+    aggregate = cls(aggregate_id, repository=repository)
     loaded = repository.hydrate(aggregate)
     if aggregate.version == 0:
         outcome.missing.append(aggregate_id)
@@ -74,7 +76,7 @@ def _one(cls: type[Aggregate], aggregate_id: str, repository: SnapshottingReposi
         outcome.replaced += loaded.snapshot_skipped is not None
         return
     # Refused: another writer changed the stored snapshot since this hydrate. Current now, or not?
-    again = cls(aggregate_id, repository=repository)  # type: ignore[call-arg]
+    again = cls(aggregate_id, repository=repository)
     if repository.hydrate(again).snapshot_version == again.version:
         outcome.current += 1
     else:
@@ -83,7 +85,7 @@ def _one(cls: type[Aggregate], aggregate_id: str, repository: SnapshottingReposi
                                              "the stored one changed meanwhile; run the backfill again"))
 
 
-def aggregate_ids(table: str, client: Any) -> Iterator[str]:
+def aggregate_ids(table: str, client: DynamoDBClient) -> Iterator[str]:
     """Every aggregate id in an events table: one Scan (page by page) for the items numbered 1."""
     request: dict[str, Any] = {
         "TableName": table,

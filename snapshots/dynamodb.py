@@ -42,7 +42,8 @@ def snapshot_number(version: int) -> str:
 
 
 def is_snapshot_item(item: dict[str, Any]) -> bool:
-    return item.get("kind", {}).get("S") == KIND
+    kind: str | None = item.get("kind", {}).get("S")
+    return kind == KIND
 
 
 def to_item(snapshot: Snapshot) -> dict[str, dict[str, str]]:

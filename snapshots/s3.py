@@ -10,7 +10,7 @@ replaces a newer one whatever order racing writers land in; or the very object a
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 from urllib.parse import quote
 
 from botocore.exceptions import ClientError
@@ -20,21 +20,31 @@ from snapshots.envelope import Snapshot
 from snapshots.errors import SnapshotCorruptError, SnapshotError
 from snapshots.store import Stored
 
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
 #: Conditional puts that lose a race re-read and try again this many times before giving up.
 ATTEMPTS = 5
 _PRECONDITION_FAILED = ("PreconditionFailed", "412", "ConditionalRequestConflict", "409")
 
 
+class _Condition(TypedDict, total=False):
+    """A conditional put's precondition: the key must be free, or hold the object with this ETag."""
+
+    IfNoneMatch: str
+    IfMatch: str
+
+
 class S3SnapshotStore:
     """Snapshot store on one bucket; `client` is a boto3 S3 client (path-style against a local endpoint)."""
 
-    def __init__(self, bucket: str, prefix: str = "snapshots/", client: Any | None = None) -> None:
+    def __init__(self, bucket: str, prefix: str = "snapshots/", client: S3Client | None = None) -> None:
         self.bucket = bucket
         self.prefix = prefix
         self._client = client
 
     @property
-    def client(self) -> Any:
+    def client(self) -> S3Client:
         if self._client is None:
             from core.config import default_client
 
@@ -66,7 +76,7 @@ class S3SnapshotStore:
             named = current is not None and replaces is not None and replaces.token == current[0]
             if current is not None and not named and current[1] >= snapshot.version:
                 return False
-            condition = {"IfNoneMatch": "*"} if current is None else {"IfMatch": current[0]}
+            condition: _Condition = {"IfNoneMatch": "*"} if current is None else {"IfMatch": current[0]}
             try:
                 self.client.put_object(
                     Bucket=self.bucket,

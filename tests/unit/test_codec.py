@@ -72,6 +72,8 @@ def test_payload_must_be_a_mapping():
         ('{"amount": {"$d": "ten"}}', "malformed \\$d value 'ten'"),
         ('{"at": {"$t": "yesterday"}}', "malformed \\$t value"),
         ('{"n": {"$i": [1]}}', "malformed \\$i value"),
+        ('{"$d": "10.00"}', "must be a JSON object, not a tagged Decimal"),
+        ('{"$t": "2026-01-31T12:00:00.000000+00:00"}', "must be a JSON object, not a tagged datetime"),
     ],
 )
 def test_damaged_stored_payloads_are_named(stored, message):
