@@ -133,7 +133,7 @@ def test_the_root_applies_the_overrides_to_every_table_it_names(monkeypatch) -> 
     summary = current.projection("loan")
     assert (summary.table, summary.counters_table) == ("summary-x", "portfolio-x")
     names = {definition["TableName"] for definition in current.table_definitions()}
-    assert names == {"Loans", "acc-events", "summary-x", "portfolio-x", "AccountBalance", "acc-owners",
+    assert names == {"Loans", "acc-events", "summary-x", "portfolio-x", "LoanDaily", "AccountBalance", "acc-owners",
                      "AccountActivity", "ProjectionControl"}
     assert [p.name for p in current.projections_for("acc-events")] == ["account-balance", "account-activity"]
 
