@@ -190,8 +190,10 @@ def serve_until_interrupted(port: int | None) -> None:
     from handlers.http_local import ApiServer
 
     server = ApiServer(port or 0).start()
-    print(f"APIs: {server.url}  (POST /loans, POST /loans/{{id}}/events, GET /loans?status=S, GET /portfolio)")
-    print(f"dashboard: {server.url}/dashboard")
+    current = root()
+    print(f"APIs: {server.url}  (the routes of {', '.join(current.settings.modules)})")
+    for page, path in current.registry.pages.items():
+        print(f"{page}: {server.url}{path}")
     print("Ctrl-C to stop", flush=True)
     try:
         while True:

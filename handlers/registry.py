@@ -1,7 +1,8 @@
 """The registry: the aggregates and projections the modules named in `AWS_ES_MODULES` declare.
 
 A module declares, as attributes, `AGGREGATES` (Aggregate subclasses), `PROJECTIONS` (Projection objects),
-optionally `ALIASES` (short name -> projection name) and `command_routes(app, root)` / `query_routes(app,
+optionally `ALIASES` (short name -> projection name), `PAGES` (name -> path of a page its routes serve, printed
+by `aws-es local`) and `command_routes(app, root)` / `query_routes(app,
 root)`. Every entry point (command line, Lambda handlers, local stack) loads the same registry, so a type
 declared once is served everywhere. Anything wrong is one `ConfigurationError` naming the module.
 """
@@ -44,6 +45,8 @@ class Registry:
     #: Optional command-line views: projection name -> view(key, row), counters name -> view(counters),
     #: aggregate class name -> view(state).
     views: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
+    #: Pages the modules' routes serve (name -> path, e.g. `dashboard` -> `/dashboard`), for `aws-es local`.
+    pages: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def demo(self) -> Callable[..., None]:
@@ -93,6 +96,7 @@ def load(modules: Sequence[str]) -> Registry:
     queries: list[Routes] = []
     views: dict[str, Callable[..., Any]] = {}
     demos: list[Callable[..., None]] = []
+    pages: dict[str, str] = {}
     for name in modules:
         module = _import(name)
         found = _aggregates(name, module), _projections(name, module)
@@ -105,8 +109,9 @@ def load(modules: Sequence[str]) -> Registry:
         queries += _routes(name, module, "query_routes")
         views.update(_views(name, module))
         demos += _routes(name, module, "run_demo")
+        pages.update(_pages(name, module))
     registry = Registry(tuple(modules), tuple(aggregates), tuple(projections), aliases, tuple(commands),
-                        tuple(queries), tuple(demos), views)
+                        tuple(queries), tuple(demos), views, pages)
     _check(registry)
     return registry
 
@@ -153,6 +158,14 @@ def _routes(name: str, module: Any, attribute: str) -> list[Routes]:
     if not callable(routes):
         raise ConfigurationError(f"module {name!r}: {attribute} must be a function")
     return [routes]
+
+
+def _pages(name: str, module: Any) -> dict[str, str]:
+    declared = getattr(module, "PAGES", None) or {}
+    pages = declared.items() if isinstance(declared, Mapping) else [(None, None)]
+    if not all(isinstance(page, str) and isinstance(path, str) and path.startswith("/") for page, path in pages):
+        raise ConfigurationError(f"module {name!r}: PAGES must map page names to paths starting with '/'")
+    return dict(declared)
 
 
 def _views(name: str, module: Any) -> dict[str, Callable[..., Any]]:

@@ -15,6 +15,8 @@ from loans.views import loan_view, portfolio_view, state_view
 
 AGGREGATES = (Loan,)
 PROJECTIONS = (loan_summary(),)
+#: Pages the loan routes serve, printed by `aws-es local` and `aws-es demo --serve`.
+PAGES = {"dashboard": "/dashboard"}
 ALIASES = {"loan": "loan-summary"}
 def run_demo(repayments: int, meter: RequestMeter) -> None:
     """`aws-es demo`: the worked example end to end (imported when run, not when the module loads)."""
@@ -25,5 +27,5 @@ def run_demo(repayments: int, meter: RequestMeter) -> None:
 
 VIEWS = {"Loan": state_view, "loan-summary": loan_view, "portfolio": portfolio_view}
 
-__all__ = ["AGGREGATES", "ALIASES", "PROJECTIONS", "STATUSES", "VIEWS", "Loan", "command_routes", "query_routes",
-           "run_demo"]
+__all__ = ["AGGREGATES", "ALIASES", "PAGES", "PROJECTIONS", "STATUSES", "VIEWS", "Loan", "command_routes",
+           "query_routes", "run_demo"]

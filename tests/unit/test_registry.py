@@ -53,6 +53,11 @@ SUMMARY_AGAIN = "from loans.projections import loan_summary\nPROJECTIONS = (loan
                                "command_routes = 3\n"}, "module 'bad_routes': command_routes must be a function"),
     (["loans", "bad_views"], {"bad_views": "from tests.accounts import BankAccount\nAGGREGATES = (BankAccount,)\n"
                               "VIEWS = {'nothing': print}\n"}, "VIEWS names 'nothing', which is no registered"),
+    (["loans", "bad_pages"], {"bad_pages": "from tests.accounts import BankAccount\nAGGREGATES = (BankAccount,)\n"
+                              "PAGES = {'board': 'board'}\n"},
+     "module 'bad_pages': PAGES must map page names to paths"),
+    (["loans", "list_pages"], {"list_pages": "from tests.accounts import BankAccount\nAGGREGATES = (BankAccount,)\n"
+                               "PAGES = ['/board']\n"}, "module 'list_pages': PAGES must map page names to paths"),
 ])
 def test_a_bad_module_is_one_configuration_error_naming_it(write_module, modules, sources, message) -> None:
     for name, source in sources.items():
@@ -79,6 +84,8 @@ def test_the_registry_finds_types_projections_counters_and_aliases() -> None:
     assert registry.projection("account").name == "account-balance"
     assert registry.projection("balances-by-owner").name == "account-balance"
     assert registry.projection("portfolio").name == "loan-summary"
+    assert registry.projection("daily").name == "loan-summary"
+    assert registry.pages == {"dashboard": "/dashboard"}
     with pytest.raises(UnknownAggregateError, match="unknown aggregate type 'Order': choose one of BankAccount, Loan"):
         registry.aggregate("Order")
     with pytest.raises(UnknownProjectionError, match="choose one of account, account-activity, account-balance"):
