@@ -41,10 +41,6 @@ def default_client(
 def default_client(
     service: Literal["sqs"], extra: Config | None = None, region: str | None = None, **options: Any
 ) -> SQSClient: ...
-@overload
-def default_client(
-    service: Service, extra: Config | None = None, region: str | None = None, **options: Any
-) -> DynamoDBClient | DynamoDBStreamsClient | S3Client | SQSClient: ...
 def default_client(
     service: Service, extra: Config | None = None, region: str | None = None, **options: Any
 ) -> DynamoDBClient | DynamoDBStreamsClient | S3Client | SQSClient:
