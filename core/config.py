@@ -4,7 +4,7 @@ that is given no client (as powertools does). Configuration is read by `handlers
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import boto3
 from botocore.config import Config
@@ -12,11 +12,38 @@ from botocore.exceptions import NoRegionError
 
 from core.errors import ConfigurationError
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
+
+#: The services the project builds clients for (each has its own overload, as the stubs' `Session.client`).
+Service = Literal["dynamodb", "dynamodbstreams", "s3", "sqs"]
+
 #: Standard retry mode: throttling and 5xx are retried with backoff; conditional failures are not.
 CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
 
 
-def default_client(service: str, extra: Config | None = None, region: str | None = None, **options: Any) -> Any:
+@overload
+def default_client(
+    service: Literal["dynamodb"], extra: Config | None = None, region: str | None = None, **options: Any
+) -> DynamoDBClient: ...
+@overload
+def default_client(
+    service: Literal["dynamodbstreams"], extra: Config | None = None, region: str | None = None, **options: Any
+) -> DynamoDBStreamsClient: ...
+@overload
+def default_client(
+    service: Literal["s3"], extra: Config | None = None, region: str | None = None, **options: Any
+) -> S3Client: ...
+@overload
+def default_client(
+    service: Literal["sqs"], extra: Config | None = None, region: str | None = None, **options: Any
+) -> SQSClient: ...
+def default_client(
+    service: Service, extra: Config | None = None, region: str | None = None, **options: Any
+) -> DynamoDBClient | DynamoDBStreamsClient | S3Client | SQSClient:
     """A new client with the project's retry and timeout settings (merged with `extra`).
 
     A missing region is one `ConfigurationError` that says what to set, for every service alike (S3 alone

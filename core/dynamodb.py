@@ -28,6 +28,7 @@ from core.store import KeyMarker, check_append
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 #: Error codes that mean "not now": throttling and server faults, still failing after the client's retries.
 UNAVAILABLE_CODES = frozenset((
@@ -64,7 +65,7 @@ _tuple = tuple.__new__
 def from_item(item: dict[str, Any]) -> RecordedEvent:
     """The stored item as a `RecordedEvent`, built without the namedtuple's Python-level `__new__` (hot path)."""
     meta = item.get("meta")
-    return _tuple(RecordedEvent, (  # type: ignore[return-value]
+    return _tuple(RecordedEvent, (
         int(item["number"]["N"]),
         item["type"]["S"],
         item["created"]["S"],
@@ -83,7 +84,7 @@ def records(items: Iterable[dict[str, Any]]) -> Iterator[RecordedEvent]:
         if "." in number:
             continue
         meta = item.get("meta")
-        yield _tuple(RecordedEvent, (  # type: ignore[misc]
+        yield _tuple(RecordedEvent, (
             int(number), item["type"]["S"], item["created"]["S"], item["data"]["S"], meta["S"] if meta else None,
         ))
 
@@ -119,7 +120,9 @@ class DynamoDBTable:
 
     def _call(self, operation: str, request: dict[str, Any]) -> dict[str, Any]:
         try:
-            return getattr(self.client, operation)(**request)
+            # The operation is named at run time, so its reply is untyped here: a plain dict.
+            reply: dict[str, Any] = getattr(self.client, operation)(**request)
+            return reply
         except (ClientError, *CONNECTION_ERRORS) as exc:
             self._reraise(exc)
 
@@ -208,7 +211,7 @@ class DynamoDBEventStore(DynamoDBTable):
     def _transact(
         self, aggregate_id: str, expected_version: int, items: list[dict[str, Any]], marker: KeyMarker | None = None
     ) -> None:
-        puts = [
+        puts: list[TransactWriteItemTypeDef] = [
             {
                 "Put": {
                     "TableName": self.table,
@@ -246,7 +249,7 @@ class DynamoDBEventStore(DynamoDBTable):
             self._reraise(exc)
 
 
-def marker_put(marker: KeyMarker) -> dict[str, Any]:
+def marker_put(marker: KeyMarker) -> TransactWriteItemTypeDef:
     """The transaction's Put of a marker item: free key only; the old item comes back when it is taken."""
     return {
         "Put": {

@@ -8,19 +8,20 @@ a cancelled transaction is read as one code per item, in item order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from core.errors import EventSourcingError, error_code
 
-#: One call of a paged operation (Query or Scan) with the request given.
-Call = Callable[[dict[str, Any]], dict[str, Any]]
+#: One call of a paged operation (Query or Scan) with the request given: its reply, a plain dict or the
+#: stubs' typed one (`QueryOutputTypeDef`, `ScanOutputTypeDef`).
+Call = Callable[[dict[str, Any]], Mapping[str, Any]]
 #: Cancellation codes meaning another writer got there first (a condition failed, or a concurrent transaction).
 CONFLICT_REASONS = frozenset(("ConditionalCheckFailed", "TransactionConflict"))
 
-def pages(call: Call, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def pages(call: Call, request: dict[str, Any]) -> Iterator[Mapping[str, Any]]:
     """Every page of a Query or Scan, following `LastEvaluatedKey` while the reply has one."""
     request = dict(request)
     while True:
@@ -37,7 +38,7 @@ def paged_items(call: Call, request: dict[str, Any]) -> Iterator[dict[str, Any]]
         yield from page.get("Items", ())
 
 
-def is_last_page(page: dict[str, Any]) -> bool:
+def is_last_page(page: Mapping[str, Any]) -> bool:
     """True when no page follows this one: the reply has no `LastEvaluatedKey`."""
     return "LastEvaluatedKey" not in page
 

@@ -7,7 +7,7 @@ original library's handlers read them.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from types import MappingProxyType
@@ -138,7 +138,9 @@ class Event:
         fields = ", ".join(f"{k}={v!r}" for k, v in self.data.items())
         return f"Event({self.type}#{self.number}{': ' if fields else ''}{fields})"
 
-    def __reduce__(self):  # pickling and copy go through __init__, since __setattr__ refuses
+    def __reduce__(  # pickling and copy go through __init__, since __setattr__ refuses
+        self,
+    ) -> tuple[builtins.type[Event], tuple[str, dict[str, Any], int | None, datetime | None, dict[str, Any] | None]]:
         return (Event, (self.type, dict(self.data), self.number, self.created,
                         dict(self.meta) if self.meta else None))
 
@@ -197,15 +199,17 @@ def to_record(event: Event) -> RecordedEvent:
 
 #: Decoded payloads by their stored text, for payloads of immutable values only (shared safely behind a
 #: read-only proxy): a long loan repeats the same instalment, so most repayments decode once. Bounded.
-_PAYLOADS: dict[str, MappingProxyType] = {}
+_PAYLOADS: dict[str, MappingProxyType[str, Any]] = {}
 _PAYLOADS_MAX = 1024
 _PAYLOAD_TEXT_MAX = 128
 _IMMUTABLE = frozenset((str, int, bool, type(None), Decimal, datetime))
 _new_event = Event.__new__
-_set_type, _set_data, _set_number, _set_created, _set_meta = (
-    Event.type.__set__, Event.data.__set__, Event.number.__set__,  # type: ignore[attr-defined]
-    Event.created.__set__, Event.meta.__set__,  # type: ignore[attr-defined]
-)
+# The slots' descriptors, read from the class dict: to mypy, `Event.type` is the annotated attribute (a str).
+_set_type: Callable[[Event, str], None] = Event.__dict__["type"].__set__
+_set_data: Callable[[Event, Mapping[str, Any]], None] = Event.__dict__["data"].__set__
+_set_number: Callable[[Event, int | None], None] = Event.__dict__["number"].__set__
+_set_created: Callable[[Event, datetime | None], None] = Event.__dict__["created"].__set__
+_set_meta: Callable[[Event, Mapping[str, Any] | None], None] = Event.__dict__["meta"].__set__
 _parse_time = datetime.fromisoformat
 
 
@@ -214,7 +218,7 @@ def clear_payload_cache() -> None:
     _PAYLOADS.clear()
 
 
-def _payload(text: str) -> MappingProxyType:
+def _payload(text: str) -> MappingProxyType[str, Any]:
     data = _PAYLOADS.get(text)
     if data is None:
         decoded = codec.decode(text)

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.idempotency import (
@@ -53,8 +53,10 @@ ANONYMOUS = "anonymous"
 #: The namespace of the loan ids a keyed open derives from (caller, key).
 ID_NAMESPACE = uuid.UUID("5d0f3c2e-7b7e-4e55-9d1c-1d7a0f6a4a11")
 
-Run = Callable[["CommandKey | None"], tuple[Aggregate, Event]]
-Render = Callable[[Aggregate, Event], dict[str, Any]]
+#: The aggregate type a command route commits to (a `Loan`, say): its renderer takes that type.
+A = TypeVar("A", bound=Aggregate)
+Run = Callable[["CommandKey[A] | None"], tuple[A, Event]]
+Render = Callable[[A, Event], dict[str, Any]]
 
 
 class InvalidKeyError(EventSourcingError):
@@ -96,18 +98,18 @@ def header(event: Mapping[str, Any]) -> str | None:
 
 
 @dataclass(frozen=True)
-class CommandKey:
+class CommandKey(Generic[A]):
     """One keyed request: who sent it, the key, and the hash of what it asked (method, path, body)."""
 
     caller: str
     key: str
     request_hash: str
     status: int
-    render: Render
+    render: Render[A]
     table: str
 
     @classmethod
-    def of(cls, event: Mapping[str, Any], key: str, render: Render, status: int) -> CommandKey:
+    def of(cls, event: Mapping[str, Any], key: str, render: Render[A], status: int) -> CommandKey[A]:
         context = event.get("requestContext")
         caller = caller_of(context if isinstance(context, Mapping) else {}) or ANONYMOUS
         asked = [event.get("httpMethod"), event.get("path"), event.get("body"), event.get("isBase64Encoded") is True]
@@ -123,10 +125,10 @@ class CommandKey:
     def item_key(self) -> str:
         return "command#" + hashlib.sha256(json.dumps([self.caller, self.key]).encode()).hexdigest()
 
-    def answer(self, aggregate: Aggregate, event: Event) -> dict[str, Any]:
+    def answer(self, aggregate: A, event: Event) -> dict[str, Any]:
         return {"status": self.status, "body": self.render(aggregate, event)}
 
-    def marker(self, aggregate: Aggregate, events: list[Event]) -> KeyMarker:
+    def marker(self, aggregate: A, events: list[Event]) -> KeyMarker:
         """The marker to commit with `events`, whose reply is this request's, from the folded aggregate."""
         return KeyMarker(self.table, self.item_key, self.request_hash, aggregate.id,
                          json.dumps(self.answer(aggregate, events[-1])), int(time.time()) + EXPIRES_AFTER)
@@ -137,7 +139,7 @@ class CommandKey:
         KeyMarker(self.table, self.key, self.request_hash, aggregate_id="", reply="", expires_at=0).check(stored)
 
 
-def command(app: APIGatewayRestResolver, run: Run, render: Render, status: int = 201) -> Response:
+def command(app: APIGatewayRestResolver, run: Run[A], render: Render[A], status: int = 201) -> Response:
     """Run a command route, once per key when the request has one: `run(key)` commits (passing
     `key.marker` to `commit`), `render(aggregate, event)` is the reply body."""
     value = header(app.current_event)
@@ -149,7 +151,7 @@ def command(app: APIGatewayRestResolver, run: Run, render: Render, status: int =
     return reply(answer["status"], answer["body"])
 
 
-def once(app: APIGatewayRestResolver, key: CommandKey, run: Run) -> dict[str, Any]:
+def once(app: APIGatewayRestResolver, key: CommandKey[A], run: Run[A]) -> dict[str, Any]:
     """Powertools' idempotent run of the command; its record's key is (caller, key), its payload the hash."""
     settings = IdempotencyConfig(event_key_jmespath="[caller, key]", payload_validation_jmespath="request_hash",
                                  raise_on_no_idempotency_key=True, expires_after_seconds=EXPIRES_AFTER)
@@ -165,7 +167,7 @@ def once(app: APIGatewayRestResolver, key: CommandKey, run: Run) -> dict[str, An
     return keyed_command(request={"caller": key.caller, "key": key.key, "request_hash": key.request_hash})
 
 
-def committed(key: CommandKey, run: Run) -> dict[str, Any]:
+def committed(key: CommandKey[A], run: Run[A]) -> dict[str, Any]:
     """The command's answer, or the first attempt's when its commit landed already (the marker says so)."""
     try:
         aggregate, event = run(key)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -24,6 +24,9 @@ from projections.errors import ForeignRecordError
 from projections.projector import Outcome
 from projections.records import sequence_number, stream_table
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+
 logger = Logger(service="projector")
 tracer = Tracer(service="projector")
 metrics = Metrics(namespace="aws-es", service="projector")
@@ -34,7 +37,7 @@ processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
     result = project_all(DynamoDBStreamEvent(event).records, root(), time.time())
     logger.set_correlation_id(result.correlation_id)
     for name, value in result.metrics().items():

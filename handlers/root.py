@@ -13,12 +13,12 @@ import dataclasses
 import functools
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 from botocore.config import Config
 
-from core.config import default_client
+from core.config import Service, default_client
 from core.dynamodb import DynamoDBEventStore, events_table_definition
 from core.errors import ConfigurationError
 from handlers.registry import Registry, load
@@ -55,7 +55,7 @@ class Root:
         return self._registry if self._registry is not None else load(self.settings.modules)
 
     # -- clients ----------------------------------------------------------------------------------------------
-    def client(self, service: str, extra: Config | None = None) -> Any:
+    def client(self, service: Service, extra: Config | None = None) -> Any:
         """A new client for `service` in the configured region, with the project's retry settings."""
         return default_client(service, extra, region=self.settings.region)
 
@@ -66,7 +66,7 @@ class Root:
     @functools.cached_property
     def s3(self) -> Any:
         """Path-style addressing when an endpoint is configured (a local stack has no DNS)."""
-        style = "path" if self.settings.s3_endpoint else "auto"
+        style: Literal["path", "auto"] = "path" if self.settings.s3_endpoint else "auto"
         return self.client("s3", Config(s3={"addressing_style": style}))
 
     @functools.cached_property
@@ -109,7 +109,9 @@ class Root:
         """`declared` with every table name it holds overridden as configured (`<UPPER_SNAKE>_TABLE`)."""
         names = {item.name: getattr(declared, item.name) for item in dataclasses.fields(declared)
                  if item.name.endswith("table") and isinstance(getattr(declared, item.name), str)}
-        return dataclasses.replace(declared, **{key: self.settings.table_name(value) for key, value in names.items()})
+        # Which fields hold table names is only known at run time, so the keyword arguments are typed loosely.
+        replaced: dict[str, Any] = {key: self.settings.table_name(value) for key, value in names.items()}
+        return dataclasses.replace(declared, **replaced)
 
     def projections(self) -> list[Projection]:
         return [self.resolved(declared) for declared in self.registry.projections]
@@ -178,7 +180,9 @@ class Root:
         from projections.runner import StreamRunner
 
         if handler is None:
-            from handlers.projector import lambda_handler as handler
+            from handlers.projector import lambda_handler
+
+            handler = lambda_handler
         table = events_table or self.table(self.registry.default_aggregate)
         return StreamRunner(self.streams, self.stream_arn(table), handler, self.on_failure_queue(),
                             self.settings.projections.runner, self.settings.region or "us-east-1",

@@ -16,7 +16,7 @@ GET /dashboard, /dashboard/loans/{id}     the dashboard's HTML pages (`loans.das
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
@@ -29,11 +29,14 @@ from loans.service import LoanNotFoundError
 from loans.views import portfolio_view
 from projections.query import read_counters
 
+if TYPE_CHECKING:
+    from handlers.root import Root
+
 #: The projection the query routes read (its counters are the portfolio).
 SUMMARY = "loan-summary"
 
 
-def command_routes(app: APIGatewayRestResolver, root: Any) -> None:
+def command_routes(app: APIGatewayRestResolver, root: Root) -> None:
     """The loan commands. `root` is unused: `loans.service` loads loans through `Loan`'s own repository."""
     map_errors(app, 404, LoanNotFoundError)
 
@@ -59,7 +62,7 @@ def command_routes(app: APIGatewayRestResolver, root: Any) -> None:
         return reply(200, service.view(service.load(loan_id)))
 
 
-def query_routes(app: APIGatewayRestResolver, root: Any) -> None:
+def query_routes(app: APIGatewayRestResolver, root: Root) -> None:
     """The loan queries, over the live generation of `loan-summary` and its portfolio counters."""
     map_errors(app, 404, LoanNotFoundError)
     map_errors(app, 400, InvalidQueryError)

@@ -74,7 +74,8 @@ def daily_reader(client: Any, tables: Tables) -> Callable[[int], list[dict[str, 
 
 def read_portfolio(sources: Sources) -> dict[str, Any]:
     """The portfolio counters by keyed reads of every `<status>#<shard>` item (at most 100 keys a request)."""
-    table, totals = sources.tables.counters, {}
+    table = sources.tables.counters
+    totals: dict[str, dict[str, Decimal]] = {}
     if not table:
         return {}
     keys = [{"id": {"S": f"{status}#{shard}"}} for status in STATUSES for shard in range(sources.shards)]
@@ -104,7 +105,7 @@ def read_watch(sources: Sources, status: str, cursor: str | None) -> dict[str, A
 
 def read_recent(sources: Sources) -> list[dict[str, Any]]:
     """The most recently updated loans: the newest few of each status, merged."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for status in STATUSES:
         page, _ = query_index(sources.client, sources.projection, sources.tables.rows, BY_STATUS, status, RECENT)
         rows.extend(loan_view(loan_id, row) for loan_id, row in page)

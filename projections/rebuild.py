@@ -119,7 +119,7 @@ class Rebuild:
     """One rebuild of `projection` into a fresh generation, or its resumption."""
 
     def __init__(self, projection: Projection, client: Any, events_table: str, control: Control,
-                 projector: Callable[[Tables], Projector], ensure: Callable[[list[dict[str, Any]]], None],
+                 projector: Callable[[Tables], Projector], ensure: Callable[[list[dict[str, Any]]], object],
                  segments: int = 8, workers: int = 4, on_progress: Callable[[Progress], None] | None = None,
                  rows: ProjectionStore | None = None) -> None:
         self.projection = projection

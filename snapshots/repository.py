@@ -14,13 +14,14 @@ import logging
 import weakref
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from core import codec
+from core.aggregate import version_from_store
 from core.errors import CodecError, StoreError
-from core.repository import Loaded, Repository, fold, version_from_store
+from core.repository import Loaded, Repository, fold
 from snapshots.cache import AggregateCache, Entry
 from snapshots.dynamodb import DynamoDBSnapshotStore, Head, from_item_snapshot, stored
 from snapshots.envelope import Snapshot, problem, restore, take
@@ -80,14 +81,14 @@ class SnapshottingRepository(Repository):
         snapshot items written since (by a writer that won a race), so the policy counts from the newest."""
         if not isinstance(self.snapshots, DynamoDBSnapshotStore):
             return super().hydrate(aggregate)
-        seen: list[dict] = []
+        seen: list[dict[str, Any]] = []
         loaded = Loaded(fold(aggregate, self.snapshots.read_after(aggregate.id, aggregate.version, seen)))
         if seen:
             self._notice(aggregate, seen[-1])
         return loaded
 
     @staticmethod
-    def _notice(aggregate: Aggregate, item: dict) -> None:
+    def _notice(aggregate: Aggregate, item: dict[str, Any]) -> None:
         valid, known = marks(aggregate)
         found = stored(item)
         if known is not None and known.version is not None and known.version >= (found.version or 0):
