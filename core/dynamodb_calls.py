@@ -56,7 +56,7 @@ def cancellation_reasons(exc: ClientError) -> list[dict[str, Any]]:
     """The per-item reasons of a cancelled transaction, in item order (empty for any other error)."""
     if error_code(exc) != "TransactionCanceledException":
         return []
-    return list(exc.response.get("CancellationReasons", ()))  # type: ignore[arg-type]
+    return list(exc.response.get("CancellationReasons", ()))  # type: ignore[arg-type]  # botocore types the reply loosely
 
 
 def cancellation_codes(exc: ClientError) -> list[str]:

@@ -91,7 +91,7 @@ class Event:
                 draft.created = created
                 draft.meta = MappingProxyType(meta.copy()) if meta else None
                 _setattr(draft, "__class__", cls)
-                return draft  # type: ignore[return-value]
+                return draft  # type: ignore[return-value]  # an Event once its class is set above
         if isinstance(value, Event):
             return value
         if not isinstance(value, Mapping):
