@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from handlers.cli import positive_int
+
 HERE = Path(__file__).resolve().parent.parent
 
 #: Runs in each tree: only the public surface both trees share.
@@ -78,22 +80,12 @@ def compare(base: Path, head: Path, size: int, runs: int) -> dict[str, float]:
     return result
 
 
-def positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
-
-
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.seed_compare", description=__doc__)
     parser.add_argument("base", help="the source tree to compare against (e.g. main at the base commit)")
     parser.add_argument("--head", default=str(HERE), help="the tree measured against it (default: this one)")
-    parser.add_argument("--events", type=positive, default=5_000, help="events per loan (default 5,000)")
-    parser.add_argument("--runs", type=positive, default=9, help="runs in each tree, alternating (default 9)")
+    parser.add_argument("--events", type=positive_int, default=5_000, help="events per loan (default 5,000)")
+    parser.add_argument("--runs", type=positive_int, default=9, help="runs in each tree, alternating (default 9)")
     args = parser.parse_args(argv)
     result = compare(check_tree(args.base), check_tree(args.head), args.events, args.runs)
     print(json.dumps(result))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
 from html.parser import HTMLParser
 from typing import Any
 
@@ -55,3 +57,13 @@ class Page(HTMLParser):
         """The section's table rows as lists of cell texts (header rows included)."""
         lines = [line for line in self.sections[section].split("\n") if " | " in line]
         return [[cell.strip() for cell in line.split(" | ")[1:]] for line in lines]
+
+
+def stop(process: subprocess.Popen[str]) -> None:
+    """Stop a command-line process as Ctrl-C would, and kill it if it does not end within 20 s."""
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

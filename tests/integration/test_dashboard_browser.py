@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ import pytest
 from handlers.local import free_port
 from handlers.root import reset as reset_root
 from loans import Loan
+from tests.dashboard_support import stop
 
 pytestmark = pytest.mark.integration
 
@@ -89,12 +89,7 @@ def stack() -> Iterator[dict[str, str]]:
         assert "dashboard" in found, "aws-es local ended before it printed the dashboard's URL"
         yield found
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
 
 
 def post(base: str, path: str, body: dict[str, Any]) -> dict[str, Any]:

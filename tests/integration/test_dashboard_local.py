@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from core.errors import ConfigurationError
 from handlers.cli import main
 from handlers.http_local import ApiServer
 from handlers.local import free_port
-from tests.dashboard_support import Page
+from tests.dashboard_support import Page, stop
 
 pytestmark = pytest.mark.integration
 
@@ -58,9 +57,4 @@ def test_demo_serve_ends_by_serving_the_dashboard():
         totals = [row for row in page.rows("portfolio") if row and row[0] == "total"]
         assert totals and int(totals[0][1]) > 1  # the demo's loans, projected before it served
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
