@@ -151,7 +151,6 @@ class DynamoDBEventStore(DynamoDBTable):
     def read(self, aggregate_id: str, after: int = 0) -> Iterator[RecordedEvent]:
         return records(self._items(self.read_request(aggregate_id, after)))
 
-
     def append(
         self,
         aggregate_id: str,
@@ -163,9 +162,7 @@ class DynamoDBEventStore(DynamoDBTable):
     ) -> None:
         """One conditional write; first one consistent read when the caller did not read its version here.
         A keyed append is always a transaction: the events and the marker item, all or nothing."""
-        check_append(aggregate_id, expected_version, events)
-        if marker is not None:
-            marker.check_room(aggregate_id, events)
+        check_append(aggregate_id, expected_version, events, marker)
         items = [to_item(aggregate_id, event) for event in events]
         if expected_version > 0 and not version_from_store:
             self._check_stored(aggregate_id, expected_version)

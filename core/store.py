@@ -80,8 +80,9 @@ class EventStore(Protocol):
     ) -> None: ...
 
 
-def check_append(aggregate_id: str, expected_version: int, events: Sequence[RecordedEvent]) -> None:
-    """Validate an append's shape before any backend sends anything."""
+def check_append(aggregate_id: str, expected_version: int, events: Sequence[RecordedEvent],
+                 marker: KeyMarker | None = None) -> None:
+    """Validate an append's shape before any backend sends anything (a keyed one has one item fewer)."""
     if not events:
         raise EventSourcingError(f"append to {aggregate_id!r} has no events")
     if len(events) > MAX_EVENTS_PER_APPEND:
@@ -102,6 +103,8 @@ def check_append(aggregate_id: str, expected_version: int, events: Sequence[Reco
         total += size
     if total > MAX_APPEND_BYTES:
         raise EventTooLargeError(f"{len(events)} events together", total, MAX_APPEND_BYTES)
+    if marker is not None:
+        marker.check_room(aggregate_id, events)
 
 
 def record_size(aggregate_id: str, event: RecordedEvent) -> int:
@@ -139,9 +142,7 @@ class InMemoryEventStore:
         marker: KeyMarker | None = None,
     ) -> None:
         """Checks the version under the lock for free, whatever `version_from_store` says."""
-        check_append(aggregate_id, expected_version, events)
-        if marker is not None:
-            marker.check_room(aggregate_id, events)
+        check_append(aggregate_id, expected_version, events, marker)
         with self._lock:
             if marker is not None:  # markers never expire here: a fake runs for minutes, not for the TTL
                 marker.check(self.markers.get((marker.table, marker.key)))
