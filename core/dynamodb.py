@@ -130,7 +130,7 @@ def event_from_image(image: Mapping[str, Any]) -> tuple[str, RecordedEvent] | No
     was wrong, never a `KeyError` or a half-built event.
     """
     if not _shaped(image, "number", "N"):
-        raise MalformedItemError("no numeric 'number'")
+        raise MalformedItemError("has no numeric 'number'")
     if "." in image["number"]["N"] or "kind" in image:
         return None
     for attribute, kind in EVENT_ATTRIBUTES:

@@ -282,7 +282,7 @@ def test_snapshot_images_are_not_events():
 
 
 @pytest.mark.parametrize(("change", "message"), [
-    ({"number": None}, "no numeric 'number'"), ({"number": {"S": "3"}}, "no numeric 'number'"),
+    ({"number": None}, "has no numeric 'number'"), ({"number": {"S": "3"}}, "has no numeric 'number'"),
     ({"type": None}, "'type' is missing or not of type S"), ({"id": {"N": "1"}}, "'id' is missing"),
     ({"data": {"S": ""}}, "'data' is missing"), ({"created": "x"}, "'created' is missing"),
     ({"number": {"N": "x1"}}, "'x1' is not a whole number"), ({"number": {"N": "0"}}, "0 is below 1"),
