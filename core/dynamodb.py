@@ -53,11 +53,11 @@ UNAVAILABLE_REASONS = frozenset(("ThrottlingError", "ProvisionedThroughputExceed
 #: Lost, refused or timed-out connections (botocore's own exceptions, not AWS replies).
 CONNECTION_ERRORS = (HTTPClientError, BotoConnectionError)
 #: `read_backwards` asks for this many items first and twice as many on each next page, up to
-#: `LAST_LIMITED_PAGE`; after that, pages run to DynamoDB's 1 MB. The dashboard's page of 50 events (with
-#: a snapshot item or two among them) is one request; a whole history costs a few requests more than
-#: unlimited pages would.
-FIRST_BACKWARDS_PAGE = 100
-LAST_LIMITED_PAGE = 12_800
+#: `LAST_LIMITED_PAGE`; after that, pages run to DynamoDB's 1 MB. A page of the newest 50 events (with the
+#: snapshot item or two kept among them) is one small request; a whole history costs a few requests more
+#: than unlimited pages would.
+FIRST_BACKWARDS_PAGE = 64
+LAST_LIMITED_PAGE = 16_384
 #: The attributes every event item has, with their DynamoDB types.
 EVENT_ATTRIBUTES = (("id", "S"), ("number", "N"), ("type", "S"), ("created", "S"), ("data", "S"))
 

@@ -14,13 +14,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from itertools import islice
 from typing import Any
 from urllib.parse import urlencode
 
 from core import codec
-from core.dynamodb import from_item as event_from_item
-from core.dynamodb import is_event_item
 from core.events import RecordedEvent
+from core.store import EventStore
 from loans import queries
 from loans.dashboard_pages import dashboard_page, loan_page
 from loans.loan import ARREARS, COLLECTIONS, STATUSES
@@ -48,13 +48,13 @@ def _now() -> datetime:
 @dataclass(frozen=True)
 class Sources:
     """What the pages read, built by the composition root: a client, the live tables, the control table, the
-    events table, the failure queue's depth, and the per-day counters when the read side has them."""
+    loans' event store, the failure queue's depth, and the per-day counters when the read side has them."""
 
     client: Any
     projection: Projection
     tables: Tables
     control: Control
-    events_table: str
+    events: EventStore
     shards: int
     failures: Callable[[], int | None]
     daily: Callable[[int], list[dict[str, Any]]] | None = None
@@ -149,19 +149,12 @@ def parse_before(text: str | None) -> int | None:
 
 
 def loan_history_view(sources: Sources, loan_id: str, before: int | None) -> dict[str, Any]:
-    """The summary (404 when the loan has none) and one page of events, newest first, before `before`."""
+    """The summary (404 when the loan has none) and one page of events, newest first, before `before`: the
+    newest `HISTORY_PAGE` events the store reads backwards (one request). Event numbers run 1..n with no gap,
+    so older events exist exactly when the page's last is above 1."""
     summary = queries.summary(sources.client, sources.projection, sources.tables, loan_id)
-    request: dict[str, Any] = {
-        "TableName": sources.events_table, "KeyConditionExpression": "#i = :i", "ScanIndexForward": False,
-        "ExpressionAttributeNames": {"#i": "id"}, "ExpressionAttributeValues": {":i": {"S": loan_id}},
-        "Limit": HISTORY_PAGE, "ConsistentRead": True}
-    if before is not None:
-        request["KeyConditionExpression"] += " AND #n < :before"  # only events older than the page shown
-        request["ExpressionAttributeNames"]["#n"] = "number"
-        request["ExpressionAttributeValues"][":before"] = {"N": str(before)}
-    page = sources.client.query(**request)
-    events = [_event_view(event_from_item(item)) for item in page.get("Items", ()) if is_event_item(item)]
-    older = events[-1]["number"] if events and "LastEvaluatedKey" in page and events[-1]["number"] > 1 else None
+    events = [_event_view(event) for event in islice(sources.events.read_backwards(loan_id, before), HISTORY_PAGE)]
+    older = events[-1]["number"] if events and events[-1]["number"] > 1 else None
     return {"summary": summary, "events": events, "before": older}
 
 

@@ -1,5 +1,5 @@
 """What the dashboard reads, built from the composition root: the live loan tables, the control table, the
-events table, the failure queue's depth and the per-day counters."""
+loans' event store, the failure queue's depth and the per-day counters."""
 
 from __future__ import annotations
 
@@ -33,5 +33,5 @@ def sources(root: Any) -> Sources:
     projection, tables = root.live_tables(SUMMARY)
     client = root.dynamodb
     return Sources(client=client, projection=projection, tables=tables, control=root.control(),
-                   events_table=root.table(Loan), shards=root.settings.projections.shards,
+                   events=root.event_store(Loan), shards=root.settings.projections.shards,
                    failures=lambda: failure_queue_depth(root), daily=daily_reader(client, tables))

@@ -11,8 +11,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import parse_qsl, quote, urlsplit
 
+import boto3
 import pytest
 
+from core.dynamodb import DynamoDBEventStore
+from core.metering import RequestMeter
 from handlers import queries
 from handlers.cli import main
 from handlers.root import root
@@ -143,6 +146,21 @@ def test_a_loan_page_pages_its_history_newest_first(aws):
         query = dict(parse_qsl(urlsplit(older[0]).query))
     assert numbers == list(range(loan.version, 0, -1))
     assert ["version", str(loan.version)] in page.rows("summary")
+
+
+def test_a_loan_page_reads_its_events_through_the_store_in_one_small_request(aws):
+    ensure_tables()
+    loan = open_loan(dashboard.HISTORY_PAGE * 2)
+    assert main(["project", "--once"]) == 0
+    current = sources(root())
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    meter = RequestMeter()
+    meter.attach(client)
+    metered = dataclasses.replace(current, client=client, events=DynamoDBEventStore(root().table(Loan), client))
+    view = dashboard.loan_history_view(metered, loan.id, loan.version - 10)
+    assert [event["number"] for event in view["events"]] == list(range(loan.version - 11, loan.version - 61, -1))
+    assert view["before"] == loan.version - 60
+    assert meter.by_operation.get("Query") == 1  # the newest page of events: one Query
 
 
 @pytest.mark.parametrize(("path", "query", "status", "field"), [
