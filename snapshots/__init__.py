@@ -8,14 +8,17 @@ from snapshots.fingerprint import fingerprint
 from snapshots.policy import SnapshotPolicy
 from snapshots.repository import COUNTERS, SnapshottingRepository
 from snapshots.s3 import S3SnapshotStore
-from snapshots.store import InMemorySnapshotStore, SnapshotStore, Stored
+from snapshots.store import Head, InMemorySnapshotStore, Seen, SeparateSnapshotStore, SnapshotStore, Stored
 
 __all__ = [
     "COUNTERS",
     "AggregateCache",
     "DynamoDBSnapshotStore",
+    "Head",
     "InMemorySnapshotStore",
     "S3SnapshotStore",
+    "Seen",
+    "SeparateSnapshotStore",
     "Snapshot",
     "SnapshotCorruptError",
     "SnapshotError",
