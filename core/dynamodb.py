@@ -30,6 +30,7 @@ from core.dynamodb_calls import (
 )
 from core.errors import (
     ConcurrencyError,
+    InvalidReadError,
     MalformedItemError,
     StoreError,
     StoreUnavailableError,
@@ -280,7 +281,17 @@ class DynamoDBEventStore(DynamoDBTable):
             request["ExclusiveStartKey"] = {"id": {"S": start[0]}, "number": {"N": str(start[1])}}
         if self.page_size is not None:
             request["Limit"] = self.page_size
-        return keyed_records(self._items(request, "scan"))
+        return keyed_records(self._scanned(request, start))
+
+    def _scanned(self, request: dict[str, Any], start: tuple[str, int] | None) -> Iterator[dict[str, Any]]:
+        try:
+            yield from self._items(request, "scan")
+        except ClientError as exc:
+            if start is None or error_code(exc) != "ValidationException":
+                raise
+            # The arguments were checked, so DynamoDB refused the key: one from another segment, say.
+            raise InvalidReadError("start_after", f"scan's `start_after` {start!r} was refused by DynamoDB "
+                                                  f"({exc}): resume a segment from a position it yielded") from exc
 
     def estimate(self) -> int | None:
         """DescribeTable's `ItemCount`: refreshed by DynamoDB about every six hours, and counting snapshot

@@ -15,6 +15,8 @@ Each aggregate lies wholly in one segment and its events come oldest first; `sta
 position of an event this segment yielded, resumes right after it (a worker's checkpoint).
 `estimate()` is about how many events the store holds (None when it cannot tell), for progress bars.
 Items a backend keeps beside the events (a snapshot in the aggregate's partition) are never yielded.
+Bad arguments raise `InvalidReadError` naming the argument before anything is read; so does a `start_after`
+that is not in the segment (DynamoDB refuses its key; the in-memory store knows each id's segment).
 
 A keyed append (`marker=KeyMarker(...)`) records an idempotency key in the same atomic write as the events:
 if the store already holds the key it writes nothing and raises `AlreadyCommittedError` carrying the first
@@ -239,7 +241,8 @@ class InMemoryEventStore:
 
     def _scan(self, segment: int, of: int, start: tuple[str, int] | None) -> Iterator[tuple[str, RecordedEvent]]:
         with self._lock:
-            ids = sorted(aggregate_id for aggregate_id in self._streams if segment_of(aggregate_id, of) == segment)
+            ids = sorted(aggregate_id for aggregate_id in self._streams
+                         if of == 1 or segment_of(aggregate_id, of) == segment)
         for aggregate_id in ids:
             after = 0
             if start is not None:

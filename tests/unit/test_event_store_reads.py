@@ -15,6 +15,8 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
@@ -232,6 +234,36 @@ def test_the_in_memory_scan_refuses_to_resume_a_segment_from_another_ones_positi
     with pytest.raises(InvalidReadError, match="not in segment") as raised:
         store.scan(elsewhere, 2, start_after=("a", 1))
     assert raised.value.argument == "start_after"
+
+
+def test_dynamodb_refusing_a_resume_key_is_a_bad_start_after(aws):
+    """DynamoDB answers a ValidationException to a key outside the segment (moto does not check: planted)."""
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    store = Backend("dynamodb", client).store
+
+    def refuse(request: Any, **_: Any) -> AWSResponse:
+        body = b'{"__type": "ValidationException", "message": "The provided starting key is invalid"}'
+        return AWSResponse(request.url, 400, {}, _Raw(body))
+
+    client.meta.events.register("before-send.dynamodb.Scan", refuse)
+    with pytest.raises(InvalidReadError, match="`start_after` \\('a', 3\\) was refused by DynamoDB") as raised:
+        list(store.scan(1, 4, start_after=("a", 3)))
+    assert raised.value.argument == "start_after"
+    with pytest.raises(ClientError, match="ValidationException"):  # without a key, nothing to blame on it
+        list(store.scan(1, 4))
+
+
+class _Raw:
+    """A raw HTTP body botocore can read."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.body
+
+    def read(self, *_: Any) -> bytes:
+        return self.body
 
 
 def test_in_memory_segments_are_the_same_in_every_process():
