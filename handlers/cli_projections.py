@@ -162,10 +162,10 @@ def register_rebuild(commands: Any) -> None:
     command = commands.add_parser(
         "rebuild", help="rebuild a projection from the events table (blue/green, resumable)",
         description="Fold the whole events table (parallel scan segments) into a fresh generation of the "
-        "projection's tables, checkpointing each segment, verify the counts, then switch readers and the live "
-        "projector to it. Run again to resume an interrupted rebuild. A projection and its counters are rebuilt "
-        "together (its counters name rebuilds it too). An aggregate whose events cannot be folded is "
-        "listed and the rest finished, but the new generation is not switched live (exit 1).",
+        "projection's tables, checkpointing each segment and every 10,000 events inside one, verify the counts, "
+        "then switch readers and the live projector to it. Run again to resume an interrupted rebuild. A projection "
+        "and its counters are rebuilt together (its counters name rebuilds it too). An aggregate whose events "
+        "cannot be folded is listed and the rest finished, but the new generation is not switched live (exit 1).",
     )
     command.add_argument("projection", help="a registered projection, counters or alias name")
     command.add_argument("--segment", type=int, default=None, metavar="K", help="run only scan segment K")
