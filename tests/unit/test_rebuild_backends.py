@@ -359,5 +359,5 @@ def test_the_scan_gives_each_event_once_by_segment_and_resumes_after_a_key(backe
             after = part[len(part) // 2]
             resumed = [(key, record.number) for key, record in backend.events.scan(segment, 3, after)]
             assert resumed == part[part.index(after) + 1:]
-    with pytest.raises(EventSourcingError, match="segment 3 is not in 0..2"):
+    with pytest.raises(EventSourcingError, match="segment` must be a whole number from 0 to 2"):
         list(backend.events.scan(3, 3))
