@@ -13,12 +13,19 @@ from typing import Any
 import pytest
 
 from core.dynamodb_calls import paged_items
-from projections.control_items import InMemoryControlItems
 from projections.definition import Projection
 from projections.dynamodb_store import DynamoDBProjectionStore
 from projections.errors import ProjectionError, StaleRowError
 from projections.store import InMemoryProjectionStore
-from projections.tables import Control, Tables, generation_definitions, keyed_table_definition, tables_for
+from projections.tables import (
+    Control,
+    InMemoryControl,
+    SegmentPosition,
+    Tables,
+    generation_definitions,
+    keyed_table_definition,
+    tables_for,
+)
 
 ACCOUNTS = Projection(name="accounts", table="Accounts", event_types=frozenset({"Opened"}),
                       fold=lambda row, event: dict(row or {}), key="account", counters_name="by-owner",
@@ -111,6 +118,20 @@ def test_a_rebuild_part_is_replaced_when_written_again_and_adds_to_live_moves(st
     assert store.event_counters(TABLES, ["d1"]) == {"d1": {"opened": Decimal(4)}}
 
 
+def test_a_fresh_generation_is_created_once_then_written_and_read(store: Any) -> None:
+    fresh = tables_for(ACCOUNTS, 5)
+    with pytest.raises(ProjectionError, match="'Accounts-g5' does not exist"):
+        store.read_row(fresh, "a-1")
+    store.create_generation(fresh)
+    store.put_rows(fresh, {"a-1": row(3, owner="ann")})
+    store.create_generation(fresh)  # again: what it holds is kept
+    store.put_totals(fresh, "r0of1", {"ann": {"accounts": 1}}, {"d1": {"opened": 3}})
+    assert dict(store.rows(fresh)) == {"a-1": row(3, owner="ann")}
+    assert store.counters(fresh) == {"ann": {"accounts": Decimal(1)}}
+    assert store.all_event_counters(fresh) == {"d1": {"opened": Decimal(3)}}
+    assert store.read_row(TABLES, "a-1") is None, "generation 0 is another set of tables"
+
+
 def test_a_missing_table_is_named_with_what_to_run(store: Any) -> None:
     gone = Tables("NoSuchRows", "NoSuchCounters", 7, "NoSuchDays")
     with pytest.raises(ProjectionError, match="'NoSuchRows' does not exist: run `aws-es init`"):
@@ -148,7 +169,7 @@ def test_the_pager_follows_every_page_when_limit_cuts_them(dynamodb: Any) -> Non
 @pytest.fixture(params=["memory", "dynamodb"])
 def control(request: pytest.FixtureRequest) -> Control:
     if request.param == "memory":
-        return Control("ProjectionControl", None, ttl=0, items=InMemoryControlItems())
+        return InMemoryControl()
     client = request.getfixturevalue("dynamodb")
     client.create_table(**keyed_table_definition("ProjectionControl", key="name"))
     return Control("ProjectionControl", client, ttl=0)
@@ -189,6 +210,17 @@ def test_checkpoints_and_shard_positions_read_back(control: Control) -> None:
     assert control.position("arn:stream", "shard-1") is None
     control.record_position("arn:stream", "shard-1", "000123")
     assert control.position("arn:stream", "shard-1") == "000123"
+
+
+def test_a_segment_position_reads_back_and_belongs_to_its_generation_and_count(control: Control) -> None:
+    assert control.segment_position("accounts", 1, 2, 4) is None
+    control.record_segment_position("accounts", 1, 2, 4, SegmentPosition(("a-7", 12), 3, 400, 31))
+    control.record_segment_position("accounts", 1, 3, 4, SegmentPosition(None, -1, 0, 0, rest_in_one=True))
+    assert control.segment_position("accounts", 1, 2, 4) == SegmentPosition(("a-7", 12), 3, 400, 31)
+    assert control.segment_position("accounts", 1, 3, 4) == SegmentPosition(None, -1, 0, 0, rest_in_one=True)
+    assert control.segment_position("accounts", 2, 2, 4) is None
+    assert control.segment_position("accounts", 1, 2, 8) is None
+    assert control.segment_done("accounts", 1, 2, 4) is None, "a position is not the segment's end"
 
 
 def test_a_missing_control_table_is_named_with_what_to_run(dynamodb: Any) -> None:
