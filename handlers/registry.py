@@ -4,7 +4,9 @@ A module declares, as attributes, `AGGREGATES` (Aggregate subclasses), `PROJECTI
 optionally `ALIASES` (short name -> projection name), `PAGES` (name -> path of a page its routes serve, printed
 by `aws-es local`), `command_routes(app, root)` / `query_routes(app, root)` and `ROUTES`, the method, path and
 name of each route those add, which `aws-es template` deploys (`{"commands": [("POST", "/loans", "OpenLoan")],
-"queries": [...]}`; paths in API Gateway's form, `/loans/{loan_id}`). Every entry point (command line, Lambda handlers, local stack) loads the same registry, so a type
+"queries": [...]}`; paths in API Gateway's form, `/loans/{loan_id}`).
+
+Every entry point (command line, Lambda handlers, local stack) loads the same registry, so a type
 declared once is served everywhere. Anything wrong is one `ConfigurationError` naming the module.
 """
 
@@ -206,7 +208,8 @@ def _declared_routes(name: str, module: Any) -> list[Route]:
     routes = []
     for api, entries in declared.items():
         for entry in entries:
-            if not (isinstance(entry, tuple | list) and len(entry) == 3 and all(isinstance(part, str) for part in entry)):
+            if not (isinstance(entry, tuple | list) and len(entry) == 3
+                    and all(isinstance(part, str) for part in entry)):
                 raise ConfigurationError(f"{shape}; not {entry!r}")
             method, path, route = entry
             if method.upper() not in METHODS:

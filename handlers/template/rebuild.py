@@ -67,7 +67,8 @@ def resources(stack: Stack) -> dict[str, dict[str, Any]]:
         "Type": "STANDARD",
         "Tracing": {"Enabled": True},
         "Logging": {"Level": "ERROR", "IncludeExecutionData": False,
-                    "Destinations": [{"CloudWatchLogsLogGroup": {"LogGroupArn": GetAtt("RebuildStateMachineLogs.Arn")}}]},
+                    "Destinations": [
+                        {"CloudWatchLogsLogGroup": {"LogGroupArn": GetAtt("RebuildStateMachineLogs.Arn")}}]},
         "Policies": [
             {"LambdaInvokePolicy": {"FunctionName": Ref("RebuildWorkerFunction")}},
             {"Statement": [{  # Step Functions' log delivery APIs take no resource

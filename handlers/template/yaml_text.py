@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped]  # PyYAML ships no type stubs (cfn-lint installs it)
 
 WIDTH = 118
 
@@ -59,10 +59,9 @@ class _Dumper(yaml.SafeDumper):
         """`!Ref Name` rather than `!Ref 'Name'`: a tagged scalar is plain wherever YAML allows it."""
         event = self.event
         if isinstance(event, yaml.ScalarEvent) and event.tag and event.tag.startswith("!") and not event.style:
-            if self.analysis is None:
-                self.analysis = self.analyze_scalar(event.value)
-            plain = self.analysis.allow_flow_plain if self.flow_level else self.analysis.allow_block_plain
-            if plain and not self.analysis.multiline and not self.analysis.empty:
+            analysis: Any = self.analyze_scalar(event.value)
+            plain = analysis.allow_flow_plain if self.flow_level else analysis.allow_block_plain
+            if plain and not analysis.multiline and not analysis.empty:
                 return ""
         return str(super().choose_scalar_style())
 
