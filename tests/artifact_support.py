@@ -58,10 +58,18 @@ def template(path: Path = TEMPLATE) -> dict[str, Any]:
 
 
 def functions(path: Path = TEMPLATE) -> dict[str, dict[str, Any]]:
-    """The template's functions by logical id: Properties, plus `Metadata` under that key."""
-    return {name: {**resource["Properties"], "Metadata": resource.get("Metadata", {})}
-            for name, resource in template(path)["Resources"].items()
-            if resource["Type"] == "AWS::Serverless::Function"}
+    """The template's functions by logical id: Properties, plus `Metadata` under that key; the environment
+    variables of Globals come first in each function's (as SAM merges them)."""
+    source = template(path)
+    shared = source.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    found = {}
+    for name, resource in source["Resources"].items():
+        if resource["Type"] == "AWS::Serverless::Function":
+            properties = resource["Properties"]
+            variables = {**shared, **properties.get("Environment", {}).get("Variables", {})}
+            found[name] = {**properties, "Environment": {"Variables": variables},
+                           "Metadata": resource.get("Metadata", {})}
+    return found
 
 
 def makefile_default(name: str) -> str:
