@@ -10,6 +10,7 @@ lambda/Makefile leaves it out of the artifact.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +35,7 @@ def code_uri(folder: Path) -> str:
     if not (LAMBDA / "Makefile").is_file():
         raise ConfigurationError(f"the Lambda build recipe {LAMBDA / 'Makefile'} is missing: run aws-es template "
                                  "from a source checkout, or give --code-uri")
-    relative = Path(_relative(LAMBDA, folder.resolve()))
-    return f"{relative.as_posix()}/"
-
-
-def _relative(target: Path, start: Path) -> str:
-    import os
-
-    return os.path.relpath(target, start)
+    return f"{Path(os.path.relpath(LAMBDA, folder.resolve())).as_posix()}/"
 
 
 def parameters(stack: Stack) -> dict[str, Any]:

@@ -111,6 +111,9 @@ def stack(registry: Registry, settings: Settings) -> Stack:
             f"{', '.join(registry.undeclared_routes)} adds routes that the module's ROUTES does not declare: "
             "aws-es template deploys only declared routes; add ROUTES = {\"commands\": [(method, path, name)], "
             "\"queries\": [...]} beside them")
+    if not registry.projections:
+        raise ConfigurationError(f"no module in AWS_ES_MODULES ({', '.join(registry.modules)}) declares PROJECTIONS: "
+                                 "the template's projector and rebuild need at least one")
     if not registry.routes:
         raise ConfigurationError(f"no module in AWS_ES_MODULES ({', '.join(registry.modules)}) declares ROUTES: "
                                  "the API needs at least one route")

@@ -21,6 +21,8 @@ from handlers.registry import Registry, load
 from handlers.root import Root
 from handlers.settings import Settings
 from handlers.template import code_uri, generate
+from tests import template_support
+from tests.iam_support import principals
 from tests.template_support import TEMPLATE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -142,3 +144,34 @@ def test_no_handler_imports_the_generator() -> None:
                           env={**os.environ, "POWERTOOLS_TRACE_DISABLED": "1"}, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["[]"]
+
+
+def test_the_command_refuses_a_module_with_undeclared_routes_in_one_line(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setitem(sys.modules, "claims_module", module("claims_module", BASE))
+    monkeypatch.setenv("AWS_ES_MODULES", "claims_module")
+    assert cli.main(["template"]) == 1
+    printed = capsys.readouterr()
+    assert printed.out == ""
+    assert printed.err.startswith("aws-es template: claims_module.query_routes adds routes") and printed.err.count(
+        "\n") == 1, printed.err
+
+
+def test_two_modules_get_a_stream_mapping_each_and_the_projector_reads_both_streams(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setitem(sys.modules, "claims_module", module(
+        "claims_module", BASE + '\nROUTES = {"queries": [("GET", "/claims/{claim_id}", "GetClaim")]}\n'))
+    written = tmp_path / "template.yaml"
+    written.write_text(generate(load(["loans", "claims_module"]), Settings()), encoding="utf-8")
+    monkeypatch.setattr(template_support, "TEMPLATE", written)
+    output = template_support.deployed()
+    mappings = template_support.resources(output, "AWS::Lambda::EventSourceMapping")
+    assert sorted(m["Properties"]["EventSourceArn"]["Fn::GetAtt"][0] for m in mappings.values()) == [
+        "ClaimsTable", "LoansTable"]
+    granted = principals(output)
+    streams = {resource for _, action, resource in granted["ProjectorFunction"] if action == "dynamodb:GetRecords"}
+    assert streams == {"LoansTable.StreamArn", "ClaimsTable.StreamArn"}
+    created = {resource for _, action, resource in granted["RebuildWorkerFunction"] if action == "dynamodb:CreateTable"}
+    assert {"${ClaimRowsTable}-g*", "${LoanSummaryTable}-g*"} <= {r.rsplit("/", 1)[-1] for r in created}
+    (api,) = template_support.resources(output, "AWS::ApiGateway::RestApi").values()
+    assert "/claims/{claim_id}" in api["Properties"]["Body"]["paths"] and "/loans" in api["Properties"]["Body"]["paths"]
