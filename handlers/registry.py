@@ -207,6 +207,9 @@ def _declared_routes(name: str, module: Any) -> list[Route]:
         raise ConfigurationError(shape)
     routes = []
     for api, entries in declared.items():
+        if entries and getattr(module, APIS[api], None) is None:
+            raise ConfigurationError(f"module {name!r}: ROUTES declares {api} routes, but the module has no "
+                                     f"{APIS[api]}(app, root) to add them")
         for entry in entries:
             if not (isinstance(entry, tuple | list) and len(entry) == 3
                     and all(isinstance(part, str) for part in entry)):

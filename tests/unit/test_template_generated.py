@@ -109,6 +109,8 @@ BASE = textwrap.dedent("""
      "route name 'GetClaim' is registered twice"),
     ('{"queries": [("GET", "/claims/{claim_id}", "GetClaim"), ("GET", "/claims/{claim_id}", "Again")]}',
      "route 'GET /claims/{claim_id}' is registered twice"),
+    ('{"commands": [("POST", "/claims", "FileClaim")]}', "declares commands routes, but the module has no "
+     "command_routes(app, root)"),
 ])
 def test_bad_routes_are_refused_naming_what_is_wrong(monkeypatch: pytest.MonkeyPatch, routes: str,
                                                      named: str) -> None:
