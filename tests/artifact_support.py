@@ -211,12 +211,15 @@ class LambdaProcess:
 
 
 @contextmanager
-def lambda_processes(artifact: Path, boto3: Path, endpoint: str,
-                     path: Path = TEMPLATE) -> Iterator[dict[str, LambdaProcess]]:
-    """One process per function in the template, keyed by its handler, each with that function's environment."""
+def lambda_processes(artifact: Path, boto3: Path, endpoint: str, path: Path = TEMPLATE,
+                     handlers: set[str] | None = None) -> Iterator[dict[str, LambdaProcess]]:
+    """One process per function in the template (or per function of `handlers`), keyed by its handler, each
+    with that function's environment."""
     started: dict[str, LambdaProcess] = {}
     try:
         for name, function in functions(path).items():
+            if handlers is not None and function["Handler"] not in handlers:
+                continue
             environment = {**LAMBDA_ENVIRONMENT, **literal_environment(function), "AWS_ENDPOINT_URL": endpoint,
                            "AWS_LAMBDA_FUNCTION_NAME": name, "LAMBDA_TASK_ROOT": str(artifact)}
             started[function["Handler"]] = LambdaProcess(artifact, boto3, environment)

@@ -149,7 +149,7 @@ def test_the_artifact_serves_the_modules_routes_and_projection(artifact: Path, g
     done = run([AWS_ES, "init"], {**module_env, "AWS_ENDPOINT_URL": server_env})
     assert done.returncode == 0, done.stderr
     assert {"Policies: created", "PolicySummaries: created"} <= set(done.stdout.splitlines()), done.stdout
-    with lambda_processes(artifact, boto3_folder(), server_env, generated) as processes:
+    with lambda_processes(artifact, boto3_folder(), server_env, generated, {COMMANDS, QUERIES, PROJECTOR}) as processes:
         def call(handler: str, method: str, path: str, body: str | None = None) -> tuple[int, dict]:
             return reply(processes[handler].invoke(handler, api_event(method, path, body)))
 
