@@ -60,7 +60,7 @@ def projection_tables(tables: ProjectionTables) -> dict[str, dict[str, Any]]:
     return {table_of.id: table(definition) for table_of, definition in zip(tables.tables, definitions, strict=True)}
 
 
-def control_table(control: Table) -> dict[str, Any]:
+def control_table() -> dict[str, Any]:
     definition = {"AttributeDefinitions": [{"AttributeName": "name", "AttributeType": "S"}],
                   "KeySchema": [{"AttributeName": "name", "KeyType": "HASH"}]}
     return table(definition)
@@ -109,7 +109,7 @@ def resources(stack: Stack) -> dict[str, dict[str, Any]]:
     found[stack.idempotency.id] = idempotency_table()
     for tables in stack.projections:
         found.update(projection_tables(tables))
-    found[stack.control.id] = control_table(stack.control)
+    found[stack.control.id] = control_table()
     found.update(snapshot_bucket())
     found["ProjectorFailures"] = failure_queue()
     return found
