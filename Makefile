@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-seed clean
+.PHONY: demo test lint bench bench-seed clean template
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/cfn-lint template.yaml
+
+# template.yaml is `aws-es template`'s output for the loans module (tests/unit/test_template_generated.py).
+template: $(STAMP)
+	AWS_ES_MODULES=loans SNAPSHOT_EVERY= PROJECTION_COUNTER_SHARDS= $(BIN)/aws-es template --output template.yaml
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

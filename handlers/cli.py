@@ -20,6 +20,7 @@ from core import EventSourcingError, InvalidIdError, check_id
 from core.metering import RequestMeter
 from handlers import cli_projections
 from handlers.cli_snapshots import register_snapshot
+from handlers.cli_template import register_template
 from handlers.registry import UnknownAggregateError
 from handlers.root import root
 from handlers.views import UsageError, plain
@@ -283,6 +284,7 @@ def port_number(text: str) -> int:
 COMMANDS: list[Callable[[Any], None]] = [
     register_init, register_demo, register_local, register_hydrate, register_snapshot,
     cli_projections.register_project, cli_projections.register_query, cli_projections.register_rebuild,
+    register_template,
 ]
 
 

@@ -2,14 +2,18 @@
 
 A module declares, as attributes, `AGGREGATES` (Aggregate subclasses), `PROJECTIONS` (Projection objects),
 optionally `ALIASES` (short name -> projection name), `PAGES` (name -> path of a page its routes serve, printed
-by `aws-es local`) and `command_routes(app, root)` / `query_routes(app,
-root)`. Every entry point (command line, Lambda handlers, local stack) loads the same registry, so a type
+by `aws-es local`), `command_routes(app, root)` / `query_routes(app, root)` and `ROUTES`, the method, path and
+name of each route those add, which `aws-es template` deploys (`{"commands": [("POST", "/loans", "OpenLoan")],
+"queries": [...]}`; paths in API Gateway's form, `/loans/{loan_id}`).
+
+Every entry point (command line, Lambda handlers, local stack) loads the same registry, so a type
 declared once is served everywhere. Anything wrong is one `ConfigurationError` naming the module.
 """
 
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +24,23 @@ from projections.definition import Projection
 from projections.errors import UnknownProjectionError
 
 Routes = Callable[[Any, Any], None]
+
+#: The two APIs a module's routes join: `command_routes` adds to the first, `query_routes` to the second.
+APIS = {"commands": "command_routes", "queries": "query_routes"}
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+_PATH = re.compile(r"^(/([A-Za-z0-9._~-]+|\{[A-Za-z_][A-Za-z0-9_]*\}))+$|^/$")
+_ROUTE_NAME = re.compile(r"^[A-Z][A-Za-z0-9]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Route:
+    """One route a module declares in `ROUTES`: which API serves it, its method and path, and its name (the
+    event's name in the generated template, CamelCase)."""
+
+    api: str
+    method: str
+    path: str
+    name: str
 
 
 class UnknownAggregateError(ConfigurationError):
@@ -47,6 +68,10 @@ class Registry:
     views: Mapping[str, Callable[..., Any]] = field(default_factory=dict)
     #: Pages the modules' routes serve (name -> path, e.g. `dashboard` -> `/dashboard`), for `aws-es local`.
     pages: Mapping[str, str] = field(default_factory=dict)
+    #: The routes the modules declare in `ROUTES`, in declaration order.
+    routes: tuple[Route, ...] = ()
+    #: `module.command_routes` or `module.query_routes` for each such function whose routes `ROUTES` omits.
+    undeclared_routes: tuple[str, ...] = ()
 
     @property
     def demo(self) -> Callable[..., None]:
@@ -97,6 +122,8 @@ def load(modules: Sequence[str]) -> Registry:
     views: dict[str, Callable[..., Any]] = {}
     demos: list[Callable[..., None]] = []
     pages: dict[str, str] = {}
+    routes: list[Route] = []
+    undeclared: list[str] = []
     for name in modules:
         module = _import(name)
         found = _aggregates(name, module), _projections(name, module)
@@ -110,8 +137,12 @@ def load(modules: Sequence[str]) -> Registry:
         views.update(_views(name, module))
         demos += _routes(name, module, "run_demo")
         pages.update(_pages(name, module))
+        declared = _declared_routes(name, module)
+        routes += declared
+        undeclared += [f"{name}.{function}" for api, function in APIS.items()
+                       if getattr(module, function, None) is not None and not any(r.api == api for r in declared)]
     registry = Registry(tuple(modules), tuple(aggregates), tuple(projections), aliases, tuple(commands),
-                        tuple(queries), tuple(demos), views, pages)
+                        tuple(queries), tuple(demos), views, pages, tuple(routes), tuple(undeclared))
     _check(registry)
     return registry
 
@@ -168,6 +199,35 @@ def _pages(name: str, module: Any) -> dict[str, str]:
     return dict(declared)
 
 
+def _declared_routes(name: str, module: Any) -> list[Route]:
+    declared = getattr(module, "ROUTES", None) or {}
+    shape = (f"module {name!r}: ROUTES must map 'commands' and 'queries' to (method, path, name) tuples, e.g. "
+             '{"queries": [("GET", "/policies/{policy_id}", "GetPolicy")]}')
+    if not isinstance(declared, Mapping) or not set(declared) <= set(APIS):
+        raise ConfigurationError(shape)
+    routes = []
+    for api, entries in declared.items():
+        if entries and getattr(module, APIS[api], None) is None:
+            raise ConfigurationError(f"module {name!r}: ROUTES declares {api} routes, but the module has no "
+                                     f"{APIS[api]}(app, root) to add them")
+        for entry in entries:
+            if not (isinstance(entry, tuple | list) and len(entry) == 3
+                    and all(isinstance(part, str) for part in entry)):
+                raise ConfigurationError(f"{shape}; not {entry!r}")
+            method, path, route = entry
+            if method.upper() not in METHODS:
+                raise ConfigurationError(f"module {name!r}: route {route!r} has method {method!r}: choose one of "
+                                         f"{', '.join(METHODS)}")
+            if not _PATH.match(path):
+                raise ConfigurationError(f"module {name!r}: route {route!r} has path {path!r}: give segments after "
+                                         "'/', parameters as {name}")
+            if not _ROUTE_NAME.match(route):
+                raise ConfigurationError(f"module {name!r}: route name {route!r} must be CamelCase letters and "
+                                         "digits (at most 64), starting with a capital")
+            routes.append(Route(api, method.upper(), path, route))
+    return routes
+
+
 def _views(name: str, module: Any) -> dict[str, Callable[..., Any]]:
     declared = getattr(module, "VIEWS", None) or {}
     if not isinstance(declared, Mapping) or not all(callable(view) for view in declared.values()):
@@ -194,6 +254,8 @@ def _check(registry: Registry) -> None:
                                      f"choose one of {', '.join(sorted(names))}")
         if alias in names and alias != target:
             raise ConfigurationError(f"alias {alias!r} hides the projection of that name")
+    _unique("route name", [route.name for route in registry.routes])
+    _unique("route", [f"{route.method} {route.path}" for route in registry.routes])
     classes = [cls.__name__ for cls in registry.aggregates]
     for view in registry.views:
         if view not in names and view not in classes:

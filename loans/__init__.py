@@ -18,6 +18,14 @@ PROJECTIONS = (loan_summary(),)
 #: Pages the loan routes serve, printed by `aws-es local` and `aws-es demo --serve`.
 PAGES = {"dashboard": "/dashboard"}
 ALIASES = {"loan": "loan-summary"}
+#: Every route `command_routes` and `query_routes` add (method, path, name): what `aws-es template` deploys.
+ROUTES = {
+    "commands": [("POST", "/loans", "OpenLoan"), ("POST", "/loans/{loan_id}/events", "RecordEvent"),
+                 ("GET", "/loans/{loan_id}", "GetLoan")],
+    "queries": [("GET", "/dashboard", "Dashboard"), ("GET", "/dashboard/loans/{loan_id}", "DashboardLoan"),
+                ("GET", "/loans/{loan_id}/summary", "Summary"), ("GET", "/loans", "ByStatus"),
+                ("GET", "/portfolio", "Portfolio")],
+}
 def run_demo(repayments: int, meter: RequestMeter) -> None:
     """`aws-es demo`: the worked example end to end (imported when run, not when the module loads)."""
     from loans.demo import demo as run
@@ -27,5 +35,5 @@ def run_demo(repayments: int, meter: RequestMeter) -> None:
 
 VIEWS = {"Loan": state_view, "loan-summary": loan_view, "portfolio": portfolio_view}
 
-__all__ = ["AGGREGATES", "ALIASES", "PAGES", "PROJECTIONS", "STATUSES", "VIEWS", "Loan", "command_routes",
+__all__ = ["AGGREGATES", "ALIASES", "PAGES", "PROJECTIONS", "ROUTES", "STATUSES", "VIEWS", "Loan", "command_routes",
            "query_routes", "run_demo"]

@@ -22,6 +22,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import boto3
 from cfnlint.decode import decode_str
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,16 +51,25 @@ def run(command: list[str], **options: Any) -> str:
     return done.stdout
 
 
-def template() -> dict[str, Any]:
-    decoded, problems = decode_str(TEMPLATE.read_text())
+def template(path: Path = TEMPLATE) -> dict[str, Any]:
+    decoded, problems = decode_str(path.read_text())
     assert not problems, problems
     return decoded
 
 
-def functions() -> dict[str, dict[str, Any]]:
-    """The template's functions by logical id: Properties, plus `Metadata` under that key."""
-    return {name: {**resource["Properties"], "Metadata": resource.get("Metadata", {})}
-            for name, resource in template()["Resources"].items() if resource["Type"] == "AWS::Serverless::Function"}
+def functions(path: Path = TEMPLATE) -> dict[str, dict[str, Any]]:
+    """The template's functions by logical id: Properties, plus `Metadata` under that key; the environment
+    variables of Globals come first in each function's (as SAM merges them)."""
+    source = template(path)
+    shared = source.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    found = {}
+    for name, resource in source["Resources"].items():
+        if resource["Type"] == "AWS::Serverless::Function":
+            properties = resource["Properties"]
+            variables = {**shared, **properties.get("Environment", {}).get("Variables", {})}
+            found[name] = {**properties, "Environment": {"Variables": variables},
+                           "Metadata": resource.get("Metadata", {})}
+    return found
 
 
 def makefile_default(name: str) -> str:
@@ -111,19 +121,21 @@ def boto3_folder() -> Path:
         [*PIP, "install", "--no-compile", "--root-user-action=ignore", "--target", str(folder), pin]))
 
 
-def build(destination: Path, machine: tuple[str, str] | None = None) -> Path:
+def build(destination: Path, machine: tuple[str, str] | None = None, modules: dict[str, str] | None = None) -> Path:
     """lambda/Makefile's recipe run as `sam build` runs it: from another folder, ARTIFACTS_DIR in the environment.
 
-    Without `machine`, the Makefile's defaults (the template's platform) are used, as by `sam build`.
+    Without `machine`, the Makefile's defaults (the template's platform) are used, as by `sam build`. `modules`:
+    the AWS_ES_MODULES and PYTHONPATH `sam build` runs with (default: the library's own modules).
     """
     plat, python = machine or (makefile_default("PLATFORM"), makefile_default("PYTHON_VERSION"))
     overrides = [f"PLATFORM={plat}", f"PYTHON_VERSION={python}"] if machine else []
-    environment = {**os.environ, "ARTIFACTS_DIR": str(destination), "PIP_NO_INDEX": "1",
+    environment = {**{name: value for name, value in os.environ.items() if name != "AWS_ES_MODULES"},
+                   **(modules or {}), "ARTIFACTS_DIR": str(destination), "PIP_NO_INDEX": "1",
                    "PIP_FIND_LINKS": str(wheels(plat, python))}
     scratch = Path(tempfile.mkdtemp(prefix="sam-scratch-"))
     try:
         run(["make", "--makefile", str(MAKEFILE), "build-ArtifactFunction", f"PIP={sys.executable} -m pip",
-             *overrides], cwd=scratch, env=environment)
+             f"PYTHON={sys.executable}", *overrides], cwd=scratch, env=environment)
     finally:
         shutil.rmtree(scratch)
     return destination
@@ -133,6 +145,35 @@ def literal_environment(function: dict[str, Any]) -> dict[str, str]:
     """The function's environment variables that the template gives as plain values (references use defaults)."""
     variables = function.get("Environment", {}).get("Variables", {})
     return {name: str(value) for name, value in variables.items() if isinstance(value, (str, int))}
+
+
+def api_event(method: str, path: str, body: str | None = None, query: dict[str, str] | None = None,
+              key: str | None = None) -> dict:
+    """An API Gateway REST proxy event, as Lambda receives it (`key`: an Idempotency-Key header)."""
+    headers = {"Content-Type": "application/json", **({"Idempotency-Key": key} if key else {})}
+    return {"httpMethod": method, "path": path, "resource": path, "body": body, "isBase64Encoded": False,
+            "headers": headers, "multiValueHeaders": {},
+            "queryStringParameters": query, "multiValueQueryStringParameters": None, "pathParameters": None,
+            "requestContext": {"requestId": f"{method} {path}", "stage": "Prod", "httpMethod": method}}
+
+
+def reply(result: dict[str, Any]) -> tuple[int, Any]:
+    return result["statusCode"], json.loads(result["body"])
+
+
+def stream_event(endpoint: str, table: str = "Loans") -> dict[str, Any]:
+    """Every record on the `table`'s stream, shaped as Lambda delivers them (LOCAL-AWS traps 1 and 7)."""
+    arn = boto3.client("dynamodb", endpoint_url=endpoint).describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    streams = boto3.client("dynamodbstreams", endpoint_url=endpoint)
+    records = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
+                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        for record in streams.get_records(ShardIterator=iterator)["Records"]:
+            image = dict(record["dynamodb"], ApproximateCreationDateTime=record["dynamodb"][
+                "ApproximateCreationDateTime"].timestamp())
+            records.append({**record, "dynamodb": image, "eventSource": "aws:dynamodb", "eventSourceARN": arn})
+    return {"Records": records}
 
 
 class LambdaProcess:
@@ -170,11 +211,15 @@ class LambdaProcess:
 
 
 @contextmanager
-def lambda_processes(artifact: Path, boto3: Path, endpoint: str) -> Iterator[dict[str, LambdaProcess]]:
-    """One process per function in the template, keyed by its handler, each with that function's environment."""
+def lambda_processes(artifact: Path, boto3: Path, endpoint: str, path: Path = TEMPLATE,
+                     handlers: set[str] | None = None) -> Iterator[dict[str, LambdaProcess]]:
+    """One process per function in the template (or per function of `handlers`), keyed by its handler, each
+    with that function's environment."""
     started: dict[str, LambdaProcess] = {}
     try:
-        for name, function in functions().items():
+        for name, function in functions(path).items():
+            if handlers is not None and function["Handler"] not in handlers:
+                continue
             environment = {**LAMBDA_ENVIRONMENT, **literal_environment(function), "AWS_ENDPOINT_URL": endpoint,
                            "AWS_LAMBDA_FUNCTION_NAME": name, "LAMBDA_TASK_ROOT": str(artifact)}
             started[function["Handler"]] = LambdaProcess(artifact, boto3, environment)

@@ -6,6 +6,8 @@ call AWS) and each function's CodeUri as an s3:// location (LOCAL-AWS).
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import os
 from pathlib import Path
@@ -32,15 +34,23 @@ def template() -> dict[str, Any]:
 
 
 def translated(parameters: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The CloudFormation the SAM transform makes of template.yaml, with these parameter values."""
-    source = template()
+    """The CloudFormation the SAM transform makes of template.yaml, with these parameter values (a copy of the
+    one translation per template text and parameters: the callers may change it)."""
+    return copy.deepcopy(_translated(TEMPLATE.read_text(), json.dumps(parameters or {}, sort_keys=True)))
+
+
+@functools.lru_cache(maxsize=16)
+def _translated(text: str, parameters: str) -> dict[str, Any]:
+    decoded, problems = decode_str(text)
+    assert not problems, problems
+    source = json.loads(json.dumps(decoded, default=str))
     for resource in source["Resources"].values():
         if resource["Type"] == "AWS::Serverless::Function":
             resource["Properties"]["CodeUri"] = "s3://bucket/key.zip"
     saved = os.environ.get("AWS_DEFAULT_REGION")
     os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
     try:
-        return transform(source, dict(parameters or {}), NoManagedPolicies())
+        return transform(source, json.loads(parameters), NoManagedPolicies())
     finally:
         if saved is None:
             os.environ.pop("AWS_DEFAULT_REGION", None)

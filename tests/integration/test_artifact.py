@@ -8,7 +8,6 @@ python3.13) is built too and inspected: its orjson must be an aarch64 library.
 
 from __future__ import annotations
 
-import json
 import sys
 import tomllib
 from collections.abc import Callable
@@ -16,7 +15,6 @@ from email.parser import Parser
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -26,11 +24,14 @@ from tests.artifact_support import (
     REQUIREMENTS,
     ROOT,
     LambdaProcess,
+    api_event,
     boto3_folder,
     build,
     functions,
     lambda_processes,
     makefile_default,
+    reply,
+    stream_event,
     template,
     this_machine,
 )
@@ -39,6 +40,8 @@ pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(sys.platform != "linux", reason="pip's manylinux wheels run on Linux only")]
 
 PACKAGES = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+#: Source that only the command line uses, left out of the artifact (lambda/Makefile's LEFT_OUT).
+LEFT_OUT = ("handlers", "template")
 EM_AARCH64, EM_X86_64 = 183, 62  # ELF e_machine values (the ELF specification)
 
 
@@ -81,10 +84,11 @@ def check_dependencies_pinned(artifact: Path, pins: set[str]) -> None:
 
 
 def project_sources() -> set[str]:
-    """Every file of the runtime packages, whatever its kind, but bytecode and hidden files."""
+    """Every file of the runtime packages, whatever its kind, but bytecode, hidden files and the template
+    generator."""
     return {str(path.relative_to(ROOT)) for package in PACKAGES for path in (ROOT / package).rglob("*")
             if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
-            and not path.name.startswith(".")}
+            and not path.name.startswith(".") and path.relative_to(ROOT).parts[:2] != LEFT_OUT}
 
 
 def check_contents(artifact: Path) -> None:
@@ -148,35 +152,6 @@ def test_the_artifact_for_this_machine_holds_the_runtime_code_and_its_dependenci
 
 
 # -- the handlers, run from the artifact -------------------------------------------------------------
-def api_event(method: str, path: str, body: str | None = None, query: dict[str, str] | None = None,
-              key: str | None = None) -> dict:
-    """An API Gateway REST proxy event, as Lambda receives it (`key`: an Idempotency-Key header)."""
-    headers = {"Content-Type": "application/json", **({"Idempotency-Key": key} if key else {})}
-    return {"httpMethod": method, "path": path, "resource": path, "body": body, "isBase64Encoded": False,
-            "headers": headers, "multiValueHeaders": {},
-            "queryStringParameters": query, "multiValueQueryStringParameters": None, "pathParameters": None,
-            "requestContext": {"requestId": f"{method} {path}", "stage": "Prod", "httpMethod": method}}
-
-
-def reply(result: dict[str, Any]) -> tuple[int, Any]:
-    return result["statusCode"], json.loads(result["body"])
-
-
-def stream_event(endpoint: str) -> dict[str, Any]:
-    """Every record on the Loans stream, shaped as Lambda delivers them (LOCAL-AWS traps 1 and 7)."""
-    arn = boto3.client("dynamodb", endpoint_url=endpoint).describe_table(TableName="Loans")["Table"]["LatestStreamArn"]
-    streams = boto3.client("dynamodbstreams", endpoint_url=endpoint)
-    records = []
-    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
-                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
-        for record in streams.get_records(ShardIterator=iterator)["Records"]:
-            image = dict(record["dynamodb"], ApproximateCreationDateTime=record["dynamodb"][
-                "ApproximateCreationDateTime"].timestamp())
-            records.append({**record, "dynamodb": image, "eventSource": "aws:dynamodb", "eventSourceARN": arn})
-    return {"Records": records}
-
-
 COMMANDS, QUERIES, PROJECTOR, REBUILD = (f"handlers.{name}.lambda_handler"
                                           for name in ("commands", "queries", "projector", "rebuild_worker"))
 

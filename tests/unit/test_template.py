@@ -1,30 +1,16 @@
-"""template.yaml lints clean with cfn-lint, translates with samtranslator, and the translation lints clean.
-
-cfn-lint misses bad references inside SAM `Events` and `Policies` (LOCAL-AWS), hence the second lint.
-"""
+"""template.yaml translates with samtranslator into the projector's stream mapping and the two APIs' routes
+(tests/unit/test_template_lint.py lints both)."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from cfnlint.api import lint
 
-from tests.template_support import TEMPLATE, translated
-
-
-def errors(text: str) -> list[str]:
-    return [str(match) for match in lint(text, regions=["us-east-1"]) if match.rule.id.startswith("E")]
+from tests.template_support import translated
 
 
-def test_the_template_lints_clean() -> None:
-    assert errors(TEMPLATE.read_text()) == []
-
-
-def test_the_translated_template_lints_clean_and_wires_the_projector(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_translated_template_wires_the_projector(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     output = translated()
-    assert errors(json.dumps(output)) == []
     mappings = [r["Properties"] for r in output["Resources"].values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
     assert len(mappings) == 1
     mapping = mappings[0]
