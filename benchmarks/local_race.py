@@ -22,27 +22,55 @@ import boto3
 
 from benchmarks.local_process import HERE, LocalProcess, client_environment
 
-#: One writer: waits for a line on stdin, then for each loan commits `commits` payments, each retried on a
-#: ConcurrencyError after a fresh hydrate; prints each confirmed commit as [loan, number, ref].
+#: One writer process of `threads` threads: waits for a line on stdin, then each thread, for each loan, commits
+#: `commits` payments, each retried on a ConcurrencyError after a fresh hydrate; prints each confirmed commit
+#: as [loan, number, ref].
 WRITER = """
-import json, sys
+import json, sys, threading
 from decimal import Decimal
 from core import ConcurrencyError
 from loans import Loan
-ids, commits, name = sys.argv[1].split(","), int(sys.argv[2]), sys.argv[3]
-print("ready", flush=True)
-sys.stdin.readline()
-for loan_id in ids:
-    for n in range(commits):
-        ref = f"{name}-{n}"
-        while True:
-            loan = Loan(loan_id).hydrate()
+ids, commits, name, threads = sys.argv[1].split(","), int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+lock = threading.Lock()
+
+def commit(thread):
+    for loan_id in ids:
+        for n in range(commits):
+            ref = f"{name}.{thread}-{n}"
+            while True:
+                loan = Loan(loan_id).hydrate()
+                try:
+                    event = loan.commit({"type": "LoanPaid", "amount": Decimal("1.00"), "ref": ref})
+                except ConcurrencyError:
+                    continue
+                with lock:
+                    print(json.dumps([loan_id, event.number, ref]), flush=True)
+                break
+
+def append(thread):
+    from core.dynamodb import DynamoDBEventStore
+    from core.events import Event, to_record, utc_now
+    from handlers.root import root
+    store = DynamoDBEventStore(Loan.default_table(), root().dynamodb)
+    for loan_id in ids:
+        for number in range(4, 4 + commits):
+            ref = f"{name}.{thread}-{number}"
+            event = to_record(Event("LoanPaid", {"amount": Decimal("1.00"), "ref": ref}, number, utc_now()))
             try:
-                event = loan.commit({"type": "LoanPaid", "amount": Decimal("1.00"), "ref": ref})
+                store.append(loan_id, number - 1, [event], version_from_store=True)
             except ConcurrencyError:
                 continue
-            print(json.dumps([loan_id, event.number, ref]), flush=True)
-            break
+            with lock:
+                print(json.dumps([loan_id, number, ref]), flush=True)
+
+write = commit if sys.argv[5] == "commit" else append
+print("ready", flush=True)
+sys.stdin.readline()
+workers = [threading.Thread(target=write, args=(n,)) for n in range(threads)]
+for worker in workers:
+    worker.start()
+for worker in workers:
+    worker.join()
 """
 
 
@@ -75,13 +103,18 @@ def stored_refs(endpoint: str, loan_id: str) -> list[tuple[int, str | None]]:
     return [(int(event.number or 0), event.data.get("ref")) for event in repository.events(loan_id)]
 
 
-def race(endpoint: str, *, writers: int = 4, loans: int = 10, commits: int = 5,
-         timeout: float = 300.0) -> dict[str, Any]:
-    """Race `writers` processes over `loans` fresh loans, `commits` payments each per writer; count what the log
-    lost and what two writers were both told."""
+def race(endpoint: str, *, writers: int = 4, threads: int = 1, loans: int = 10, commits: int = 5,
+         mode: str = "commit", timeout: float = 300.0) -> dict[str, Any]:
+    """Race `writers` processes of `threads` threads over `loans` fresh loans; count what the log lost and what
+    two writers were both told.
+
+    `mode="commit"`: each thread commits `commits` payments per loan through `Loan.commit`, hydrating again
+    after each `ConcurrencyError`. `mode="append"`: each thread tries to append event 4, 5, ... 3 + `commits`
+    of each loan (`DynamoDBEventStore.append` with the version it expects), so every write is contended and
+    each number must go to exactly one writer."""
     ids = open_loans(endpoint, loans)
     env = client_environment(endpoint)
-    processes = [subprocess.Popen([sys.executable, "-c", WRITER, ",".join(ids), str(commits), f"w{index}"],
+    processes = [subprocess.Popen([sys.executable, "-c", WRITER, ",".join(ids), str(commits), f"w{index}", str(threads), mode],
                                   env=env, cwd=HERE, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True) for index in range(writers)]
     try:
@@ -109,10 +142,11 @@ def race(endpoint: str, *, writers: int = 4, loans: int = 10, commits: int = 5,
     confirmed = [tuple(json.loads(line)) for out in outputs for line in out.splitlines() if line.startswith("[")]
     stored = {(loan_id, number, ref) for loan_id in ids for number, ref in stored_refs(endpoint, loan_id)}
     told = Counter((loan_id, number) for loan_id, number, _ in confirmed)
-    return {"writers": writers, "loans": loans, "commits": len(confirmed),
+    expected = writers * threads * loans * commits if mode == "commit" else loans * commits
+    return {"mode": mode, "writers": writers, "threads": threads, "loans": loans, "commits": len(confirmed),
             "lost": sum(1 for entry in confirmed if entry not in stored),
             "numbers_told_twice": sum(1 for count in told.values() if count > 1),
-            "expected_commits": writers * loans * commits, "seconds": round(seconds, 2)}
+            "expected_commits": expected, "seconds": round(seconds, 2)}
 
 
 def run_once(patched: bool, switch_interval: float = 1e-6, **kwargs: Any) -> dict[str, Any]:
@@ -123,14 +157,17 @@ def run_once(patched: bool, switch_interval: float = 1e-6, **kwargs: Any) -> dic
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.local_race", description=__doc__.split("\n\n")[0])
     parser.add_argument("--unpatched", action="store_true", help="moto as shipped (no handlers.local_moto)")
-    parser.add_argument("--writers", type=int, default=4)
+    parser.add_argument("--writers", type=int, default=4, help="writer processes")
+    parser.add_argument("--threads", type=int, default=1, help="threads per writer process")
     parser.add_argument("--loans", type=int, default=10)
-    parser.add_argument("--commits", type=int, default=5, help="payments per writer per loan")
+    parser.add_argument("--commits", type=int, default=5, help="payments per thread per loan (commit mode), "
+                        "events per loan (append mode)")
+    parser.add_argument("--mode", choices=["commit", "append"], default="commit")
     parser.add_argument("--rounds", type=int, default=1, help="stacks started one after another")
     args = parser.parse_args(argv)
     for _ in range(args.rounds):
-        print(json.dumps(run_once(not args.unpatched, writers=args.writers, loans=args.loans,
-                                  commits=args.commits)), flush=True)
+        print(json.dumps(run_once(not args.unpatched, writers=args.writers, threads=args.threads, loans=args.loans,
+                                  commits=args.commits, mode=args.mode)), flush=True)
 
 
 if __name__ == "__main__":
