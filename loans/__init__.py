@@ -18,11 +18,12 @@ PROJECTIONS = (loan_summary(),)
 #: Pages the loan routes serve, printed by `aws-es local` and `aws-es demo --serve`.
 PAGES = {"dashboard": "/dashboard"}
 ALIASES = {"loan": "loan-summary"}
-def run_demo(repayments: int, meter: RequestMeter) -> None:
-    """`aws-es demo`: the worked example end to end (imported when run, not when the module loads)."""
+def run_demo(repayments: int, meter: RequestMeter, loans: int = 0) -> None:
+    """`aws-es demo`: the worked example end to end, after `loans` seeded loans (imported when run, not when the
+    module loads)."""
     from loans.demo import demo as run
 
-    run(repayments, meter)
+    run(repayments, meter, loans)
 
 
 VIEWS = {"Loan": state_view, "loan-summary": loan_view, "portfolio": portfolio_view}
