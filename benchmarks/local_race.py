@@ -115,8 +115,9 @@ def race(endpoint: str, *, writers: int = 4, threads: int = 1, loans: int = 10, 
     ids = open_loans(endpoint, loans)
     env = client_environment(endpoint)
     processes = [subprocess.Popen([sys.executable, "-c", WRITER, ",".join(ids), str(commits), f"w{index}",
-                                   str(threads), mode], env=env, cwd=HERE, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True) for index in range(writers)]
+                                   str(threads), mode], env=env, cwd=HERE, stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for index in range(writers)]
     try:
         for process in processes:
             assert process.stdout is not None
