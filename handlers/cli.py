@@ -117,6 +117,10 @@ def register_demo(commands: Any) -> None:
     )
     command.add_argument("--repayments", type=positive_int, default=5_000,
                          help="events on the long-lived aggregate (default: 5000)")
+    command.add_argument("--loans", type=positive_int, default=None, metavar="N",
+                         help="first seed a portfolio of N loans through the loan commands, one command per event "
+                         "(the projector follows), and print how long it took and how soon the dashboard showed "
+                         "the last commit (10,000 take a few minutes locally); the module's demo must take `loans`")
     command.add_argument("--serve", action="store_true",
                          help="then serve the APIs and the dashboard on 127.0.0.1, print the dashboard's URL and "
                          "keep serving until interrupted (Ctrl-C)")
@@ -139,7 +143,7 @@ def run_demo(args: argparse.Namespace) -> int:
         stop_projector = cli_projections.start_live_projector()  # projections update live
         meter = RequestMeter.for_this_thread()  # the stream runner shares the client
         meter.attach(root().dynamodb)
-        demo(args.repayments, meter)
+        demo(args.repayments, meter, **({"loans": args.loans} if args.loans else {}))
         if args.serve:
             serve_until_interrupted(args.http_port)
     finally:

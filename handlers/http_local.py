@@ -2,15 +2,21 @@
 the same Lambda handlers that run on AWS (commands, queries and the dashboard), and their reply goes back as
 HTTP. Bodies and query strings pass through intact; what no handler routes gets that handler's own 404.
 
-Like one Lambda instance, a handler takes one request at a time (powertools' resolver keeps the current
-event on the app), so requests are served on threads but each handler behind its own lock.
+Requests are read and answered on threads, but the handlers run one request at a time in the process (one lock
+for every API and every server): powertools keeps the request being resolved in a class attribute that every
+resolver shares, so two requests resolved at once could see each other's body. While a handler runs, what it
+prints (powertools' EMF metrics, when POWERTOOLS_METRICS_DISABLED is not true) goes to stderr, so stdout keeps
+only what `aws-es local` prints for the user. A client that hangs up before its reply is logged in one line.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import logging
 import re
+import sys
 import threading
 import uuid
 from collections.abc import Callable
@@ -29,6 +35,13 @@ MAX_BODY = 10 * 1024 * 1024
 ROUTE_MISSING = {"statusCode": 404, "message": "Not found"}
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+#: Held while any handler runs, in any server of this process (see the module's docstring).
+HANDLER_LOCK = threading.Lock()
+#: The client hung up: the reply could not be written, or the request not read to its end.
+HANGUPS = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -100,7 +113,6 @@ class ApiServer:
 
     def __init__(self, port: int = 0, handlers: dict[str, Handler] | None = None) -> None:
         self.handlers = handlers if handlers is not None else default_handlers()
-        self.locks = {name: threading.Lock() for name in self.handlers}
         try:
             self.server = ThreadingHTTPServer(("127.0.0.1", port), _request_handler(self))
         except OSError as exc:
@@ -113,13 +125,14 @@ class ApiServer:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def invoke(self, method: str, target: str, headers: dict[str, str], body: bytes | None) -> dict[str, Any]:
+        """The reply of the first API that routes the request; each handler gets the event of its own."""
         event = proxy_event(method, target, headers, body)
         reply: dict[str, Any] = {}
-        for name in apis_for(method):
-            with self.locks[name]:
-                reply = self.handlers[name](event, LocalContext(function_name=f"local-{name}"))
-            if not route_missing(reply):
-                break
+        with HANDLER_LOCK, contextlib.redirect_stdout(sys.stderr):
+            for name in apis_for(method):
+                reply = self.handlers[name](copy_event(event), LocalContext(function_name=f"local-{name}"))
+                if not route_missing(reply):
+                    break
         return reply
 
     def start(self) -> ApiServer:
@@ -135,6 +148,15 @@ class ApiServer:
 def _request_handler(api: ApiServer) -> type[BaseHTTPRequestHandler]:
     class Request(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+
+        def handle(self) -> None:
+            try:
+                super().handle()
+            except HANGUPS as exc:
+                self.close_connection = True
+                request = f"{getattr(self, 'command', None) or '?'} {getattr(self, 'path', None) or '?'}"
+                logger.warning("%s: the client hung up before the reply was sent (%s)", request,
+                               type(exc).__name__)
 
         def _serve(self) -> None:
             length = self.headers.get("Content-Length", "0")
@@ -172,6 +194,12 @@ def _request_handler(api: ApiServer) -> type[BaseHTTPRequestHandler]:
             """Quiet: the handlers log each request themselves."""
 
     return Request
+
+
+def copy_event(event: dict[str, Any]) -> dict[str, Any]:
+    """The event for one handler: a handler that changes its event changes no other's."""
+    copied: dict[str, Any] = orjson.loads(orjson.dumps(event))
+    return copied
 
 
 def _error(message: str) -> str:

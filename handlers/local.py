@@ -1,4 +1,5 @@
-"""The embedded local stack: moto's server on 127.0.0.1, which boto3 reaches over real HTTP."""
+"""The embedded local stack: moto's server on 127.0.0.1, which boto3 reaches over real HTTP, with moto patched
+(`handlers.local_moto`) so that racing writers, transactions and memory behave as DynamoDB's do."""
 
 from __future__ import annotations
 
@@ -59,9 +60,12 @@ class LocalStack:
     def start(self) -> LocalStack:
         try:
             from moto.server import ThreadedMotoServer
+
+            from handlers import local_moto
         except ImportError as exc:
             message = "the local stack needs moto's server: pip install 'aws-event-sourcing[local]'"
             raise ConfigurationError(message) from exc
+        local_moto.patch()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()

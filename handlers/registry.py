@@ -61,7 +61,7 @@ class Registry:
     aliases: Mapping[str, str] = field(default_factory=dict)
     command_routes: tuple[Routes, ...] = ()
     query_routes: tuple[Routes, ...] = ()
-    #: The modules' optional `run_demo(repayments, meter)`; `aws-es demo` runs the first.
+    #: The modules' optional `run_demo(repayments, meter[, loans])`; `aws-es demo` runs the first.
     demos: tuple[Callable[..., None], ...] = ()
     #: Optional command-line views: projection name -> view(key, row), counters name -> view(counters),
     #: aggregate class name -> view(state).

@@ -26,11 +26,14 @@ ROUTES = {
                 ("GET", "/loans/{loan_id}/summary", "Summary"), ("GET", "/loans", "ByStatus"),
                 ("GET", "/portfolio", "Portfolio")],
 }
-def run_demo(repayments: int, meter: RequestMeter) -> None:
-    """`aws-es demo`: the worked example end to end (imported when run, not when the module loads)."""
+
+
+def run_demo(repayments: int, meter: RequestMeter, loans: int = 0) -> None:
+    """`aws-es demo`: the worked example end to end, after `loans` seeded loans (imported when run, not when the
+    module loads)."""
     from loans.demo import demo as run
 
-    run(repayments, meter)
+    run(repayments, meter, loans)
 
 
 VIEWS = {"Loan": state_view, "loan-summary": loan_view, "portfolio": portfolio_view}

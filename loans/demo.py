@@ -134,9 +134,14 @@ def show_projections(portfolio: list[tuple[str, Loan]], long_loan: Loan) -> None
               f"paid {view['total_paid']} in {view['payments']} payments, version {view['version']}")
 
 
-def demo(repayments: int, meter: RequestMeter) -> None:
-    """`aws-es demo` for the loan module: the portfolio, the long-lived loan, three hydrates, the projections."""
+def demo(repayments: int, meter: RequestMeter, loans: int = 0) -> None:
+    """`aws-es demo` for the loan module: `loans` seeded loans (`loans.seed`), the portfolio, the long-lived
+    loan, three hydrates, the projections."""
     started = time.perf_counter()
+    if loans:
+        from loans.seed import seed_and_report
+
+        seed_and_report(loans)
     portfolio = run_portfolio()
     print(f"\n{'path':<30} {'loan':<10} {'status':<12} {'balance':>10} {'version':>8}")
     for path, loan in portfolio:

@@ -1,0 +1,284 @@
+"""moto, made to keep DynamoDB's promises where the embedded local stack (`handlers.local`) relies on them.
+
+moto's server answers each request on a thread of its own, and as shipped (moto 5.2):
+- a conditional write reads the item, evaluates the condition and writes without a lock, so two racing
+  `attribute_not_exists(...)` writes can both succeed and the later silently overwrites the earlier;
+- `TransactWriteItems` deep-copies every table it touches for its rollback (seconds per transaction at 10,000
+  items), and a cancelled one puts that copy back, erasing whatever landed meanwhile and replacing the table
+  object (and so its stream shard) under every reader;
+- a `Query` on a table sorts every item of the table to find one partition's;
+- every model instance it ever creates is kept (`instances_tracked`), per-transaction copies and query results
+  included, and so are the two shard iterators of every stream poll: memory grows with every request.
+
+`patch()` changes that, in this process, for every moto server and `mock_aws` in it:
+- one lock around each DynamoDB and DynamoDB Streams request (`LOCK`): a condition and its write, a whole
+  transaction and its rollback are atomic, and a stream reader never sees a write a transaction then undoes;
+- a transaction remembers only the items it writes, and a cancelled one restores exactly those and drops the
+  stream records it added (as on AWS, a cancelled transaction leaves no trace in the stream);
+- a `Query` on a table (not an index) reads only the partition asked for;
+- models are not tracked (moto's `/moto-api/data.json` view of them is then empty), and a stream's shard
+  iterators expire 15 minutes after they are handed out, as on AWS, with at most `ITERATORS_KEPT` kept.
+
+What stays as moto has it is listed in the README ("The local stack's limits"). `unpatch()` restores moto as
+shipped (`tests/integration/test_local_atomicity.py` shows racing writers losing commits without the patches).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import copy
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from moto.core.common_models import BaseModel
+from moto.dynamodb.comparisons import get_filter_expression
+from moto.dynamodb.exceptions import (
+    ConditionalCheckFailed,
+    MockValidationException,
+    MultipleTransactionsException,
+    TooManyTransactionsException,
+    TransactionCanceledException,
+    TransactWriteSingleOpException,
+)
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType, Item
+from moto.dynamodb.models.table import StreamShard, Table
+from moto.dynamodb.responses import DynamoHandler
+from moto.dynamodbstreams.models import DynamoDBStreamsBackend
+from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+
+#: Held while moto serves any DynamoDB or DynamoDB Streams request.
+LOCK = threading.RLock()
+#: Shard iterators kept per streams backend (the oldest go first); each poll of a stream hands out two.
+ITERATORS_KEPT = 1_000
+#: A shard iterator expires this long after it is handed out, as on AWS.
+ITERATOR_SECONDS = 15 * 60
+
+_MISSING = object()
+_originals: dict[tuple[type, str], Any] = {}
+_partition: contextvars.ContextVar[DynamoType | None] = contextvars.ContextVar("partition", default=None)
+
+
+def patch() -> None:
+    """Apply every patch (idempotent)."""
+    with LOCK:
+        if _originals:
+            return
+        _replace(DynamoHandler, "call_action", _serialised(DynamoHandler.call_action))
+        _replace(DynamoDBStreamsHandler, "call_action", _serialised(DynamoDBStreamsHandler.call_action))
+        _replace(DynamoDBBackend, "transact_write_items", transact_write_items)
+        _replace(Table, "query", _partition_query(Table.query))
+        _replace(Table, "all_items", _partition_items(Table.all_items))
+        _replace(BaseModel, "__new__", staticmethod(_untracked))
+        _replace(DynamoDBStreamsBackend, "__init__", _bounded_iterators(DynamoDBStreamsBackend.__init__))
+
+
+def unpatch() -> None:
+    """Restore moto as shipped (iterator maps already bounded stay bounded)."""
+    with LOCK:
+        for (owner, name), original in _originals.items():
+            if original is _MISSING:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, original)
+        _originals.clear()
+
+
+def patched() -> bool:
+    return bool(_originals)
+
+
+def _replace(owner: type, name: str, value: Any) -> None:
+    _originals[owner, name] = owner.__dict__.get(name, _MISSING)
+    setattr(owner, name, value)
+
+
+# -- one request at a time ----------------------------------------------------------------------------------
+
+def _serialised(call_action: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def call_action_serialised(self: Any) -> Any:
+        with LOCK:
+            return call_action(self)
+
+    return call_action_serialised
+
+
+# -- transactions that remember only what they write ----------------------------------------------------------
+
+class _Journal:
+    """The items a transaction writes, as they were before, and where each touched stream ended."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[Table, DynamoType, DynamoType | None, Item | None]] = []
+        self.streams: dict[int, tuple[StreamShard, int]] = {}
+
+    def remember(self, table: Table, hash_key: DynamoType, range_key: DynamoType | None) -> None:
+        shard = table.stream_shard
+        if shard is not None and id(shard) not in self.streams:
+            self.streams[id(shard)] = (shard, len(shard.items))
+        before = _stored(table, hash_key, range_key)
+        self.items.append((table, hash_key, range_key, copy.deepcopy(before)))
+
+    def undo(self) -> None:
+        for table, hash_key, range_key, before in reversed(self.items):
+            partitions: Any = table.items  # {hash: item}, or {hash: {range: item}} with a range key
+            if table.range_key_attr is None:
+                if before is None:
+                    partitions.pop(hash_key, None)
+                else:
+                    partitions[hash_key] = before
+            elif before is None:
+                partitions.get(hash_key, {}).pop(range_key, None)
+            else:
+                partitions[hash_key][range_key] = before
+        for shard, length in self.streams.values():
+            del shard.items[length:]
+
+
+def _stored(table: Table, hash_key: DynamoType, range_key: DynamoType | None) -> Item | None:
+    """The item under the key, without creating an empty partition (moto's `items` is a defaultdict)."""
+    partitions: Any = table.items
+    stored = partitions.get(hash_key)
+    if table.range_key_attr is None or stored is None:
+        return stored
+    return stored.get(range_key)
+
+
+def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+    """moto's `DynamoDBBackend.transact_write_items` (same checks, errors and cancellation reasons), rolled
+    back from a journal of the items it wrote instead of from a copy of every table it touches."""
+    if len(transact_items) > 100:
+        raise TooManyTransactionsException()
+    journal = _Journal()
+    try:
+        errors = _write_all(self, transact_items, journal)
+    except BaseException:
+        journal.undo()
+        raise
+    if any(code is not None for code, _, _ in errors):
+        journal.undo()
+        raise TransactionCanceledException(errors)
+
+
+def _write_all(backend: DynamoDBBackend, transact_items: list[dict[str, Any]],
+               journal: _Journal) -> list[tuple[Any, Any, Any]]:
+    targets: set[tuple[str, str]] = set()
+    errors: list[tuple[Any, Any, Any]] = []
+    for entry in transact_items:
+        original_item: dict[str, Any] | None = None
+        if len(entry) > 1:
+            raise TransactWriteSingleOpException
+        try:
+            op_type, op = next(iter(entry.items()))
+            if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+                raise ValueError("Unsupported transaction operation")
+            table_name = op["TableName"]
+            condition = op.get("ConditionExpression")
+            names = op.get("ExpressionAttributeNames")
+            values = op.get("ExpressionAttributeValues")
+            table = backend.get_table(table_name)
+            if op_type == "Put":
+                attrs = op["Item"]
+                key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+                if table.range_key_attr is not None:
+                    key[table.range_key_attr] = attrs[table.range_key_attr]
+            else:
+                key = op["Key"]
+            target = (str(table_name), str(dict(sorted(key.items()))))
+            if target in targets:
+                raise MultipleTransactionsException()
+            targets.add(target)
+            current = backend.get_item(table_name, key)
+            if condition is not None and not get_filter_expression(condition, names, values).expr(current):
+                if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+                    original_item = current.to_json()["Attributes"]
+                raise ConditionalCheckFailed(item=original_item)
+            if op_type != "ConditionCheck":
+                journal.remember(table, *backend.get_keys_value(table, key))
+            if op_type == "Put":
+                backend.put_item(table_name, op["Item"], condition_expression=condition,
+                                 expression_attribute_names=names, expression_attribute_values=values)
+            elif op_type == "Delete":
+                backend.delete_item(table_name, key, condition_expression=condition,
+                                    expression_attribute_names=names, expression_attribute_values=values)
+            elif op_type == "Update":
+                backend.update_item(table_name, key, update_expression=op["UpdateExpression"],
+                                    condition_expression=condition, expression_attribute_names=names,
+                                    expression_attribute_values=values)
+            errors.append((None, None, None))
+        except (MultipleTransactionsException, MockValidationException):
+            raise
+        except ConditionalCheckFailed as exc:
+            errors.append(("ConditionalCheckFailed", str(exc.message), original_item))
+        except Exception as exc:  # as moto: any other failure of one item is that item's cancellation reason
+            errors.append((type(exc).__name__, str(exc), original_item))
+    return errors
+
+
+# -- a table's Query reads one partition -------------------------------------------------------------------
+
+def _partition_query(query: Callable[..., Any]) -> Callable[..., Any]:
+    def query_one_partition(self: Table, hash_key: DynamoType | None, *args: Any, **kwargs: Any) -> Any:
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        if index_name or hash_key is None:
+            return query(self, hash_key, *args, **kwargs)
+        token = _partition.set(hash_key)
+        try:
+            return query(self, hash_key, *args, **kwargs)
+        finally:
+            _partition.reset(token)
+
+    return query_one_partition
+
+
+def _partition_items(all_items: Callable[[Table], list[Item]]) -> Callable[[Table], list[Item]]:
+    def items_of_partition(self: Table) -> list[Item]:
+        hash_key = _partition.get()
+        if hash_key is None:
+            return all_items(self)
+        partitions: Any = self.items
+        stored = partitions.get(hash_key)
+        if stored is None:
+            return []
+        return list(stored.values()) if self.range_key_attr is not None else [stored]
+
+    return items_of_partition
+
+
+# -- bounded memory ------------------------------------------------------------------------------------------
+
+def _untracked(cls: type, *args: Any, **kwargs: Any) -> Any:
+    return object.__new__(cls)
+
+
+class RecentIterators(dict[str, Any]):
+    """Shard iterators by ARN: each expires `ITERATOR_SECONDS` after it is handed out, and at most
+    `ITERATORS_KEPT` are kept (the oldest go first). Using a forgotten one fails, as an expired one does on AWS."""
+
+    def __init__(self, kept: int = ITERATORS_KEPT, seconds: float = ITERATOR_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self._kept, self._seconds, self._clock = kept, seconds, clock
+        self._handed_out: dict[str, float] = {}
+
+    def __setitem__(self, arn: str, iterator: Any) -> None:
+        now = self._clock()
+        super().__setitem__(arn, iterator)
+        self._handed_out.pop(arn, None)
+        self._handed_out[arn] = now
+        while self._handed_out:
+            oldest, when = next(iter(self._handed_out.items()))
+            if len(self._handed_out) <= self._kept and now - when < self._seconds:
+                break
+            del self._handed_out[oldest]
+            super().pop(oldest, None)
+
+
+def _bounded_iterators(init: Callable[..., None]) -> Callable[..., None]:
+    def init_bounded(self: DynamoDBStreamsBackend, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        self.shard_iterators = RecentIterators()
+
+    return init_bounded

@@ -1,0 +1,100 @@
+"""A portfolio of N loans through the real write path (`aws-es demo --loans N`): each loan is opened and moved
+along one of the demo's paths by the loan commands (`loans.service`, as the commands API runs them), one
+command per event; the stream projector folds every event into the loan summary and the portfolio as they land.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from core.errors import EventSourcingError
+from loans import service
+from loans.loan import Loan
+
+#: The paths the seeded loans follow, in turn (each a list of commands after the LoanCreated).
+SEED_PATHS: list[list[dict[str, Any]]] = [
+    [{"type": "LoanApproved"}, {"type": "LoanDisbursed"}, {"type": "LoanPaid", "amount": Decimal("100.00")}],
+    [{"type": "LoanApproved"}, {"type": "LoanDisbursed"}],
+    [{"type": "LoanRejected"}],
+    [{"type": "LoanApproved"}, {"type": "LoanDisbursed"}, {"type": "LoanArrears"}],
+    [{"type": "LoanApproved"}],
+]
+
+
+@dataclass
+class Seeded:
+    loans: int
+    commands: int
+    seconds: float
+    last: Loan
+
+
+def seed(count: int, workers: int = 4, on_progress: Callable[[int, float], None] | None = None) -> Seeded:
+    """Open `count` loans and move each along a path of `SEED_PATHS`, one command per event, from `workers`
+    threads (as concurrent API clients would); `last` is the loan whose last command ended last."""
+    if count < 1 or workers < 1:
+        raise ValueError(f"count and workers must be at least 1, not {count} and {workers}")
+    started, lock = time.perf_counter(), threading.Lock()
+    done: list[int] = [0, 0]  # loans, commands
+    last: list[Loan] = []
+
+    def one(index: int) -> None:
+        amount = Decimal(1000 + index % 50 * 100)
+        loan, _ = service.open_loan({"requested_amount": amount, "interest": Decimal("0.05")})
+        for step in SEED_PATHS[index % len(SEED_PATHS)]:
+            loan, _ = service.record(loan.id, step)
+        with lock:
+            done[0] += 1
+            done[1] += 1 + len(SEED_PATHS[index % len(SEED_PATHS)])
+            last[:] = [loan]
+            if on_progress is not None and done[0] % 1000 == 0:
+                on_progress(done[0], time.perf_counter() - started)
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="seed") as pool:
+        for future in [pool.submit(one, index) for index in range(count)]:
+            future.result()
+    return Seeded(count, done[1], time.perf_counter() - started, last[0])
+
+
+def wait_visible(loan: Loan, read_version: Callable[[str], int | None], timeout: float = 120.0,
+                 interval: float = 0.05) -> float:
+    """Seconds until the loan's summary row shows its version (polling every `interval`); the stream is read in
+    order, so every earlier commit is then visible too."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        version = read_version(loan.id)
+        if version is not None and version >= loan.version:
+            return time.perf_counter() - started
+        time.sleep(interval)
+    raise EventSourcingError(f"the projector did not reach loan {loan.id} version {loan.version} "
+                             f"within {timeout:.0f} s")
+
+
+def seed_and_report(count: int) -> Seeded:
+    """`aws-es demo --loans N`: seed, then wait until the loan summary shows the last commit, and print both."""
+    from handlers.root import root
+    from projections.query import read_row
+
+    def progress(loans: int, seconds: float) -> None:
+        print(f"  {loans:,} loans in {seconds:,.0f} s", flush=True)
+
+    print(f"seeding {count:,} loans through the loan commands (the projector follows the stream)...", flush=True)
+    seeded = seed(count, on_progress=progress)
+    current = root()
+    declared, tables = current.live_tables("loan-summary")
+
+    def version(loan_id: str) -> int | None:
+        row = read_row(current.dynamodb, declared, tables, loan_id)
+        return None if row is None else int(row["version"])
+
+    lag = wait_visible(seeded.last, version)
+    print(f"seeded {seeded.loans:,} loans ({seeded.commands:,} commands) in {seeded.seconds:,.1f} s "
+          f"({seeded.commands / seeded.seconds:,.0f} commands/s); the dashboard showed the last commit "
+          f"{lag:.2f} s after it", flush=True)
+    return seeded
