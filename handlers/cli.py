@@ -237,6 +237,8 @@ def run_hydrate(args: argparse.Namespace) -> int:
     with counting() as counts:
         aggregate, cost = measure_hydrate(cls, aggregate_id, meter)
     kind = cls.__name__
+    if aggregate.version == 0 and args.type is None and registry.misspelt_type(aggregate_id):
+        registry.aggregate(aggregate_id)  # `hydrate Polcy`: a misspelt TYPE, not a missing id; lists the types
     if aggregate.version == 0:
         raise EventSourcingError(f"no {kind.lower()} {aggregate_id!r} in table {aggregate.table!r}")
     metrics = {name: value for name, value in metric_values(counts).items() if value}

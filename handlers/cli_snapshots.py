@@ -30,17 +30,35 @@ def register_snapshot(commands: Any) -> None:
     command.set_defaults(run=run_snapshot)
 
 
-def type_and_ids(current: Root, names: list[str]) -> tuple[type[Aggregate], list[str]]:
-    """A leading registered type name picks the aggregate; the rest are ids, each checked."""
+def type_and_ids(current: Root, names: list[str], every: bool = False) -> tuple[type[Aggregate], list[str]]:
+    """A leading registered type name picks the aggregate; the rest are ids, each checked.
+
+    A first name that is no type may still be meant as one: with `--all` a lone name can only be a TYPE, and
+    a name spelt nearly like a type (`Polcy` for `Policy`) is one unless an aggregate of that id exists. Such a
+    name raises `UnknownAggregateError`, which lists the registered types.
+    """
     registry = current.registry
     known = {cls.__name__.lower(): cls for cls in registry.aggregates}
     cls = registry.default_aggregate
     if names and names[0].lower() in known:
         cls, names = known[names[0].lower()], names[1:]
+    elif names and ((every and len(names) == 1) or _misspelt_type(current, cls, names[0])):
+        registry.aggregate(names[0])  # raises, naming the types
     try:
         return cls, [check_id(name) for name in dict.fromkeys(names)]
     except InvalidIdError as exc:
         raise UsageError(str(exc)) from exc
+
+
+def _misspelt_type(current: Root, cls: type[Aggregate], name: str) -> bool:
+    """`name` reads like a type and no `cls` aggregate has that id (one read, only for such a name)."""
+    if not current.registry.misspelt_type(name):
+        return False
+    try:
+        check_id(name)
+    except InvalidIdError:
+        return True
+    return next(iter(current.event_store(cls).read(name)), None) is None
 
 
 def run_snapshot(args: argparse.Namespace) -> int:
@@ -50,12 +68,12 @@ def run_snapshot(args: argparse.Namespace) -> int:
     from snapshots.settings import snapshot_store
 
     current = root()
-    cls, ids = type_and_ids(current, args.ids)
+    cls, ids = type_and_ids(current, args.ids, args.all)
     kind = cls.__name__.lower()
     if args.all and ids:
-        raise ConfigurationError(f"give {kind} ids or --all, not both")
+        raise UsageError(f"give {kind} ids or --all, not both")
     if not args.all and not ids:
-        raise ConfigurationError(f"name the {kind} aggregates to snapshot (ID ...) or give --all")
+        raise UsageError(f"name the {kind} aggregates to snapshot (ID ...) or give --all")
     settings, table = current.settings.snapshots, current.table(cls)
     snapshots = snapshot_store(table, settings, current.dynamodb, current.s3)
     if snapshots is None:

@@ -72,3 +72,31 @@ def test_an_unavailable_store_is_one_line_and_exit_1(loan, capsys, monkeypatch):
     assert main(["hydrate", loan.id]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("aws-es hydrate: ") and "Traceback" not in err
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["hydrate", "Polcy", "some-id"], "unknown aggregate type 'Polcy': choose one of Loan"),
+    (["hydrate", "Laon"], "unknown aggregate type 'Laon': choose one of Loan"),
+    (["snapshot", "Polcy", "--all"], "unknown aggregate type 'Polcy': choose one of Loan"),
+    (["snapshot", "Laon", "some-id"], "unknown aggregate type 'Laon': choose one of Loan"),
+    (["query", "portfolo"], "unknown projection 'portfolo': choose one of daily, loan, loan-summary, portfolio"),
+    (["query", "lone", "some-id"], "unknown projection 'lone': choose one of daily, loan, loan-summary, portfolio"),
+    (["rebuild", "dialy"], "unknown projection 'dialy': choose one of daily, loan, loan-summary, portfolio"),
+    (["rebuild", "dialy", "--verify"], "unknown projection 'dialy': choose one of daily, loan, loan-summary, "
+     "portfolio"),
+])
+def test_a_misspelt_type_or_projection_is_one_line_listing_the_choices_and_exit_2(aws, capsys, argv, message):
+    ensure_tables()
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == f"aws-es {argv[0]}: {message}\n"
+
+
+def test_an_id_spelt_like_a_type_is_still_an_id_when_that_aggregate_exists(aws, capsys):
+    ensure_tables()
+    Loan("Laon").commit({"type": "LoanCreated", "requested_amount": Decimal("10"), "interest": Decimal("0")})
+    assert main(["hydrate", "Laon", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["id"] == "Laon"
+    assert main(["snapshot", "Laon"]) == 0
+    assert "1 written" in capsys.readouterr().out
