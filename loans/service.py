@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from core import EventSourcingError, IllegalEventError, execute
 from core.events import Event
+from handlers.bodies import not_json, refuse_unstorable_text
 from handlers.idempotency import caller_of
 from loans.loan import Loan
 from loans.views import state_view
@@ -69,11 +70,14 @@ def _json_object(text: str) -> dict[str, Any]:
         value = json.loads(text, parse_float=Decimal, parse_int=Decimal, parse_constant=_refuse_constant)
     except RecursionError as exc:
         raise IllegalEventError(f"the request body nests deeper than {MAX_DEPTH} levels", field="body") from exc
+    except json.JSONDecodeError as exc:
+        raise IllegalEventError(f"the request body is not JSON: {not_json(exc)}", field="body") from exc
     except (ValueError, ArithmeticError) as exc:  # ArithmeticError: a number beyond Decimal's exponent range
         raise IllegalEventError(f"the request body is not JSON: {exc}", field="body") from exc
     if not isinstance(value, dict):
         raise IllegalEventError(f"the request body must be a JSON object, not {type(value).__name__}", field="body")
     _check_depth(value)
+    refuse_unstorable_text(value, lambda message, field: IllegalEventError(message, field=field))
     return value
 
 
