@@ -126,12 +126,12 @@ def run_query(args: argparse.Namespace) -> int:
         raise UsageError(f"query {args.projection} needs a KEY: the row's {declared.key}")
     declared, tables = current.live_tables(declared)
     if counters:
-        report = counters_view(current.registry, args.projection, read_counters(current.dynamodb, tables))
+        report = counters_view(current.registry, args.projection, declared, read_counters(current.dynamodb, tables))
     else:
         row = read_row(current.dynamodb, declared, tables, args.id)
         if row is None:
             raise EventSourcingError(f"no {args.projection} {args.id!r} in projection {declared.name}")
-        report = row_view(current.registry, declared.name, args.id, row)
+        report = row_view(current.registry, declared, args.id, row)
     if args.json:
         print(json.dumps(report))
     else:
@@ -140,14 +140,17 @@ def run_query(args: argparse.Namespace) -> int:
 
 
 def print_event_counters(current: Root, declared: Projection, args: argparse.Namespace) -> int:
-    """`query daily DAY`: the event counters of one group (read by key, never a scan)."""
+    """`query daily DAY`: the event counters of one group (read by key, never a scan). A group no event added
+    to says so: `{"DAY": {}}` with `--json`."""
     if args.id is None:
         raise UsageError(f"query {args.projection} needs a KEY: the group to read (for example a day, 2026-11-26)")
     declared, tables = current.live_tables(declared)
-    report = counters_view(current.registry, args.projection,
+    report = counters_view(current.registry, args.projection, declared,
                            read_event_counters(current.dynamodb, tables, [args.id]))
     if args.json:
-        print(json.dumps(report))
+        print(json.dumps(report or {args.id: {}}))  # an empty group is named, with no counters
+    elif not report:
+        print(f"{args.projection} {args.id}: nothing counted (no event added to this group)")
     else:
         print_view(True, report)
     return 0

@@ -156,6 +156,7 @@ def loan_summary(table: str = "LoanSummary", portfolio_table: str = "Portfolio",
         event_counters=daily_share,
         event_counters_name="daily",
         event_counters_table=daily_table,
+        counts=frozenset(("payments", "loans", "repayments", "new_loans")),
         indexes=({
             "IndexName": BY_STATUS,
             "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"},

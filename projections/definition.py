@@ -42,6 +42,10 @@ class Projection:
     event's day), moved in the same guarded write as the row, so each event counts once; they live in
     `event_counters_table` and are named `event_counters_name` on the command line.
 
+    `counts` names the row fields and counters (of either kind) that count things, such as a number of
+    payments; every other number is an amount, printed with its cents (`handlers/views.py` says why the
+    stored value cannot tell). The row's `version` always counts.
+
     `aggregate` and `check` let `rebuild --verify` compare each row with the write side's own state: the
     aggregate folded from the log by its own handlers, and `check(row, aggregate)`, the differences (each
     naming a field) on what both hold.
@@ -64,6 +68,7 @@ class Projection:
     event_counters: Callable[[Event], Counters] | None = None
     event_counters_name: str | None = None
     event_counters_table: str | None = None
+    counts: frozenset[str] = frozenset()
 
     def folds(self, event_type: str) -> bool:
         return event_type in self.event_types

@@ -71,12 +71,13 @@ TYPES = frozenset(("AccountOpened", "MoneyDeposited", "MoneyWithdrawn"))
 def account_balance() -> Projection:
     return Projection(name="account-balance", table="AccountBalance", event_types=TYPES, fold=fold_balance,
                       counters=balance_by_owner, counters_name="balances-by-owner",
-                      counters_table="BalancesByOwner", strict=True, aggregate=BankAccount, check=check_balance)
+                      counters_table="BalancesByOwner", strict=True, aggregate=BankAccount, check=check_balance,
+                      counts=frozenset(("accounts",)))
 
 
 def account_activity() -> Projection:
     return Projection(name="account-activity", table="AccountActivity", event_types=TYPES, fold=fold_activity,
-                      aggregate=BankAccount)
+                      aggregate=BankAccount, counts=frozenset(("movements",)))
 
 
 AGGREGATES = (BankAccount,)
