@@ -118,7 +118,7 @@ class Head:
 
 
 class DynamoDBSnapshotStore(DynamoDBTable):
-    """Snapshot store on the events table itself (DESIGN.md's data model, plus `kind` and the envelope)."""
+    """Snapshot store on the events table itself (the README's data model, plus `kind` and the envelope)."""
 
     def head(self, aggregate_id: str, limit: int, pages: int = 4) -> Head:
         """Descending, strongly consistent Query pages of `limit` items, until the latest snapshot item.

@@ -83,7 +83,7 @@ def test_unknown_loan_is_404(api):
     assert api("GET", "/loans/nope") == (404, {"error": "no loan 'nope'"})
 
 
-# -- issue 7: inputs that used to crash the handler, store faults, stored-event faults, meta, money ----------
+# -- inputs that used to crash the handler, store faults, stored-event faults, meta, money ----------
 
 def stored_items(dynamodb) -> list[dict]:
     """Every item of the events table, read straight from DynamoDB (events and snapshots alike)."""

@@ -1,6 +1,6 @@
 """template.yaml lints clean with cfn-lint, translates with samtranslator, and the translation lints clean.
 
-cfn-lint misses bad references inside SAM `Events` and `Policies` (LOCAL-AWS), hence the second lint.
+cfn-lint misses bad references inside SAM `Events` and `Policies` (docs/local-aws.md), hence the second lint.
 """
 
 from __future__ import annotations
