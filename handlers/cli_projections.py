@@ -18,7 +18,7 @@ from handlers.views import UsageError, counters_view, print_view, row_view
 from projections.definition import Projection
 from projections.errors import ProjectionError
 from projections.query import read_counters, read_event_counters, read_row
-from projections.rebuild import Progress, Rebuild, RebuildReport
+from projections.rebuild import Rebuild, RebuildProgress, RebuildReport
 from projections.runner import StreamRunner
 from projections.verify import verify
 
@@ -218,7 +218,7 @@ def _verify(declared: Any, client: Any, events_table: str, tables: Any) -> int:
     return 1 if differences else 0
 
 
-def _progress_bar(progress: Progress) -> None:
+def _progress_bar(progress: RebuildProgress) -> None:
     eta = progress.eta()
     total = f" / ~{progress.total:,}" if progress.total else ""
     print(f"\r{progress.events:,}{total} events, {progress.aggregates:,} aggregates, {progress.rate():,.0f} events/s, "

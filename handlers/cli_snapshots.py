@@ -80,7 +80,7 @@ def run_snapshot(args: argparse.Namespace) -> int:
         raise ConfigurationError("snapshots are off (SNAPSHOT_STORE=off): set it to dynamodb or s3 to write them")
     repository = SnapshottingRepository(current.event_store(cls), snapshots, SnapshotPolicy(every=settings.every))
     ids = ids or list(aggregate_ids(table, current.dynamodb))
-    bar = Progress(len(ids))
+    bar = ProgressBar(len(ids))
     try:
         outcome = backfill(cls, ids, repository, lambda state: bar.update(state.done))
     finally:
@@ -104,7 +104,7 @@ def attach_snapshot_clients(meter: RequestMeter) -> None:
         meter.attach(current.s3)
 
 
-class Progress:
+class ProgressBar:
     """`[#####.....] done/total  rate/s` on one stderr line, redrawn at most ten times a second."""
 
     WIDTH = 30

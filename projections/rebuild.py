@@ -22,7 +22,7 @@ from typing import Any
 from core.dynamodb import from_item as event_from_item
 from core.dynamodb import is_event_item
 from core.events import RecordedEvent
-from projections.definition import Projection, Row, counter_totals, fold_records, nonzero
+from projections.definition import Projection, Row, counter_totals, nonzero, project_records
 from projections.dynamodb_store import DynamoDBProjectionStore
 from projections.errors import GapError, ProjectionError, UnfoldableEventError
 from projections.items import version_of
@@ -33,7 +33,7 @@ from projections.tables import Control, Tables, generation_definitions, tables_f
 
 
 @dataclass
-class Progress:
+class RebuildProgress:
     """Shared by every segment worker; `total` is the table's approximate item count."""
 
     total: int = 0
@@ -41,7 +41,7 @@ class Progress:
     aggregates: int = 0
     started: float = field(default_factory=time.monotonic)
     lock: threading.Lock = field(default_factory=threading.Lock)
-    callback: Callable[[Progress], None] | None = None
+    callback: Callable[[RebuildProgress], None] | None = None
     every: float = 0.25
     shown: float = 0.0
 
@@ -77,8 +77,8 @@ class RebuildReport:
     failures: dict[str, str] = field(default_factory=dict)
 
 
-def fold_segment(client: Any, events_table: str, projection: Projection, segment: int, of: int,
-                 progress: Progress | None = None, tally: Totals | None = None,
+def project_segment(client: Any, events_table: str, projection: Projection, segment: int, of: int,
+                 progress: RebuildProgress | None = None, tally: Totals | None = None,
                  ) -> tuple[dict[str, Row], dict[str, ProjectionError]]:
     """Every aggregate of one scan segment folded into its row, events taken in number order; and, for
     each aggregate that could not be folded (an event it cannot fold, a gap in its numbers), why not.
@@ -99,7 +99,7 @@ def fold_segment(client: Any, events_table: str, projection: Projection, segment
         row = rows.get(aggregate_id)
         try:
             while version_of(row) + 1 in buffer:
-                row = fold_records(projection, aggregate_id, row, [buffer.pop(version_of(row) + 1)], tally)
+                row = project_records(projection, aggregate_id, row, [buffer.pop(version_of(row) + 1)], tally)
         except UnfoldableEventError as exc:
             failed[aggregate_id] = exc
             rows.pop(aggregate_id, None)
@@ -120,7 +120,7 @@ class Rebuild:
 
     def __init__(self, projection: Projection, client: Any, events_table: str, control: Control,
                  projector: Callable[[Tables], Projector], ensure: Callable[[list[dict[str, Any]]], object],
-                 segments: int = 8, workers: int = 4, on_progress: Callable[[Progress], None] | None = None,
+                 segments: int = 8, workers: int = 4, on_progress: Callable[[RebuildProgress], None] | None = None,
                  rows: ProjectionStore | None = None) -> None:
         self.projection = projection
         self.client = client
@@ -133,7 +133,7 @@ class Rebuild:
         self.segments = segments
         self.workers = workers
         self.on_progress = on_progress
-        self.progress = Progress(callback=on_progress)
+        self.progress = RebuildProgress(callback=on_progress)
         self.failures: dict[str, str] = {}
         self._lock = threading.Lock()
 
@@ -161,7 +161,7 @@ class Rebuild:
     def _segment(self, tables: Tables, segment: int) -> None:
         """Fold one segment and write its rows; checkpoint it only if every aggregate in it was folded."""
         tally: Totals = {}
-        rows, failed = fold_segment(self.client, self.events_table, self.projection, segment, self.segments,
+        rows, failed = project_segment(self.client, self.events_table, self.projection, segment, self.segments,
                                     self.progress, tally)
         self.rows.put_rows(tables, rows)
         self.rows.put_totals(tables, f"r{segment}of{self.segments}", counter_totals(self.projection, rows.values()),

@@ -1,8 +1,8 @@
 """`rebuild --verify`: a projection's tables checked against the write side's own state, not its own fold.
 
 A check that reused the projection's fold would agree with any bug in it. Here each aggregate is folded from
-the events table by its own handlers (`core.repository.fold`, the write side's replay: no snapshots, no
-projection code), and the projection's `check(row, aggregate)` lists where the row disagrees on what both
+the events table by its own handlers (`core.repository.apply_stored`, the write side's replay: no snapshots, no
+projection code), and the projection's `compare(row, aggregate)` lists where the row disagrees on what both
 hold. The counters must equal the sum over the rows. Each difference names the aggregate and the field.
 """
 
@@ -15,7 +15,7 @@ from core.dynamodb import from_item as event_from_item
 from core.dynamodb import is_event_item
 from core.errors import EventSourcingError
 from core.events import RecordedEvent, from_record
-from core.repository import fold
+from core.repository import apply_stored
 from projections.definition import Projection, Row, add_counts, counter_totals, nonzero
 from projections.dynamodb_store import DynamoDBProjectionStore
 from projections.errors import ProjectionError
@@ -39,7 +39,7 @@ def verify(client: Any, events_table: str, projection: Projection, tables: Table
     The events table is read through `client`; the projection through `store` (DynamoDB through `client`
     unless given)."""
     store = store or DynamoDBProjectionStore(projection, client)
-    if projection.aggregate is None or projection.check is None:
+    if projection.aggregate is None or projection.compare is None:
         raise ProjectionError(f"projection {projection.name} declares no aggregate and check to verify against")
     rows = dict(store.rows(tables))
     unmatched = dict(rows)
@@ -55,7 +55,7 @@ def verify(client: Any, events_table: str, projection: Projection, tables: Table
             if row is None:
                 found.append((aggregate_id, f"no row in {tables.rows}; the log holds version {aggregate.version}"))
             else:
-                found.extend((aggregate_id, difference) for difference in projection.check(row, aggregate))
+                found.extend((aggregate_id, difference) for difference in projection.compare(row, aggregate))
     found.extend((aggregate_id, f"a row at version {version_of(row)} in {tables.rows}, but no events in the log")
                  for aggregate_id, row in unmatched.items())
     differences = [f"{label} {aggregate_id}: {text}" for aggregate_id, text in sorted(found)]
@@ -98,7 +98,7 @@ def _fold_ready(instance: Aggregate, buffer: dict[int, RecordedEvent]) -> str | 
     while instance.version + len(run) + 1 in buffer:
         run.append(buffer.pop(instance.version + len(run) + 1))
     try:
-        fold(instance, iter(run))
+        apply_stored(instance, iter(run))
     except _CANNOT_LOAD as exc:
         if isinstance(exc, EventSourcingError):  # the write side's replay names the event itself
             return str(exc)

@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from core import codec
 from core.aggregate import version_from_store
 from core.errors import CodecError, StoreError
-from core.repository import Loaded, Repository, fold
+from core.repository import Loaded, Repository, apply_stored
 from snapshots.cache import AggregateCache, Entry
 from snapshots.dynamodb import DynamoDBSnapshotStore, Head, from_item_snapshot, stored
 from snapshots.envelope import Snapshot, problem, restore, take
@@ -65,7 +65,7 @@ class SnapshottingRepository(Repository):
         if aggregate.version > 0 or self._from_cache(aggregate):
             loaded = self._catch_up(aggregate)
         elif self.snapshots is None:
-            loaded = Loaded(fold(aggregate, self.store.read(aggregate.id, 0)))
+            loaded = Loaded(apply_stored(aggregate, self.store.read(aggregate.id, 0)))
         elif isinstance(self.snapshots, DynamoDBSnapshotStore):
             loaded = self._load_head(aggregate, self.snapshots)
         else:
@@ -82,7 +82,7 @@ class SnapshottingRepository(Repository):
         if not isinstance(self.snapshots, DynamoDBSnapshotStore):
             return super().hydrate(aggregate)
         seen: list[dict[str, Any]] = []
-        loaded = Loaded(fold(aggregate, self.snapshots.read_after(aggregate.id, aggregate.version, seen)))
+        loaded = Loaded(apply_stored(aggregate, self.snapshots.read_after(aggregate.id, aggregate.version, seen)))
         if seen:
             self._notice(aggregate, seen[-1])
         return loaded
@@ -110,7 +110,7 @@ class SnapshottingRepository(Repository):
             if reason is None:
                 return self._from_snapshot(aggregate, head.snapshot, iter(head.tail), head.stored)
         elif reason is None and head.complete:
-            return Loaded(fold(aggregate, iter(head.tail)))  # a short log with no snapshot yet: one request
+            return Loaded(apply_stored(aggregate, iter(head.tail)))  # a short log with no snapshot yet: one request
         return self._replay(aggregate, reason, head.stored)
 
     def _impossible(self, head: Head, snapshot: Snapshot) -> str | None:
@@ -158,7 +158,7 @@ class SnapshottingRepository(Repository):
         try:
             restore(aggregate, snapshot)
             _mark(aggregate, snapshot.version, where)
-            loaded = Loaded(fold(aggregate, tail), snapshot.version)
+            loaded = Loaded(apply_stored(aggregate, tail), snapshot.version)
         except SnapshotCorruptError as exc:
             return self._replay(aggregate, f"corrupt: {exc}", where)
         except (StoreError, ClientError, BotoCoreError):
@@ -177,7 +177,7 @@ class SnapshottingRepository(Repository):
             logger.warning("snapshot of %s %r skipped, replaying the log: %s", type(aggregate).__name__,
                            aggregate.id, reason, extra={"snapshot_skipped": kind})
         _mark(aggregate, 0, where)
-        return Loaded(fold(aggregate, self.store.read(aggregate.id, 0)), None, reason)
+        return Loaded(apply_stored(aggregate, self.store.read(aggregate.id, 0)), None, reason)
 
     # -- commit --------------------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ from loans.projections import loan_summary
 from projections.definition import Projection, counter_totals
 from projections.projector import Projector, StreamEvent
 from projections.query import read_counters, scan_rows
-from projections.rebuild import fold_segment
+from projections.rebuild import project_segment
 from projections.tables import Control, Tables, generation_definitions, keyed_table_definition, tables_for
 
 PROJECTION = loan_summary()
@@ -49,7 +49,7 @@ def log_events(client: Any, loan_ids: list[str]) -> list[StreamEvent]:
 
 
 def expected(client: Any) -> tuple[dict, dict]:
-    rows, failed = fold_segment(client, "Loans", PROJECTION, 0, 1)
+    rows, failed = project_segment(client, "Loans", PROJECTION, 0, 1)
     assert not failed, failed
     return rows, nonzero(counter_totals(PROJECTION, rows.values()))
 
