@@ -4,7 +4,8 @@ A module declares, as attributes, `AGGREGATES` (Aggregate subclasses), `PROJECTI
 optionally `ALIASES` (short name -> projection name), `PAGES` (name -> path of a page its routes serve, printed
 by `aws-es local`) and `command_routes(app, root)` / `query_routes(app,
 root)`. Every entry point (command line, Lambda handlers, local stack) loads the same registry, so a type
-declared once is served everywhere. Anything wrong is one `ConfigurationError` naming the module.
+declared once is served everywhere. Anything wrong is one `ConfigurationError` naming the module: a module
+whose import raises anything, a declaration of the wrong kind, or a name declared twice (naming both).
 """
 
 from __future__ import annotations
@@ -127,9 +128,10 @@ def load(modules: Sequence[str]) -> Registry:
 class _Claims:
     """Who declared each name, so a name declared twice (in one module or across two) is refused naming both.
 
-    Three namespaces: aggregate types (case-insensitive, as the command line reads them); table names (events
-    tables, projection, counters and event counters tables: one table each); and the names the command line
-    and `Registry.projection` accept (projection, counters, event counters and alias names).
+    Each namespace holds one thing per name: aggregate types (case-insensitive, as the command line reads
+    them); tables (events, rows, counters and event counters tables: a table holds one kind of item); the
+    names `Registry.projection` accepts (projection, counters, event counters and alias names); views; pages.
+    Table names are checked as declared: a `<NAME>_TABLE` override is the deployer's to keep distinct.
     """
 
     def __init__(self) -> None:
