@@ -105,12 +105,14 @@ def register_query(commands: Any) -> None:
     command = commands.add_parser(
         "query", help="print a projection's row or its counters",
         description="Read the live generation of a registered projection: `query PROJECTION KEY` prints the "
-        "row keyed KEY, `query COUNTERS` (a projection's counters name, e.g. `portfolio`) prints the counters. "
-        "Short names come from the modules' ALIASES.",
+        "row keyed KEY, `query COUNTERS` (a projection's counters name, e.g. `portfolio`) prints the counters, "
+        "`query EVENT-COUNTERS GROUP` (e.g. `daily 2026-11-26`) one group's event counters. Short names come from "
+        "the modules' ALIASES. Amounts print with their cents; the projection's `counts` print as whole numbers.",
     )
     command.add_argument("projection", metavar="PROJECTION", help="a projection, counters or alias name")
     command.add_argument("id", nargs="?", metavar="KEY", help="the row's key (an aggregate id)")
-    command.add_argument("--json", action="store_true", help="print one JSON object (amounts as strings)")
+    command.add_argument("--json", action="store_true", help="print one JSON object (amounts as strings with "
+                         "their cents, counts as whole numbers)")
     command.set_defaults(run=run_query)
 
 

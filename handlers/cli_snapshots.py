@@ -20,7 +20,8 @@ def register_snapshot(commands: Any) -> None:
         "snapshot", help="write snapshots of aggregates now (backfill)",
         description="Write a snapshot of each named aggregate (or of every one in its events table with --all) "
         "unless its latest snapshot is current, so the next hydrate reads the snapshot and the tail only. TYPE "
-        "(a registered class name) comes first; without it, the first module's first aggregate is meant. A stale "
+        "(a registered class name) comes first; without it, the first module's first aggregate is meant (a first "
+        "name spelt nearly like a type, with no aggregate of that id, is taken as a misspelt TYPE). A stale "
         "or corrupt snapshot is replaced, even at the aggregate's current version. Safe to interrupt and run "
         "again. The summary counts aggregates written, already current, failed and not found. The store comes "
         "from SNAPSHOT_STORE (dynamodb, s3 or off), SNAPSHOT_BUCKET and SNAPSHOT_PREFIX.",
