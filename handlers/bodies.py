@@ -54,17 +54,18 @@ def body_text(body: object, base64_encoded: bool = False) -> str:
                                "character)") from exc
 
 
-def json_object(text: str) -> dict[str, Any]:
-    """`text` as a JSON object of at most `MAX_DEPTH` levels whose text a store can keep."""
+def json_object(text: str, parse_int: Callable[[str], Any] | None = None) -> dict[str, Any]:
+    """`text` as a JSON object of at most `MAX_DEPTH` levels whose text a store can keep; whole numbers are
+    ints unless `parse_int` says otherwise (`Decimal`, to check every number the same way)."""
     try:
-        value = json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant)
+        value = json.loads(text, parse_float=Decimal, parse_int=parse_int, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         raise RequestBodyError(f"the request body is not JSON: {not_json(exc)}") from exc
     except RecursionError as exc:
         raise RequestBodyError(f"the request body nests deeper than {MAX_DEPTH} levels") from exc
     except (ValueError, ArithmeticError) as exc:  # NaN or Infinity; a number beyond Decimal's or int's range
-        raise RequestBodyError("the request body holds a number this service cannot read exactly (NaN, "
-                               "Infinity, or one of thousands of digits)") from exc
+        raise RequestBodyError("the request body is not JSON this service can read exactly: it holds NaN, "
+                               "Infinity or a number of thousands of digits") from exc
     if not isinstance(value, dict):
         raise RequestBodyError(f"the request body must be a JSON object, not {_json_kind(value)}")
     if _depth_exceeds(value, MAX_DEPTH):

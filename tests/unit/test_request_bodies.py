@@ -30,8 +30,8 @@ def test_a_base64_body_is_decoded_first() -> None:
     assert json_body({"body": raw, "isBase64Encoded": True}) == {"owner": "zoë"}
 
 
-NUMBER = ("the request body holds a number this service cannot read exactly (NaN, Infinity, or one of thousands "
-          "of digits)")
+NUMBER = ("the request body is not JSON this service can read exactly: it holds NaN, Infinity or a number of "
+          "thousands of digits")
 
 
 @pytest.mark.parametrize(("body", "base64_encoded", "message"), [
