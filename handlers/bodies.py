@@ -60,7 +60,7 @@ def json_object(text: str, parse_int: Callable[[str], Any] | None = None) -> dic
     try:
         value = json.loads(text, parse_float=Decimal, parse_int=parse_int, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
-        raise RequestBodyError(f"the request body is not JSON: {not_json(exc)}") from exc
+        raise RequestBodyError(f"the request body is not JSON: {_not_json(exc)}") from exc
     except RecursionError as exc:
         raise RequestBodyError(f"the request body nests deeper than {MAX_DEPTH} levels") from exc
     except (ValueError, ArithmeticError) as exc:  # NaN or Infinity; a number beyond Decimal's or int's range
@@ -70,22 +70,17 @@ def json_object(text: str, parse_int: Callable[[str], Any] | None = None) -> dic
         raise RequestBodyError(f"the request body must be a JSON object, not {_json_kind(value)}")
     if _depth_exceeds(value, MAX_DEPTH):
         raise RequestBodyError(f"the request body nests deeper than {MAX_DEPTH} levels")
-    refuse_unstorable_text(value, lambda message, field: RequestBodyError(message, field=field, status=422))
+    for field, item in value.items():  # the field named is the top-level one, the message gives the path
+        path = unstorable_text({field: item})
+        if path is not None:
+            raise RequestBodyError(f"{path} holds a lone surrogate (such as \\ud800), text no store can keep: "
+                                   "send valid Unicode text", field=field, status=422)
     return value
 
 
-def not_json(exc: json.JSONDecodeError) -> str:
-    """Where a body stops being JSON, in our words: `line 1, column 7`."""
+def _not_json(exc: json.JSONDecodeError) -> str:
+    """Where a body stops being JSON, in our words (never Python's decoder message)."""
     return f"it stops being valid JSON at line {exc.lineno}, column {exc.colno}"
-
-
-def refuse_unstorable_text(value: Mapping[str, Any], error: Callable[[str, str], Exception]) -> None:
-    """Raise `error(message, field)` when a string or key in `value` holds text UTF-8 cannot hold."""
-    path = unstorable_text(value)
-    if path is not None:
-        field = path.split(".", 1)[0].split("[", 1)[0]
-        raise error(f"{path} holds a lone surrogate (such as \\ud800), text no store can keep: send valid "
-                    "Unicode text", field)
 
 
 def _refuse_constant(name: str) -> Any:

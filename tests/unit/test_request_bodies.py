@@ -61,6 +61,7 @@ def test_a_body_that_is_not_a_json_object_is_400_in_our_words(body, base64_encod
     (r'{"note": "\ud800"}', "note", "note"),
     (r'{"ok": "fine", "lines": ["a", "\udc00b"]}', "lines", "lines[1]"),
     (r'{"owner": {"name": "x\ud83d"}}', "owner", "owner.name"),
+    (r'{"a.b": ["\ud800"]}', "a.b", "a.b[0]"),
 ])
 def test_text_no_store_can_keep_is_422_naming_the_field(raw, field, path) -> None:
     with pytest.raises(RequestBodyError) as caught:
