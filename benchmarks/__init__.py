@@ -1,1 +1,1 @@
-"""`make bench`: the figures DESIGN.md and the issues ask for, printed as tables and saved as JSON."""
+"""`make bench`: the figures the README and docs/ quote, printed as tables and saved as JSON."""

@@ -2,8 +2,8 @@
 `handlers.http_local`, the loan read side filled with N summary rows (BatchWriteItem, the projector's item
 format) and their portfolio counters, then each page fetched over HTTP several times.
 
-Run: `python -m benchmarks.dashboard --loans 10000`. Wall times on moto measure moto too (LOCAL-AWS trap 4:
-its Query sorts the whole table on every call); the DynamoDB requests per page are the portable figure.
+Run: `python -m benchmarks.dashboard --loans 10000`. Wall times on moto measure moto too (its Query
+sorts the whole table on every call: docs/local-aws.md); the DynamoDB requests per page are the portable figure.
 """
 
 from __future__ import annotations

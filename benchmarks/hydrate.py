@@ -27,7 +27,7 @@ from core import events as core_events
 from core.dynamodb import DynamoDBEventStore, events_table_definition, records, to_item
 from core.events import Event, to_record
 from core.metering import RequestMeter
-from core.repository import Repository, fold
+from core.repository import Repository, apply_stored
 from core.retry import execute
 from core.store import InMemoryEventStore
 from handlers.root import reset as reset_root
@@ -173,7 +173,7 @@ def memory_rows(sizes: tuple[int, ...], runs: int) -> list[dict[str, Any]]:
     return rows
 
 
-def fold_rate_rows(size: int) -> list[dict[str, Any]]:
+def apply_rate_rows(size: int) -> list[dict[str, Any]]:
     """Events per second decoded and applied from DynamoDB-shaped items (no network), median of nine runs."""
     rows = []
     for label, distinct in (("repeated instalments", False), ("all amounts distinct", True)):
@@ -183,7 +183,7 @@ def fold_rate_rows(size: int) -> list[dict[str, Any]]:
             core_events.clear_payload_cache()
             loan = Loan("rate", repository=Repository(InMemoryEventStore()))
             started = time.perf_counter()
-            fold(loan, records(items))  # what DynamoDBEventStore.read does with each page
+            apply_stored(loan, records(items))  # what DynamoDBEventStore.read does with each page
             times.append(time.perf_counter() - started)
             assert loan.version == size
         median = statistics.median(times)
@@ -287,7 +287,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
     rows = moto_rows((10, 1_000) if quick else (10, 1_000, 10_000), runs)
     rows += fresh_process_rows((1_000,) if quick else (1_000, 10_000), 3)
     rows += memory_rows((10, 1_000, 10_000) if quick else (10, 1_000, 10_000, 100_000), runs)
-    rows += fold_rate_rows(20_000 if quick else 100_000)
+    rows += apply_rate_rows(20_000 if quick else 100_000)
     rows += seed_rows(5_000)
     rows += memory_peak_rows((1_000, 100_000))
     return rows

@@ -1,6 +1,6 @@
 """Projector and rebuild: events/s and DynamoDB write requests per event, coalesced vs one write per event.
 
-Runs on moto in-process (mock_aws), so wall times measure moto as much as the projector (LOCAL-AWS trap 4);
+Runs on moto in-process (mock_aws), so wall times measure moto as much as the projector (docs/local-aws.md);
 request counts are exact (RequestMeter) and ratios are measured within the same run. Each figure is the
 median of several runs.
 """

@@ -15,6 +15,7 @@ from core.errors import (
     StoredEventError,
     StoreError,
     StoreUnavailableError,
+    UnencodablePayloadError,
     UnknownEventTypeError,
     VersionGapError,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailableError",
     "StoredEventError",
+    "UnencodablePayloadError",
     "UnknownEventTypeError",
     "VersionGapError",
     "check_id",

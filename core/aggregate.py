@@ -134,26 +134,26 @@ class Aggregate(Resource):
         if events is None:
             self.repository.hydrate(self)
             return self
-        self._fold_inputs(events, skip_applied=True)
+        self._apply_inputs(events, skip_applied=True)
         return self
 
     def apply(self, events: EventInput | Iterable[EventInput]) -> Aggregate:
         """Fold one event or a list of them into the state (no I/O). Numbers must follow the version."""
-        self._fold_inputs(_as_list(events), skip_applied=False)
+        self._apply_inputs(_as_list(events), skip_applied=False)
         return self
 
-    def _fold_inputs(self, events: Iterable[EventInput], skip_applied: bool) -> None:
+    def _apply_inputs(self, events: Iterable[EventInput], skip_applied: bool) -> None:
         """Fold caller-given events; the version they reach is not the store's (see `version_from_store`)."""
         before = self.version
         try:
-            fold(self, events, Event.from_input, skip_applied=skip_applied)
+            apply_events(self, events, Event.from_input, skip_applied=skip_applied)
         finally:
             if self.version != before:
                 self._ahead_of_store = True
 
     def _apply_one(self, event: Event) -> None:
         """The per-event step of every fold; a subclass may override it (calling `super()._apply_one`)."""
-        _fold(self, (event,), _given, False, False, None)
+        _apply_loop(self, (event,), _given, False, False, None)
 
     @classmethod
     def _handler(cls, event_type: str) -> tuple[Callable[..., Any], tuple[tuple[str, Any], ...]]:
@@ -200,7 +200,7 @@ class Aggregate(Resource):
         expected = self.version
         saved = self.checkpoint()
         try:
-            fold(self, events, _given)
+            apply_events(self, events, _given)
             records = [to_record(item) for item in events]
             if marker is None:
                 self.repository.append(self, expected, records)
@@ -275,7 +275,7 @@ def version_from_store(aggregate: Aggregate) -> bool:
     return not aggregate._ahead_of_store
 
 
-def fold(
+def apply_events(
     aggregate: Aggregate,
     values: Iterable[Any],
     decode: Callable[[Any], Event],
@@ -284,7 +284,7 @@ def fold(
     stored: bool = False,
 ) -> int:
     """Apply events one at a time (constant memory); the one loop behind `hydrate`, `apply`, `commit` and
-    `core.repository.fold`. Returns how far the version moved: one for each event applied.
+    `core.repository.apply_stored`. Returns how far the version moved: one for each event applied.
 
     `decode` makes each value an `Event` (`Event.from_input` for a caller's, `core.events.from_record` for the
     store's). With `skip_applied`, numbered events at or below the version are passed over (`hydrate`'s
@@ -294,13 +294,13 @@ def fold(
     """
     cls = type(aggregate)
     step = aggregate._apply_one if cls._apply_one is not Aggregate._apply_one else None
-    applied = _fold(aggregate, values, decode, skip_applied, stored, step)
+    applied = _apply_loop(aggregate, values, decode, skip_applied, stored, step)
     if stored and applied:
         aggregate._ahead_of_store = False  # the store holds the event of the version reached
     return applied
 
 
-def _fold(
+def _apply_loop(
     aggregate: Aggregate,
     values: Iterable[Any],
     decode: Callable[[Any], Event],

@@ -35,8 +35,10 @@ def encode(payload: Mapping[str, Any], name: str = "data") -> str:
         raise CodecError(f"{what} must be a mapping, not {type(payload).__name__}", field=name)
     try:
         return orjson.dumps(_to_json(payload, name)).decode()
-    except orjson.JSONEncodeError as exc:
-        raise CodecError(f"{name} cannot be encoded: {exc}", field=name) from exc
+    except orjson.JSONEncodeError as exc:  # text UTF-8 cannot hold: a lone surrogate such as "\ud800"
+        field = _field(payload, name)
+        where = name if field == name else f"{name}.{field}"
+        raise CodecError(f"{where} cannot be encoded: {exc}", field=field) from exc
     except CodecError as exc:
         exc.field = _field(payload, name)
         raise
@@ -47,8 +49,8 @@ def _field(payload: Mapping[str, Any], name: str) -> str:
     if name == "data":
         for key, value in payload.items():
             try:
-                _to_json(value, name)
-            except CodecError:
+                orjson.dumps({key: _to_json(value, name)})
+            except (CodecError, orjson.JSONEncodeError):
                 return str(key)
     return name
 
@@ -101,6 +103,36 @@ def _to_json(value: Any, path: str) -> Any:
         return str(value)
     raise CodecError(f"{path} has unsupported type {type(value).__name__}: use str, int, Decimal, bool, None, "
                      "an aware datetime, a list or a mapping")
+
+
+def unstorable_text(value: Any, path: str = "") -> str | None:
+    """The path (`note`, `items[2].name`) of the first string or key in `value` that UTF-8 cannot hold (a lone
+    surrogate, such as JSON's `"\\ud800"` decodes to), or None: what a request body is checked for before
+    anything is read or written, so such text is the caller's mistake, never a damaged log."""
+    if isinstance(value, str):
+        return path if _lone_surrogate(value) else None
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            inner = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and _lone_surrogate(key):
+                return inner
+            found = unstorable_text(item, inner)
+            if found is not None:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = unstorable_text(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
+def _lone_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _from_json_dict(value: dict[str, Any]) -> Any:

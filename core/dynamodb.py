@@ -438,7 +438,7 @@ def _retried(exc: ClientError) -> bool:
 
 
 def events_table_definition(table: str) -> dict[str, Any]:
-    """CreateTable arguments for an events table (DESIGN.md's data model): the stream feeds the projectors."""
+    """CreateTable arguments for an events table (the README's data model): the stream feeds the projectors."""
     return {
         "TableName": table,
         "KeySchema": [

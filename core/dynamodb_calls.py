@@ -1,9 +1,9 @@
 """What every DynamoDB module needs the same way: paging, "table not found", and cancellation reasons.
 
 Written once so the event store, the snapshot store and the projection store agree: pages are followed on
-the presence of `LastEvaluatedKey` (never on counts: moto and AWS differ on the last page, LOCAL-AWS trap
-10); a missing table becomes the caller's domain error naming the table and saying to run `aws-es init`;
-a cancelled transaction is read as one code per item, in item order.
+the presence of `LastEvaluatedKey` (never on counts: moto and AWS differ on the last page, docs/local-aws.md);
+a missing table becomes the caller's domain error naming the table and saying to run `aws-es init`; a
+cancelled transaction is read as one code per item, in item order.
 """
 
 from __future__ import annotations

@@ -107,6 +107,15 @@ class CodecError(EventSourcingError):
         self.field = field
 
 
+class UnencodablePayloadError(IllegalEventError, CodecError):
+    """Raised when an event about to be stored holds a value its stored form cannot take (a float, a lone
+    surrogate in a string, an unsupported type): the caller's input, refused before anything is written.
+
+    An `IllegalEventError` first (an API answers 422 naming `field`), and a `CodecError` too, for callers that
+    catch the codec's refusals.
+    """
+
+
 class StoredEventError(EventSourcingError):
     """Raised when an event already in the log cannot be decoded or applied: the store's fault (or the code's),
     never the caller's. Names the aggregate, the event's number and type, and the reason."""

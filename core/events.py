@@ -14,7 +14,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from core import codec
-from core.errors import CodecError, IllegalEventError
+from core.errors import CodecError, IllegalEventError, UnencodablePayloadError
 
 #: Keys of a commit mapping that are not payload fields.
 RESERVED = frozenset(("type", "number", "created", "meta"))
@@ -187,7 +187,7 @@ def to_record(event: Event) -> RecordedEvent:
         data = codec.encode(event.data)
         meta = codec.encode(event.meta, "meta") if event.meta else None
     except CodecError as exc:  # named by field, as the README promises: a float is a CodecError
-        raise CodecError(f"{event.type}: {exc}", event_type=event.type, field=exc.field) from exc
+        raise UnencodablePayloadError(f"{event.type}: {exc}", event_type=event.type, field=exc.field) from exc
     return RecordedEvent(
         event.number,
         event.type,

@@ -40,7 +40,7 @@ class Repository:
 
     def hydrate(self, aggregate: Aggregate) -> Loaded:
         """Fold the events after the aggregate's version."""
-        return Loaded(fold(aggregate, self.store.read(aggregate.id, aggregate.version)))
+        return Loaded(apply_stored(aggregate, self.store.read(aggregate.id, aggregate.version)))
 
     def restore_cached(self, aggregate: Aggregate) -> bool:
         """Bring a fresh aggregate to its last known state without I/O, if this repository keeps one.
@@ -71,10 +71,10 @@ class Repository:
         """Runs after a successful append; the base repository has nothing more to do."""
 
 
-def fold(aggregate: Aggregate, records: Iterable[RecordedEvent]) -> int:
+def apply_stored(aggregate: Aggregate, records: Iterable[RecordedEvent]) -> int:
     """Decode and apply stored events one at a time (constant memory); a stored event that cannot be
     decoded or applied raises `StoredEventError` naming the aggregate, the event and the reason.
 
-    The loop is `core.aggregate.fold`, the one every other fold runs too.
+    The loop is `core.aggregate.apply_events`, the one every other way of applying events runs too.
     """
-    return aggregates.fold(aggregate, records, from_record, stored=True)
+    return aggregates.apply_events(aggregate, records, from_record, stored=True)

@@ -27,6 +27,7 @@ from core import (
     StoreUnavailableError,
 )
 from core.errors import ConfigurationError, error_code
+from handlers.bodies import RequestBodyError
 
 #: Seconds a client should wait before sending a request the store could not take.
 RETRY_AFTER = 2
@@ -73,6 +74,10 @@ def add_error_handlers(app: APIGatewayRestResolver, logger: Logger) -> None:
     def bad_request(exc: InvalidIdError) -> Response:
         return reply(400, {"error": str(exc), "field": exc.field})
 
+    @app.exception_handler(RequestBodyError)
+    def bad_body(exc: RequestBodyError) -> Response:
+        return reply(exc.status, {"error": str(exc), "field": exc.field})
+
     @app.exception_handler([ConcurrencyError, IllegalEventNumberError])
     def conflict(exc: Exception) -> Response:
         return reply(409, {"error": str(exc)})
@@ -88,7 +93,8 @@ def add_error_handlers(app: APIGatewayRestResolver, logger: Logger) -> None:
     @app.exception_handler([StoredEventError, CodecError])
     def unreadable(exc: Exception) -> Response:
         """An event already in the log cannot be decoded or applied. (A payload a caller sends that cannot be
-        encoded is refused as `IllegalEventError` before any write, so a `CodecError` here is the log's.)"""
+        encoded is `UnencodablePayloadError`, an `IllegalEventError` answered 422 above, so a `CodecError`
+        here is the log's.)"""
         aggregate_id = getattr(exc, "aggregate_id", app.context.get("aggregate_id"))
         logger.error("a stored event cannot be read", extra={
             "aggregate_id": aggregate_id, "event_number": getattr(exc, "number", None), "reason": str(exc)})

@@ -23,7 +23,7 @@ from handlers.cli_snapshots import register_snapshot
 from handlers.cli_template import register_template
 from handlers.registry import UnknownAggregateError
 from handlers.root import root
-from handlers.views import UsageError, plain
+from handlers.views import UsageError, state_view
 from projections.errors import UnknownProjectionError
 
 #: Exit codes: 1 for an error the command reports, 2 for a usage mistake (argparse's own).
@@ -242,11 +242,12 @@ def run_hydrate(args: argparse.Namespace) -> int:
     with counting() as counts:
         aggregate, cost = measure_hydrate(cls, aggregate_id, meter)
     kind = cls.__name__
+    if aggregate.version == 0 and args.type is None and registry.misspelt_type(aggregate_id):
+        registry.aggregate(aggregate_id)  # `hydrate Polcy`: a misspelt TYPE, not a missing id; lists the types
     if aggregate.version == 0:
         raise EventSourcingError(f"no {kind.lower()} {aggregate_id!r} in table {aggregate.table!r}")
     metrics = {name: value for name, value in metric_values(counts).items() if value}
-    view = root().registry.views.get(kind)
-    state = view(aggregate.state()) if view else {name: plain(value) for name, value in aggregate.state().items()}
+    state = state_view(registry, kind, aggregate.state())
     report = {"id": aggregate.id, "version": aggregate.version, "state": state, **cost, "snapshot_metrics": metrics}
     if args.json:
         print(json.dumps(report, default=str))

@@ -20,7 +20,7 @@ from projections.definition import Projection
 from projections.dynamodb_store import DynamoDBProjectionStore
 from projections.errors import ProjectionError
 from projections.query import read_counters, read_event_counters, read_row
-from projections.rebuild import Progress, Rebuild, RebuildReport
+from projections.rebuild import Rebuild, RebuildProgress, RebuildReport
 from projections.runner import StreamRunner
 from projections.tables import Tables
 from projections.verify import verify
@@ -108,12 +108,14 @@ def register_query(commands: Any) -> None:
     command = commands.add_parser(
         "query", help="print a projection's row or its counters",
         description="Read the live generation of a registered projection: `query PROJECTION KEY` prints the "
-        "row keyed KEY, `query COUNTERS` (a projection's counters name, e.g. `portfolio`) prints the counters. "
-        "Short names come from the modules' ALIASES.",
+        "row keyed KEY, `query COUNTERS` (a projection's counters name, e.g. `portfolio`) prints the counters, "
+        "`query EVENT-COUNTERS GROUP` (e.g. `daily 2026-11-26`) one group's event counters. Short names come from "
+        "the modules' ALIASES. Amounts print with their cents; the projection's `counts` print as whole numbers.",
     )
     command.add_argument("projection", metavar="PROJECTION", help="a projection, counters or alias name")
     command.add_argument("id", nargs="?", metavar="KEY", help="the row's key (an aggregate id)")
-    command.add_argument("--json", action="store_true", help="print one JSON object (amounts as strings)")
+    command.add_argument("--json", action="store_true", help="print one JSON object (amounts as strings with "
+                         "their cents, counts as whole numbers)")
     command.set_defaults(run=run_query)
 
 
@@ -129,12 +131,12 @@ def run_query(args: argparse.Namespace) -> int:
         raise UsageError(f"query {args.projection} needs a KEY: the row's {declared.key}")
     declared, tables = current.live_tables(declared)
     if counters:
-        report = counters_view(current.registry, args.projection, read_counters(current.dynamodb, tables))
+        report = counters_view(current.registry, args.projection, declared, read_counters(current.dynamodb, tables))
     else:
         row = read_row(current.dynamodb, declared, tables, args.id)
         if row is None:
             raise EventSourcingError(f"no {args.projection} {args.id!r} in projection {declared.name}")
-        report = row_view(current.registry, declared.name, args.id, row)
+        report = row_view(current.registry, declared, args.id, row)
     if args.json:
         print(json.dumps(report))
     else:
@@ -143,14 +145,17 @@ def run_query(args: argparse.Namespace) -> int:
 
 
 def print_event_counters(current: Root, declared: Projection, args: argparse.Namespace) -> int:
-    """`query daily DAY`: the event counters of one group (read by key, never a scan)."""
+    """`query daily DAY`: the event counters of one group (read by key, never a scan). A group no event added
+    to says so: `{"DAY": {}}` with `--json`."""
     if args.id is None:
         raise UsageError(f"query {args.projection} needs a KEY: the group to read (for example a day, 2026-11-26)")
     declared, tables = current.live_tables(declared)
-    report = counters_view(current.registry, args.projection,
+    report = counters_view(current.registry, args.projection, declared,
                            read_event_counters(current.dynamodb, tables, [args.id]))
     if args.json:
-        print(json.dumps(report))
+        print(json.dumps(report or {args.id: {}}))  # an empty group is named, with no counters
+    elif not report:
+        print(f"{args.projection} {args.id}: nothing counted (no event added to this group)")
     else:
         print_view(True, report)
     return 0
@@ -215,7 +220,7 @@ def _verify(declared: Projection, events: DynamoDBEventStore, rows: DynamoDBProj
     return 1 if report.differences else 0
 
 
-def _progress_bar(progress: Progress) -> None:
+def _progress_bar(progress: RebuildProgress) -> None:
     eta = progress.eta()
     total = f" / ~{progress.total:,}" if progress.total else ""
     print(f"\r{progress.events:,}{total} events, {progress.aggregates:,} aggregates, {progress.rate():,.0f} events/s, "

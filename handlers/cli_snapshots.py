@@ -20,7 +20,8 @@ def register_snapshot(commands: Any) -> None:
         "snapshot", help="write snapshots of aggregates now (backfill)",
         description="Write a snapshot of each named aggregate (or of every one in its events table with --all) "
         "unless its latest snapshot is current, so the next hydrate reads the snapshot and the tail only. TYPE "
-        "(a registered class name) comes first; without it, the first module's first aggregate is meant. A stale "
+        "(a registered class name) comes first; without it, the first module's first aggregate is meant (a first "
+        "name spelt nearly like a type, with no aggregate of that id, is taken as a misspelt TYPE). A stale "
         "or corrupt snapshot is replaced, even at the aggregate's current version. Safe to interrupt and run "
         "again. The summary counts aggregates written, already current, failed and not found. The store comes "
         "from SNAPSHOT_STORE (dynamodb, s3 or off), SNAPSHOT_BUCKET and SNAPSHOT_PREFIX.",
@@ -30,17 +31,35 @@ def register_snapshot(commands: Any) -> None:
     command.set_defaults(run=run_snapshot)
 
 
-def type_and_ids(current: Root, names: list[str]) -> tuple[type[Aggregate], list[str]]:
-    """A leading registered type name picks the aggregate; the rest are ids, each checked."""
+def type_and_ids(current: Root, names: list[str], every: bool = False) -> tuple[type[Aggregate], list[str]]:
+    """A leading registered type name picks the aggregate; the rest are ids, each checked.
+
+    A first name that is no type may still be meant as one: with `--all` a lone name can only be a TYPE, and
+    a name spelt nearly like a type (`Polcy` for `Policy`) is one unless an aggregate of that id exists. Such a
+    name raises `UnknownAggregateError`, which lists the registered types.
+    """
     registry = current.registry
     known = {cls.__name__.lower(): cls for cls in registry.aggregates}
     cls = registry.default_aggregate
     if names and names[0].lower() in known:
         cls, names = known[names[0].lower()], names[1:]
+    elif names and ((every and len(names) == 1) or _misspelt_type(current, cls, names[0])):
+        registry.aggregate(names[0])  # raises, naming the types
     try:
         return cls, [check_id(name) for name in dict.fromkeys(names)]
     except InvalidIdError as exc:
         raise UsageError(str(exc)) from exc
+
+
+def _misspelt_type(current: Root, cls: type[Aggregate], name: str) -> bool:
+    """`name` reads like a type and no `cls` aggregate has that id (one read, only for such a name)."""
+    if not current.registry.misspelt_type(name):
+        return False
+    try:
+        check_id(name)
+    except InvalidIdError:
+        return True
+    return next(iter(current.event_store(cls).read(name)), None) is None
 
 
 def run_snapshot(args: argparse.Namespace) -> int:
@@ -50,19 +69,19 @@ def run_snapshot(args: argparse.Namespace) -> int:
     from snapshots.settings import snapshot_store
 
     current = root()
-    cls, ids = type_and_ids(current, args.ids)
+    cls, ids = type_and_ids(current, args.ids, args.all)
     kind = cls.__name__.lower()
     if args.all and ids:
-        raise ConfigurationError(f"give {kind} ids or --all, not both")
+        raise UsageError(f"give {kind} ids or --all, not both")
     if not args.all and not ids:
-        raise ConfigurationError(f"name the {kind} aggregates to snapshot (ID ...) or give --all")
+        raise UsageError(f"name the {kind} aggregates to snapshot (ID ...) or give --all")
     settings, table = current.settings.snapshots, current.table(cls)
     snapshots = snapshot_store(table, settings, current.dynamodb, current.s3)
     if snapshots is None:
         raise ConfigurationError("snapshots are off (SNAPSHOT_STORE=off): set it to dynamodb or s3 to write them")
     repository = SnapshottingRepository(current.event_store(cls), snapshots, SnapshotPolicy(every=settings.every))
     ids = ids or list(aggregate_ids(table, current.dynamodb))
-    bar = Progress(len(ids))
+    bar = ProgressBar(len(ids))
     try:
         outcome = backfill(cls, ids, repository, lambda state: bar.update(state.done))
     finally:
@@ -86,7 +105,7 @@ def attach_snapshot_clients(meter: RequestMeter) -> None:
         meter.attach(current.s3)
 
 
-class Progress:
+class ProgressBar:
     """`[#####.....] done/total  rate/s` on one stderr line, redrawn at most ten times a second."""
 
     WIDTH = 30

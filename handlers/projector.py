@@ -21,7 +21,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from handlers.root import Root, root
 from projections.batch import BatchResult, project_batch
 from projections.errors import ForeignRecordError
-from projections.projector import Outcome
+from projections.projector import BatchCounts
 from projections.records import sequence_number, stream_table
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ def project_all(records: Iterable[DynamoDBRecord], current: Root, now: float) ->
 
 def refuse(records: list[DynamoDBRecord], registered: list[str]) -> BatchResult:
     """Every record fails, named: none comes from the stream of a registered events table."""
-    result = BatchResult(Outcome())
+    result = BatchResult(BatchCounts())
     for record in records:
         raw = record.raw_event
         arn, label = raw.get("eventSourceARN"), raw.get("eventID", "?")
@@ -83,7 +83,7 @@ def refuse(records: list[DynamoDBRecord], registered: list[str]) -> BatchResult:
 
 def merge(results: list[BatchResult]) -> BatchResult:
     """One result for the reply: a record fails when any projection failed it."""
-    merged = BatchResult(Outcome())
+    merged = BatchResult(BatchCounts())
     for result in results:
         for name in ("folded", "duplicates", "gaps_filled", "conflicts", "writes"):
             setattr(merged.outcome, name, getattr(merged.outcome, name) + getattr(result.outcome, name))

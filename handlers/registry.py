@@ -7,11 +7,13 @@ name of each route those add, which `aws-es template` deploys (`{"commands": [("
 "queries": [...]}`; paths in API Gateway's form, `/loans/{loan_id}`).
 
 Every entry point (command line, Lambda handlers, local stack) loads the same registry, so a type
-declared once is served everywhere. Anything wrong is one `ConfigurationError` naming the module.
+declared once is served everywhere. Anything wrong is one `ConfigurationError` naming the module: a module
+whose import raises anything, a declaration of the wrong kind, or a name declared twice (naming both).
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -91,6 +93,11 @@ class Registry:
                 return cls
         raise UnknownAggregateError(name, [cls.__name__ for cls in self.aggregates])
 
+    def misspelt_type(self, name: str) -> bool:
+        """True when `name` is no registered type but is spelt nearly like one (`Polcy` for `Policy`)."""
+        known = [cls.__name__.lower() for cls in self.aggregates]
+        return name.lower() not in known and bool(difflib.get_close_matches(name.lower(), known, n=1, cutoff=0.75))
+
     def projection(self, name: str) -> Projection:
         """The projection named `name`: its name, its counters' name, or an alias."""
         wanted = self.aliases.get(name, name)
@@ -124,27 +131,77 @@ def load(modules: Sequence[str]) -> Registry:
     pages: dict[str, str] = {}
     routes: list[Route] = []
     undeclared: list[str] = []
+    claims = _Claims()
     for name in modules:
         module = _import(name)
         found = _aggregates(name, module), _projections(name, module)
         if not found[0] and not found[1]:
             raise ConfigurationError(f"module {name!r} (AWS_ES_MODULES) declares no AGGREGATES and no PROJECTIONS")
+        claims.declare(name, found[0], found[1])
         aggregates += found[0]
         projections += found[1]
-        aliases.update(_aliases(name, module, aliases))
+        aliases.update(claims.aliases(name, _aliases(name, module)))
         commands += _routes(name, module, "command_routes")
         queries += _routes(name, module, "query_routes")
-        views.update(_views(name, module))
+        views.update(claims.keyed(name, "view", _views(name, module)))
         demos += _routes(name, module, "run_demo")
-        pages.update(_pages(name, module))
+        pages.update(claims.keyed(name, "page", _pages(name, module)))
         declared = _declared_routes(name, module)
         routes += declared
         undeclared += [f"{name}.{function}" for api, function in APIS.items()
                        if getattr(module, function, None) is not None and not any(r.api == api for r in declared)]
     registry = Registry(tuple(modules), tuple(aggregates), tuple(projections), aliases, tuple(commands),
                         tuple(queries), tuple(demos), views, pages, tuple(routes), tuple(undeclared))
-    _check(registry)
+    _check_references(registry)
     return registry
+
+
+class _Claims:
+    """Who declared each name, so a name declared twice (in one module or across two) is refused naming both.
+
+    Each namespace holds one thing per name: aggregate types (case-insensitive, as the command line reads
+    them); tables (events, rows, counters and event counters tables: a table holds one kind of item); the
+    names `Registry.projection` accepts (projection, counters, event counters and alias names); views; pages.
+    Table names are checked as declared: a `<NAME>_TABLE` override is the deployer's to keep distinct.
+    """
+
+    def __init__(self) -> None:
+        self._owners: dict[tuple[str, str], str] = {}
+
+    def declare(self, module: str, aggregates: list[type[Aggregate]], projections: list[Projection]) -> None:
+        for cls in aggregates:
+            self._claim("aggregate", cls.__name__.lower(), f"aggregate {cls.__name__}", module)
+            self._claim("table", cls.table, f"the events table of {cls.__name__}", module)
+        for declared in projections:
+            self._claim("name", declared.name, f"projection {declared.name!r}", module)
+            self._claim("table", declared.table, f"the rows table of projection {declared.name!r}", module)
+            for kind in ("counters", "event_counters"):
+                name, table = getattr(declared, f"{kind}_name"), getattr(declared, f"{kind}_table")
+                what = f"the {kind.replace('_', ' ')} of projection {declared.name!r}"
+                if name:
+                    self._claim("name", name, what, module)
+                if table:
+                    self._claim("table", table, f"the table of {what}", module)
+
+    def aliases(self, module: str, declared: Mapping[str, str]) -> dict[str, str]:
+        for alias, target in declared.items():
+            if alias != target:  # an alias naming its own projection adds no name
+                self._claim("name", alias, f"an alias of {target!r}", module)
+        return dict(declared)
+
+    def keyed(self, module: str, kind: str, declared: Mapping[str, Any]) -> dict[str, Any]:
+        """VIEWS and PAGES: the first module's entry would be silently replaced by the second's."""
+        for name in declared:
+            self._claim(kind, name, f"a {kind}", module)
+        return dict(declared)
+
+    def _claim(self, space: str, name: str, what: str, module: str) -> None:
+        key = (space, name)
+        where = f"{what} (module {module!r})"
+        if key in self._owners:
+            raise ConfigurationError(f"{space} {name!r} is registered twice: as {self._owners[key]} and as "
+                                     f"{where}; rename one")
+        self._owners[key] = where
 
 
 def _import(name: str) -> Any:
@@ -152,8 +209,11 @@ def _import(name: str) -> Any:
         raise ConfigurationError(f"AWS_ES_MODULES: {name!r} is not a module name (dotted Python identifiers)")
     try:
         return importlib.import_module(name)
-    except ImportError as exc:
+    except ImportError as exc:  # the module, or one it imports, is missing: the message names which
         raise ConfigurationError(f"module {name!r} (AWS_ES_MODULES) cannot be imported: {exc}") from exc
+    except Exception as exc:  # its code fails as it runs (a NameError, a SyntaxError, a raise of its own)
+        raise ConfigurationError(f"module {name!r} (AWS_ES_MODULES) cannot be imported: its code raised "
+                                 f"{type(exc).__name__}: {exc}") from exc
 
 
 def _aggregates(name: str, module: Any) -> list[type[Aggregate]]:
@@ -172,13 +232,11 @@ def _projections(name: str, module: Any) -> list[Projection]:
     return declared
 
 
-def _aliases(name: str, module: Any, known: Mapping[str, str]) -> dict[str, str]:
+def _aliases(name: str, module: Any) -> dict[str, str]:
     declared = getattr(module, "ALIASES", None) or {}
-    if not isinstance(declared, Mapping):
+    if not isinstance(declared, Mapping) or not all(isinstance(item, str) for pair in declared.items()
+                                                     for item in pair):
         raise ConfigurationError(f"module {name!r}: ALIASES must map short names to projection names")
-    for alias in declared:
-        if alias in known:
-            raise ConfigurationError(f"module {name!r}: alias {alias!r} is declared twice")
     return dict(declared)
 
 
@@ -235,12 +293,10 @@ def _views(name: str, module: Any) -> dict[str, Callable[..., Any]]:
     return dict(declared)
 
 
-def _check(registry: Registry) -> None:
-    """Unique names, projections of registered aggregates, aliases that name a projection."""
-    _unique("aggregate", [cls.__name__.lower() for cls in registry.aggregates])
-    names = [declared.name for declared in registry.projections]
-    names += [declared.counters_name for declared in registry.projections if declared.counters_name]
-    _unique("projection", names)
+def _check_references(registry: Registry) -> None:
+    """Projections of registered aggregates; aliases and views that name something registered."""
+    names = registry.projection_names()
+    targets = names[:len(names) - len(registry.aliases)]  # the projections' own names, without the aliases
     for declared in registry.projections:
         if declared.aggregate is None:
             raise ConfigurationError(f"projection {declared.name!r} names no aggregate: set Projection(aggregate=...), "
@@ -249,22 +305,12 @@ def _check(registry: Registry) -> None:
             raise ConfigurationError(f"projection {declared.name!r} folds {declared.aggregate.__name__}, which no "
                                      f"module in AWS_ES_MODULES ({', '.join(registry.modules)}) registers")
     for alias, target in registry.aliases.items():
-        if target not in names:
+        if target not in targets:
             raise ConfigurationError(f"alias {alias!r} names projection {target!r}, which is not registered: "
-                                     f"choose one of {', '.join(sorted(names))}")
-        if alias in names and alias != target:
-            raise ConfigurationError(f"alias {alias!r} hides the projection of that name")
+                                     f"choose one of {', '.join(sorted(targets))}")
     _unique("route name", [route.name for route in registry.routes])
     _unique("route", [f"{route.method} {route.path}" for route in registry.routes])
     classes = [cls.__name__ for cls in registry.aggregates]
     for view in registry.views:
         if view not in names and view not in classes:
             raise ConfigurationError(f"VIEWS names {view!r}, which is no registered aggregate, projection or counters")
-
-
-def _unique(kind: str, names: list[str]) -> None:
-    seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            raise ConfigurationError(f"{kind} {name!r} is registered twice (AWS_ES_MODULES)")
-        seen.add(name)

@@ -71,7 +71,7 @@ class Root:
 
     @functools.cached_property
     def streams(self) -> Any:
-        """LOCAL-AWS trap 1: the streams client must not use account-id endpoints under moto."""
+        """Never account-id endpoints, which moto does not serve (docs/local-aws.md, "Streams client endpoints")."""
         return self.client("dynamodbstreams", Config(account_id_endpoint_mode="disabled"))
 
     @functools.cached_property

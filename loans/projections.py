@@ -8,7 +8,7 @@ names therefore share one projection: rebuilding either rebuilds both.
 
 The projection is strict: it folds every event type the Loan has a handler for, and any other type in the
 log is an error naming the event, never silently skipped. `rebuild --verify` checks each row against the
-Loan's own state (`check_summary`), and the daily counters against the log counted once.
+Loan's own state (`compare_summary`), and the daily counters against the log counted once.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def portfolio_share(row: Row) -> Counters:
     return {row["status"]: {"loans": 1, "principal": row["requested_amount"], "outstanding": row["balance"]}}
 
 
-def check_summary(row: Row, loan: Loan) -> list[str]:
+def compare_summary(row: Row, loan: Loan) -> list[str]:
     """Where a summary row disagrees with the loan's own state, on each field both hold."""
     shared = {"status": loan.status, "balance": loan.balance, "version": loan.version,
               "requested_amount": loan.requested_amount, "interest": loan.interest,
@@ -152,10 +152,11 @@ def loan_summary(table: str = "LoanSummary", portfolio_table: str = "Portfolio",
         counters_table=portfolio_table,
         strict=True,
         aggregate=Loan,
-        check=check_summary,
+        compare=compare_summary,
         event_counters=daily_share,
         event_counters_name="daily",
         event_counters_table=daily_table,
+        counts=frozenset(("payments", "loans", "repayments", "new_loans")),
         indexes=({
             "IndexName": BY_STATUS,
             "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"},

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from core import EventSourcingError, IllegalEventError, execute
 from core.events import Event
+from handlers.bodies import RequestBodyError, body_text, json_object
 from handlers.idempotency import caller_of
 from loans.loan import Loan
 from loans.views import state_view
@@ -18,8 +16,6 @@ from loans.views import state_view
 if TYPE_CHECKING:
     from handlers.idempotency import CommandKey
 
-#: The deepest nesting a request body may have; deeper JSON would exhaust the recursion of the codec.
-MAX_DEPTH = 32
 #: The highest explicit event `number` a request may carry (far beyond any loan's life).
 MAX_NUMBER = 10**18
 
@@ -33,59 +29,22 @@ class LoanNotFoundError(EventSourcingError):
 
 
 def parse_event(body: object, *, base64_encoded: bool = False) -> dict[str, Any]:
-    """A JSON event body; numbers become exact Decimals (never floats), an integral `number` an int.
+    """A JSON event body (`handlers.bodies`); numbers become exact Decimals (never floats), an integral
+    `number` an int. A body that cannot be read is refused as `IllegalEventError` (422, as the README's table
+    of the commands API says), naming `body` or the field that holds text no store can keep.
 
-    `created` and `meta` are the service's, so a body that sets them is refused, as is anything that is not
-    a JSON object of at most `MAX_DEPTH` levels.
+    `created` and `meta` are the service's, so a body that sets them is refused.
     """
-    value = _json_object(_body_text(body, base64_encoded))
+    try:
+        value = json_object(body_text(body, base64_encoded), parse_int=Decimal)
+    except RequestBodyError as exc:
+        raise IllegalEventError(str(exc), field=exc.field) from exc
     if "number" in value:
         value["number"] = _event_number(value["number"])
     for reserved in ("created", "meta"):
         if reserved in value:
             raise IllegalEventError(f"{reserved} is set by the service, not by the request", field=reserved)
     return value
-
-
-def _body_text(body: object, base64_encoded: bool) -> str:
-    if body is None or body == "":
-        raise IllegalEventError("the request has no body: send a JSON object with a 'type'", field="body")
-    if not isinstance(body, str):
-        raise IllegalEventError(f"the request body must be text, not {type(body).__name__}", field="body")
-    if not base64_encoded:
-        return body
-    try:
-        return base64.b64decode(body, validate=True).decode("utf-8")
-    except (binascii.Error, ValueError) as exc:  # UnicodeDecodeError is a ValueError
-        raise IllegalEventError(f"the request body is not base64-encoded UTF-8 text: {exc}", field="body") from exc
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
-def _json_object(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text, parse_float=Decimal, parse_int=Decimal, parse_constant=_refuse_constant)
-    except RecursionError as exc:
-        raise IllegalEventError(f"the request body nests deeper than {MAX_DEPTH} levels", field="body") from exc
-    except (ValueError, ArithmeticError) as exc:  # ArithmeticError: a number beyond Decimal's exponent range
-        raise IllegalEventError(f"the request body is not JSON: {exc}", field="body") from exc
-    if not isinstance(value, dict):
-        raise IllegalEventError(f"the request body must be a JSON object, not {type(value).__name__}", field="body")
-    _check_depth(value)
-    return value
-
-
-def _check_depth(value: object) -> None:
-    """Refuse nesting deeper than `MAX_DEPTH`, walking without recursion."""
-    level: list[object] = [value]
-    for _ in range(MAX_DEPTH):
-        level = [child for item in level
-                 for child in (item.values() if isinstance(item, dict) else item if isinstance(item, list) else ())]
-        if not level:
-            return
-    raise IllegalEventError(f"the request body nests deeper than {MAX_DEPTH} levels", field="body")
 
 
 def _event_number(number: object) -> int:

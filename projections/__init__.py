@@ -13,13 +13,13 @@ from projections.errors import (
     UnfoldableEventError,
     UnknownProjectionError,
 )
-from projections.projector import Outcome, Projector, StreamEvent
+from projections.projector import BatchCounts, Projector, StreamEvent
 
 __all__ = [
+    "BatchCounts",
     "ForeignRecordError",
     "GapError",
     "MalformedRecordError",
-    "Outcome",
     "Projection",
     "ProjectionError",
     "Projector",

@@ -15,13 +15,13 @@ import orjson
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from projections.errors import MalformedRecordError
-from projections.projector import Outcome, Projector, StreamEvent
+from projections.projector import BatchCounts, Projector, StreamEvent
 from projections.records import lag_seconds, parse_record, sequence_number
 
 
 @dataclass
 class BatchResult:
-    outcome: Outcome
+    outcome: BatchCounts
     malformed: list[str] = field(default_factory=list)
     #: sequence number -> why that record was not projected
     failed_records: dict[str, str] = field(default_factory=dict)
@@ -50,7 +50,7 @@ class BatchResult:
 def project_batch(records: Iterable[DynamoDBRecord], projector: Projector, now: float,
                   source_table: str | None = None) -> BatchResult:
     """Project a batch; with `source_table`, a record from any other table's stream fails unfolded."""
-    result = BatchResult(Outcome())
+    result = BatchResult(BatchCounts())
     events: list[StreamEvent] = []
     for record in records:
         raw = record.raw_event

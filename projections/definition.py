@@ -42,8 +42,12 @@ class Projection:
     event's day), moved in the same guarded write as the row, so each event counts once; they live in
     `event_counters_table` and are named `event_counters_name` on the command line.
 
-    `aggregate` and `check` let `rebuild --verify` compare each row with the write side's own state: the
-    aggregate folded from the log by its own handlers, and `check(row, aggregate)`, the differences (each
+    `counts` names the row fields and counters (of either kind) that count things, such as a number of
+    payments; every other number is an amount, printed with its cents (`handlers/views.py` says why the
+    stored value cannot tell). The row's `version` always counts.
+
+    `aggregate` and `compare` let `rebuild --verify` compare each row with the write side's own state: the
+    aggregate folded from the log by its own handlers, and `compare(row, aggregate)`, the differences (each
     naming a field) on what both hold.
     """
 
@@ -59,13 +63,14 @@ class Projection:
     strict: bool = False
     ignored_types: frozenset[str] = frozenset()
     aggregate: type[Aggregate] | None = None
-    #: `check(row, aggregate)`: the aggregate is an instance of `aggregate`
-    check: Callable[[Row, Any], list[str]] | None = None
+    #: `compare(row, aggregate)`: the aggregate is an instance of `aggregate`
+    compare: Callable[[Row, Any], list[str]] | None = None
     event_counters: Callable[[Event], Counters] | None = None
     event_counters_name: str | None = None
     event_counters_table: str | None = None
+    counts: frozenset[str] = frozenset()
 
-    def folds(self, event_type: str) -> bool:
+    def handles(self, event_type: str) -> bool:
         return event_type in self.event_types
 
     def knows(self, event_type: str) -> bool:
@@ -108,7 +113,7 @@ def counter_totals(projection: Projection, rows: Iterable[Row]) -> dict[str, dic
     return totals
 
 
-def fold_records(projection: Projection, aggregate_id: str, row: Row | None,
+def project_records(projection: Projection, aggregate_id: str, row: Row | None,
                  records: Iterable[RecordedEvent], tally: dict[str, dict[str, Decimal]] | None = None) -> Row | None:
     """Decode and fold stored events (in number order) into a row; the row's version follows every event,
     folded or skipped. An event that cannot be folded raises `UnfoldableEventError` naming it. With `tally`,
@@ -120,7 +125,7 @@ def fold_records(projection: Projection, aggregate_id: str, row: Row | None,
             raise UnfoldableEventError(projection.name, aggregate_id, record.number, record.type, str(exc)) from exc
         if tally is not None and projection.event_counters is not None:
             _count_event(projection, projection.event_counters, aggregate_id, record, event, tally)
-        if projection.folds(event.type):
+        if projection.handles(event.type):
             try:
                 row = projection.fold(row, event)
             except Exception as exc:  # a pure fold fails only because of the event it was given: name that event

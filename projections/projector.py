@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from core.errors import EventSourcingError
 from core.events import RecordedEvent
 from core.store import EventStore
-from projections.definition import Projection, Row, counter_deltas, fold_records, nonzero
+from projections.definition import Projection, Row, counter_deltas, nonzero, project_records
 from projections.dynamodb_store import DEFAULT_SHARDS, DynamoDBProjectionStore
 from projections.errors import GapError, RowsUnavailableError, StaleRowError, WriteConflictError
 from projections.items import version_of
@@ -39,7 +39,7 @@ class StreamEvent:
 
 
 @dataclass
-class Outcome:
+class BatchCounts:
     """What one batch did; `failed` maps the sequence number of each record to report as failed to why."""
 
     folded: int = 0
@@ -71,8 +71,8 @@ class Projector:
         #: where rows and counters live (projections/store.py); DynamoDB through `client` unless given
         self.rows: ProjectionStore = rows or DynamoDBProjectionStore(projection, client, shards)
 
-    def apply(self, events: Iterable[StreamEvent], outcome: Outcome | None = None) -> Outcome:
-        outcome = outcome or Outcome()
+    def apply(self, events: Iterable[StreamEvent], outcome: BatchCounts | None = None) -> BatchCounts:
+        outcome = outcome or BatchCounts()
         groups: dict[str, list[StreamEvent]] = {}
         for item in events:
             groups.setdefault(item.aggregate_id, []).append(item)
@@ -90,16 +90,16 @@ class Projector:
                 outcome.fail(items, exc)
         return outcome
 
-    def catch_up(self, tables: Tables, aggregate_id: str, version: int) -> Outcome:
+    def catch_up(self, tables: Tables, aggregate_id: str, version: int) -> BatchCounts:
         """Bring one row in `tables` up to at least `version` from the event store (used by rebuilds)."""
-        outcome = Outcome()
+        outcome = BatchCounts()
         row = self.read_rows(tables, [aggregate_id]).get(aggregate_id)
         if version_of(row) < version:
             self._project(tables, aggregate_id, [], row, outcome, upto=version)
         return outcome
 
     def _project(self, tables: Tables, aggregate_id: str, items: list[StreamEvent], row: Row | None,
-                 outcome: Outcome, upto: int = 0) -> None:
+                 outcome: BatchCounts, upto: int = 0) -> None:
         """Fold `items` (and, with `upto`, every event up to that number) into the row; retry on conflicts."""
         for attempt in range(self.attempts):
             version = version_of(row)
@@ -111,7 +111,7 @@ class Projector:
                 return
             events = self._contiguous(aggregate_id, version, last, pending, outcome)
             tally: dict[str, dict[str, Decimal]] = {}
-            new = fold_records(self.projection, aggregate_id, row, events, tally)
+            new = project_records(self.projection, aggregate_id, row, events, tally)
             try:
                 self._write(tables, aggregate_id, row, new, tally, outcome)
             except StaleRowError:
@@ -124,7 +124,7 @@ class Projector:
                                  f"{self.attempts} attempts")
 
     def _contiguous(self, aggregate_id: str, version: int, last: int, pending: list[RecordedEvent],
-                    outcome: Outcome) -> list[RecordedEvent]:
+                    outcome: BatchCounts) -> list[RecordedEvent]:
         """The events version+1 .. last, reading the missing ones from the event store."""
         if len(pending) == last - version:  # distinct numbers above version, up to last: none missing
             return pending
@@ -147,7 +147,7 @@ class Projector:
         return self.rows.read_rows(tables, ids)
 
     def _write(self, tables: Tables, aggregate_id: str, old: Row | None, new: Row | None, tally: Totals,
-               outcome: Outcome) -> None:
+               outcome: BatchCounts) -> None:
         """The row and what it moves in its counters, guarded by the version read (`StaleRowError`)."""
         deltas = counter_deltas(self.projection, old, new) if tables.counters else {}
         outcome.writes += 1

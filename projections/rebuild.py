@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from core.events import RecordedEvent
 from core.store import EventStore
-from projections.definition import Projection, Row, counter_totals, fold_records, nonzero
+from projections.definition import Projection, Row, counter_totals, project_records, nonzero
 from projections.errors import GapError, ProjectionError, UnfoldableEventError
 from projections.items import version_of
 from projections.projector import Projector
@@ -39,7 +39,7 @@ CHECKPOINT_EVERY = 10_000
 
 
 @dataclass
-class Progress:
+class RebuildProgress:
     """Shared by every segment worker; `total` is the log's approximate event count."""
 
     total: int = 0
@@ -47,7 +47,7 @@ class Progress:
     aggregates: int = 0
     started: float = field(default_factory=time.monotonic)
     lock: threading.Lock = field(default_factory=threading.Lock)
-    callback: Callable[[Progress], None] | None = None
+    callback: Callable[[RebuildProgress], None] | None = None
     every: float = 0.25
     shown: float = 0.0
 
@@ -89,7 +89,7 @@ class SegmentFold:
     each aggregate that could not be folded (an event it cannot fold, a gap in its numbers), why not."""
 
     projection: Projection
-    progress: Progress | None = None
+    progress: RebuildProgress | None = None
     rows: dict[str, Row] = field(default_factory=dict)
     failed: dict[str, ProjectionError] = field(default_factory=dict)
     #: the event counters of the events folded
@@ -107,7 +107,7 @@ class SegmentFold:
         row = self.rows.get(aggregate_id)
         try:
             while version_of(row) + 1 in buffer:
-                row = fold_records(self.projection, aggregate_id, row, [buffer.pop(version_of(row) + 1)], self.tally)
+                row = project_records(self.projection, aggregate_id, row, [buffer.pop(version_of(row) + 1)], self.tally)
         except UnfoldableEventError as exc:
             self.failed[aggregate_id] = exc
             self.rows.pop(aggregate_id, None)
@@ -127,8 +127,8 @@ class SegmentFold:
         return self.failed
 
 
-def fold_segment(events: EventStore, projection: Projection, segment: int = 0, of: int = 1,
-                 progress: Progress | None = None, tally: Totals | None = None,
+def project_segment(events: EventStore, projection: Projection, segment: int = 0, of: int = 1,
+                 progress: RebuildProgress | None = None, tally: Totals | None = None,
                  ) -> tuple[dict[str, Row], dict[str, ProjectionError]]:
     """Every aggregate of one scan segment folded into its row; and why each one that could not be, was not.
     With `tally`, the event counters of the events folded are added into it."""
@@ -149,7 +149,7 @@ class SegmentResult:
 
 
 def write_segment(projection: Projection, events: EventStore, rows: ProjectionStore, tables: Tables,
-                  segment: int = 0, of: int = 1, *, progress: Progress | None = None,
+                  segment: int = 0, of: int = 1, *, progress: RebuildProgress | None = None,
                   resume: SegmentPosition | None = None,
                   checkpoint: Callable[[SegmentPosition], None] | None = None,
                   every: int = CHECKPOINT_EVERY) -> SegmentResult:
@@ -234,7 +234,7 @@ class Rebuild:
     the generation written to `rows`, its progress kept in `control`."""
 
     def __init__(self, projection: Projection, events: EventStore, rows: ProjectionStore, control: ControlStore,
-                 segments: int = 8, workers: int = 4, on_progress: Callable[[Progress], None] | None = None,
+                 segments: int = 8, workers: int = 4, on_progress: Callable[[RebuildProgress], None] | None = None,
                  checkpoint_every: int = CHECKPOINT_EVERY) -> None:
         if segments < 1 or workers < 1 or checkpoint_every < 1:
             raise ProjectionError(f"a rebuild needs at least 1 segment, worker and event per checkpoint, not "
@@ -248,7 +248,7 @@ class Rebuild:
         self.workers = workers
         self.checkpoint_every = checkpoint_every
         self.on_progress = on_progress
-        self.progress = Progress(callback=on_progress)
+        self.progress = RebuildProgress(callback=on_progress)
         self.failures: dict[str, str] = {}
         self._lock = threading.Lock()
 

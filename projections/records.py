@@ -74,7 +74,7 @@ def _check_source(label: str, arn: object, table: str) -> None:
 
 
 def lambda_record(record: Mapping[str, Any], stream_arn: str, region: str) -> dict[str, Any]:
-    """A `get_records` record as Lambda delivers it (LOCAL-AWS trap 7): source ARN, epoch-second times."""
+    """A `get_records` record as Lambda delivers it (docs/local-aws.md): source ARN, epoch seconds."""
     body = dict(record["dynamodb"])
     created = body.get("ApproximateCreationDateTime")
     if isinstance(created, datetime):

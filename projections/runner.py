@@ -3,7 +3,8 @@
 It discovers shards, reads batches (`batch_size` records or whatever arrived within `window` seconds),
 hands the handler Lambda-shaped events, and on failure retries from the lowest failed sequence number,
 bisecting a failing batch, up to `max_retries` times; then it sends the failed records to the on-failure
-destination and moves on. Every poll takes a fresh AFTER_SEQUENCE_NUMBER iterator (LOCAL-AWS trap 2).
+destination and moves on. Every poll takes a fresh AFTER_SEQUENCE_NUMBER iterator (docs/local-aws.md, "A
+fresh iterator on every poll").
 Its position in each shard is recorded after every delivered batch (in the control table, see
 `projections.tables.Control.position`), so a runner in another process resumes from it.
 """

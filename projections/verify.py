@@ -1,8 +1,8 @@
 """`rebuild --verify`: a projection's tables checked against the write side's own state, not its own fold.
 
 A check that reused the projection's fold would agree with any bug in it. Here each aggregate is folded from
-the log (the event store's segmented scan) by its own handlers (`core.repository.fold`, the write side's
-replay: no snapshots, no projection code), and the projection's `check(row, aggregate)` lists where the row
+the log (the event store's segmented scan) by its own handlers (`core.repository.apply_stored`, the write side's
+replay: no snapshots, no projection code), and the projection's `compare(row, aggregate)` lists where the row
 disagrees on what both hold. The counters must equal the sum over the rows, and the event counters each event
 of the log counted once. Each difference names the aggregate and the field. The rows are read through a
 projection store, so verify runs on every backend.
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from core.errors import EventSourcingError
 from core.events import RecordedEvent, from_record
-from core.repository import fold
+from core.repository import apply_stored
 from core.store import EventStore
 from projections.definition import Projection, Row, add_counts, counter_totals, nonzero
 from projections.errors import ProjectionError
@@ -50,7 +50,7 @@ def verify(projection: Projection, events: EventStore, rows: ProjectionStore, ta
            segments: int = 4) -> VerifyReport:
     """Every difference between a projection's tables (read from `rows`) and the write side's state (each
     aggregate folded from `events`, the log, by its own handlers)."""
-    if projection.aggregate is None or projection.check is None:
+    if projection.aggregate is None or projection.compare is None:
         raise ProjectionError(f"projection {projection.name} declares no aggregate and check to verify against")
     held = dict(rows.rows(tables))
     report = VerifyReport(tables, rows=len(held))
@@ -68,7 +68,7 @@ def verify(projection: Projection, events: EventStore, rows: ProjectionStore, ta
             if row is None:
                 found.append((aggregate_id, f"no row in {tables.rows}; the log holds version {aggregate.version}"))
             else:
-                found.extend((aggregate_id, difference) for difference in projection.check(row, aggregate))
+                found.extend((aggregate_id, difference) for difference in projection.compare(row, aggregate))
     found.extend((aggregate_id, f"a row at version {version_of(row)} in {tables.rows}, but no events in the log")
                  for aggregate_id, row in unmatched.items())
     report.differences = [f"{label} {aggregate_id}: {text}" for aggregate_id, text in sorted(found)]
@@ -111,7 +111,7 @@ def _fold_ready(instance: Aggregate, buffer: dict[int, RecordedEvent]) -> str | 
     while instance.version + len(run) + 1 in buffer:
         run.append(buffer.pop(instance.version + len(run) + 1))
     try:
-        fold(instance, iter(run))
+        apply_stored(instance, iter(run))
     except _CANNOT_LOAD as exc:
         if isinstance(exc, EventSourcingError):  # the write side's replay names the event itself
             return str(exc)

@@ -120,7 +120,7 @@ class Top:
 
 
 class DynamoDBSnapshotStore(DynamoDBTable):
-    """Snapshot store on the events table itself (DESIGN.md's data model, plus `kind` and the envelope)."""
+    """Snapshot store on the events table itself (the README's data model, plus `kind` and the envelope)."""
 
     def load(self, aggregate_type: str, aggregate_id: str, events: EventStore, interval: int = DEFAULT_EVERY) -> Head:
         """One descending Query (`top`) of pages just larger than the policy's interval: the tail, then the

@@ -1,6 +1,6 @@
 """The snapshot envelope: an aggregate's folded state at one version, with what it takes to trust it.
 
-Fields (DESIGN.md): aggregate type, id, version (the number of the last event it includes), schema
+Fields: aggregate type, id, version (the number of the last event it includes), schema
 fingerprint, state (codec-encoded JSON, so Decimals and datetimes survive exactly), checksum, created.
 The stored form is versioned with care: readers of old snapshots depend on it, so only ever add fields.
 

@@ -1,6 +1,7 @@
 """The schema fingerprint: a hash of the code that folds an aggregate's events, the same in every process.
 
-Every process running the same code must compute the same value (DESIGN.md, invariant 7), so nothing that
+Every process running the same code must compute the same value (a snapshot written by one process is
+trusted by another only if they agree; docs/local-aws.md, "Values compared across processes"), so nothing that
 depends on the hash seed, on set or dict order or on memory addresses may reach the hash: values are
 written in a canonical, type-tagged encoding (`canonical`), sets and mappings sorted by the encoding of
 their elements, never through `repr`. A value the encoding does not know is written as its type's name.

@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from core import codec
 from core.aggregate import version_from_store
 from core.errors import CodecError, StoreError
-from core.repository import Loaded, Repository, fold
+from core.repository import Loaded, Repository, apply_stored
 from snapshots.cache import AggregateCache, Entry
 from snapshots.envelope import Snapshot, problem, restore, take
 from snapshots.errors import SnapshotCorruptError
@@ -64,7 +64,7 @@ class SnapshottingRepository(Repository):
         if aggregate.version > 0 or self._from_cache(aggregate):
             loaded = self._catch_up(aggregate)
         elif self.snapshots is None:
-            loaded = Loaded(fold(aggregate, self.store.read(aggregate.id, 0)))
+            loaded = Loaded(apply_stored(aggregate, self.store.read(aggregate.id, 0)))
         else:
             loaded = self._load(aggregate, self.snapshots)
         self._remember(aggregate)
@@ -79,7 +79,7 @@ class SnapshottingRepository(Repository):
         if self.snapshots is None:
             return super().hydrate(aggregate)
         seen: list[Seen] = []
-        loaded = Loaded(fold(aggregate, self.snapshots.catch_up(aggregate.id, aggregate.version, self.store, seen)))
+        loaded = Loaded(apply_stored(aggregate, self.snapshots.catch_up(aggregate.id, aggregate.version, self.store, seen)))
         if seen:
             self._notice(aggregate, seen[-1])
         return loaded
@@ -104,7 +104,7 @@ class SnapshottingRepository(Repository):
             if reason is None:
                 return self._from_snapshot(aggregate, head.snapshot, head.tail, head.stored)
         elif reason is None and head.complete:
-            return Loaded(fold(aggregate, head.tail))  # a short log with no snapshot yet: read with the head
+            return Loaded(apply_stored(aggregate, head.tail))  # a short log with no snapshot yet: read with the head
         return self._replay(aggregate, reason, head.stored)
 
     def _from_snapshot(self, aggregate: Aggregate, snapshot: Snapshot, tail: Iterator[RecordedEvent],
@@ -118,7 +118,7 @@ class SnapshottingRepository(Repository):
         try:
             restore(aggregate, snapshot)
             _mark(aggregate, snapshot.version, where)
-            loaded = Loaded(fold(aggregate, tail), snapshot.version)
+            loaded = Loaded(apply_stored(aggregate, tail), snapshot.version)
         except SnapshotCorruptError as exc:
             return self._replay(aggregate, f"corrupt: {exc}", where)
         except (StoreError, ClientError, BotoCoreError):
@@ -137,7 +137,7 @@ class SnapshottingRepository(Repository):
             logger.warning("snapshot of %s %r skipped, replaying the log: %s", type(aggregate).__name__,
                            aggregate.id, reason, extra={"snapshot_skipped": kind})
         _mark(aggregate, 0, where)
-        return Loaded(fold(aggregate, self.store.read(aggregate.id, 0)), None, reason)
+        return Loaded(apply_stored(aggregate, self.store.read(aggregate.id, 0)), None, reason)
 
     # -- commit --------------------------------------------------------------------------------------------
 

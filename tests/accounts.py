@@ -51,7 +51,7 @@ def balance_by_owner(row: Row) -> Counters:
     return {str(row["owner"]): {"accounts": 1, "balance": row["balance"]}} if "owner" in row else {}
 
 
-def check_balance(row: Row, account: Aggregate) -> list[str]:
+def compare_balance(row: Row, account: Aggregate) -> list[str]:
     assert isinstance(account, BankAccount)
     shared = {"owner": account.owner, "balance": account.balance, "version": account.version}
     return [f"{name}: the row says {row.get(name)}, the account says {value}"
@@ -71,12 +71,13 @@ TYPES = frozenset(("AccountOpened", "MoneyDeposited", "MoneyWithdrawn"))
 def account_balance() -> Projection:
     return Projection(name="account-balance", table="AccountBalance", event_types=TYPES, fold=fold_balance,
                       counters=balance_by_owner, counters_name="balances-by-owner",
-                      counters_table="BalancesByOwner", strict=True, aggregate=BankAccount, check=check_balance)
+                      counters_table="BalancesByOwner", strict=True, aggregate=BankAccount, compare=compare_balance,
+                      counts=frozenset(("accounts",)))
 
 
 def account_activity() -> Projection:
     return Projection(name="account-activity", table="AccountActivity", event_types=TYPES, fold=fold_activity,
-                      aggregate=BankAccount)
+                      aggregate=BankAccount, counts=frozenset(("movements",)))
 
 
 AGGREGATES = (BankAccount,)

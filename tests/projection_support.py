@@ -11,7 +11,7 @@ from loans.projections import loan_summary
 from projections.definition import Projection, counter_totals
 from projections.projector import Projector, StreamEvent
 from projections.query import read_counters, scan_rows
-from projections.rebuild import fold_segment
+from projections.rebuild import project_segment
 from projections.tables import Control, Tables, generation_definitions, keyed_table_definition, tables_for
 
 PROJECTION = loan_summary()
@@ -51,7 +51,7 @@ def log_events(client: Any, loan_ids: list[str]) -> list[StreamEvent]:
 def expected(source: Any) -> tuple[dict, dict]:
     """The rows and counters of the log folded once; `source` is an event store, or a client of "Loans"."""
     events = source if hasattr(source, "estimate") else DynamoDBEventStore("Loans", source)
-    rows, failed = fold_segment(events, PROJECTION)
+    rows, failed = project_segment(events, PROJECTION)
     assert not failed, failed
     return rows, nonzero(counter_totals(PROJECTION, rows.values()))
 

@@ -1,7 +1,7 @@
 """template.yaml read and translated offline, as the SAM transform would on deploy, for the template tests.
 
 samtranslator needs a region, a policy loader (here one that knows no AWS managed policy, since nothing may
-call AWS) and each function's CodeUri as an s3:// location (LOCAL-AWS).
+call AWS) and each function's CodeUri as an s3:// location (docs/local-aws.md, "Templates offline").
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ def fold(row, event):
     return row
 
 
-def check(row, basket):
+def compare(row, basket):
     return [f"{name}: the row says {row.get(name)}, the basket says {value}"
             for name, value in (("items", basket.items), ("total", basket.total)) if row.get(name) != value]
 
@@ -50,7 +50,7 @@ def query_routes(app, root):
 
 AGGREGATES = (Basket,)
 PROJECTIONS = (Projection(name="basket-totals", table="BasketTotals", event_types=frozenset({"ItemAdded"}),
-                          fold=fold, strict=True, aggregate=Basket, check=check),)
+                          fold=fold, strict=True, aggregate=Basket, compare=compare),)
 '''
 
 #: argv[1]: basket id; argv[2:]: prices. Commits one ItemAdded per price, one commit each.

@@ -36,7 +36,7 @@ def test_a_rebuild_while_the_live_projector_runs_and_loans_commit_ends_equal_to_
 
     from moto.dynamodb.responses import DynamoHandler
 
-    # LOCAL-AWS trap 3: moto's concurrent transactions are unsafe, so its DynamoDB handler is serialized here
+    # moto's concurrent transactions are not atomic (docs/local-aws.md, "Racing writes on moto"): serialized here
     lock, call_action = threading.Lock(), DynamoHandler.call_action
 
     def serialized(self: Any) -> Any:

@@ -1,4 +1,4 @@
-"""Property (DESIGN.md invariant 9): keyed commands sent any number of times, in any order, with any of their
+"""Property: keyed commands sent any number of times, in any order, with any of their
 replies lost, take effect once each, and every retry is answered with its first reply; a key sent again with
 another request is refused and writes nothing. A plain model (a dict of key -> first reply) predicts each answer.
 """

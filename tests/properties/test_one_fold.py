@@ -1,7 +1,7 @@
 """Property: every way into the fold agrees, on good input and bad.
 
 `hydrate(list of dicts)`, `apply` one event at a time, `commit` one event at a time and a replay of what the
-commits stored (`core.repository.fold`) must reach the same state and version, and must stop at the same
+commits stored (`core.repository.apply_stored`) must reach the same state and version, and must stop at the same
 event with the same error type. Each bad input is drawn with the error type it must raise (written out here,
 not read from the code), so a path that accepts it, or refuses it differently, fails the test.
 """

@@ -83,7 +83,7 @@ def test_unknown_loan_is_404(api):
     assert api("GET", "/loans/nope") == (404, {"error": "no loan 'nope'"})
 
 
-# -- issue 7: inputs that used to crash the handler, store faults, stored-event faults, meta, money ----------
+# -- inputs that used to crash the handler, store faults, stored-event faults, meta, money ----------
 
 def stored_items(dynamodb) -> list[dict]:
     """Every item of the events table, read straight from DynamoDB (events and snapshots alike)."""
@@ -236,3 +236,23 @@ def test_a_lost_connection_is_503(api, dynamodb, disbursed, monkeypatch, method,
     status, body = api(method, f"/loans/{disbursed}{suffix}", {"type": "LoanArrears"})
     assert status == 503 and "unavailable" in body["error"]
     assert stored_items(dynamodb) == before
+
+
+@pytest.mark.parametrize(("path", "raw", "field", "where"), [
+    ("/events", r'{"type": "LoanArrears", "note": "\ud800"}', "note", "note holds a lone surrogate"),
+    ("/events", r'{"type": "LoanArrears", "notes": ["ok", {"text": "a\udfffb"}]}', "notes", "notes[1].text holds"),
+    ("/events", r'{"type": "LoanArrears", "\ud800": 1}', "\ud800", "holds a lone surrogate"),
+    ("", r'{"requested_amount": 10, "interest": 0, "note": "\ud800"}', "note", "note holds a lone surrogate"),
+])
+def test_text_no_store_can_keep_is_422_naming_the_field_and_writes_nothing(api, dynamodb, disbursed, path, raw,
+                                                                           field, where):
+    before = stored_items(dynamodb)
+    status, body = api("POST", f"/loans/{disbursed}" + path if path else "/loans", raw=raw)
+    assert (status, body["field"]) == (422, field) and where in body["error"] and "service's" not in body["error"]
+    assert stored_items(dynamodb) == before
+
+
+def test_a_body_that_is_not_json_is_named_in_our_words(api):
+    status, body = api("POST", "/loans", raw='{"requested_amount": 10,}')
+    assert status == 422 and body["error"] == ("the request body is not JSON: it stops being valid JSON at line 1, "
+                                               "column 25")

@@ -134,7 +134,7 @@ def test_init_creates_the_idempotency_table_with_its_ttl_once(aws, monkeypatch, 
 
 
 def test_the_derived_id_item_key_and_request_hash_do_not_depend_on_the_process(tmp_path):
-    """Compared across processes (LOCAL-AWS trap 11): two hash seeds, and this process, agree."""
+    """Compared across processes (docs/local-aws.md): two hash seeds, and this process, agree."""
     import subprocess
     import sys
 

@@ -13,7 +13,7 @@ import pytest
 
 from benchmarks import seed_compare
 from core import IllegalEventError
-from core.aggregate import fold
+from core.aggregate import apply_events
 from core.events import Event
 from loans import Loan
 
@@ -66,12 +66,12 @@ def test_the_event_keeps_its_own_copy_of_the_dict_and_refuses_changes() -> None:
         event.amount = Decimal("0")
 
 
-def test_fold_counts_what_it_applied_and_skips_what_is_already_there() -> None:
+def test_apply_events_counts_what_it_applied_and_skips_what_is_already_there() -> None:
     created = {"type": "LoanCreated", "requested_amount": Decimal(100), "interest": Decimal(0), "number": 1}
     approved = {"type": "LoanApproved", "number": 2}
     loan = Loan("l")
-    assert fold(loan, [created], Event.from_input) == 1
-    assert fold(loan, [created, approved], Event.from_input, skip_applied=True) == 1
+    assert apply_events(loan, [created], Event.from_input) == 1
+    assert apply_events(loan, [created, approved], Event.from_input, skip_applied=True) == 1
     assert (loan.version, loan.status) == (2, "APPROVED")
 
 

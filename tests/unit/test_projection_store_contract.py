@@ -156,7 +156,7 @@ def test_a_write_whose_counter_table_is_missing_writes_nothing(backend: tuple[An
 
 
 def test_the_pager_follows_every_page_when_limit_cuts_them(dynamodb: Any) -> None:
-    """LOCAL-AWS trap 10: loop on LastEvaluatedKey's presence; moto omits it when Limit equals what is left."""
+    """Loop on LastEvaluatedKey's presence: moto omits it when Limit equals what is left (docs/local-aws.md)."""
     for definition in generation_definitions(ACCOUNTS, 0):
         dynamodb.create_table(**definition)
     store = DynamoDBProjectionStore(ACCOUNTS, dynamodb)

@@ -69,7 +69,7 @@ def test_an_unknown_loan_is_404(loans):
     assert get("/loans/nope/summary") == (404, {"error": "no loan 'nope'"})
 
 
-# -- issue 7: odd limits and ids, cursor paging, an unavailable store --------------------------------------
+# -- odd limits and ids, cursor paging, an unavailable store --------------------------------------
 
 @pytest.mark.parametrize("limit", ["²", "⑤", "9" * 5000, "1001", "-1", " 5", "5 ", "0x10", "1e2"])
 def test_a_limit_is_ascii_digits_from_1_to_1000(loans, limit):

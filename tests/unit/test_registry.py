@@ -43,12 +43,15 @@ SUMMARY_AGAIN = "from loans.projections import loan_summary\nPROJECTIONS = (loan
     (["not_proj"], {"not_proj": "from loans import Loan\nAGGREGATES = (Loan,)\nPROJECTIONS = ('x',)\n"},
      "module 'not_proj': PROJECTIONS holds 'x', not a Projection"),
     (["loans", "loan_again"], {"loan_again": LOAN_AGAIN}, "aggregate 'loan' is registered twice"),
-    (["loans", "summary_again"], {"summary_again": SUMMARY_AGAIN}, "projection 'loan-summary' is registered twice"),
+    (["loans", "summary_again"], {"summary_again": SUMMARY_AGAIN},
+     "name 'loan-summary' is registered twice: as projection 'loan-summary' (module 'loans') and as projection "
+     "'loan-summary' (module 'summary_again'); rename one"),
     (["summary_alone"], {"summary_alone": SUMMARY_AGAIN},
      "projection 'loan-summary' folds Loan, which no module in AWS_ES_MODULES (summary_alone) registers"),
     (["loans", "bad_alias"], {"bad_alias": "from tests.accounts import BankAccount\nAGGREGATES = (BankAccount,)\n"
                               "ALIASES = {'acct': 'nowhere'}\n"},
-     "alias 'acct' names projection 'nowhere', which is not registered: choose one of loan-summary, portfolio"),
+     "alias 'acct' names projection 'nowhere', which is not registered: choose one of daily, loan-summary, "
+     "portfolio"),
     (["loans", "bad_routes"], {"bad_routes": "from tests.accounts import BankAccount\nAGGREGATES = (BankAccount,)\n"
                                "command_routes = 3\n"}, "module 'bad_routes': command_routes must be a function"),
     (["loans", "bad_views"], {"bad_views": "from tests.accounts import BankAccount\nAGGREGATES = (BankAccount,)\n"
@@ -65,6 +68,94 @@ def test_a_bad_module_is_one_configuration_error_naming_it(write_module, modules
     with pytest.raises(ConfigurationError) as caught:
         load(modules)
     assert message in str(caught.value)
+
+
+#: A second domain whose every name is its own; each case below clashes one of its names with the loans'.
+OTHER = """from dataclasses import replace
+from tests.accounts import BankAccount, account_balance
+class Policy(BankAccount):
+    table = "Policies"
+AGGREGATES = (Policy,)
+PROJECTIONS = (replace(account_balance(), name="policy", table="PolicyRows", counters_name="policies",
+                       counters_table="PolicyCounters", aggregate=Policy, event_counters=lambda event: {},
+                       event_counters_name="weekly", event_counters_table="PolicyWeekly"),)
+ALIASES = {"pol": "policy"}
+"""
+
+
+@pytest.mark.parametrize(("old", "new", "message"), [
+    ('table = "Policies"', 'table = "Loans"', "table 'Loans' is registered twice: as the events table of Loan "
+     "(module 'loans') and as the events table of Policy (module 'clash')"),
+    ("AGGREGATES = (Policy,)", "from loans import Loan\nAGGREGATES = (Policy, Loan)",
+     "aggregate 'loan' is registered twice: as aggregate Loan (module 'loans') and as aggregate Loan (module 'clash')"),
+    ('name="policy"', 'name="daily"', "name 'daily' is registered twice: as the event counters of projection "
+     "'loan-summary' (module 'loans') and as projection 'daily' (module 'clash')"),
+    ('counters_name="policies"', 'counters_name="loan-summary"', "name 'loan-summary' is registered twice: as "
+     "projection 'loan-summary' (module 'loans') and as the counters of projection 'policy' (module 'clash')"),
+    ('event_counters_name="weekly"', 'event_counters_name="daily"', "name 'daily' is registered twice: as the event "
+     "counters of projection 'loan-summary' (module 'loans') and as the event counters of projection 'policy'"),
+    ('event_counters_name="weekly"', 'event_counters_name="policies"', "name 'policies' is registered twice: as "
+     "the counters of projection 'policy' (module 'clash') and as the event counters of projection 'policy'"),
+    ('{"pol": "policy"}', '{"loan": "policy"}', "name 'loan' is registered twice: as an alias of 'loan-summary' "
+     "(module 'loans') and as an alias of 'policy' (module 'clash')"),
+    ('{"pol": "policy"}', '{"portfolio": "policy"}', "name 'portfolio' is registered twice: as the counters of "
+     "projection 'loan-summary' (module 'loans') and as an alias of 'policy' (module 'clash')"),
+    ('table="PolicyRows"', 'table="Portfolio"', "table 'Portfolio' is registered twice: as the table of the counters "
+     "of projection 'loan-summary' (module 'loans') and as the rows table of projection 'policy' (module 'clash')"),
+    ('event_counters_table="PolicyWeekly"', 'event_counters_table="LoanDaily"', "table 'LoanDaily' is registered "
+     "twice: as the table of the event counters of projection 'loan-summary' (module 'loans') and as the table of "
+     "the event counters of projection 'policy' (module 'clash')"),
+    ('counters_table="PolicyCounters"', 'counters_table="Policies"', "table 'Policies' is registered twice: as the "
+     "events table of Policy (module 'clash') and as the table of the counters of projection 'policy'"),
+    ('ALIASES = {"pol": "policy"}', 'ALIASES = {"pol": "policy"}\nVIEWS = {"Loan": print}',
+     "view 'Loan' is registered twice: as a view (module 'loans') and as a view (module 'clash')"),
+    ('ALIASES = {"pol": "policy"}', 'ALIASES = {"pol": "policy"}\nPAGES = {"dashboard": "/policies"}',
+     "page 'dashboard' is registered twice: as a page (module 'loans') and as a page (module 'clash')"),
+])
+def test_every_name_declared_twice_across_modules_is_refused_naming_both(write_module, old, new, message) -> None:
+    assert old in OTHER
+    write_module("clash", OTHER.replace(old, new))
+    with pytest.raises(ConfigurationError) as caught:
+        load(["loans", "clash"])
+    assert message in str(caught.value)
+
+
+def test_the_second_domain_without_a_clash_loads(write_module) -> None:
+    write_module("clash", OTHER)
+    registry = load(["loans", "clash"])
+    assert registry.projection("weekly").name == registry.projection("pol").name == "policy"
+
+
+def test_an_alias_naming_its_own_projection_adds_no_name(write_module) -> None:
+    write_module("clash", OTHER.replace('{"pol": "policy"}', '{"policy": "policy"}'))
+    assert load(["loans", "clash"]).projection("policy").name == "policy"
+
+
+@pytest.mark.parametrize(("source", "raised"), [
+    ("AGGREGATES = (Missing,)\n", "its code raised NameError: name 'Missing' is not defined"),
+    ("AGGREGATES = (\n", "its code raised SyntaxError: '(' was never closed (broken.py, line 1)"),
+    ("import no_such_dependency_xyz\n", "No module named 'no_such_dependency_xyz'"),
+    ("raise RuntimeError('the policy rates are not loaded')\n",
+     "its code raised RuntimeError: the policy rates are not loaded"),
+    ("from loans import NoSuchName\n", "cannot import name 'NoSuchName' from 'loans'"),
+])
+def test_any_exception_importing_a_module_is_one_configuration_error_naming_it(write_module, source, raised) -> None:
+    write_module("broken", source)
+    with pytest.raises(ConfigurationError) as caught:
+        load(["loans", "broken"])
+    message = str(caught.value)
+    assert message.startswith("module 'broken' (AWS_ES_MODULES) cannot be imported: ") and raised in message
+
+
+def test_an_import_error_is_one_line_from_the_command_line(write_module, monkeypatch, capsys) -> None:
+    from handlers.cli import main
+
+    write_module("broken", "AGGREGATES = (Missing,)\n")
+    monkeypatch.setenv("AWS_ES_MODULES", "loans,broken")
+    reset_root()
+    assert main(["init"]) == 1
+    assert capsys.readouterr().err == ("aws-es init: module 'broken' (AWS_ES_MODULES) cannot be imported: its code "
+                                       "raised NameError: name 'Missing' is not defined\n")
 
 
 def test_a_projection_without_an_aggregate_is_refused(write_module) -> None:

@@ -67,21 +67,21 @@ def stored(*events: Event):
 CREATED = Event("LoanCreated", {"requested_amount": Decimal(100), "interest": Decimal(0)}, 1, WHEN)
 
 
-def test_fold_names_the_stored_event_it_cannot_apply():
-    from core.repository import fold
+def test_apply_stored_names_the_stored_event_it_cannot_apply():
+    from core.repository import apply_stored
 
     bad = stored(CREATED, Event("LoanApproved", {}, 3, WHEN))
     with pytest.raises(StoredEventError, match=r"stored event LoanApproved#3 of 'l'.*must be number 2"):
-        fold(Loan("l"), iter(bad))
+        apply_stored(Loan("l"), iter(bad))
     mistyped = stored(CREATED, Event("LoanApproved", {}, 2, WHEN), Event("LoanDisbursed", {}, 3, WHEN),
                       Event("LoanPaid", {"amount": "1"}, 4, WHEN))
     with pytest.raises(StoredEventError, match=r"LoanPaid#4 .*'amount' must be Decimal, not str") as caught:
-        fold(Loan("l"), iter(mistyped))
+        apply_stored(Loan("l"), iter(mistyped))
     assert (caught.value.aggregate_id, caught.value.number, caught.value.event_type) == ("l", 4, "LoanPaid")
 
 
 class Counting(Loan):
-    """Overrides `_apply_one`, so `fold` takes its general path instead of the inlined one."""
+    """Overrides `_apply_one`, so `apply_events` takes its general path instead of the inlined one."""
 
     applied = 0
 
@@ -93,20 +93,20 @@ class Counting(Loan):
 @pytest.mark.parametrize("kind", [Loan, Counting])
 @pytest.mark.parametrize("spelling", ["loan_approved", "LOAN_APPROVED", "Loan_Approved", "loanApproved"])
 def test_a_stored_event_under_a_foreign_spelling_fails_loudly_naming_the_canonical_type(kind, spelling):
-    from core.repository import fold
+    from core.repository import apply_stored
 
     # Written straight to the log, as a writer before the exact-spelling rule could have.
     log = [*stored(CREATED), RecordedEvent(2, spelling, "2026-01-01T00:00:00.000000+00:00", "{}")]
     loan = kind("l")
     with pytest.raises(StoredEventError, match=rf"stored event {spelling}#2 of 'l'.*did you mean LoanApproved\?"):
-        fold(loan, iter(log))
+        apply_stored(loan, iter(log))
     assert (loan.version, loan.status) == (1, "CREATED")  # folded up to the event before it, never past it
 
 
-def test_fold_honours_an_overridden_apply_one():
-    from core.repository import fold
+def test_apply_stored_honours_an_overridden_apply_one():
+    from core.repository import apply_stored
 
     loan = Counting("l")
     before = Counting.applied
-    assert fold(loan, iter(stored(CREATED, Event("LoanApproved", {}, 2, WHEN)))) == 2
+    assert apply_stored(loan, iter(stored(CREATED, Event("LoanApproved", {}, 2, WHEN)))) == 2
     assert (Counting.applied - before, loan.status, loan.version) == (2, "APPROVED", 2)

@@ -67,7 +67,7 @@ def test_a_commit_writes_a_snapshot_and_hydrate_type_id_uses_it(accounts: dict[s
     assert main(["hydrate", "BankAccount", ada.id, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert (report["version"], report["snapshot_version"], report["tail_events"]) == (3, 2, 1)
-    assert report["state"] == {"owner": "ada", "balance": 70}
+    assert report["state"] == {"owner": "ada", "balance": "70.00"}  # an amount, with its cents
 
 
 def test_snapshot_type_all_writes_one_per_account(accounts: dict[str, BankAccount], capsys: Any,
@@ -109,11 +109,11 @@ def test_the_runners_fold_both_projections_and_query_reads_them(accounts: dict[s
     drain_all(capsys)
     ada = accounts["ada"]
     assert main(["query", "account", ada.id, "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"key": ada.id, "balance": 70, "owner": "ada", "version": 3}
+    assert json.loads(capsys.readouterr().out) == {"key": ada.id, "balance": "70.00", "owner": "ada", "version": 3}
     assert main(["query", "balances-by-owner", "--json"]) == 0
     balances = {owner: sum(moves, Decimal(0)) for owner, moves in PLAN.items()}
     assert json.loads(capsys.readouterr().out) == {  # a zero counter is not stored
-        owner: {"accounts": 1, **({"balance": int(total)} if total else {})} for owner, total in balances.items()}
+        owner: {"accounts": 1, **({"balance": f"{total:.2f}"} if total else {})} for owner, total in balances.items()}
     current = root()
     declared, tables = current.live_tables("account-activity")
     for owner, account in accounts.items():

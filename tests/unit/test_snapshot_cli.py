@@ -88,15 +88,24 @@ def test_hydrate_json_says_why_a_snapshot_was_skipped(stack, capsys, monkeypatch
     assert report["version"] == 10
 
 
+def test_snapshot_of_a_loan_that_is_not_there_is_one_line_and_exit_1(stack, capsys):
+    assert main(["snapshot", "no-such-loan"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "aws-es snapshot: no loan 'no-such-loan' in table 'Loans'"
+
+
 @pytest.mark.parametrize("argv, message", [
     (["snapshot"], "name the loan aggregates to snapshot (ID ...) or give --all"),
-    (["snapshot", "--all", "x"], "give loan ids or --all, not both"),
-    (["snapshot", "no-such-loan"], "no loan 'no-such-loan' in table 'Loans'"),
+    (["snapshot", "--all", "x", "y"], "give loan ids or --all, not both"),
+    (["snapshot", "Loan", "x", "--all"], "give loan ids or --all, not both"),
+    (["snapshot", "Lone", "--all"], "unknown aggregate type 'Lone': choose one of Loan"),
+    (["snapshot", "Laon", "some-id"], "unknown aggregate type 'Laon': choose one of Loan"),
 ])
-def test_snapshot_misuse_is_one_line_and_exit_1(stack, capsys, argv, message):
-    assert main(argv) == 1
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1] == f"aws-es snapshot: {message}"
+def test_snapshot_misuse_is_one_line_and_a_usage_error(stack, capsys, argv, message):
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == f"aws-es snapshot: {message}\n"
 
 
 @pytest.mark.parametrize("name, value, message", [

@@ -51,8 +51,8 @@ def race(backend, loan_id: str) -> int:
 
 @pytest.fixture
 def atomic_moto(aws, monkeypatch):
-    """One DynamoDB request at a time in moto, as DynamoDB's conditional writes are atomic (LOCAL-AWS.md,
-    trap 3: in-process moto can let two racing conditional PutItems both pass). The code does not rely on it."""
+    """One DynamoDB request at a time in moto, as DynamoDB's conditional writes are atomic (moto can let two
+    racing conditional writes both pass: docs/local-aws.md, "Racing writes on moto"). The code does not rely on it."""
     from moto.dynamodb.responses import DynamoHandler
 
     lock, call = threading.Lock(), DynamoHandler.call_action

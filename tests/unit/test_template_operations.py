@@ -19,7 +19,7 @@ from handlers import commands, projector, queries, rebuild_worker
 from handlers.tables import ensure_tables
 from loans import Loan
 from projections.batch import BatchResult
-from projections.projector import Outcome
+from projections.projector import BatchCounts
 from snapshots.metrics import metric_values
 from tests.template_support import deployed, resources
 
@@ -99,7 +99,7 @@ def test_the_dashboard_shows_what_the_code_publishes(stack: dict[str, Any]) -> N
     titles, lines = dashboard_metrics(stack)
     for topic in ("lag", "failures", "Commands by outcome", "Snapshots: hits and skips"):
         assert any(topic in title for title in titles), (topic, titles)
-    projector = set(BatchResult(Outcome(), lag=1.0).metrics())
+    projector = set(BatchResult(BatchCounts(), lag=1.0).metrics())
     snapshot_metrics = set(metric_values(Counter()))
     shown = {line[1] for line in lines if line[0] == "aws-es"}
     unpublished = shown - projector - snapshot_metrics
