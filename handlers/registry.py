@@ -293,6 +293,14 @@ def _views(name: str, module: Any) -> dict[str, Callable[..., Any]]:
     return dict(declared)
 
 
+def _unique(kind: str, names: list[str]) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ConfigurationError(f"{kind} {name!r} is registered twice (AWS_ES_MODULES)")
+        seen.add(name)
+
+
 def _check_references(registry: Registry) -> None:
     """Projections of registered aggregates; aliases and views that name something registered."""
     names = registry.projection_names()

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from core.events import RecordedEvent
 from core.store import EventStore
-from projections.definition import Projection, Row, counter_totals, project_records, nonzero
+from projections.definition import Projection, Row, counter_totals, nonzero, project_records
 from projections.errors import GapError, ProjectionError, UnfoldableEventError
 from projections.items import version_of
 from projections.projector import Projector

@@ -79,7 +79,8 @@ class SnapshottingRepository(Repository):
         if self.snapshots is None:
             return super().hydrate(aggregate)
         seen: list[Seen] = []
-        loaded = Loaded(apply_stored(aggregate, self.snapshots.catch_up(aggregate.id, aggregate.version, self.store, seen)))
+        tail = self.snapshots.catch_up(aggregate.id, aggregate.version, self.store, seen)
+        loaded = Loaded(apply_stored(aggregate, tail))
         if seen:
             self._notice(aggregate, seen[-1])
         return loaded

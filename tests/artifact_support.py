@@ -162,7 +162,7 @@ def reply(result: dict[str, Any]) -> tuple[int, Any]:
 
 
 def stream_event(endpoint: str, table: str = "Loans") -> dict[str, Any]:
-    """Every record on the `table`'s stream, shaped as Lambda delivers them (LOCAL-AWS traps 1 and 7)."""
+    """Every record on the `table`'s stream, shaped as Lambda delivers them (docs/local-aws.md)."""
     arn = boto3.client("dynamodb", endpoint_url=endpoint).describe_table(TableName=table)["Table"]["LatestStreamArn"]
     streams = boto3.client("dynamodbstreams", endpoint_url=endpoint)
     records = []
