@@ -11,7 +11,7 @@ from typing import Any, TextIO
 from core.aggregate import Aggregate, check_id
 from core.errors import ConfigurationError, EventSourcingError, InvalidIdError
 from core.metering import RequestMeter
-from handlers.root import Root, root
+from handlers.app import App
 from handlers.views import UsageError
 
 
@@ -30,9 +30,9 @@ def register_snapshot(commands: Any) -> None:
     command.set_defaults(run=run_snapshot)
 
 
-def type_and_ids(current: Root, names: list[str]) -> tuple[type[Aggregate], list[str]]:
+def type_and_ids(app: App, names: list[str]) -> tuple[type[Aggregate], list[str]]:
     """A leading registered type name picks the aggregate; the rest are ids, each checked."""
-    registry = current.registry
+    registry = app.registry
     known = {cls.__name__.lower(): cls for cls in registry.aggregates}
     cls = registry.default_aggregate
     if names and names[0].lower() in known:
@@ -43,25 +43,23 @@ def type_and_ids(current: Root, names: list[str]) -> tuple[type[Aggregate], list
         raise UsageError(str(exc)) from exc
 
 
-def run_snapshot(args: argparse.Namespace) -> int:
+def run_snapshot(app: App, args: argparse.Namespace) -> int:
     from snapshots.backfill import aggregate_ids, backfill
     from snapshots.policy import SnapshotPolicy
     from snapshots.repository import SnapshottingRepository
-    from snapshots.settings import snapshot_store
 
-    current = root()
-    cls, ids = type_and_ids(current, args.ids)
+    cls, ids = type_and_ids(app, args.ids)
     kind = cls.__name__.lower()
     if args.all and ids:
         raise ConfigurationError(f"give {kind} ids or --all, not both")
     if not args.all and not ids:
         raise ConfigurationError(f"name the {kind} aggregates to snapshot (ID ...) or give --all")
-    settings, table = current.settings.snapshots, current.table(cls)
-    snapshots = snapshot_store(table, settings, current.dynamodb, current.s3)
+    settings, table = app.settings.snapshots, app.table(cls)
+    snapshots = app.snapshot_store(table)
     if snapshots is None:
         raise ConfigurationError("snapshots are off (SNAPSHOT_STORE=off): set it to dynamodb or s3 to write them")
-    repository = SnapshottingRepository(current.event_store(cls), snapshots, SnapshotPolicy(every=settings.every))
-    ids = ids or list(aggregate_ids(table, current.dynamodb))
+    repository = SnapshottingRepository(app.event_store(cls), snapshots, SnapshotPolicy(every=settings.every))
+    ids = ids or list(aggregate_ids(table, app.dynamodb))
     bar = Progress(len(ids))
     try:
         outcome = backfill(cls, ids, repository, lambda state: bar.update(state.done))
@@ -79,11 +77,10 @@ def run_snapshot(args: argparse.Namespace) -> int:
     return 1 if outcome.failed else 0
 
 
-def attach_snapshot_clients(meter: RequestMeter) -> None:
-    """Count the snapshot store's requests too (the S3 client; DynamoDB's is the events client)."""
-    current = root()
-    if current.settings.snapshots.store == "s3":
-        meter.attach(current.s3)
+def attach_snapshot_clients(app: App, meter: RequestMeter) -> None:
+    """Count the snapshot store's requests too (`app`'s S3 client; DynamoDB's is the events client)."""
+    if app.settings.snapshots.store == "s3":
+        meter.attach(app.s3)
 
 
 class Progress:

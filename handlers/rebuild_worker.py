@@ -7,17 +7,20 @@ before the segments fan out, so parallel workers never race to start it. Each st
 a checkpointed segment is skipped, and a rebuild stopped after its switch resumes its catch-up.
 
 Input: {"action": "begin" | "segment" | "finish", "projection": NAME, "segments": N, "segment": K}.
+`lambda_handler` runs on the process's App (`App.from_env()`, built on the first invocation); `handler_for(app)`
+is the same worker on an App the caller built.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 
 from core.errors import EventSourcingError
-from handlers.root import root
+from handlers.app import App, ProcessApp
 from handlers.tables import ensure_tables
 from projections.rebuild import Rebuild, RebuildReport
 from projections.tables import generation_definitions
@@ -55,22 +58,21 @@ class Step:
         return cls(action, projection, segments, segment)
 
 
-def rebuild_for(step: Step) -> Rebuild:
+def rebuild_for(app: App, step: Step) -> Rebuild:
     """The Rebuild `aws-es rebuild` builds (handlers/cli_projections.py), one segment at a time."""
-    current = root()
-    declared = current.projection(step.projection)
+    declared = app.projection(step.projection)
 
     def ensure(definitions: list[dict[str, Any]]) -> None:
-        ensure_tables(definitions)
+        ensure_tables(app, definitions)
 
-    return Rebuild(declared, current.dynamodb, current.events_table_of(declared), current.control(),
-                   lambda tables: current.projector_for(declared, lambda: tables), ensure,
+    return Rebuild(declared, app.dynamodb, app.events_table_of(declared), app.control(),
+                   lambda tables: app.projector_for(declared, lambda: tables), ensure,
                    segments=step.segments, workers=1)
 
 
-def begin(step: Step) -> dict[str, Any]:
+def begin(app: App, step: Step) -> dict[str, Any]:
     """Record (or find) the generation being built and create its tables; say if only a catch-up is left."""
-    work = rebuild_for(step)
+    work = rebuild_for(app, step)
     state = work.control.state(work.projection.name, fresh=True)
     if state["previous"] is not None and state["building"] is None:
         return {"generation": state["live"], "catch_up_only": True}
@@ -79,9 +81,9 @@ def begin(step: Step) -> dict[str, Any]:
     return {"generation": generation, "catch_up_only": False}
 
 
-def run_segment(step: Step) -> dict[str, Any]:
+def run_segment(app: App, step: Step) -> dict[str, Any]:
     """Fold and checkpoint one segment; `done` is true once its checkpoint is recorded."""
-    work = rebuild_for(step)
+    work = rebuild_for(app, step)
     report = work.run(step.segment)
     _refuse_failures(report)
     done = work.control.segment_done(work.projection.name, report.generation, step.segment or 0, step.segments)
@@ -89,9 +91,9 @@ def run_segment(step: Step) -> dict[str, Any]:
             "events": report.events, "aggregates": report.aggregates}
 
 
-def finish(step: Step) -> dict[str, Any]:
+def finish(app: App, step: Step) -> dict[str, Any]:
     """Verify the counts, switch the generation live and catch up, as the command line does."""
-    report = rebuild_for(step).run(None)
+    report = rebuild_for(app, step).run(None)
     _refuse_failures(report)
     if not report.switched:
         raise RebuildStepError(f"generation {report.generation} was not switched live")
@@ -107,13 +109,30 @@ def _refuse_failures(report: RebuildReport) -> None:
                                f"so it is not switched live: {listed}")
 
 
-STEPS = {"begin": begin, "segment": run_segment, "finish": finish}
+STEPS: dict[str, Callable[[App, Step], dict[str, Any]]] = {"begin": begin, "segment": run_segment, "finish": finish}
+process_app = ProcessApp()
+
+
+def handle(app: App, event: dict[str, Any]) -> dict[str, Any]:
+    """Run the step `event` asks for with `app`."""
+    step = Step.parse(event)
+    result = STEPS[step.action](app, step)
+    logger.info("rebuild step done", extra={"step": step.action, "segment": step.segment, **result})
+    return result
+
+
+def handler_for(app: App) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The Lambda worker (powertools' logging and tracing included) on `app`."""
+
+    @tracer.capture_lambda_handler
+    @logger.inject_lambda_context(clear_state=True)
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return handle(app, event)
+
+    return handler
 
 
 @tracer.capture_lambda_handler
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    step = Step.parse(event)
-    result = STEPS[step.action](step)
-    logger.info("rebuild step done", extra={"step": step.action, "segment": step.segment, **result})
-    return result
+    return handle(process_app(), event)

@@ -2,9 +2,10 @@
 
 A module declares, as attributes, `AGGREGATES` (Aggregate subclasses), `PROJECTIONS` (Projection objects),
 optionally `ALIASES` (short name -> projection name), `PAGES` (name -> path of a page its routes serve, printed
-by `aws-es local`) and `command_routes(app, root)` / `query_routes(app,
-root)`. Every entry point (command line, Lambda handlers, local stack) loads the same registry, so a type
-declared once is served everywhere. Anything wrong is one `ConfigurationError` naming the module.
+by `aws-es local`), `command_routes(resolver, app)` / `query_routes(resolver, app)` (powertools' resolver
+to add routes to, and the `handlers.app.App` they serve) and `run_demo(app, repayments, meter)`. Every entry
+point (command line, Lambda handlers, local stack) loads the same registry, so a type declared once is served
+everywhere. Anything wrong is one `ConfigurationError` naming the module.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class Registry:
     aliases: Mapping[str, str] = field(default_factory=dict)
     command_routes: tuple[Routes, ...] = ()
     query_routes: tuple[Routes, ...] = ()
-    #: The modules' optional `run_demo(repayments, meter)`; `aws-es demo` runs the first.
+    #: The modules' optional `run_demo(app, repayments, meter)`; `aws-es demo` runs the first.
     demos: tuple[Callable[..., None], ...] = ()
     #: Optional command-line views: projection name -> view(key, row), counters name -> view(counters),
     #: aggregate class name -> view(state).
