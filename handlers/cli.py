@@ -33,12 +33,13 @@ if TYPE_CHECKING:
 FAILED = 1
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, app: App | None = None) -> int:
+    """Run one command on `app` (default: the one the environment configures, built here)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     check_ids(parser, args)
     try:
-        app = App.from_env()
+        app = app or App.from_env()
         with app.bound():
             return int(args.run(app, args) or 0)
     except (UsageError, UnknownAggregateError, UnknownProjectionError, InvalidIdError) as exc:
