@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from core.errors import ConfigurationError
-from handlers.registry import UnknownAggregateError, load
 from handlers.app import App
+from handlers.registry import UnknownAggregateError, load
 from handlers.settings import Settings, variable_for
 from projections.errors import UnknownProjectionError
 

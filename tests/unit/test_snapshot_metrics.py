@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from handlers.cli import main
 from handlers.app import App
+from handlers.cli import main
 from snapshots import DynamoDBSnapshotStore, take
 from tests.snapshot_support import loan_events, make_backend, replayed
 from tests.unit.test_commands_api import call
