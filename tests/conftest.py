@@ -83,11 +83,18 @@ def moto_server() -> Iterator[str]:
 
 
 @pytest.fixture
-def server_env(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Point this test's App and environment (for `main` and subprocesses) at the moto server, cleared."""
+def server_app(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[App]:
+    """An App on the moto server, cleared, bound for the test; the environment (for `main` and subprocesses)
+    points there too."""
     import urllib.request
 
     urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")).read()
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
-    with App.from_env().bound():
-        yield moto_server
+    with App.from_env().bound() as built:
+        yield built
+
+
+@pytest.fixture
+def server_env(server_app: App, moto_server: str) -> str:
+    """The moto server's endpoint, with `server_app` bound."""
+    return moto_server
