@@ -18,18 +18,19 @@ from decimal import Decimal
 from typing import Any
 
 from handlers import cli
-from handlers.http_local import ApiServer
+from handlers.app import App
+from handlers.http_local import ApiServer, default_handlers
 from handlers.local import LocalStack
-from handlers.root import root
+from handlers.settings import Settings
 from handlers.tables import ensure_tables
 from loans import Loan
 from loans.loan import STATUSES
 from projections.items import to_item
 
 
-def seed(loans: int) -> None:
+def seed(app: App, loans: int) -> None:
     """N summary rows spread over the statuses and the last 30 days, and counters that sum them."""
-    client, (projection, tables) = root().dynamodb, root().live_tables("loan-summary")
+    client, (projection, tables) = app.dynamodb, app.live_tables("loan-summary")
     now, counters = datetime.now(UTC), {status: Counter() for status in STATUSES}
     items = []
     for number in range(loans):
@@ -61,17 +62,17 @@ def timed(url: str, times: int) -> tuple[list[float], int]:
 
 def run(quick: bool = False, loans: int = 10_000, times: int = 5) -> list[dict[str, Any]]:
     loans = 1_000 if quick else loans
-    with LocalStack():
-        ensure_tables()
-        seed(loans)
-        loan = Loan()
+    with LocalStack() as stack:
+        app = App(stack.settings(Settings.from_env()))
+        ensure_tables(app)
+        seed(app, loans)
+        loan = Loan(repository=app.repository(Loan))
         loan.commit([{"type": "LoanCreated", "requested_amount": Decimal("100.00"), "interest": Decimal("0.1")},
                      {"type": "LoanApproved"}, {"type": "LoanDisbursed"}])
-        cli.main(["project", "--once"])  # the one loan with events, through the projector
+        cli.main(["project", "--once"], app)  # the one loan with events, through the projector
         requests: Counter[str] = Counter()
-        root().dynamodb.meta.events.register("before-call.dynamodb.*",
-                                                     lambda model, **_: requests.update([model.name]))
-        server = ApiServer().start()
+        app.dynamodb.meta.events.register("before-call.dynamodb.*", lambda model, **_: requests.update([model.name]))
+        server = ApiServer(handlers=default_handlers(app)).start()
         rows = []
         for page in ("/dashboard", f"/dashboard/loans/{loan.id}", "/loans?status=ARREARS"):
             requests.clear()

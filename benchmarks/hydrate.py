@@ -30,8 +30,8 @@ from core.metering import RequestMeter
 from core.repository import Repository, apply_stored
 from core.retry import execute
 from core.store import InMemoryEventStore
-from handlers.root import reset as reset_root
-from handlers.root import root
+from handlers.app import App
+from handlers.local import LocalStack
 from loans import Loan
 from snapshots import (
     AggregateCache,
@@ -98,7 +98,7 @@ def moto_rows(sizes: tuple[int, ...], runs: int) -> list[dict[str, Any]]:
             loan_id = f"loan-{size}"
             _load(dynamodb, loan_id, history(size))
             if size > 2 * TAIL:
-                before = Loan(loan_id).apply(history(size - TAIL))
+                before = Loan(loan_id, store=InMemoryEventStore()).apply(history(size - TAIL))
                 for store in stores.values():
                     store.put(take(before))
             modes: list[tuple[str, Any]] = [("full replay", Repository(events))]
@@ -239,25 +239,23 @@ def memory_peak_rows(sizes: tuple[int, ...]) -> list[dict[str, Any]]:
 
 def fresh_process_rows(sizes: tuple[int, ...], runs: int) -> list[dict[str, Any]]:
     """Write each loan and its snapshots from this process to moto's server; hydrate it in fresh ones."""
-    from handlers.local import LocalStack
-
-    saved = dict(os.environ)
-    stack = LocalStack().start()  # points this process's configured clients at the server
+    stack = LocalStack().start()
     try:
-        dynamodb = root().dynamodb
+        app = App(stack.settings())
+        dynamodb = app.dynamodb
         dynamodb.create_table(**events_table_definition("Loans"))
-        root().s3.create_bucket(Bucket="bench-snapshots")
+        app.s3.create_bucket(Bucket="bench-snapshots")
         stores = {"dynamodb": DynamoDBSnapshotStore("Loans", client=dynamodb),
-                  "s3": S3SnapshotStore("bench-snapshots", client=root().s3)}
+                  "s3": S3SnapshotStore("bench-snapshots", client=app.s3)}
         rows = []
         for size in sizes:
             loan_id = f"fresh-{size}"
             _load(dynamodb, loan_id, history(size))
-            before = Loan(loan_id).apply(history(size - TAIL))
+            before = Loan(loan_id, store=InMemoryEventStore()).apply(history(size - TAIL))
             for store in stores.values():
                 store.put(take(before))
             for name in stores:
-                reports = [_hydrate_elsewhere(loan_id, name) for _ in range(runs)]
+                reports = [_hydrate_elsewhere(stack, loan_id, name) for _ in range(runs)]
                 first = reports[0]
                 assert (first["version"], first["snapshot_version"]) == (size, size - TAIL), first
                 rows.append(row("moto-http", size, f"fresh process, {name} snapshot", requests=first["requests"],
@@ -266,15 +264,12 @@ def fresh_process_rows(sizes: tuple[int, ...], runs: int) -> list[dict[str, Any]
         return rows
     finally:
         stack.stop()
-        os.environ.clear()
-        os.environ.update(saved)
-        reset_root()
 
 
-def _hydrate_elsewhere(loan_id: str, store: str) -> dict[str, Any]:
+def _hydrate_elsewhere(stack: LocalStack, loan_id: str, store: str) -> dict[str, Any]:
     """`aws-es hydrate ID --json` in a new interpreter (a hash seed of its own) against the same server."""
     env = {name: value for name, value in os.environ.items() if not name.startswith(("SNAPSHOT_", "PYTHONHASH"))}
-    env.update(SNAPSHOT_STORE=store, SNAPSHOT_BUCKET="bench-snapshots", SNAPSHOT_EVERY="100")
+    env.update(stack.environment(), SNAPSHOT_STORE=store, SNAPSHOT_BUCKET="bench-snapshots", SNAPSHOT_EVERY="100")
     done = subprocess.run([sys.executable, "-m", "handlers.cli", "hydrate", loan_id, "--json"], env=env,
                           capture_output=True, text=True, timeout=120, check=False)
     if done.returncode != 0:

@@ -21,6 +21,7 @@ from core.errors import (
 )
 from core.event_types import canonical_type, check_fields, handler_name, unknown_type
 from core.events import Event, to_record, utc_now
+from core.provider import provider
 
 if TYPE_CHECKING:
     from core.repository import Repository
@@ -62,7 +63,9 @@ class Resource:
 class Aggregate(Resource):
     """Base class of event-sourced aggregates.
 
-    Subclasses set `table` (the events table's default name) and define `on_<event_type>` handlers.
+    Subclasses set `table` (the events table's default name) and define `on_<event_type>` handlers. Built with
+    a `store` or `repository`, an aggregate uses it and its table is `table` or the declared one; built with
+    neither, it asks the provider bound in `core.provider` for both.
     """
 
     #: The events table's default name, set by a subclass (`table = "Loans"`; unset, the class name plus "s");
@@ -89,7 +92,8 @@ class Aggregate(Resource):
         repository: Repository | None = None,
     ) -> None:
         super().__init__(id)
-        self.table = table or self.default_table()
+        injected = store is not None or repository is not None
+        self.table = table or (self.declared_table() if injected else self.default_table())
         self.version = 0
         if repository is None and store is not None:
             from core.repository import Repository
@@ -104,20 +108,16 @@ class Aggregate(Resource):
 
     @classmethod
     def default_table(cls) -> str:
-        """The configured events table (`<UPPER_SNAKE>_TABLE` overrides the declared one), from the root."""
-        from handlers.root import root
-
-        return root().table(cls)
+        """The configured events table (`<UPPER_SNAKE>_TABLE` overrides the declared one), as the bound
+        provider says (see `core.provider`)."""
+        return provider().table(cls)
 
     @property
     def repository(self) -> Repository:
-        """The injected repository, or the composition root's for this class and table (snapshots and the
-        warm cache as configured). Core imports `handlers.root` only here, lazily: the root is built on the
-        first aggregate that needs it, never at import time."""
+        """The injected repository, or the bound provider's for this class and table (snapshots and the warm
+        cache as configured; see `core.provider`), asked on first need, never at import time."""
         if self._repository is None:
-            from handlers.root import root
-
-            self._repository = root().repository(type(self), self.table)
+            self._repository = provider().repository(type(self), self.table)
         return self._repository
 
     # -- reading -----------------------------------------------------------------------------------------

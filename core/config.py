@@ -1,5 +1,5 @@
 """Plain boto3 clients with the project's retry and timeout settings: the default of every store and reader
-that is given no client (as powertools does). Configuration is read by `handlers.settings`, not here.
+that is given no client (as powertools does). Configuration is read above the core, never here.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 that the modules named in `AWS_ES_MODULES` declare.
 
 Every command has `--help`. A user mistake, an unreachable endpoint or missing credentials prints one
-line on stderr and exits non-zero; never a traceback.
+line on stderr and exits non-zero; never a traceback. `main` builds one `App` from the environment, binds it as
+the aggregates' provider, and passes it to the subcommand: each `run_*` takes `(app, args)`.
 """
 
 from __future__ import annotations
@@ -12,30 +13,36 @@ import json
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 
 from core import EventSourcingError, InvalidIdError, check_id
 from core.metering import RequestMeter
 from handlers import cli_projections
+from handlers.app import App
 from handlers.cli_snapshots import register_snapshot
 from handlers.cli_template import register_template
 from handlers.registry import UnknownAggregateError
-from handlers.root import root
 from handlers.views import UsageError, state_view
 from projections.errors import UnknownProjectionError
+
+if TYPE_CHECKING:
+    from handlers.local import LocalStack
 
 #: Exit codes: 1 for an error the command reports, 2 for a usage mistake (argparse's own).
 FAILED = 1
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, app: App | None = None) -> int:
+    """Run one command on `app` (default: the one the environment configures, built here)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     check_ids(parser, args)
     try:
-        return int(args.run(args) or 0)
+        app = app or App.from_env()
+        with app.bound():
+            return int(args.run(app, args) or 0)
     except (UsageError, UnknownAggregateError, UnknownProjectionError, InvalidIdError) as exc:
         parser.exit(2, f"aws-es {args.command}: {exc}\n")  # a usage mistake: exit 2, as argparse's own
     except KeyboardInterrupt:
@@ -97,10 +104,10 @@ def register_init(commands: Any) -> None:
     command.set_defaults(run=run_init)
 
 
-def run_init(args: argparse.Namespace) -> int:
+def run_init(app: App, args: argparse.Namespace) -> int:
     from handlers.tables import ensure_buckets, ensure_tables
 
-    for name, created in [*ensure_tables(), *ensure_buckets()]:
+    for name, created in [*ensure_tables(app), *ensure_buckets(app)]:
         print(f"{name}: {'created' if created else 'exists'}")
     return 0
 
@@ -129,29 +136,42 @@ def register_demo(commands: Any) -> None:
     command.set_defaults(run=run_demo)
 
 
-def run_demo(args: argparse.Namespace) -> int:
+def run_demo(app: App, args: argparse.Namespace) -> int:
     from handlers.local import LocalStack, is_configured
-    from handlers.tables import ensure_tables
 
-    stack = stop_projector = None
+    stack = None
     if not is_configured():
         stack = LocalStack().start()
         print(f"local stack: moto's server at {stack.endpoint}")
+        app = on_stack(app, stack)
     try:
-        demo = root().registry.demo
-        ensure_tables()
-        stop_projector = cli_projections.start_live_projector()  # projections update live
-        meter = RequestMeter.for_this_thread()  # the stream runner shares the client
-        meter.attach(root().dynamodb)
-        demo(args.repayments, meter, **({"loans": args.loans} if args.loans else {}))
-        if args.serve:
-            serve_until_interrupted(args.http_port)
+        with app.bound():
+            run_demo_on(app, args)
     finally:
-        if stop_projector is not None:
-            stop_projector()
         if stack is not None:
             stack.stop()
     return 0
+
+
+def on_stack(app: App, stack: LocalStack) -> App:
+    """`app`'s modules served on the local stack: an App of its own, with the stack's endpoint and credentials."""
+    return app.with_settings(stack.settings(app.settings))
+
+
+def run_demo_on(app: App, args: argparse.Namespace) -> None:
+    from handlers.tables import ensure_tables
+
+    demo = app.registry.demo
+    ensure_tables(app)
+    stop_projector = cli_projections.start_live_projector(app)  # projections update live
+    try:
+        meter = RequestMeter.for_this_thread()  # the stream runner shares the client
+        meter.attach(app.dynamodb)
+        demo(app, args.repayments, meter, **({"loans": args.loans} if args.loans else {}))
+        if args.serve:
+            serve_until_interrupted(app, args.http_port)
+    finally:
+        stop_projector()
 
 
 # -- local --------------------------------------------------------------------------------------------------
@@ -172,32 +192,31 @@ def register_local(commands: Any) -> None:
     command.set_defaults(run=run_local)
 
 
-def run_local(args: argparse.Namespace) -> int:
+def run_local(app: App, args: argparse.Namespace) -> int:
     from handlers.local import LocalStack
     from handlers.tables import ensure_tables
 
-    with LocalStack(args.port) as stack:
-        ensure_tables()
-        stop_projector = cli_projections.start_live_projector()  # projections update live
+    with LocalStack(args.port) as stack, on_stack(app, stack).bound() as local:
+        ensure_tables(local)
+        stop_projector = cli_projections.start_live_projector(local)  # projections update live
         print(f"local stack: moto's server at {stack.endpoint}")
         print("in another shell:")
         for name, value in stack.environment().items():
             print(f"  export {name}={value}")
         try:
-            serve_until_interrupted(args.http_port)
+            serve_until_interrupted(local, args.http_port)
         finally:
             stop_projector()
     return 0
 
 
-def serve_until_interrupted(port: int | None) -> None:
-    """Serve the APIs and the dashboard (`handlers.http_local`) and print where, until Ctrl-C."""
-    from handlers.http_local import ApiServer
+def serve_until_interrupted(app: App, port: int | None) -> None:
+    """Serve `app`'s APIs and the dashboard (`handlers.http_local`) and print where, until Ctrl-C."""
+    from handlers.http_local import ApiServer, default_handlers
 
-    server = ApiServer(port or 0).start()
-    current = root()
-    print(f"APIs: {server.url}  (the routes of {', '.join(current.settings.modules)})")
-    for page, path in current.registry.pages.items():
+    server = ApiServer(port or 0, handlers=default_handlers(app)).start()
+    print(f"APIs: {server.url}  (the routes of {', '.join(app.settings.modules)})")
+    for page, path in app.registry.pages.items():
         print(f"{page}: {server.url}{path}")
     print("Ctrl-C to stop", flush=True)
     try:
@@ -228,19 +247,21 @@ def register_hydrate(commands: Any) -> None:
     command.set_defaults(run=run_hydrate)
 
 
-def run_hydrate(args: argparse.Namespace) -> int:
+def run_hydrate(app: App, args: argparse.Namespace) -> int:
     from handlers.cli_snapshots import attach_snapshot_clients
     from handlers.measure import measure_hydrate
     from snapshots.metrics import counting, metric_values
 
-    registry = root().registry
+    registry = app.registry
     cls = registry.aggregate(args.type) if args.type is not None else registry.default_aggregate
     aggregate_id = args.id
     meter = RequestMeter()
-    meter.attach(root().dynamodb)
-    attach_snapshot_clients(meter)
+    meter.attach(app.dynamodb)
+    attach_snapshot_clients(app, meter)
+    table = app.table(cls)
     with counting() as counts:
-        aggregate, cost = measure_hydrate(cls, aggregate_id, meter)
+        aggregate, cost = measure_hydrate(lambda key: cls(key, table, repository=app.repository(cls, table)),
+                                          aggregate_id, meter)
     kind = cls.__name__
     if aggregate.version == 0 and args.type is None and registry.misspelt_type(aggregate_id):
         registry.aggregate(aggregate_id)  # `hydrate Polcy`: a misspelt TYPE, not a missing id; lists the types

@@ -1,4 +1,5 @@
-"""`aws-es project`, `query` and `rebuild`, and the live projector the demo and the local stack run."""
+"""`aws-es project`, `query` and `rebuild`, and the live projector the demo and the local stack run; each takes
+the App `handlers.cli.main` built."""
 
 from __future__ import annotations
 
@@ -12,16 +13,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from core.dynamodb import DynamoDBEventStore
 from core.errors import EventSourcingError
-from handlers.root import Root, root
+from core.store import EventStore
+from handlers import projector
+from handlers.app import App
 from handlers.views import UsageError, counters_view, print_view, row_view
 from projections.definition import Projection
-from projections.dynamodb_store import DynamoDBProjectionStore
 from projections.errors import ProjectionError
 from projections.query import read_counters, read_event_counters, read_row
 from projections.rebuild import Rebuild, RebuildProgress, RebuildReport
 from projections.runner import StreamRunner
+from projections.store import ProjectionStore
 from projections.tables import Tables
 from projections.verify import verify
 
@@ -40,11 +42,11 @@ def quiet_metrics() -> Iterator[None]:
 
 
 @contextmanager
-def live_projector() -> Iterator[list[StreamRunner]]:
-    """A stream runner per registered events table, each in a background thread, stopped (after its current
-    batch) on exit."""
+def live_projector(app: App) -> Iterator[list[StreamRunner]]:
+    """A stream runner per registered events table of `app`, each in a background thread, stopped (after its
+    current batch) on exit."""
     with quiet_metrics():
-        runners, stop = root().runners(), threading.Event()
+        runners, stop = projector.runners(app), threading.Event()
         threads = [threading.Thread(target=runner.run, args=(stop,), name=f"stream-runner-{index}", daemon=True)
                    for index, runner in enumerate(runners)]
         for thread in threads:
@@ -57,13 +59,12 @@ def live_projector() -> Iterator[list[StreamRunner]]:
                 thread.join(timeout=30)
 
 
-def wait_caught_up(projection: str, ids: list[str], versions: list[int], timeout: float = 60.0) -> bool:
+def wait_caught_up(app: App, projection: str, ids: list[str], versions: list[int], timeout: float = 60.0) -> bool:
     """True once the row of each id in `projection` reached its version (the projector has caught up)."""
-    current = root()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        declared, tables = current.live_tables(projection)
-        rows = [read_row(current.dynamodb, declared, tables, key) for key in ids]
+        declared, tables = app.live_tables(projection)
+        rows = [read_row(app.dynamodb, declared, tables, key) for key in ids]
         if all(row and row["version"] >= version for row, version in zip(rows, versions, strict=True)):
             return True
         time.sleep(0.2)
@@ -82,17 +83,17 @@ def register_project(commands: Any) -> None:
     command.set_defaults(run=run_project)
 
 
-def run_project(args: argparse.Namespace) -> int:
+def run_project(app: App, args: argparse.Namespace) -> int:
     runners: list[StreamRunner] = []
     try:
         if args.once:
             with quiet_metrics():
-                runners = root().runners()
+                runners = projector.runners(app)
                 for runner in runners:
                     runner.drain()
         else:
             print("projecting; Ctrl-C to stop", file=sys.stderr, flush=True)
-            with live_projector() as runners:
+            with live_projector(app) as runners:
                 threading.Event().wait()
     except KeyboardInterrupt:
         print("stopped", file=sys.stderr)
@@ -119,24 +120,23 @@ def register_query(commands: Any) -> None:
     command.set_defaults(run=run_query)
 
 
-def run_query(args: argparse.Namespace) -> int:
-    current = root()
-    declared = current.projection(args.projection)
+def run_query(app: App, args: argparse.Namespace) -> int:
+    declared = app.projection(args.projection)
     if args.projection == declared.event_counters_name:
-        return print_event_counters(current, declared, args)
+        return print_event_counters(app, declared, args)
     counters = args.projection == declared.counters_name
     if counters and args.id is not None:
         raise UsageError(f"{args.projection} takes no KEY: it prints the counters of {declared.name}")
     if not counters and args.id is None:
         raise UsageError(f"query {args.projection} needs a KEY: the row's {declared.key}")
-    declared, tables = current.live_tables(declared)
+    declared, tables = app.live_tables(declared)
     if counters:
-        report = counters_view(current.registry, args.projection, declared, read_counters(current.dynamodb, tables))
+        report = counters_view(app.registry, args.projection, declared, read_counters(app.dynamodb, tables))
     else:
-        row = read_row(current.dynamodb, declared, tables, args.id)
+        row = read_row(app.dynamodb, declared, tables, args.id)
         if row is None:
             raise EventSourcingError(f"no {args.projection} {args.id!r} in projection {declared.name}")
-        report = row_view(current.registry, declared, args.id, row)
+        report = row_view(app.registry, declared, args.id, row)
     if args.json:
         print(json.dumps(report))
     else:
@@ -144,14 +144,14 @@ def run_query(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_event_counters(current: Root, declared: Projection, args: argparse.Namespace) -> int:
+def print_event_counters(app: App, declared: Projection, args: argparse.Namespace) -> int:
     """`query daily DAY`: the event counters of one group (read by key, never a scan). A group no event added
     to says so: `{"DAY": {}}` with `--json`."""
     if args.id is None:
         raise UsageError(f"query {args.projection} needs a KEY: the group to read (for example a day, 2026-11-26)")
-    declared, tables = current.live_tables(declared)
-    report = counters_view(current.registry, args.projection, declared,
-                           read_event_counters(current.dynamodb, tables, [args.id]))
+    declared, tables = app.live_tables(declared)
+    report = counters_view(app.registry, args.projection, declared,
+                           read_event_counters(app.dynamodb, tables, [args.id]))
     if args.json:
         print(json.dumps(report or {args.id: {}}))  # an empty group is named, with no counters
     elif not report:
@@ -182,16 +182,15 @@ def register_rebuild(commands: Any) -> None:
     command.set_defaults(run=run_rebuild)
 
 
-def run_rebuild(args: argparse.Namespace) -> int:
-    current = root()
-    declared = current.projection(args.projection)
-    events = DynamoDBEventStore(current.events_table_of(declared), current.dynamodb)
-    rows = DynamoDBProjectionStore(declared, current.dynamodb, current.settings.projections.shards)
+def run_rebuild(app: App, args: argparse.Namespace) -> int:
+    declared = app.projection(args.projection)
+    events = app.events_of(declared)
+    rows = app.projection_store(declared)
     if args.verify:
-        return _verify(declared, events, rows, current.live_tables(declared)[1])
+        return _verify(declared, events, rows, app.live_tables(declared)[1])
     if args.segment is not None and not 0 <= args.segment < args.of:
         raise EventSourcingError(f"--segment {args.segment} must be in 0..{args.of - 1} (--of {args.of})")
-    rebuild = Rebuild(declared, events, rows, current.control(), segments=args.of, workers=args.workers,
+    rebuild = Rebuild(declared, events, rows, app.control(), segments=args.of, workers=args.workers,
                       on_progress=_progress_bar)
     report = rebuild.run(args.segment)
     print(file=sys.stderr)
@@ -212,7 +211,7 @@ def _refuse(report: RebuildReport) -> None:
                           f"aggregates could not be folded (listed above); fix them and run again to resume")
 
 
-def _verify(declared: Projection, events: DynamoDBEventStore, rows: DynamoDBProjectionStore, tables: Tables) -> int:
+def _verify(declared: Projection, events: EventStore, rows: ProjectionStore, tables: Tables) -> int:
     report = verify(declared, events, rows, tables)
     for line in report.differences:
         print(line)
@@ -233,8 +232,8 @@ def _positive(text: str) -> int:
     return positive_int(text)
 
 
-def start_live_projector() -> Any:
-    """Start the live projector in the background; returns the function that stops it."""
-    context = live_projector()
+def start_live_projector(app: App) -> Any:
+    """Start `app`'s live projector in the background; returns the function that stops it."""
+    context = live_projector(app)
     context.__enter__()
     return lambda: context.__exit__(None, None, None)

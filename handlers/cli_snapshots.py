@@ -11,7 +11,7 @@ from typing import Any, TextIO
 from core.aggregate import Aggregate, check_id
 from core.errors import ConfigurationError, EventSourcingError, InvalidIdError
 from core.metering import RequestMeter
-from handlers.root import Root, root
+from handlers.app import App
 from handlers.views import UsageError
 
 
@@ -31,19 +31,19 @@ def register_snapshot(commands: Any) -> None:
     command.set_defaults(run=run_snapshot)
 
 
-def type_and_ids(current: Root, names: list[str], every: bool = False) -> tuple[type[Aggregate], list[str]]:
+def type_and_ids(app: App, names: list[str], every: bool = False) -> tuple[type[Aggregate], list[str]]:
     """A leading registered type name picks the aggregate; the rest are ids, each checked.
 
     A first name that is no type may still be meant as one: with `--all` a lone name can only be a TYPE, and
     a name spelt nearly like a type (`Polcy` for `Policy`) is one unless an aggregate of that id exists. Such a
     name raises `UnknownAggregateError`, which lists the registered types.
     """
-    registry = current.registry
+    registry = app.registry
     known = {cls.__name__.lower(): cls for cls in registry.aggregates}
     cls = registry.default_aggregate
     if names and names[0].lower() in known:
         cls, names = known[names[0].lower()], names[1:]
-    elif names and ((every and len(names) == 1) or _misspelt_type(current, cls, names[0])):
+    elif names and ((every and len(names) == 1) or _misspelt_type(app, cls, names[0])):
         registry.aggregate(names[0])  # raises, naming the types
     try:
         return cls, [check_id(name) for name in dict.fromkeys(names)]
@@ -51,36 +51,34 @@ def type_and_ids(current: Root, names: list[str], every: bool = False) -> tuple[
         raise UsageError(str(exc)) from exc
 
 
-def _misspelt_type(current: Root, cls: type[Aggregate], name: str) -> bool:
+def _misspelt_type(app: App, cls: type[Aggregate], name: str) -> bool:
     """`name` reads like a type and no `cls` aggregate has that id (one read, only for such a name)."""
-    if not current.registry.misspelt_type(name):
+    if not app.registry.misspelt_type(name):
         return False
     try:
         check_id(name)
     except InvalidIdError:
         return True
-    return next(iter(current.event_store(cls).read(name)), None) is None
+    return next(iter(app.event_store(cls).read(name)), None) is None
 
 
-def run_snapshot(args: argparse.Namespace) -> int:
+def run_snapshot(app: App, args: argparse.Namespace) -> int:
     from snapshots.backfill import aggregate_ids, backfill
     from snapshots.policy import SnapshotPolicy
     from snapshots.repository import SnapshottingRepository
-    from snapshots.settings import snapshot_store
 
-    current = root()
-    cls, ids = type_and_ids(current, args.ids, args.all)
+    cls, ids = type_and_ids(app, args.ids, args.all)
     kind = cls.__name__.lower()
     if args.all and ids:
         raise UsageError(f"give {kind} ids or --all, not both")
     if not args.all and not ids:
         raise UsageError(f"name the {kind} aggregates to snapshot (ID ...) or give --all")
-    settings, table = current.settings.snapshots, current.table(cls)
-    snapshots = snapshot_store(table, settings, current.dynamodb, current.s3)
+    settings, table = app.settings.snapshots, app.table(cls)
+    snapshots = app.snapshot_store(table)
     if snapshots is None:
         raise ConfigurationError("snapshots are off (SNAPSHOT_STORE=off): set it to dynamodb or s3 to write them")
-    repository = SnapshottingRepository(current.event_store(cls), snapshots, SnapshotPolicy(every=settings.every))
-    ids = ids or list(aggregate_ids(table, current.dynamodb))
+    repository = SnapshottingRepository(app.event_store(cls), snapshots, SnapshotPolicy(every=settings.every))
+    ids = ids or list(aggregate_ids(table, app.dynamodb))
     bar = ProgressBar(len(ids))
     try:
         outcome = backfill(cls, ids, repository, lambda state: bar.update(state.done))
@@ -98,11 +96,10 @@ def run_snapshot(args: argparse.Namespace) -> int:
     return 1 if outcome.failed else 0
 
 
-def attach_snapshot_clients(meter: RequestMeter) -> None:
-    """Count the snapshot store's requests too (the S3 client; DynamoDB's is the events client)."""
-    current = root()
-    if current.settings.snapshots.store == "s3":
-        meter.attach(current.s3)
+def attach_snapshot_clients(app: App, meter: RequestMeter) -> None:
+    """Count the snapshot store's requests too (`app`'s S3 client; DynamoDB's is the events client)."""
+    if app.settings.snapshots.store == "s3":
+        meter.attach(app.s3)
 
 
 class ProgressBar:

@@ -1,11 +1,14 @@
 """Lambda handler for the commands API (API Gateway REST): a resolver with the library's error mappings
-(`handlers.api_errors`) and the routes of every module in `AWS_ES_MODULES` that declares `command_routes(app,
-root)`. The resolver is built on the first request, from the process's composition root, and again if that
-root is reset.
+(`handlers.api_errors`) and the routes of every module in `AWS_ES_MODULES` that declares
+`command_routes(resolver, app)`.
+
+`lambda_handler` serves the process's App (`App.from_env()`, built on the first invocation);
+`handler_for(app)` is the same handler on an App the caller built (tests, the local APIs).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -13,6 +16,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
 from handlers import idempotency
 from handlers.api_errors import add_error_handlers
+from handlers.app import App, ProcessApp
 from handlers.resolvers import Resolvers
 from handlers.snapshot_metrics import published
 
@@ -21,21 +25,39 @@ metrics = Metrics(namespace="aws-es", service="commands")
 tracer = Tracer(service="commands")
 
 
-def build(root: Any) -> APIGatewayRestResolver:
-    app = APIGatewayRestResolver()
-    add_error_handlers(app, logger)
-    idempotency.add_error_handlers(app)
-    for add_routes in root.registry.command_routes:
-        add_routes(app, root)
-    return app
+def build(app: App) -> APIGatewayRestResolver:
+    resolver = APIGatewayRestResolver()
+    add_error_handlers(resolver, logger)
+    idempotency.add_error_handlers(resolver, idempotency.table_name(app.settings))
+    for add_routes in app.registry.command_routes:
+        add_routes(resolver, app)
+    return resolver
 
 
 resolvers = Resolvers(build)
+process_app = ProcessApp()
+
+
+def handle(app: App, event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """One API Gateway request against `app`'s routes."""
+    with published(metrics):  # snapshot hits, skips and writes this invocation caused
+        return resolvers.of(app).resolve(event, context)
+
+
+def handler_for(app: App) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The Lambda handler (powertools' logging, metrics and tracing included) serving `app`."""
+
+    @metrics.log_metrics
+    @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
+    @tracer.capture_lambda_handler
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return handle(app, event, context)
+
+    return handler
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    with published(metrics):  # snapshot hits, skips and writes this invocation caused
-        return resolvers.current().resolve(event, context)
+    return handle(process_app(), event, context)

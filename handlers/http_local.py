@@ -22,12 +22,15 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import orjson
 
 from core.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from handlers.app import App
 
 #: API Gateway refuses a request body over 10 MB before any Lambda sees it; so does this server.
 MAX_BODY = 10 * 1024 * 1024
@@ -60,11 +63,13 @@ class LocalContext:
         return 30_000
 
 
-def default_handlers() -> dict[str, Handler]:
-    from handlers.commands import lambda_handler as commands
-    from handlers.queries import lambda_handler as queries
+def default_handlers(app: App | None = None) -> dict[str, Handler]:
+    """The two API handlers serving `app`; with none given, the Lambda entry points (the process's App)."""
+    from handlers import commands, queries
 
-    return {"commands": commands, "queries": queries}
+    if app is None:
+        return {"commands": commands.lambda_handler, "queries": queries.lambda_handler}
+    return {"commands": commands.handler_for(app), "queries": queries.handler_for(app)}
 
 
 def apis_for(method: str) -> tuple[str, ...]:

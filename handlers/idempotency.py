@@ -4,18 +4,20 @@ A request with the header runs at most once per (caller, key) within `EXPIRES_AF
 the reply of a finished request; the keyed commit writes a marker item `key -> (request hash, aggregate id,
 reply)` in the same transaction as the events, so a retry is answered with the first reply even when every
 reply was lost and powertools' record is missing or still in progress (the function died after the commit).
-Both live in the idempotency table (`IDEMPOTENCY_TABLE`), whose TTL attribute is `expiration`.
+Both live in the idempotency table (`IDEMPOTENCY_TABLE`), whose TTL attribute is `expiration`; every read and
+write goes through the App's DynamoDB client.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.idempotency import (
@@ -41,7 +43,10 @@ from core.dynamodb import DynamoDBEventStore
 from core.errors import AlreadyCommittedError, ConfigurationError, KeyReusedError, error_code
 from core.store import KeyMarker
 from handlers.api_errors import RETRY_AFTER, reply, unavailable
-from handlers.root import root
+from handlers.settings import Settings
+
+if TYPE_CHECKING:
+    from handlers.app import App
 
 HEADER = "Idempotency-Key"
 #: The longest key accepted, in characters.
@@ -65,15 +70,15 @@ class InvalidKeyError(EventSourcingError):
     field = HEADER
 
 
-def table_name() -> str:
-    """The idempotency table: `Idempotency`, or `IDEMPOTENCY_TABLE` (read by the composition root)."""
-    return root().settings.table_name("Idempotency")
+def table_name(settings: Settings) -> str:
+    """The idempotency table: `Idempotency`, or `IDEMPOTENCY_TABLE` (see `handlers.settings`)."""
+    return settings.table_name("Idempotency")
 
 
-def table_definition() -> dict[str, Any]:
+def table_definition(settings: Settings) -> dict[str, Any]:
     """CreateTable arguments for the idempotency table; `TimeToLiveSpecification` is applied after creation."""
     return {
-        "TableName": table_name(),
+        "TableName": table_name(settings),
         "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
         "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
         "BillingMode": "PAY_PER_REQUEST",
@@ -107,14 +112,17 @@ class CommandKey(Generic[A]):
     status: int
     render: Render[A]
     table: str
+    #: The DynamoDB client the idempotency table is read with (the App's).
+    client: Any = dataclasses.field(repr=False, compare=False, default=None)
 
     @classmethod
-    def of(cls, event: Mapping[str, Any], key: str, render: Render[A], status: int) -> CommandKey[A]:
+    def of(cls, event: Mapping[str, Any], key: str, render: Render[A], status: int, table: str,
+           client: Any) -> CommandKey[A]:
         context = event.get("requestContext")
         caller = caller_of(context if isinstance(context, Mapping) else {}) or ANONYMOUS
         asked = [event.get("httpMethod"), event.get("path"), event.get("body"), event.get("isBase64Encoded") is True]
         digest = hashlib.sha256(json.dumps(asked, separators=(",", ":")).encode()).hexdigest()
-        return cls(caller, key, digest, status, render, table_name())
+        return cls(caller, key, digest, status, render, table, client)
 
     @property
     def aggregate_id(self) -> str:
@@ -135,30 +143,33 @@ class CommandKey(Generic[A]):
 
     def check_stored(self) -> None:
         """Raise `AlreadyCommittedError`/`KeyReusedError` if a marker for this key was committed."""
-        stored = DynamoDBEventStore(self.table).find_marker(self.table, self.item_key)
+        stored = DynamoDBEventStore(self.table, self.client).find_marker(self.table, self.item_key)
         KeyMarker(self.table, self.key, self.request_hash, aggregate_id="", reply="", expires_at=0).check(stored)
 
 
-def command(app: APIGatewayRestResolver, run: Run[A], render: Render[A], status: int = 201) -> Response:
+def command(resolver: APIGatewayRestResolver, app: App, run: Run[A], render: Render[A],
+            status: int = 201) -> Response:
     """Run a command route, once per key when the request has one: `run(key)` commits (passing
-    `key.marker` to `commit`), `render(aggregate, event)` is the reply body."""
-    value = header(app.current_event)
+    `key.marker` to `commit`), `render(aggregate, event)` is the reply body. The keys live in `app`'s
+    idempotency table."""
+    value = header(resolver.current_event)
     if value is None:
         aggregate, event = run(None)
         return reply(status, render(aggregate, event))
-    key = CommandKey.of(app.current_event, check_key(value), render, status)
-    answer = once(app, key, run)
+    key = CommandKey.of(resolver.current_event, check_key(value), render, status, table_name(app.settings),
+                        app.dynamodb)
+    answer = once(resolver, key, run)
     return reply(answer["status"], answer["body"])
 
 
-def once(app: APIGatewayRestResolver, key: CommandKey[A], run: Run[A]) -> dict[str, Any]:
+def once(resolver: APIGatewayRestResolver, key: CommandKey[A], run: Run[A]) -> dict[str, Any]:
     """Powertools' idempotent run of the command; its record's key is (caller, key), its payload the hash."""
     settings = IdempotencyConfig(event_key_jmespath="[caller, key]", payload_validation_jmespath="request_hash",
                                  raise_on_no_idempotency_key=True, expires_after_seconds=EXPIRES_AFTER)
-    context = app.lambda_context
+    context = resolver.lambda_context
     if callable(getattr(context, "get_remaining_time_in_millis", None)):
         settings.register_lambda_context(context)  # a record left in progress by a dead function then expires
-    layer = DynamoDBPersistenceLayer(table_name=key.table, boto3_client=root().dynamodb)
+    layer = DynamoDBPersistenceLayer(table_name=key.table, boto3_client=key.client)
 
     @idempotent_function(data_keyword_argument="request", persistence_store=layer, config=settings)
     def keyed_command(request: dict[str, str]) -> dict[str, Any]:
@@ -183,31 +194,31 @@ def committed(key: CommandKey[A], run: Run[A]) -> dict[str, Any]:
     return key.answer(aggregate, event)
 
 
-def add_error_handlers(app: APIGatewayRestResolver) -> None:
+def add_error_handlers(resolver: APIGatewayRestResolver, table: str) -> None:
     """400 for a malformed key, 422 for a key reused with another request, 409 while the first is running,
     503 when powertools' records cannot be reached for now (anything else about them is a fault of ours)."""
 
-    @app.exception_handler(InvalidKeyError)
+    @resolver.exception_handler(InvalidKeyError)
     def bad_key(exc: InvalidKeyError) -> Response:
         return reply(400, {"error": str(exc), "field": HEADER})
 
-    @app.exception_handler([KeyReusedError, IdempotencyValidationError])
+    @resolver.exception_handler([KeyReusedError, IdempotencyValidationError])
     def reused(exc: Exception) -> Response:
-        value = header(app.current_event)
+        value = header(resolver.current_event)
         return reply(422, {"error": f"{HEADER} {value!r} was already used for a different request (method, path "
                                     "or body): send a new key for a new request", "field": HEADER})
 
-    @app.exception_handler(IdempotencyAlreadyInProgressError)
+    @resolver.exception_handler(IdempotencyAlreadyInProgressError)
     def in_progress(exc: IdempotencyAlreadyInProgressError) -> Response:
-        value = header(app.current_event)
+        value = header(resolver.current_event)
         return reply(409, {"error": f"a request with {HEADER} {value!r} is still in progress: retry shortly"},
                      {"Retry-After": str(RETRY_AFTER)})
 
-    @app.exception_handler(IdempotencyPersistenceLayerError)
+    @resolver.exception_handler(IdempotencyPersistenceLayerError)
     def records_unavailable(exc: IdempotencyPersistenceLayerError) -> Response:
         cause = exc.__cause__
         if isinstance(cause, Exception) and error_code(cause) == "ResourceNotFoundException":
-            raise ConfigurationError(f"the idempotency table {table_name()!r} does not exist: run `aws-es init`, "
+            raise ConfigurationError(f"the idempotency table {table!r} does not exist: run `aws-es init`, "
                                      "or set IDEMPOTENCY_TABLE to the deployed one") from exc
         if cause is None or not unavailable(cause):
             raise exc

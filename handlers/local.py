@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import socket
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.errors import ConfigurationError
-from handlers.root import reset
+from handlers.settings import Settings
 
 if TYPE_CHECKING:
     from moto.server import ThreadedMotoServer
@@ -44,7 +45,8 @@ def is_configured(environ: Mapping[str, str] = os.environ) -> bool:
 
 
 class LocalStack:
-    """moto's ThreadedMotoServer on a free loopback port; `start()` points this process's clients at it."""
+    """moto's ThreadedMotoServer on a free loopback port. `start()` only starts it: an App reaches it through
+    `settings(...)`, another shell through `environment()`; this process's environment is left as it is."""
 
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
@@ -55,7 +57,17 @@ class LocalStack:
         return f"http://127.0.0.1:{self.port}"
 
     def environment(self) -> dict[str, str]:
+        """The exports another shell needs to reach this stack."""
         return {**LOCAL_ENVIRONMENT, "AWS_ENDPOINT_URL": self.endpoint}
+
+    def settings(self, base: Settings | None = None) -> Settings:
+        """`base` (default: the defaults) pointed at this stack: its endpoint, the fake credentials, and
+        us-east-1 unless a region is set."""
+        base = base or Settings()
+        return dataclasses.replace(base, endpoint=self.endpoint, s3_endpoint=None,
+                                   region=base.region or LOCAL_ENVIRONMENT["AWS_DEFAULT_REGION"],
+                                   credentials=(LOCAL_ENVIRONMENT["AWS_ACCESS_KEY_ID"],
+                                                LOCAL_ENVIRONMENT["AWS_SECRET_ACCESS_KEY"]))
 
     def start(self) -> LocalStack:
         try:
@@ -69,8 +81,6 @@ class LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
-        os.environ.update(self.environment())
-        reset()
         return self
 
     def stop(self) -> None:

@@ -4,12 +4,16 @@ for the table the records come from (their `eventSourceARN`).
 Thin on purpose: parse and project in `projections.batch`, then let powertools shape the partial batch
 response, so Lambda retries only from the lowest failed record. A record from a table no registered
 aggregate uses (or with no source at all) is refused, never folded.
+
+`lambda_handler` serves the process's App (`App.from_env()`, built on the first invocation);
+`handler_for(app)` is the same handler on an App the caller built, and `runners(app)` the local stream
+runners feeding it (`aws-es project`, the demo, the local stack, tests).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -18,7 +22,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
-from handlers.root import Root, root
+from handlers.app import App, ProcessApp
 from projections.batch import BatchResult, project_batch
 from projections.errors import ForeignRecordError
 from projections.projector import BatchCounts
@@ -27,18 +31,49 @@ from projections.records import sequence_number, stream_table
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 
+    from projections.runner import StreamRunner
+
 logger = Logger(service="projector")
 tracer = Tracer(service="projector")
 metrics = Metrics(namespace="aws-es", service="projector")
 #: Even when every record failed, the reply names them (rather than an exception for the whole batch).
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
+process_app = ProcessApp()
+Handler = Callable[[dict[str, Any], Any], "PartialItemFailureResponse"]
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
-    result = project_all(DynamoDBStreamEvent(event).records, root(), time.time())
+    return handle(process_app(), event, context)
+
+
+def handler_for(app: App) -> Handler:
+    """The Lambda handler (powertools' logging, metrics and tracing included) projecting with `app`."""
+
+    @metrics.log_metrics
+    @logger.inject_lambda_context(clear_state=True)
+    @tracer.capture_lambda_handler
+    def handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
+        return handle(app, event, context)
+
+    return handler
+
+
+def runner(app: App, events_table: str | None = None) -> StreamRunner:
+    """The local stream runner of one events table (default: the default aggregate's) feeding `app`'s projector."""
+    return app.runner(handler_for(app), events_table)
+
+
+def runners(app: App) -> list[StreamRunner]:
+    """One local stream runner per registered events table that feeds a projection, feeding `app`'s projector."""
+    return app.runners(handler_for(app))
+
+
+def handle(app: App, event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
+    """Project one stream batch with `app` and answer which records failed."""
+    result = project_all(DynamoDBStreamEvent(event).records, app, time.time())
     logger.set_correlation_id(result.correlation_id)
     for name, value in result.metrics().items():
         unit = MetricUnit.Seconds if name.endswith("Seconds") else MetricUnit.Count
@@ -48,18 +83,18 @@ def lambda_handler(event: dict[str, Any], context: Any) -> PartialItemFailureRes
     return process_partial_response(event=event, record_handler=result.check, processor=processor, context=context)
 
 
-def project_all(records: Iterable[DynamoDBRecord], current: Root, now: float) -> BatchResult:
+def project_all(records: Iterable[DynamoDBRecord], app: App, now: float) -> BatchResult:
     """Group the records by source table, fold each group into that table's projections, merge the results."""
     groups: dict[str | None, list[DynamoDBRecord]] = {}
     for record in records:
         groups.setdefault(stream_table(record.raw_event.get("eventSourceARN")), []).append(record)
-    registered = current.events_tables()
+    registered = app.events_tables()
     results = []
     for table, group in groups.items():
         if table is None or table not in registered:
             results.append(refuse(group, registered))
             continue
-        results += [project_batch(group, projector, now, source_table=table) for projector in current.projector(table)]
+        results += [project_batch(group, projector, now, source_table=table) for projector in app.projector(table)]
     return merge(results)
 
 

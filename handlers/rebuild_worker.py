@@ -7,19 +7,20 @@ before the segments fan out, so parallel workers never race to start it. Each st
 a checkpointed segment is skipped, and a rebuild stopped after its switch resumes its catch-up.
 
 Input: {"action": "begin" | "segment" | "finish", "projection": NAME, "segments": N, "segment": K}.
+`lambda_handler` runs on the process's App (`App.from_env()`, built on the first invocation); `handler_for(app)`
+is the same worker on an App the caller built.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 
-from core.dynamodb import DynamoDBEventStore
 from core.errors import EventSourcingError
-from handlers.root import root
-from projections.dynamodb_store import DynamoDBProjectionStore
+from handlers.app import App, ProcessApp
 from projections.rebuild import Rebuild, RebuildReport
 
 logger = Logger(service="rebuild-worker")
@@ -55,24 +56,22 @@ class Step:
         return cls(action, projection, segments, segment)
 
 
-def rebuild_for(step: Step) -> Rebuild:
+def rebuild_for(app: App, step: Step) -> Rebuild:
     """The Rebuild `aws-es rebuild` builds (handlers/cli_projections.py), one segment at a time."""
-    current = root()
-    declared = current.projection(step.projection)
-    return Rebuild(declared, DynamoDBEventStore(current.events_table_of(declared), current.dynamodb),
-                   DynamoDBProjectionStore(declared, current.dynamodb, current.settings.projections.shards),
-                   current.control(), segments=step.segments, workers=1)
+    declared = app.projection(step.projection)
+    return Rebuild(declared, app.events_of(declared), app.projection_store(declared), app.control(),
+                   segments=step.segments, workers=1)
 
 
-def begin(step: Step) -> dict[str, Any]:
+def begin(app: App, step: Step) -> dict[str, Any]:
     """Record (or find) the generation being built and create its tables; say if only a catch-up is left."""
-    generation, catch_up_only = rebuild_for(step).begin()
+    generation, catch_up_only = rebuild_for(app, step).begin()
     return {"generation": generation, "catch_up_only": catch_up_only}
 
 
-def run_segment(step: Step) -> dict[str, Any]:
+def run_segment(app: App, step: Step) -> dict[str, Any]:
     """Fold and checkpoint one segment; `done` is true once its checkpoint is recorded."""
-    work = rebuild_for(step)
+    work = rebuild_for(app, step)
     report = work.run(step.segment)
     _refuse_failures(report)
     done = work.control.segment_done(work.projection.name, report.generation, step.segment or 0, step.segments)
@@ -80,9 +79,9 @@ def run_segment(step: Step) -> dict[str, Any]:
             "events": report.events, "aggregates": report.aggregates}
 
 
-def finish(step: Step) -> dict[str, Any]:
+def finish(app: App, step: Step) -> dict[str, Any]:
     """Verify the counts, switch the generation live and catch up, as the command line does."""
-    report = rebuild_for(step).run(None)
+    report = rebuild_for(app, step).run(None)
     _refuse_failures(report)
     if not report.switched:
         raise RebuildStepError(f"generation {report.generation} was not switched live")
@@ -98,13 +97,30 @@ def _refuse_failures(report: RebuildReport) -> None:
                                f"so it is not switched live: {listed}")
 
 
-STEPS = {"begin": begin, "segment": run_segment, "finish": finish}
+STEPS: dict[str, Callable[[App, Step], dict[str, Any]]] = {"begin": begin, "segment": run_segment, "finish": finish}
+process_app = ProcessApp()
+
+
+def handle(app: App, event: dict[str, Any]) -> dict[str, Any]:
+    """Run the step `event` asks for with `app`."""
+    step = Step.parse(event)
+    result = STEPS[step.action](app, step)
+    logger.info("rebuild step done", extra={"step": step.action, "segment": step.segment, **result})
+    return result
+
+
+def handler_for(app: App) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The Lambda worker (powertools' logging and tracing included) on `app`."""
+
+    @tracer.capture_lambda_handler
+    @logger.inject_lambda_context(clear_state=True)
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return handle(app, event)
+
+    return handler
 
 
 @tracer.capture_lambda_handler
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    step = Step.parse(event)
-    result = STEPS[step.action](step)
-    logger.info("rebuild step done", extra={"step": step.action, "segment": step.segment, **result})
-    return result
+    return handle(process_app(), event)

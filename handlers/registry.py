@@ -2,9 +2,10 @@
 
 A module declares, as attributes, `AGGREGATES` (Aggregate subclasses), `PROJECTIONS` (Projection objects),
 optionally `ALIASES` (short name -> projection name), `PAGES` (name -> path of a page its routes serve, printed
-by `aws-es local`), `command_routes(app, root)` / `query_routes(app, root)` and `ROUTES`, the method, path and
-name of each route those add, which `aws-es template` deploys (`{"commands": [("POST", "/loans", "OpenLoan")],
-"queries": [...]}`; paths in API Gateway's form, `/loans/{loan_id}`).
+by `aws-es local`), `command_routes(resolver, app)` / `query_routes(resolver, app)` (powertools' resolver
+to add routes to, and the `handlers.app.App` they serve), `ROUTES`, the method, path and name of each route
+those add, which `aws-es template` deploys (`{"commands": [("POST", "/loans", "OpenLoan")], "queries": [...]}`;
+paths in API Gateway's form, `/loans/{loan_id}`), and `run_demo(app, repayments, meter[, loans])`.
 
 Every entry point (command line, Lambda handlers, local stack) loads the same registry, so a type
 declared once is served everywhere. Anything wrong is one `ConfigurationError` naming the module: a module
@@ -63,7 +64,7 @@ class Registry:
     aliases: Mapping[str, str] = field(default_factory=dict)
     command_routes: tuple[Routes, ...] = ()
     query_routes: tuple[Routes, ...] = ()
-    #: The modules' optional `run_demo(repayments, meter[, loans])`; `aws-es demo` runs the first.
+    #: The modules' optional `run_demo(app, repayments, meter[, loans])`; `aws-es demo` runs the first.
     demos: tuple[Callable[..., None], ...] = ()
     #: Optional command-line views: projection name -> view(key, row), counters name -> view(counters),
     #: aggregate class name -> view(state).

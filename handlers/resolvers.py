@@ -1,26 +1,30 @@
-"""One API resolver per composition root: an API handler's routes are bound to the root they were given, so a
-new root (after `handlers.root.reset()`, as tests and the local stack do) gets a resolver of its own."""
+"""One API resolver per App: an API handler's routes are bound to the App they were built with, so each App (a
+Lambda process's, or one a test built) gets a resolver of its own, built on its first request."""
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
-from handlers.root import root
+if TYPE_CHECKING:
+    from handlers.app import App
 
 
 class Resolvers:
-    """Builds the resolver with `build(root)` on first use, and again whenever `root()` is another object."""
+    """Builds the resolver of an App with `build(app)` on its first request, and keeps it while the App lives."""
 
-    def __init__(self, build: Callable[[Any], APIGatewayRestResolver]) -> None:
+    def __init__(self, build: Callable[[App], APIGatewayRestResolver]) -> None:
         self._build = build
-        self._root: Any = None
-        self._app: APIGatewayRestResolver | None = None
+        self._built: weakref.WeakKeyDictionary[App, APIGatewayRestResolver] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
 
-    def current(self) -> APIGatewayRestResolver:
-        current = root()
-        if self._app is None or current is not self._root:
-            self._root, self._app = current, self._build(current)
-        return self._app
+    def of(self, app: App) -> APIGatewayRestResolver:
+        with self._lock:
+            resolver = self._built.get(app)
+            if resolver is None:
+                resolver = self._built[app] = self._build(app)
+            return resolver

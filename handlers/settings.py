@@ -1,8 +1,10 @@
 """The one reader of the environment: every variable the service knows, read once into frozen `Settings`.
 
-A bad value raises `ConfigurationError` naming the variable and what it must be. Boto3 reads the standard
-AWS variables itself (endpoint, credentials); the region is read here only so that `AWS_REGION` (what
-Lambda sets) counts when `AWS_DEFAULT_REGION` is unset.
+A bad value raises `ConfigurationError` naming the variable and what it must be. The region is read here so
+that `AWS_REGION` (what Lambda sets) counts when `AWS_DEFAULT_REGION` is unset; the endpoint
+(`AWS_ENDPOINT_URL`, and `AWS_ENDPOINT_URL_S3` for S3) so that the App passes it to every client explicitly,
+and a local stack can hand its own to an App without touching the environment. Credentials are boto3's to
+find, unless given (the local stack's).
 """
 
 from __future__ import annotations
@@ -42,7 +44,12 @@ class Settings:
 
     modules: tuple[str, ...] = DEFAULT_MODULES
     region: str | None = None
+    #: Every client's endpoint (None: boto3's default for the region).
+    endpoint: str | None = None
+    #: S3's endpoint when it differs; also switches S3 to path-style addressing.
     s3_endpoint: str | None = None
+    #: An access key id and secret every client uses (None: boto3 finds them); not read from the environment.
+    credentials: tuple[str, str] | None = field(default=None, repr=False)
     snapshots: SnapshotSettings = field(default_factory=SnapshotSettings)
     projections: ProjectionSettings = field(default_factory=ProjectionSettings)
     tables: Mapping[str, str] = field(default_factory=dict)
@@ -57,6 +64,7 @@ class Settings:
         return cls(
             modules=_modules(values.get("AWS_ES_MODULES")),
             region=values.get("AWS_DEFAULT_REGION") or values.get("AWS_REGION"),
+            endpoint=values.get("AWS_ENDPOINT_URL"),
             s3_endpoint=values.get("AWS_ENDPOINT_URL_S3") or values.get("AWS_ENDPOINT_URL"),
             snapshots=parse_snapshot_settings(values),
             projections=_projection_settings(values),

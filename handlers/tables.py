@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from handlers import idempotency
-from handlers.root import root
+from handlers.settings import Settings
 
-#: Tables beyond the registry's (each entry returns CreateTable arguments): the commands' idempotency table.
-TABLE_DEFINITIONS: list[Callable[[], dict[str, Any]]] = [idempotency.table_definition]
+if TYPE_CHECKING:
+    from handlers.app import App
+
+#: Tables beyond the registry's (each entry returns CreateTable arguments for the given settings): the commands'
+#: idempotency table.
+TABLE_DEFINITIONS: list[Callable[[Settings], dict[str, Any]]] = [idempotency.table_definition]
 
 
 def ensure_table(client: Any, definition: dict[str, Any]) -> bool:
@@ -35,13 +39,11 @@ def ensure_table(client: Any, definition: dict[str, Any]) -> bool:
     return created
 
 
-def ensure_tables(definitions: Iterable[dict[str, Any]] | None = None) -> list[tuple[str, bool]]:
-    """Every table the registry needs (`Root.table_definitions`), or just `definitions`."""
-    current = root()
+def ensure_tables(app: App, definitions: Iterable[dict[str, Any]] | None = None) -> list[tuple[str, bool]]:
+    """Every table `app`'s registry needs (`App.table_definitions`), or just `definitions`, with `app`'s client."""
     if definitions is None:
-        definitions = [*current.table_definitions(), *(make() for make in TABLE_DEFINITIONS)]
-    wanted = definitions
-    return [(definition["TableName"], ensure_table(current.dynamodb, definition)) for definition in wanted]
+        definitions = [*app.table_definitions(), *(make(app.settings) for make in TABLE_DEFINITIONS)]
+    return [(definition["TableName"], ensure_table(app.dynamodb, definition)) for definition in definitions]
 
 
 def ensure_bucket(client: Any, bucket: str) -> bool:
@@ -66,10 +68,9 @@ def ensure_bucket(client: Any, bucket: str) -> bool:
     return True
 
 
-def ensure_buckets() -> list[tuple[str, bool]]:
-    """The snapshot bucket, when the S3 snapshot store is configured."""
-    current = root()
-    snapshots = current.settings.snapshots
+def ensure_buckets(app: App) -> list[tuple[str, bool]]:
+    """The snapshot bucket, when `app`'s settings configure the S3 snapshot store."""
+    snapshots = app.settings.snapshots
     if snapshots.store != "s3" or snapshots.bucket is None:
         return []
-    return [(f"s3://{snapshots.bucket}", ensure_bucket(current.s3, snapshots.bucket))]
+    return [(f"s3://{snapshots.bucket}", ensure_bucket(app.s3, snapshots.bucket))]

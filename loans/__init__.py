@@ -7,11 +7,16 @@ routes of both APIs (`loans/api.py`).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from core.metering import RequestMeter
 from loans.api import command_routes, query_routes
 from loans.loan import STATUSES, Loan
 from loans.projections import loan_summary
 from loans.views import loan_view, portfolio_view, state_view
+
+if TYPE_CHECKING:
+    from handlers.app import App
 
 AGGREGATES = (Loan,)
 PROJECTIONS = (loan_summary(),)
@@ -28,12 +33,12 @@ ROUTES = {
 }
 
 
-def run_demo(repayments: int, meter: RequestMeter, loans: int = 0) -> None:
-    """`aws-es demo`: the worked example end to end, after `loans` seeded loans (imported when run, not when the
+def run_demo(app: App, repayments: int, meter: RequestMeter, loans: int = 0) -> None:
+    """`aws-es demo`: the worked example end to end on `app`, after `loans` seeded loans (imported when run, not when the
     module loads)."""
     from loans.demo import demo as run
 
-    run(repayments, meter, loans)
+    run(app, repayments, meter, loans)
 
 
 VIEWS = {"Loan": state_view, "loan-summary": loan_view, "portfolio": portfolio_view}

@@ -24,62 +24,71 @@ from handlers import idempotency
 from handlers.api_errors import map_errors, reply
 from loans import dashboard, queries, service
 from loans.dashboard_sources import sources as dashboard_sources
+from loans.loan import Loan
 from loans.queries import InvalidQueryError
 from loans.service import LoanNotFoundError
 from loans.views import portfolio_view
 from projections.query import read_counters
 
 if TYPE_CHECKING:
-    from handlers.root import Root
+    from core.repository import Repository
+    from handlers.app import App
 
 #: The projection the query routes read (its counters are the portfolio).
 SUMMARY = "loan-summary"
 
 
-def command_routes(app: APIGatewayRestResolver, root: Root) -> None:
-    """The loan commands. `root` is unused: `loans.service` loads loans through `Loan`'s own repository."""
-    map_errors(app, 404, LoanNotFoundError)
+def command_routes(resolver: APIGatewayRestResolver, app: App) -> None:
+    """The loan commands, on `app`'s loan repository (snapshots and the warm cache as configured)."""
+    map_errors(resolver, 404, LoanNotFoundError)
+
+    def loans() -> Repository:
+        return app.repository(Loan)
 
     def request() -> tuple[dict[str, Any], dict[str, str]]:
         """The event the body holds, and the meta the service records with it (from API Gateway, never the
         body)."""
-        event = app.current_event
+        event = resolver.current_event
         body = service.parse_event(event.get("body"), base64_encoded=event.get("isBase64Encoded") is True)
         return body, service.request_meta(event.get("requestContext"))
 
-    @app.post("/loans")
+    @resolver.post("/loans")
     def open_loan() -> Response:
-        return idempotency.command(app, lambda key: service.open_loan(*request(), key=key), service.opened)
+        return idempotency.command(resolver, app, lambda key: service.open_loan(*request(), key=key,
+                                                                                 repository=loans()),
+                                   service.opened)
 
-    @app.post("/loans/<loan_id>/events")
+    @resolver.post("/loans/<loan_id>/events")
     def record(loan_id: str) -> Response:
-        app.append_context(loan_id=loan_id)
-        return idempotency.command(app, lambda key: service.record(loan_id, *request(), key=key), service.recorded)
+        resolver.append_context(loan_id=loan_id)
+        return idempotency.command(resolver, app, lambda key: service.record(loan_id, *request(), key=key,
+                                                                              repository=loans()),
+                                   service.recorded)
 
-    @app.get("/loans/<loan_id>")
+    @resolver.get("/loans/<loan_id>")
     def get_loan(loan_id: str) -> Response:
-        app.append_context(loan_id=loan_id)
-        return reply(200, service.view(service.load(loan_id)))
+        resolver.append_context(loan_id=loan_id)
+        return reply(200, service.view(service.load(loan_id, loans())))
 
 
-def query_routes(app: APIGatewayRestResolver, root: Root) -> None:
+def query_routes(resolver: APIGatewayRestResolver, app: App) -> None:
     """The loan queries, over the live generation of `loan-summary` and its portfolio counters."""
-    map_errors(app, 404, LoanNotFoundError)
-    map_errors(app, 400, InvalidQueryError)
+    map_errors(resolver, 404, LoanNotFoundError)
+    map_errors(resolver, 400, InvalidQueryError)
 
-    @app.get("/loans/<loan_id>/summary")
+    @resolver.get("/loans/<loan_id>/summary")
     def summary(loan_id: str) -> Response:
-        return reply(200, queries.summary(root.dynamodb, *root.live_tables(SUMMARY), loan_id))
+        return reply(200, queries.summary(app.dynamodb, *app.live_tables(SUMMARY), loan_id))
 
-    @app.get("/loans")
+    @resolver.get("/loans")
     def by_status() -> Response:
-        parameter = app.current_event.get_query_string_value
-        return reply(200, queries.by_status(root.dynamodb, *root.live_tables(SUMMARY), parameter("status"),
+        parameter = resolver.current_event.get_query_string_value
+        return reply(200, queries.by_status(app.dynamodb, *app.live_tables(SUMMARY), parameter("status"),
                                             parameter("limit"), parameter("cursor")))
 
-    @app.get("/portfolio")
+    @resolver.get("/portfolio")
     def portfolio() -> Response:
-        _, tables = root.live_tables(SUMMARY)
-        return reply(200, portfolio_view(read_counters(root.dynamodb, tables)))
+        _, tables = app.live_tables(SUMMARY)
+        return reply(200, portfolio_view(read_counters(app.dynamodb, tables)))
 
-    dashboard.add_routes(app, lambda: dashboard_sources(root))
+    dashboard.add_routes(resolver, lambda: dashboard_sources(app))

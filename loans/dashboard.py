@@ -47,8 +47,8 @@ def _now() -> datetime:
 
 @dataclass(frozen=True)
 class Sources:
-    """What the pages read, built by the composition root: a client, the live tables, the control table, the
-    loans' event store, the failure queue's depth, and the per-day counters when the read side has them."""
+    """What the pages read, built from the App (`loans.dashboard_sources`): a client, the live tables, the control
+    table, the loans' event store, the failure queue's depth, and the per-day counters when the read side has them."""
 
     client: Any
     projection: Projection

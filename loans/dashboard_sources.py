@@ -1,4 +1,4 @@
-"""What the dashboard reads, built from the composition root: the live loan tables, the control table, the
+"""What the dashboard reads, built from the App: the live loan tables, the control table, the
 loans' event store, the failure queue's depth and the per-day counters."""
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from loans.loan import Loan
 SUMMARY = "loan-summary"
 
 
-def failure_queue_depth(root: Any) -> int | None:
+def failure_queue_depth(app: Any) -> int | None:
     """Records waiting in the on-failure queue, or None when there is no such queue."""
-    sqs = root.sqs
+    sqs = app.sqs
     try:
-        url = sqs.get_queue_url(QueueName=root.settings.projections.on_failure_queue)["QueueUrl"]
+        url = sqs.get_queue_url(QueueName=app.settings.projections.on_failure_queue)["QueueUrl"]
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("AWS.SimpleQueueService.NonExistentQueue",
                                                            "QueueDoesNotExist"):
@@ -28,10 +28,10 @@ def failure_queue_depth(root: Any) -> int | None:
     return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
 
 
-def sources(root: Any) -> Sources:
+def sources(app: Any) -> Sources:
     """The dashboard's sources for one request (the live generation may have changed since the last)."""
-    projection, tables = root.live_tables(SUMMARY)
-    client = root.dynamodb
-    return Sources(client=client, projection=projection, tables=tables, control=root.control(),
-                   events=root.event_store(Loan), shards=root.settings.projections.shards,
-                   failures=lambda: failure_queue_depth(root), daily=daily_reader(client, tables))
+    projection, tables = app.live_tables(SUMMARY)
+    client = app.dynamodb
+    return Sources(client=client, projection=projection, tables=tables, control=app.control(),
+                   events=app.event_store(Loan), shards=app.settings.projections.shards,
+                   failures=lambda: failure_queue_depth(app), daily=daily_reader(client, tables))

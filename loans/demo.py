@@ -1,4 +1,5 @@
-"""The loan example end to end: a portfolio through every path of the workflow, and one long-lived loan."""
+"""The loan example end to end: a portfolio through every path of the workflow, and one long-lived loan, on
+the App `aws-es demo` passes (`demo(app, repayments, meter)`)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from core.dynamodb import DynamoDBEventStore
 from core.errors import EventSourcingError
 from core.metering import RequestMeter
 from core.repository import Repository
 from handlers.measure import measure_hydrate as measure
-from handlers.root import root
 from loans.loan import Loan
+
+if TYPE_CHECKING:
+    from handlers.app import App
 
 #: Every path of CREATED -> (APPROVED | REJECTED) -> DISBURSED -> (PAID | ARREARS) -> (SETTLED | COLLECTIONS).
 PATHS: dict[str, list[dict[str, Any]]] = {
@@ -99,20 +101,31 @@ def measure_hydrate(loan_id: str, meter: RequestMeter, make_loan: Callable[[str]
     return cast(Loan, loan), cost
 
 
-def hydrate_three_ways(loan_id: str, meter: RequestMeter) -> list[tuple[str, Loan, dict]]:
+def loans_of(app: App) -> Callable[..., Loan]:
+    """Builds a loan (a new one, or the one of the id given) on `app`'s loan repository (snapshots and the warm
+    cache as configured)."""
+    table = app.table(Loan)
+
+    def make(loan_id: str | None = None) -> Loan:
+        return Loan(loan_id, table, repository=app.repository(Loan, table))
+
+    return make
+
+
+def hydrate_three_ways(app: App, loan_id: str, meter: RequestMeter) -> list[tuple[str, Loan, dict]]:
     """What loading a loan costs by full replay, from its latest snapshot plus the tail, and from a warm cache."""
-    store = DynamoDBEventStore(Loan.default_table(), root().dynamodb)
-    replay = measure_hydrate(loan_id, meter, lambda i: Loan(i, repository=Repository(store)))
-    repository = Loan(loan_id).repository
-    cache = getattr(repository, "cache", None)
+    table = app.table(Loan)
+    store = app.event_store(Loan, table)
+    replay = measure_hydrate(loan_id, meter, lambda i: Loan(i, table, repository=Repository(store)))
+    cache = getattr(app.repository(Loan, table), "cache", None)
     if cache is not None:
         cache.clear()  # as in a cold process
-    cold = measure_hydrate(loan_id, meter)
-    warm = measure_hydrate(loan_id, meter)
+    cold = measure_hydrate(loan_id, meter, loans_of(app))
+    warm = measure_hydrate(loan_id, meter, loans_of(app))
     return [("full replay", *replay), ("snapshot + tail", *cold), ("warm cache", *warm)]
 
 
-def show_projections(portfolio: list[tuple[str, Loan]], long_loan: Loan) -> None:
+def show_projections(app: App, portfolio: list[tuple[str, Loan]], long_loan: Loan) -> None:
     """Wait until the projector has caught up with every demo loan, then print the query tables."""
     from handlers.cli_projections import wait_caught_up
     from handlers.views import print_view
@@ -121,42 +134,42 @@ def show_projections(portfolio: list[tuple[str, Loan]], long_loan: Loan) -> None
 
     loans = [loan for _, loan in portfolio] + [long_loan]
     started = time.perf_counter()
-    if not wait_caught_up("loan-summary", [loan.id for loan in loans], [loan.version for loan in loans]):
+    if not wait_caught_up(app, "loan-summary", [loan.id for loan in loans], [loan.version for loan in loans]):
         raise EventSourcingError("the projector did not catch up within 60 s")
     print(f"\nprojector caught up with all {len(loans)} loans (waited {time.perf_counter() - started:.1f} s "
           "after hydrating); portfolio:")
-    current = root()
-    declared, tables = current.live_tables("loan-summary")
-    print_view(True, portfolio_view(read_counters(current.dynamodb, tables)))
+    declared, tables = app.live_tables("loan-summary")
+    print_view(True, portfolio_view(read_counters(app.dynamodb, tables)))
     for loan in (portfolio[-1][1], long_loan):
-        view = loan_view(loan.id, read_row(current.dynamodb, declared, tables, loan.id) or {})
+        view = loan_view(loan.id, read_row(app.dynamodb, declared, tables, loan.id) or {})
         print(f"loan {view['id'][:8]}: status {view['status']}, balance {view['balance']}, "
               f"paid {view['total_paid']} in {view['payments']} payments, version {view['version']}")
 
 
-def demo(repayments: int, meter: RequestMeter, loans: int = 0) -> None:
-    """`aws-es demo` for the loan module: `loans` seeded loans (`loans.seed`), the portfolio, the long-lived
-    loan, three hydrates, the projections."""
+def demo(app: App, repayments: int, meter: RequestMeter, loans: int = 0) -> None:
+    """`aws-es demo` for the loan module on `app`: `loans` seeded loans (`loans.seed`), the portfolio, the
+    long-lived loan, three hydrates, the projections."""
     started = time.perf_counter()
     if loans:
         from loans.seed import seed_and_report
 
-        seed_and_report(loans)
-    portfolio = run_portfolio()
+        seed_and_report(app, loans)
+    make_loan = loans_of(app)
+    portfolio = run_portfolio(make_loan)
     print(f"\n{'path':<30} {'loan':<10} {'status':<12} {'balance':>10} {'version':>8}")
     for path, loan in portfolio:
         print(f"{path:<30} {loan.id[:8]:<10} {loan.status:<12} {loan.balance:>10} {loan.version:>8}")
     long_started = time.perf_counter()
-    long_loan = run_long_loan(repayments=repayments)
+    long_loan = run_long_loan(make_loan, repayments=repayments)
     commit_seconds = time.perf_counter() - long_started
     print(f"\nlong-lived loan {long_loan.id[:8]}: {long_loan.version:,} events committed in "
           f"{commit_seconds:.1f} s; status {long_loan.status}, balance {long_loan.balance}")
     print(f"hydrating loan {long_loan.id[:8]} ({long_loan.version:,} events):")
-    for mode, loaded, cost in hydrate_three_ways(long_loan.id, meter):
+    for mode, loaded, cost in hydrate_three_ways(app, long_loan.id, meter):
         source = f"  (snapshot at version {cost['snapshot_version']:,})" if cost["snapshot_version"] else ""
         print(f"  {mode:<16} {cost['events_read']:>6,} events read {cost['requests']:>3} requests "
               f"{cost['bytes']:>10,} bytes {cost['ms']:>10,.1f} ms{source}")
         if (loaded.version, loaded.state()) != (long_loan.version, long_loan.state()):
             raise EventSourcingError(f"hydrated state ({mode}) differs from the committed one")
-    show_projections(portfolio, long_loan)
+    show_projections(app, portfolio, long_loan)
     print(f"\ndemo done in {time.perf_counter() - started:.1f} s")

@@ -11,11 +11,15 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.errors import EventSourcingError
 from loans import service
 from loans.loan import Loan
+
+if TYPE_CHECKING:
+    from core.repository import Repository
+    from handlers.app import App
 
 #: The paths the seeded loans follow, in turn (each a list of commands after the LoanCreated).
 SEED_PATHS: list[list[dict[str, Any]]] = [
@@ -35,9 +39,11 @@ class Seeded:
     last: Loan
 
 
-def seed(count: int, workers: int = 4, on_progress: Callable[[int, float], None] | None = None) -> Seeded:
+def seed(count: int, workers: int = 4, on_progress: Callable[[int, float], None] | None = None,
+         repository: Repository | None = None) -> Seeded:
     """Open `count` loans and move each along a path of `SEED_PATHS`, one command per event, from `workers`
-    threads (as concurrent API clients would); `last` is the loan whose last command ended last."""
+    threads (as concurrent API clients would), in `repository` (default: `Loan`'s provider's); `last` is the
+    loan whose last command ended last."""
     if count < 1 or workers < 1:
         raise ValueError(f"count and workers must be at least 1, not {count} and {workers}")
     started, lock = time.perf_counter(), threading.Lock()
@@ -46,9 +52,9 @@ def seed(count: int, workers: int = 4, on_progress: Callable[[int, float], None]
 
     def one(index: int) -> None:
         amount = Decimal(1000 + index % 50 * 100)
-        loan, _ = service.open_loan({"requested_amount": amount, "interest": Decimal("0.05")})
+        loan, _ = service.open_loan({"requested_amount": amount, "interest": Decimal("0.05")}, repository=repository)
         for step in SEED_PATHS[index % len(SEED_PATHS)]:
-            loan, _ = service.record(loan.id, step)
+            loan, _ = service.record(loan.id, step, repository=repository)
         with lock:
             done[0] += 1
             done[1] += 1 + len(SEED_PATHS[index % len(SEED_PATHS)])
@@ -76,21 +82,20 @@ def wait_visible(loan: Loan, read_version: Callable[[str], int | None], timeout:
                              f"within {timeout:.0f} s")
 
 
-def seed_and_report(count: int) -> Seeded:
-    """`aws-es demo --loans N`: seed, then wait until the loan summary shows the last commit, and print both."""
-    from handlers.root import root
+def seed_and_report(app: App, count: int) -> Seeded:
+    """`aws-es demo --loans N` on `app`: seed, then wait until the loan summary shows the last commit, and print
+    both."""
     from projections.query import read_row
 
     def progress(loans: int, seconds: float) -> None:
         print(f"  {loans:,} loans in {seconds:,.0f} s", flush=True)
 
     print(f"seeding {count:,} loans through the loan commands (the projector follows the stream)...", flush=True)
-    seeded = seed(count, on_progress=progress)
-    current = root()
-    declared, tables = current.live_tables("loan-summary")
+    seeded = seed(count, on_progress=progress, repository=app.repository(Loan))
+    declared, tables = app.live_tables("loan-summary")
 
     def version(loan_id: str) -> int | None:
-        row = read_row(current.dynamodb, declared, tables, loan_id)
+        row = read_row(app.dynamodb, declared, tables, loan_id)
         return None if row is None else int(row["version"])
 
     lag = wait_visible(seeded.last, version)

@@ -14,6 +14,7 @@ from loans.loan import Loan
 from loans.views import state_view
 
 if TYPE_CHECKING:
+    from core.repository import Repository
     from handlers.idempotency import CommandKey
 
 #: The highest explicit event `number` a request may carry (far beyond any loan's life).
@@ -74,23 +75,25 @@ def request_meta(context: object) -> dict[str, str]:
 
 
 def open_loan(
-    event: Mapping[str, Any], meta: Mapping[str, str] | None = None, key: CommandKey | None = None
+    event: Mapping[str, Any], meta: Mapping[str, str] | None = None, key: CommandKey | None = None,
+    repository: Repository | None = None,
 ) -> tuple[Loan, Event]:
     """Create a loan from a `LoanCreated` body (the type may be left out); a keyed open derives the id from
-    the key, so a retry targets the same loan."""
+    the key, so a retry targets the same loan. `repository` is where loans live (default: `Loan`'s provider's)."""
     if event.get("type", "LoanCreated") != "LoanCreated":
         raise IllegalEventError(f"a new loan starts with LoanCreated, not {event.get('type')!r}", field="type")
-    loan = Loan(key.aggregate_id if key else None)
+    loan = Loan(key.aggregate_id if key else None, repository=repository)
     stored = loan.commit({**event, "type": "LoanCreated", "meta": dict(meta or {})}, marker=key.marker if key else None)
     return loan, stored
 
 
 def record(
-    loan_id: str, event: Mapping[str, Any], meta: Mapping[str, str] | None = None, key: CommandKey | None = None
+    loan_id: str, event: Mapping[str, Any], meta: Mapping[str, str] | None = None, key: CommandKey | None = None,
+    repository: Repository | None = None,
 ) -> tuple[Loan, Event]:
     """Commit one event to a loan. Without an explicit `number` a conflict is retried on fresh state (the
     guards decide again); with one, the caller asked for exactly that version and a conflict is theirs."""
-    loan = Loan(loan_id)
+    loan = Loan(loan_id, repository=repository)
     event = {**event, "meta": dict(meta or {})}
     if "number" in event:
         loan.hydrate()
@@ -104,8 +107,8 @@ def record(
     return loan, execute(loan, commit)
 
 
-def load(loan_id: str) -> Loan:
-    loan = Loan(loan_id)
+def load(loan_id: str, repository: Repository | None = None) -> Loan:
+    loan = Loan(loan_id, repository=repository)
     loan.hydrate()
     _exists(loan)
     return loan

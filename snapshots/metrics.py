@@ -1,6 +1,6 @@
 """What one call did to the snapshot counters (`snapshots.repository.COUNTERS`), under metric names.
 
-A Lambda handler publishes the counts each invocation caused (`handlers.snapshot_metrics`), and
+A Lambda entry point publishes the counts each invocation caused, and
 `aws-es hydrate` prints them; the library itself only counts.
 """
 

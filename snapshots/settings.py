@@ -2,8 +2,8 @@
 `SNAPSHOT_PREFIX` (default `snapshots/`), `SNAPSHOT_EVERY` (default 100), `SNAPSHOT_CACHE_SIZE` (aggregates
 kept in memory, default 1024, 0 for none). A bad value raises `ConfigurationError` naming the variable.
 
-The values come from the composition root (`handlers.settings`), which reads the environment once; this
-module only checks them and builds the configured snapshot store.
+The values come from the application's settings, which read the environment once; this module only checks
+them and builds the configured snapshot store.
 """
 
 from __future__ import annotations

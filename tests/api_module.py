@@ -24,17 +24,17 @@ class NoSuchPingError(EventSourcingError):
 AGGREGATES = (Ping,)
 
 
-def command_routes(app: Any, root: Any) -> None:
-    map_errors(app, 404, NoSuchPingError)
+def command_routes(resolver: Any, app: Any) -> None:
+    map_errors(resolver, 404, NoSuchPingError)
 
-    @app.get("/pings/<name>")
+    @resolver.get("/pings/<name>")
     def ping(name: str) -> Any:
         if name != "known":
             raise NoSuchPingError(name)
-        return reply(200, {"name": name, "root": type(root).__name__})
+        return reply(200, {"name": name, "app": type(app).__name__})
 
 
-def query_routes(app: Any, root: Any) -> None:
-    @app.get("/pings")
+def query_routes(resolver: Any, app: Any) -> None:
+    @resolver.get("/pings")
     def pings() -> Any:
         return reply(200, {"pings": ["known"]})

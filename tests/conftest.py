@@ -1,4 +1,5 @@
-"""Shared fixtures: in-process moto (`aws`), moto's HTTP server (`moto_server`), and event stores."""
+"""Shared fixtures: in-process moto (`aws`), moto's HTTP server (`moto_server`), event stores, and each test's
+`app` (bound as the aggregates' provider for the test, so no test sees another's)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from moto import mock_aws
 
 from core.dynamodb import DynamoDBEventStore, events_table_definition
 from core.store import InMemoryEventStore
-from handlers.root import reset as reset_root
+from handlers.app import App
 
 FAKE_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -27,14 +28,20 @@ FAKE_ENV = {
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Every test sees fake credentials and no endpoint, and starts with no cached clients."""
+    """Every test sees fake credentials and no endpoint."""
     for name in [name for name in os.environ if name.startswith("AWS_")]:
         monkeypatch.delenv(name)
     for name, value in FAKE_ENV.items():
         monkeypatch.setenv(name, value)
-    reset_root()
     yield
-    reset_root()
+
+
+@pytest.fixture(autouse=True)
+def app(_isolated_env: None) -> Iterator[App]:
+    """This test's App, as the isolated environment configures it, bound as the aggregates' provider for the
+    test. A test wanting other settings builds its own (`App(Settings(...))`) and binds it (`with app.bound()`)."""
+    with App.from_env().bound() as built:
+        yield built
 
 
 @pytest.fixture
@@ -70,20 +77,24 @@ def moto_server() -> Iterator[str]:
     """moto's server over real HTTP on a free loopback port, for the whole session; yields the endpoint."""
     from handlers.local import LocalStack
 
-    saved = dict(os.environ)
     stack = LocalStack().start()
-    os.environ.clear()
-    os.environ.update(saved)
     yield stack.endpoint
     stack.stop()
 
 
 @pytest.fixture
-def server_env(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Point this test's clients at the moto server, and give it a clean state."""
+def server_app(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[App]:
+    """An App on the moto server, cleared, bound for the test; the environment (for `main` and subprocesses)
+    points there too."""
     import urllib.request
 
     urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")).read()
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
-    reset_root()
-    yield moto_server
+    with App.from_env().bound() as built:
+        yield built
+
+
+@pytest.fixture
+def server_env(server_app: App, moto_server: str) -> str:
+    """The moto server's endpoint, with `server_app` bound."""
+    return moto_server

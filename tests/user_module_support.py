@@ -39,10 +39,10 @@ def compare(row, basket):
             for name, value in (("items", basket.items), ("total", basket.total)) if row.get(name) != value]
 
 
-def query_routes(app, root):
-    @app.get("/baskets/<basket_id>")
+def query_routes(resolver, app):
+    @resolver.get("/baskets/<basket_id>")
     def basket(basket_id):
-        row = read_row(root.dynamodb, *root.live_tables("basket-totals"), basket_id)
+        row = read_row(app.dynamodb, *app.live_tables("basket-totals"), basket_id)
         if row is None:
             return reply(404, {"error": f"no basket {basket_id!r}"})
         return reply(200, {"id": basket_id, "items": int(row["items"]), "total": str(row["total"])})

@@ -19,6 +19,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from handlers.app import App
 from handlers.tables import ensure_tables
 from tests.artifact_support import (
     REQUIREMENTS,
@@ -172,8 +173,9 @@ def check_origins(process: LambdaProcess, artifact: Path) -> None:
     assert not [entry for entry in origins["path"] if "site-packages" in entry]
 
 
-def test_every_handler_runs_from_the_artifact_with_only_boto3_beside_it(artifact: Path, server_env: str) -> None:
-    ensure_tables()
+def test_every_handler_runs_from_the_artifact_with_only_boto3_beside_it(artifact: Path, server_app: App,
+                                                                         server_env: str) -> None:
+    ensure_tables(server_app)
     with lambda_processes(artifact, boto3_folder(), server_env) as processes:
         assert set(processes) == {COMMANDS, QUERIES, PROJECTOR, REBUILD}, "every function in the template runs here"
         commands, queries = api(processes[COMMANDS], COMMANDS), api(processes[QUERIES], QUERIES)

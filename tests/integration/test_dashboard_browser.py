@@ -19,8 +19,9 @@ from typing import Any
 
 import pytest
 
+from handlers.app import App
 from handlers.local import free_port
-from handlers.root import reset as reset_root
+from handlers.settings import Settings
 from loans import Loan
 from tests.dashboard_support import stop
 
@@ -176,9 +177,8 @@ def test_the_dashboard_in_a_browser(driver, stack, monkeypatch):
                                                                    strict=True))
     assert ["status", "ARREARS"] in cells(driver, "#summary tbody tr")
 
-    monkeypatch.setenv("AWS_ENDPOINT_URL", stack["AWS_ENDPOINT_URL"])
-    reset_root()
-    hostile = Loan(HOSTILE_ID)
+    there = App(Settings(endpoint=stack["AWS_ENDPOINT_URL"]))
+    hostile = Loan(HOSTILE_ID, repository=there.repository(Loan))
     hostile.commit({"type": "LoanCreated", "requested_amount": Decimal("5.00"), "interest": Decimal("0"),
                     "meta": {"note": HOSTILE_META}})
     wait_projected(base, {HOSTILE_ID: 1})

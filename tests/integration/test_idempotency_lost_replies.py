@@ -12,8 +12,9 @@ from botocore.exceptions import ConnectionClosedError
 from botocore.httpsession import URLLib3Session
 
 from handlers import commands, idempotency
+from handlers.app import App
 from handlers.cli import main
-from handlers.root import root
+from handlers.settings import Settings
 from tests.api_support import LambdaContext, reply_of
 
 pytestmark = pytest.mark.integration
@@ -21,11 +22,13 @@ OPEN = '{"requested_amount": 250.00, "interest": 0.10}'
 CALLER = {"requestId": "req-1", "stage": "test", "identity": {"userArn": "arn:aws:iam::123456789012:user/carol"}}
 
 
-def call(method: str, path: str, body: str | None = None, key: str | None = None) -> tuple[int, dict[str, Any]]:
+def call(
+        app: App, method: str, path: str, body: str | None = None, key: str | None = None) -> tuple[int, dict[str,
+        Any]]:
     headers = {"Content-Type": "application/json", **({"Idempotency-Key": key} if key is not None else {})}
     event = {"httpMethod": method, "path": path, "resource": path, "headers": headers, "body": body,
              "requestContext": CALLER, "isBase64Encoded": False}
-    return reply_of(commands.lambda_handler(event, LambdaContext()))
+    return reply_of(commands.handler_for(app)(event, LambdaContext()))
 
 
 def lost_reply(request: Any, **_: Any) -> None:
@@ -35,10 +38,10 @@ def lost_reply(request: Any, **_: Any) -> None:
 
 
 @pytest.fixture
-def stack(server_env, monkeypatch):
+def stack(server_app, monkeypatch):
     monkeypatch.setattr("botocore.retries.standard.ExponentialBackoff.delay_amount", lambda self, context: 0)
     assert main(["init"]) == 0
-    return root().dynamodb
+    return server_app.dynamodb
 
 
 def events(client: Any) -> list[tuple[str, int, str]]:
@@ -47,42 +50,42 @@ def events(client: Any) -> list[tuple[str, int, str]]:
 
 
 def powertools_records(client: Any) -> list[dict[str, Any]]:
-    items = client.scan(TableName=idempotency.table_name(), ConsistentRead=True)["Items"]
+    items = client.scan(TableName=idempotency.table_name(Settings()), ConsistentRead=True)["Items"]
     return [item for item in items if not item["id"]["S"].startswith("command#")]
 
 
-def test_an_open_whose_every_reply_was_lost_is_answered_on_retry_and_committed_once(stack):
+def test_an_open_whose_every_reply_was_lost_is_answered_on_retry_and_committed_once(server_app, stack):
     stack.meta.events.register("before-send.dynamodb.TransactWriteItems", lost_reply)
-    status, _ = call("POST", "/loans", OPEN, key="open-lost")
+    status, _ = call(server_app, "POST", "/loans", OPEN, key="open-lost")
     stack.meta.events.unregister("before-send.dynamodb.TransactWriteItems", lost_reply)
     assert status == 503  # what the client saw; the write landed nonetheless
     (loan_id, number, kind), = events(stack)
     assert (number, kind) == (1, "LoanCreated")
     assert powertools_records(stack) == []  # the failed attempt's record was deleted: only the marker remains
 
-    status, body = call("POST", "/loans", OPEN, key="open-lost")
-    assert status == 201 and body == call("GET", f"/loans/{loan_id}")[1] and body["id"] == loan_id
+    status, body = call(server_app, "POST", "/loans", OPEN, key="open-lost")
+    assert status == 201 and body == call(server_app, "GET", f"/loans/{loan_id}")[1] and body["id"] == loan_id
     assert events(stack) == [(loan_id, 1, "LoanCreated")]
-    assert call("POST", "/loans", OPEN.replace("250.00", "251.00"), key="open-lost")[0] == 422
+    assert call(server_app, "POST", "/loans", OPEN.replace("250.00", "251.00"), key="open-lost")[0] == 422
 
 
-def test_an_event_whose_every_reply_was_lost_is_answered_on_retry_and_committed_once(stack):
-    _, loan = call("POST", "/loans", OPEN)
+def test_an_event_whose_every_reply_was_lost_is_answered_on_retry_and_committed_once(server_app, stack):
+    _, loan = call(server_app, "POST", "/loans", OPEN)
     path = f"/loans/{loan['id']}/events"
     stack.meta.events.register("before-send.dynamodb.TransactWriteItems", lost_reply)
-    assert call("POST", path, '{"type": "LoanApproved"}', key="approve-lost")[0] == 503
+    assert call(server_app, "POST", path, '{"type": "LoanApproved"}', key="approve-lost")[0] == 503
     stack.meta.events.unregister("before-send.dynamodb.TransactWriteItems", lost_reply)
     assert events(stack) == [(loan["id"], 1, "LoanCreated"), (loan["id"], 2, "LoanApproved")]
 
     # The retry decides on a state that already holds its own event (LoanApproved twice is illegal): the
     # marker answers, not the guard.
-    status, body = call("POST", path, '{"type": "LoanApproved"}', key="approve-lost")
-    expected = {**call("GET", f"/loans/{loan['id']}")[1], "event": {"type": "LoanApproved", "number": 2}}
+    status, body = call(server_app, "POST", path, '{"type": "LoanApproved"}', key="approve-lost")
+    expected = {**call(server_app, "GET", f"/loans/{loan['id']}")[1], "event": {"type": "LoanApproved", "number": 2}}
     assert status == 201 and body == expected
     assert len(events(stack)) == 2
 
 
-def test_a_function_that_died_after_its_commit_leaves_a_record_in_progress_then_the_marker_answers(stack):
+def test_a_function_that_died_after_its_commit_leaves_a_record_in_progress_then_the_marker_answers(server_app, stack):
     """Powertools cannot mark its record done (its store is unreachable after the commit, or the function dies):
     the client sees a 503, a retry within the function's remaining time is a 409, and once that record expires
     the marker answers."""
@@ -91,17 +94,18 @@ def test_a_function_that_died_after_its_commit_leaves_a_record_in_progress_then_
         raise ConnectionClosedError(endpoint_url=request.url)
 
     stack.meta.events.register("before-send.dynamodb.UpdateItem", refuse_update)
-    assert call("POST", "/loans", OPEN, key="died")[0] == 503
+    assert call(server_app, "POST", "/loans", OPEN, key="died")[0] == 503
     stack.meta.events.unregister("before-send.dynamodb.UpdateItem", refuse_update)
     (loan_id, _, _), = events(stack)
     (record,) = powertools_records(stack)
     assert record["status"]["S"] == "INPROGRESS"
 
-    assert call("POST", "/loans", OPEN, key="died")[0] == 409
-    stack.update_item(TableName=idempotency.table_name(), Key={"id": record["id"]},  # the function's time is up
+    assert call(server_app, "POST", "/loans", OPEN, key="died")[0] == 409
+    table = idempotency.table_name(server_app.settings)
+    stack.update_item(TableName=table, Key={"id": record["id"]},  # the function's time is up
                       UpdateExpression="SET in_progress_expiration = :past",
                       ExpressionAttributeValues={":past": {"N": "1"}})
-    status, body = call("POST", "/loans", OPEN, key="died")
-    assert status == 201 and body == call("GET", f"/loans/{loan_id}")[1]
+    status, body = call(server_app, "POST", "/loans", OPEN, key="died")
+    assert status == 201 and body == call(server_app, "GET", f"/loans/{loan_id}")[1]
     assert len(events(stack)) == 1
     assert json.loads(powertools_records(stack)[0]["data"]["S"])["body"] == body

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from handlers.app import App
 from handlers.cli import main
-from handlers.root import reset as reset_root
 from loans.demo import run_long_loan
 from tests.conftest import FAKE_ENV
 
@@ -22,12 +22,11 @@ pytestmark = pytest.mark.integration
 def test_backfill_and_hydrate_over_http(server_env, monkeypatch, capsys, store, requests):
     monkeypatch.setenv("SNAPSHOT_STORE", store)
     monkeypatch.setenv("SNAPSHOT_BUCKET", "loan-snapshots")
-    reset_root()
     assert main(["init"]) == 0
-    loan = run_long_loan(repayments=30)
+    with App.from_env().bound():
+        loan = run_long_loan(repayments=30)
     assert main(["snapshot", "--all"]) == 0
-    reset_root()  # a fresh process: no warm cache
-    capsys.readouterr()
+    capsys.readouterr()  # `main` builds an App of its own, as a fresh process: no warm cache
     assert main(["hydrate", loan.id, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert (report["snapshot_version"], report["tail_events"], report["requests"]) == (35, 0, requests)
@@ -46,9 +45,9 @@ def hydrate_in_another_process(endpoint: str, loan_id: str, seed: str) -> dict:
 
 def test_a_snapshot_written_by_one_process_is_used_by_another(server_env, monkeypatch):
     monkeypatch.setenv("SNAPSHOT_EVERY", "5")
-    reset_root()
     assert main(["init"]) == 0
-    loan = run_long_loan(repayments=12)  # 17 events: snapshots written at 5, 10 and 15 by this process
+    with App.from_env().bound():
+        loan = run_long_loan(repayments=12)  # 17 events: snapshots written at 5, 10 and 15 by this process
     # Two other processes with different hash seeds (whose repr of a frozenset differs): both use it.
     for seed in ("1", "3"):
         report = hydrate_in_another_process(server_env, loan.id, seed)

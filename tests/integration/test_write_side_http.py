@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from core import ConcurrencyError
+from handlers.app import App
 from handlers.cli import main
-from handlers.root import reset as reset_root
 from loans import Loan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,7 +82,6 @@ def test_hydrate_json_reports_state_and_cost(server_env, capsys):
     loan.commit([{"type": "LoanCreated", "requested_amount": Decimal("10.00"), "interest": Decimal("0.10")},
                  {"type": "LoanApproved"}, {"type": "LoanDisbursed"}])
     capsys.readouterr()
-    reset_root()  # as in a fresh `aws-es` process: no warm cache
     assert main(["hydrate", loan.id, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["id"] == loan.id and report["version"] == 3 and report["events_read"] == 3
@@ -105,8 +104,8 @@ def test_a_missing_table_is_one_clear_line(server_env, capsys):
     assert "events table 'Loans' does not exist: run `aws-es init` first" in capsys.readouterr().err
 
 
-def post(path: str, body: str) -> tuple[int, dict]:
-    """The commands API handler, called as API Gateway calls it."""
+def post(app: App, path: str, body: str) -> tuple[int, dict]:
+    """The commands API handler on `app`, called as API Gateway calls it."""
     from handlers import commands
 
     context = type("Context", (), {"function_name": "loan-commands", "memory_limit_in_mb": 256,
@@ -115,20 +114,20 @@ def post(path: str, body: str) -> tuple[int, dict]:
     event = {"httpMethod": "POST", "path": path, "resource": path, "headers": {"Content-Type": "application/json"},
              "requestContext": {"requestId": "req-1", "stage": "test"}, "body": body,
              "isBase64Encoded": False}
-    response = commands.lambda_handler(event, context)
+    response = commands.handler_for(app)(event, context)
     return response["statusCode"], json.loads(response["body"])
 
 
 @pytest.mark.parametrize("spelling", ["loan_paid", "LOAN_PAID", "Loan_Paid"])
-def test_an_event_type_is_refused_through_the_api_unless_canonical(server_env, spelling):
+def test_an_event_type_is_refused_through_the_api_unless_canonical(server_app, spelling):
     main(["init"])
     loan = Loan()
     loan.commit([{"type": "LoanCreated", "requested_amount": Decimal("100.00"), "interest": Decimal("0")},
                  {"type": "LoanApproved"}, {"type": "LoanDisbursed"}])
-    status, body = post(f"/loans/{loan.id}/events", f'{{"type": "{spelling}", "amount": 40.00}}')
+    status, body = post(server_app, f"/loans/{loan.id}/events", f'{{"type": "{spelling}", "amount": 40.00}}')
     assert status == 422 and "did you mean LoanPaid?" in body["error"] and body["field"] == "type"
     assert [event.type for event in Loan(loan.id).events()] == ["LoanCreated", "LoanApproved", "LoanDisbursed"]
-    status, body = post(f"/loans/{loan.id}/events", '{"type": "LoanPaid", "amount": 40.00}')
+    status, body = post(server_app, f"/loans/{loan.id}/events", '{"type": "LoanPaid", "amount": 40.00}')
     assert status == 201
     assert Loan(loan.id).hydrate().balance == Decimal("60.00")
 

@@ -79,16 +79,17 @@ def requests(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @pytest.fixture
-def api(events_table):
-    """The handler, with `KNOWN` in a path replaced by a disbursed loan's id."""
-    made = commands.lambda_handler(
+def api(app, events_table):
+    """The handler on the test's App, with `KNOWN` in a path replaced by a disbursed loan's id."""
+    handler = commands.handler_for(app)
+    made = handler(
         {**_event("/loans", '{"requested_amount": 1000, "interest": 0.1}')}, LambdaContext())
     known = json.loads(made["body"])["id"]
     for body in ('{"type": "LoanApproved"}', '{"type": "LoanDisbursed"}'):
-        assert commands.lambda_handler(_event(f"/loans/{known}/events", body), LambdaContext())["statusCode"] == 201
+        assert handler(_event(f"/loans/{known}/events", body), LambdaContext())["statusCode"] == 201
 
     def call(event: dict[str, Any]) -> dict[str, Any]:
-        return commands.lambda_handler({**event, "path": event["path"].replace(KNOWN, known)}, LambdaContext())
+        return handler({**event, "path": event["path"].replace(KNOWN, known)}, LambdaContext())
 
     return call
 

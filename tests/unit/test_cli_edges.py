@@ -12,9 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from handlers.app import App
 from handlers.cli import main
-from handlers.root import reset as reset_root
-from handlers.root import root
 from handlers.tables import ensure_tables
 from handlers.views import amount, shown
 from loans import Loan
@@ -32,19 +31,19 @@ def test_a_port_outside_1_to_65535_is_a_usage_error(capsys, port):
 
 @pytest.mark.parametrize("argv", [["hydrate", ""], ["hydrate", "x" * 300], ["hydrate", "a\nb"],
                                   ["query", "loan", ""], ["snapshot", "ok", ""]])
-def test_an_unusable_id_is_one_line_and_a_usage_error_before_any_request(aws, capsys, argv):
+def test_an_unusable_id_is_one_line_and_a_usage_error_before_any_request(app, aws, capsys, argv):
     sent = []
-    root().dynamodb.meta.events.register("before-send", lambda **kwargs: sent.append(1))
+    app.dynamodb.meta.events.register("before-send", lambda **kwargs: sent.append(1))
     with pytest.raises(SystemExit) as exited:
-        main(argv)
+        main(argv, app)
     err = capsys.readouterr().err
     assert exited.value.code == 2 and sent == []
     assert err.count("\n") == 1 and err.startswith(f"aws-es {argv[0]}: id ") and "ValueError" not in err
 
 
 @pytest.fixture
-def loan(aws) -> Loan:
-    ensure_tables()
+def loan(app, aws) -> Loan:
+    ensure_tables(app)
     made = Loan()
     made.commit([{"type": "LoanCreated", "requested_amount": Decimal("1E+2"), "interest": Decimal("5E-2")},
                  {"type": "LoanApproved"}, {"type": "LoanDisbursed"},
@@ -71,10 +70,9 @@ def test_query_loan_prints_amounts_with_their_cents(loan, capsys):
 
 def test_an_unavailable_store_is_one_line_and_exit_1(loan, capsys, monkeypatch):
     monkeypatch.setattr("botocore.retries.standard.ExponentialBackoff.delay_amount", lambda self, context: 0)
-    reset_root()
-    root().dynamodb.meta.events.register("before-send.dynamodb",
-                                                  refusing(400, "ProvisionedThroughputExceededException"))
-    assert main(["hydrate", loan.id]) == 1
+    cold = App.from_env()  # as a new process: no warm cache
+    cold.dynamodb.meta.events.register("before-send.dynamodb", refusing(400, "ProvisionedThroughputExceededException"))
+    assert main(["hydrate", loan.id], cold) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("aws-es hydrate: ") and "Traceback" not in err
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 
 import pytest
 
 from core.codec import decode
 from handlers import commands
-from handlers.root import root
+from handlers.app import App
 from tests.api_support import LambdaContext, refusing, reply_of, resetting, rest_event
 
 
-def call(method: str, path: str, body: object = None, raw: str | None = None) -> tuple[int, dict]:
+def call(app: App, method: str, path: str, body: object = None, raw: str | None = None) -> tuple[int, dict]:
     event = {
         "httpMethod": method,
         "path": path,
@@ -23,13 +24,13 @@ def call(method: str, path: str, body: object = None, raw: str | None = None) ->
         "body": raw if raw is not None else (json.dumps(body) if body is not None else None),
         "isBase64Encoded": False,
     }
-    response = commands.lambda_handler(event, LambdaContext())
+    response = commands.handler_for(app)(event, LambdaContext())
     return response["statusCode"], json.loads(response["body"])
 
 
 @pytest.fixture
-def api(events_table):
-    return call
+def api(app, events_table):
+    return functools.partial(call, app)
 
 
 def test_a_loan_through_the_api_keeps_money_exact(api):
@@ -145,32 +146,32 @@ def test_an_event_over_400_kb_is_413_and_writes_nothing(api, dynamodb, disbursed
 
 
 @pytest.mark.parametrize(("method", "suffix"), [("GET", ""), ("POST", "/events")])
-def test_a_3000_byte_id_is_400_naming_id_before_any_request(api, dynamodb, method, suffix):
+def test_a_3000_byte_id_is_400_naming_id_before_any_request(app, api, dynamodb, method, suffix):
     sent = []
-    dynamodb_client = root().dynamodb
+    dynamodb_client = app.dynamodb
     dynamodb_client.meta.events.register("before-send.dynamodb", lambda **kwargs: sent.append(kwargs["event_name"]))
     status, body = api(method, "/loans/" + "x" * 3000 + suffix, {"type": "LoanApproved"})
     assert status == 400 and body["field"] == "id" and "3,000 bytes" in body["error"]
     assert sent == [] and stored_items(dynamodb) == []
 
 
-def test_a_base64_body_is_decoded(api, dynamodb):
+def test_a_base64_body_is_decoded(app, api, dynamodb):
     raw = base64.b64encode(b'{"requested_amount": 250.5, "interest": 0.1}').decode()
-    status, loan = call_event("POST", "/loans", raw, base64_encoded=True)
+    status, loan = call_event(app, "POST", "/loans", raw, base64_encoded=True)
     assert status == 201 and loan["requested_amount"] == "250.50" and loan["interest"] == "0.1"
 
 
 @pytest.mark.parametrize("raw", ["not base64!", "//79", "eyJh"])  # not base64; bytes ff fe fd; '{"a' cut short
-def test_a_base64_body_that_is_not_base64_utf8_json_is_422_naming_body(api, dynamodb, raw):
-    status, body = call_event("POST", "/loans", raw, base64_encoded=True)
+def test_a_base64_body_that_is_not_base64_utf8_json_is_422_naming_body(app, api, dynamodb, raw):
+    status, body = call_event(app, "POST", "/loans", raw, base64_encoded=True)
     assert status == 422 and body["field"] == "body"
     assert stored_items(dynamodb) == []
 
 
-def call_event(method: str, path: str, body: str | None, base64_encoded: bool = False,
+def call_event(app: App, method: str, path: str, body: str | None, base64_encoded: bool = False,
                request_context: dict | None = None) -> tuple[int, dict]:
     event = rest_event(method, path, body, base64_encoded=base64_encoded, request_context=request_context)
-    return reply_of(commands.lambda_handler(event, LambdaContext()))
+    return reply_of(commands.handler_for(app)(event, LambdaContext()))
 
 
 def test_amounts_leave_as_plain_decimal_strings_with_their_cents(api):
@@ -184,13 +185,14 @@ def test_amounts_leave_as_plain_decimal_strings_with_their_cents(api):
     assert api("GET", f"/loans/{loan['id']}")[1]["balance"] == "95.00"
 
 
-def test_meta_is_the_servers_correlation_id_and_caller(api, dynamodb):
+def test_meta_is_the_servers_correlation_id_and_caller(app, api, dynamodb):
     context = {"requestId": "req-42", "stage": "test", "identity": {"userArn": "arn:aws:iam::1:user/ana"},
                "authorizer": {"claims": {"sub": "user-7"}}}
-    status, loan = call_event("POST", "/loans", '{"requested_amount": 10, "interest": 0}', request_context=context)
+    status, loan = call_event(app, "POST", "/loans", '{"requested_amount": 10, "interest": 0}', request_context=context)
     assert status == 201
     iam = {"requestId": "req-43", "stage": "test", "identity": {"userArn": "arn:aws:iam::1:user/ana"}}
-    assert call_event("POST", f"/loans/{loan['id']}/events", '{"type": "LoanApproved"}', request_context=iam)[0] == 201
+    approved = call_event(app, "POST", f"/loans/{loan['id']}/events", '{"type": "LoanApproved"}', request_context=iam)
+    assert approved[0] == 201
     items = sorted(stored_items(dynamodb), key=lambda item: int(item["number"]["N"]))
     assert [decode(item["meta"]["S"]) for item in items] == [
         {"correlation_id": "req-42", "caller": "user-7"},
@@ -216,12 +218,12 @@ def test_a_stored_event_that_cannot_be_decoded_is_a_logged_500(api, dynamodb, di
                                                (400, "ThrottlingException"), (500, "InternalServerError"),
                                                (503, "ServiceUnavailable")])
 @pytest.mark.parametrize(("method", "suffix"), [("GET", ""), ("POST", "/events")])
-def test_an_unavailable_store_is_503_with_retry_after(api, dynamodb, disbursed, monkeypatch, status, code, method,
+def test_an_unavailable_store_is_503_with_retry_after(app, api, dynamodb, disbursed, monkeypatch, status, code, method,
                                                      suffix):
     monkeypatch.setattr("botocore.retries.standard.ExponentialBackoff.delay_amount", lambda self, context: 0)
     before = stored_items(dynamodb)
-    root().dynamodb.meta.events.register("before-send.dynamodb", refusing(status, code))
-    response = commands.lambda_handler(rest_event(method, f"/loans/{disbursed}{suffix}", '{"type": "LoanArrears"}'),
+    app.dynamodb.meta.events.register("before-send.dynamodb", refusing(status, code))
+    response = commands.handler_for(app)(rest_event(method, f"/loans/{disbursed}{suffix}", '{"type": "LoanArrears"}'),
                                        LambdaContext())
     assert response["statusCode"] == 503 and int(response["multiValueHeaders"]["Retry-After"][0]) > 0
     assert "unavailable" in json.loads(response["body"])["error"]
@@ -229,10 +231,10 @@ def test_an_unavailable_store_is_503_with_retry_after(api, dynamodb, disbursed, 
 
 
 @pytest.mark.parametrize(("method", "suffix"), [("GET", ""), ("POST", "/events")])
-def test_a_lost_connection_is_503(api, dynamodb, disbursed, monkeypatch, method, suffix):
+def test_a_lost_connection_is_503(app, api, dynamodb, disbursed, monkeypatch, method, suffix):
     monkeypatch.setattr("botocore.retries.standard.ExponentialBackoff.delay_amount", lambda self, context: 0)
     before = stored_items(dynamodb)
-    root().dynamodb.meta.events.register("before-send.dynamodb", resetting)
+    app.dynamodb.meta.events.register("before-send.dynamodb", resetting)
     status, body = api(method, f"/loans/{disbursed}{suffix}", {"type": "LoanArrears"})
     assert status == 503 and "unavailable" in body["error"]
     assert stored_items(dynamodb) == before

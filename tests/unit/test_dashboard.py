@@ -17,8 +17,8 @@ import pytest
 from core.dynamodb import DynamoDBEventStore
 from core.metering import RequestMeter
 from handlers import queries
+from handlers.app import App
 from handlers.cli import main
-from handlers.root import root
 from handlers.tables import ensure_tables
 from loans import Loan, dashboard
 from loans.dashboard_sources import sources
@@ -30,11 +30,11 @@ HOSTILE_ID = "<img src=x onerror=alert(1)>&'q'"
 HOSTILE_META = '"><script>alert("x")</script> & \'quoted\''
 
 
-def get(path: str, query: dict[str, str] | None = None) -> tuple[int, str]:
+def get(app: App, path: str, query: dict[str, str] | None = None) -> tuple[int, str]:
     event = {"httpMethod": "GET", "path": path, "resource": path, "headers": {},
              "queryStringParameters": query, "requestContext": {"requestId": "req-3", "stage": "test"},
              "body": None, "isBase64Encoded": False}
-    response = queries.lambda_handler(event, LambdaContext(function_name="loan-queries"))
+    response = queries.handler_for(app)(event, LambdaContext(function_name="loan-queries"))
     return response["statusCode"], response["body"]
 
 
@@ -50,17 +50,17 @@ def open_loan(payments: int, then: tuple[str, ...] = (), loan_id: str | None = N
 
 
 @pytest.fixture
-def book(aws) -> dict[str, Loan]:
-    ensure_tables()
+def book(app, aws) -> dict[str, Loan]:
+    ensure_tables(app)
     made = {"arrears": open_loan(2, ("LoanArrears",)), "collections": open_loan(0, ("LoanArrears", "LoanCollections")),
             "paid": open_loan(1), "new": Loan()}
     made["new"].commit({"type": "LoanCreated", "requested_amount": Decimal("5.00"), "interest": Decimal("0")})
-    assert main(["project", "--once"]) == 0
+    assert main(["project", "--once"], app) == 0
     return made
 
 
-def test_the_dashboard_shows_what_the_write_side_holds(book):
-    status, body = get("/dashboard")
+def test_the_dashboard_shows_what_the_write_side_holds(app, book):
+    status, body = get(app, "/dashboard")
     page = Page(body)
     assert status == 200 and page.scripts == 0
     expected: dict[str, list[Decimal]] = {}
@@ -83,8 +83,8 @@ def test_the_dashboard_shows_what_the_write_side_holds(book):
     assert "loan-summary | 0 | never (initial generation)" in page.sections["health"]
 
 
-def test_the_per_day_charts_show_todays_collections_and_new_loans(book):
-    body = get("/dashboard")[1]
+def test_the_per_day_charts_show_todays_collections_and_new_loans(app, book):
+    body = get(app, "/dashboard")[1]
     today = datetime.now(UTC).date().isoformat()
     shown = re.findall(rf"<title>{today}: ([0-9.,]+)</title>", body)
     disbursed = [loan for loan in book.values() if loan.status not in ("CREATED", "APPROVED", "REJECTED")]
@@ -95,31 +95,31 @@ def test_the_per_day_charts_show_todays_collections_and_new_loans(book):
     assert len(Page(body).bars) >= 4 * dashboard.DAYS
 
 
-def test_the_page_reads_a_bounded_number_of_items_and_never_scans(book):
+def test_the_page_reads_a_bounded_number_of_items_and_never_scans(app, book):
     calls: Counter[str] = Counter()
-    root().dynamodb.meta.events.register("before-call.dynamodb.*",
+    app.dynamodb.meta.events.register("before-call.dynamodb.*",
                                                  lambda model, **_: calls.update([model.name]))
-    assert get("/dashboard")[0] == 200
+    assert get(app, "/dashboard")[0] == 200
     assert "Scan" not in calls
     # the newest of each status, one page of each watched status, one key per day of the daily counters
     assert calls["Query"] == 8 + 2 + dashboard.DAYS
     assert calls["BatchGetItem"] == 1
 
 
-def test_days_since_the_last_payment_follow_the_clock(book):
+def test_days_since_the_last_payment_follow_the_clock(app, book):
     paid = book["arrears"].last_updated
-    later = dataclasses.replace(sources(root()), clock=lambda: paid + timedelta(days=3, hours=1))
+    later = dataclasses.replace(sources(app), clock=lambda: paid + timedelta(days=3, hours=1))
     listing = dashboard.read_watch(later, "ARREARS", None)
     assert [loan["days_since_payment"] for loan in listing["loans"]] == [3]
 
 
-def test_a_watched_status_pages_through_the_index(aws):
-    ensure_tables()
+def test_a_watched_status_pages_through_the_index(app, aws):
+    ensure_tables(app)
     ids = {open_loan(0, ("LoanArrears",)).id for _ in range(dashboard.WATCH_PAGE + 3)}
-    assert main(["project", "--once"]) == 0
+    assert main(["project", "--once"], app) == 0
     seen, query, pages = [], None, 0
     while True:
-        page = Page(get("/dashboard", query)[1])
+        page = Page(get(app, "/dashboard", query)[1])
         pages += 1
         seen += [row[0] for row in page.rows("arrears")[1:]]
         more = [href for href, text in page.links if text == "next page"]
@@ -129,14 +129,14 @@ def test_a_watched_status_pages_through_the_index(aws):
     assert pages == 2 and len(seen) == len(ids) and set(seen) == ids
 
 
-def test_a_loan_page_pages_its_history_newest_first(aws):
-    ensure_tables()
+def test_a_loan_page_pages_its_history_newest_first(app, aws):
+    ensure_tables(app)
     loan = open_loan(dashboard.HISTORY_PAGE + 7)
-    assert main(["project", "--once"]) == 0
+    assert main(["project", "--once"], app) == 0
     path = f"/dashboard/loans/{loan.id}"
     numbers, query = [], None
     while True:
-        status, body = get(path, query)
+        status, body = get(app, path, query)
         assert status == 200
         page = Page(body)
         numbers += [int(row[0]) for row in page.rows("events")[1:]]
@@ -148,15 +148,15 @@ def test_a_loan_page_pages_its_history_newest_first(aws):
     assert ["version", str(loan.version)] in page.rows("summary")
 
 
-def test_a_loan_page_reads_its_events_through_the_store_in_one_small_request(aws):
-    ensure_tables()
+def test_a_loan_page_reads_its_events_through_the_store_in_one_small_request(app, aws):
+    ensure_tables(app)
     loan = open_loan(dashboard.HISTORY_PAGE * 2)
     assert main(["project", "--once"]) == 0
-    current = sources(root())
+    current = sources(app)
     client = boto3.client("dynamodb", region_name="us-east-1")
     meter = RequestMeter()
     meter.attach(client)
-    metered = dataclasses.replace(current, client=client, events=DynamoDBEventStore(root().table(Loan), client))
+    metered = dataclasses.replace(current, client=client, events=DynamoDBEventStore(app.table(Loan), client))
     view = dashboard.loan_history_view(metered, loan.id, loan.version - 10)
     assert [event["number"] for event in view["events"]] == list(range(loan.version - 11, loan.version - 61, -1))
     assert view["before"] == loan.version - 60
@@ -170,22 +170,22 @@ def test_a_loan_page_reads_its_events_through_the_store_in_one_small_request(aws
     ("/dashboard/loans/x", {"before": "9" * 400}, 400, "before"),
     ("/dashboard", {"arrears": "not-a-cursor"}, 400, "cursor"),
 ])
-def test_bad_requests_name_what_was_wrong(book, path, query, status, field):
-    code, body = get(path, query)
+def test_bad_requests_name_what_was_wrong(app, book, path, query, status, field):
+    code, body = get(app, path, query)
     reply = json.loads(body)
     assert code == status and reply.get("field") == field and len(reply["error"]) < 200
 
 
-def test_hostile_ids_and_meta_show_as_text(aws):
-    ensure_tables()
+def test_hostile_ids_and_meta_show_as_text(app, aws):
+    ensure_tables(app)
     loan = open_loan(1, ("LoanArrears",), loan_id=HOSTILE_ID, meta={"note": HOSTILE_META})
-    assert main(["project", "--once"]) == 0
-    status, body = get("/dashboard")
+    assert main(["project", "--once"], app) == 0
+    status, body = get(app, "/dashboard")
     assert status == 200 and "<img" not in body and "<script" not in body
     page = Page(body)
     assert page.rows("arrears")[1][0] == HOSTILE_ID
     assert (f"/dashboard/loans/{quote(HOSTILE_ID, safe='')}", HOSTILE_ID) in page.links
-    status, body = get(f"/dashboard/loans/{loan.id}")
+    status, body = get(app, f"/dashboard/loans/{loan.id}")
     assert status == 200 and "<img" not in body and "<script" not in body
     page = Page(body)
     created = page.rows("events")[-1]

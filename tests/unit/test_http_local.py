@@ -41,9 +41,9 @@ def raw(base: str, lines: list[str]) -> tuple[int, str]:
 
 
 @pytest.fixture
-def server(aws) -> Iterator[str]:
-    ensure_tables()
-    api = ApiServer().start()
+def server(app, aws) -> Iterator[str]:
+    ensure_tables(app)
+    api = ApiServer(handlers=default_handlers(app)).start()
     yield api.url
     api.stop()
 
@@ -120,9 +120,9 @@ def test_the_proxy_event_holds_the_request_as_api_gateway_would():
     ("GET", "/loans", "queries"), ("GET", "/loans/x/summary", "queries"), ("GET", "/loans/x", "commands"),
     ("POST", "/loans", "commands"), ("POST", "/dashboard", "commands"), ("GET", "/nowhere", "commands"),
 ])
-def test_requests_go_to_the_api_whose_routes_serve_them(aws, method, path, api):
+def test_requests_go_to_the_api_whose_routes_serve_them(app, aws, method, path, api):
     """Reads go to the queries API unless it has no route for them; writes to the commands API."""
-    ensure_tables()
+    ensure_tables(app)
     served: list[str] = []
 
     def recording(name, handler):
@@ -132,7 +132,8 @@ def test_requests_go_to_the_api_whose_routes_serve_them(aws, method, path, api):
             return reply
         return run
 
-    server = ApiServer(handlers={name: recording(name, handler) for name, handler in default_handlers().items()})
+    handlers = default_handlers(app)
+    server = ApiServer(handlers={name: recording(name, handler) for name, handler in handlers.items()})
     try:
         server.invoke(method, path, {}, None)
     finally:

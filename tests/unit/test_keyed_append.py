@@ -10,6 +10,7 @@ from core.errors import AlreadyCommittedError, KeyReusedError
 from core.events import RecordedEvent
 from core.store import MAX_EVENTS_PER_APPEND, KeyMarker
 from handlers import idempotency
+from handlers.settings import Settings
 from handlers.tables import ensure_table
 
 TABLE = "Idempotency"
@@ -26,7 +27,7 @@ def marker(key: str = "k1", request_hash: str = "h1", reply: str = '{"status": 2
 @pytest.fixture
 def store(event_store):
     if isinstance(event_store, DynamoDBEventStore):
-        ensure_table(event_store.client, {**idempotency.table_definition(), "TableName": TABLE})
+        ensure_table(event_store.client, {**idempotency.table_definition(Settings()), "TableName": TABLE})
     return event_store
 
 

@@ -7,8 +7,7 @@ from typing import Any
 
 import boto3
 
-from handlers.projector import lambda_handler
-from handlers.root import root
+from handlers.projector import handler_for
 from handlers.tables import ensure_tables
 from projections.runner import LocalContext
 from tests.projection_support import actual, commit_history, create_tables, expected, log_events, projector
@@ -37,8 +36,8 @@ def test_a_conflicting_concurrent_write_is_re_read_and_retried(aws: None) -> Non
     assert actual(client, tables) == expected(client)
 
 
-def test_the_logger_carries_the_correlation_id_and_metrics_count_the_batch(aws: None, capsys: Any) -> None:
-    ensure_tables()
+def test_the_logger_carries_the_correlation_id_and_metrics_count_the_batch(app, aws: None, capsys: Any) -> None:
+    ensure_tables(app)
     client = boto3.client("dynamodb", region_name="us-east-1")
     from loans import Loan
 
@@ -47,12 +46,12 @@ def test_the_logger_carries_the_correlation_id_and_metrics_count_the_batch(aws: 
                  "meta": {"correlation_id": "order-42"}})
 
     records: list[dict[str, Any]] = []
-    root().runner(handler=lambda event, _: records.extend(event["Records"])).drain()
+    app.runner(lambda event, _: records.extend(event["Records"])).drain()
     from handlers.projector import logger, metrics
 
     metrics.clear_metrics()  # a local stack earlier in this process ran with metrics disabled (never flushed)
     records.append({"eventID": "broken", "eventName": "INSERT", "dynamodb": {"SequenceNumber": "999"}})
-    reply = lambda_handler({"Records": records}, LocalContext())
+    reply = handler_for(app)({"Records": records}, LocalContext())
     assert reply == {"batchItemFailures": [{"itemIdentifier": "999"}]}
     assert logger.get_correlation_id() == "order-42"
     metrics = capsys.readouterr().out  # EMF on stdout

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import boto3
 import pytest
 
-from handlers.projector import lambda_handler
-from handlers.root import reset as reset_root
-from handlers.root import root
+from handlers.app import App
+from handlers.projector import handler_for
 from handlers.settings import Settings
 from handlers.tables import ensure_tables
 from loans import Loan
@@ -21,34 +22,41 @@ from tests.projection_support import actual, expected
 
 
 @pytest.fixture
-def stack(aws: None) -> Any:
-    ensure_tables()
-    return root().dynamodb
+def stack(app: App, aws: None) -> Any:
+    ensure_tables(app)
+    return app.dynamodb
 
 
-def stream_records(client: Any) -> list[dict[str, Any]]:
+@pytest.fixture
+def stream_records(app: App) -> Callable[[Any], list[dict[str, Any]]]:
     """Lambda-shaped records of everything on the events table's stream, as the runner builds them."""
-    captured: list[dict[str, Any]] = []
-    runner = root().runner(handler=lambda event, _: captured.extend(event["Records"]))
-    runner.drain()
-    return captured
+
+    def records(client: Any) -> list[dict[str, Any]]:
+        captured: list[dict[str, Any]] = []
+        runner = app.runner(lambda event, _: captured.extend(event["Records"]))
+        runner.drain()
+        return captured
+
+    return records
 
 
-def live_tables() -> Any:
+@pytest.fixture
+def live_tables(app: App) -> Callable[[], Any]:
     from projections.tables import tables_for
 
-    return tables_for(root().projection("loan-summary"), 0)
+    return lambda: tables_for(app.projection("loan-summary"), 0)
 
 
-def test_handler_folds_real_stream_records_and_reports_no_failures(stack: Any) -> None:
+def test_handler_folds_real_stream_records_and_reports_no_failures(
+        app, stream_records, live_tables, stack: Any) -> None:
     run_portfolio()
     records = stream_records(stack)
     assert records and all(r["eventSourceARN"].startswith("arn:") for r in records)
     assert all(isinstance(r["dynamodb"]["ApproximateCreationDateTime"], float) for r in records)
-    assert lambda_handler({"Records": records}, LocalContext()) == {"batchItemFailures": []}
+    assert handler_for(app)({"Records": records}, LocalContext()) == {"batchItemFailures": []}
     assert actual(stack, live_tables()) == expected(stack)
     # redelivering the whole batch changes nothing
-    assert lambda_handler({"Records": records}, LocalContext()) == {"batchItemFailures": []}
+    assert handler_for(app)({"Records": records}, LocalContext()) == {"batchItemFailures": []}
     assert actual(stack, live_tables()) == expected(stack)
 
 
@@ -59,14 +67,14 @@ def test_handler_folds_real_stream_records_and_reports_no_failures(stack: Any) -
     lambda r: r["dynamodb"]["NewImage"].update(data={"S": "not json"}),
     lambda r: r.update(eventName="UPSERT"),
 ])
-def test_a_malformed_record_fails_alone(stack: Any, damage: Any) -> None:
+def test_a_malformed_record_fails_alone(app, stream_records, live_tables, stack: Any, damage: Any) -> None:
     run_portfolio()
     records = stream_records(stack)
     victim = records[0]
     sequence = victim["dynamodb"]["SequenceNumber"]
     ids = {r["dynamodb"]["SequenceNumber"]: r["dynamodb"]["NewImage"]["id"]["S"] for r in records}
     damage(victim)
-    reply = lambda_handler({"Records": records}, LocalContext())
+    reply = handler_for(app)({"Records": records}, LocalContext())
     failed = [item["itemIdentifier"] for item in reply["batchItemFailures"]]
     # the record fails, and (when its aggregate is known) so do its aggregate's other records, no one else's
     assert failed[0] == sequence
@@ -75,16 +83,17 @@ def test_a_malformed_record_fails_alone(stack: Any, damage: Any) -> None:
     assert set(ids.values()) - {ids[sequence]} <= set(rows)  # every other loan was applied
 
 
-def test_a_record_without_a_sequence_number_is_logged_not_reported(stack: Any) -> None:
+def test_a_record_without_a_sequence_number_is_logged_not_reported(
+        app, stream_records, live_tables, stack: Any) -> None:
     run_portfolio()
     records = stream_records(stack)
     records[0].pop("dynamodb")
-    assert lambda_handler({"Records": records}, LocalContext()) == {"batchItemFailures": []}
+    assert handler_for(app)({"Records": records}, LocalContext()) == {"batchItemFailures": []}
     rows, _ = actual(stack, live_tables())
     assert len(rows) == 7
 
 
-def test_records_that_are_not_events_are_ignored(stack: Any) -> None:
+def test_records_that_are_not_events_are_ignored(app, stream_records, live_tables, stack: Any) -> None:
     loan = Loan()
     loan.commit({"type": "LoanCreated", "requested_amount": __import__("decimal").Decimal("10.00"),
                  "interest": __import__("decimal").Decimal("0")})
@@ -93,15 +102,13 @@ def test_records_that_are_not_events_are_ignored(stack: Any) -> None:
     stack.delete_item(TableName="Loans", Key={"id": {"S": loan.id}, "number": {"N": "1.5"}})
     records = stream_records(stack)
     assert [r["eventName"] for r in records] == ["INSERT", "INSERT", "REMOVE"]
-    assert lambda_handler({"Records": records}, LocalContext()) == {"batchItemFailures": []}
+    assert handler_for(app)({"Records": records}, LocalContext()) == {"batchItemFailures": []}
     rows, _ = actual(stack, live_tables())
     assert rows[loan.id]["version"] == 1
 
 
-def test_a_poison_record_ends_in_the_on_failure_queue_and_the_rest_is_applied(
-        stack: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PROJECTOR_MAX_RETRIES", "2")
-    monkeypatch.setenv("PROJECTOR_BATCH_WINDOW", "0")
+def test_a_poison_record_ends_in_the_on_failure_queue_and_the_rest_is_applied(live_tables, stack: Any) -> None:
+    tuned = App.from_env({**os.environ, "PROJECTOR_MAX_RETRIES": "2", "PROJECTOR_BATCH_WINDOW": "0"})
     run_portfolio()
     poison = "poison-loan"
     stack.put_item(TableName="Loans", Item={"id": {"S": poison}, "number": {"N": "1"}, "type": {"S": "LoanCreated"},
@@ -111,9 +118,9 @@ def test_a_poison_record_ends_in_the_on_failure_queue_and_the_rest_is_applied(
 
     def counting(event: dict[str, Any], context: Any) -> Any:
         invocations.append(len(event["Records"]))
-        return lambda_handler(event, context)
+        return handler_for(tuned)(event, context)
 
-    runner = root().runner(handler=counting)
+    runner = tuned.runner(counting)
     runner.drain()
     assert runner.given_up == 1
     sqs = boto3.client("sqs", region_name="us-east-1")
@@ -150,11 +157,9 @@ def test_a_bad_flag_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_without_bisection_a_failing_batch_is_retried_whole_then_given_up_from_the_failed_record(
-        stack: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PROJECTOR_BISECT", "false")
-    monkeypatch.setenv("PROJECTOR_MAX_RETRIES", "1")
-    monkeypatch.setenv("PROJECTOR_BATCH_SIZE", "5")
-    reset_root()
+        stack: Any) -> None:
+    tuned = App.from_env({**os.environ, "PROJECTOR_BISECT": "false", "PROJECTOR_MAX_RETRIES": "1",
+                          "PROJECTOR_BATCH_SIZE": "5"})
     run_portfolio()
     calls: list[list[str]] = []
 
@@ -163,16 +168,17 @@ def test_without_bisection_a_failing_batch_is_retried_whole_then_given_up_from_t
         calls.append(sequences)
         if len(calls) <= 2:  # the first batch's third record fails on the first try and on the retry
             return {"batchItemFailures": [{"itemIdentifier": calls[0][2]}]}
-        return lambda_handler(event, context)
+        return handler_for(tuned)(event, context)
 
-    runner = root().runner(handler=fails_the_third_record)
+    runner = tuned.runner(fails_the_third_record)
     runner.drain()
     assert len(calls[0]) == 5 and calls[1] == calls[0][2:]  # retried from the lowest failed record
     assert runner.given_up == 3 and calls[2][0] not in calls[0]  # then given up on, and the stream moves on
     assert runner.delivered == 29
 
 
-def test_failures_are_matched_by_sequence_number_even_when_the_records_were_copied(stack: Any) -> None:
+def test_failures_are_matched_by_sequence_number_even_when_the_records_were_copied(
+        app, stream_records, stack: Any) -> None:
     import copy
 
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -185,7 +191,7 @@ def test_failures_are_matched_by_sequence_number_even_when_the_records_were_copi
     victim = event["Records"][0]
     victim["dynamodb"]["NewImage"]["data"] = {"S": "not json"}
     copied = copy.deepcopy(event)  # what the batch was parsed from is not the object the reply is built from
-    result = project_batch(DynamoDBStreamEvent(copied).records, root().projector("Loans")[0], time.time(),
+    result = project_batch(DynamoDBStreamEvent(copied).records, app.projector("Loans")[0], time.time(),
                            source_table="Loans")
     reply = process_partial_response(event=event, record_handler=result.check, context=LocalContext(),
                                      processor=BatchProcessor(event_type=EventType.DynamoDBStreams))
@@ -194,7 +200,8 @@ def test_failures_are_matched_by_sequence_number_even_when_the_records_were_copi
                                           for r in event["Records"] if r["dynamodb"]["NewImage"]["id"]["S"] == loan_id]
 
 
-def test_a_record_from_another_tables_stream_is_reported_and_never_folded(stack: Any) -> None:
+def test_a_record_from_another_tables_stream_is_reported_and_never_folded(
+        app, stream_records, live_tables, stack: Any) -> None:
     from core.dynamodb import events_table_definition
 
     stack.create_table(**events_table_definition("Orders"))
@@ -206,14 +213,14 @@ def test_a_record_from_another_tables_stream_is_reported_and_never_folded(stack:
     stranger["eventSourceARN"] = orders_stream
     stranger["dynamodb"]["NewImage"]["id"] = {"S": "order-1"}
     unlabelled.pop("eventSourceARN")
-    reply = lambda_handler({"Records": records}, LocalContext())
+    reply = handler_for(app)({"Records": records}, LocalContext())
     failed = {item["itemIdentifier"] for item in reply["batchItemFailures"]}
     assert failed == {stranger["dynamodb"]["SequenceNumber"], unlabelled["dynamodb"]["SequenceNumber"]}
     from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
 
     from projections.batch import project_batch
 
-    result = project_batch(DynamoDBStreamEvent({"Records": [stranger]}).records, root().projector("Loans")[0],
+    result = project_batch(DynamoDBStreamEvent({"Records": [stranger]}).records, app.projector("Loans")[0],
                            time.time(), source_table="Loans")
     assert result.failed_records == {stranger["dynamodb"]["SequenceNumber"]: (
         f"stream record {stranger['eventID']} comes from the stream of table 'Orders', not of the events table "
@@ -252,12 +259,12 @@ def fail_batch_get(client: Any, reply: Any) -> list[dict[str, Any]]:
 
 
 def test_when_the_rows_cannot_be_read_the_records_are_reported_not_the_batch_raised(
-        stack: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        app, stream_records, live_tables, stack: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("botocore.retries.standard.ExponentialBackoff.delay_amount", lambda self, context: 0)
     run_portfolio()
     records = stream_records(stack)
     seen = fail_batch_get(stack, lambda items: (500, {"__type": "InternalServerError", "message": "down"}))
-    reply = lambda_handler({"Records": records}, LocalContext())
+    reply = handler_for(app)({"Records": records}, LocalContext())
     assert len(seen) > 1  # botocore retried the read, to no avail
     assert {item["itemIdentifier"] for item in reply["batchItemFailures"]} == {
         record["dynamodb"]["SequenceNumber"] for record in records}
@@ -265,7 +272,7 @@ def test_when_the_rows_cannot_be_read_the_records_are_reported_not_the_batch_rai
 
 
 def test_keys_left_unprocessed_for_good_fail_only_their_loans_records(
-        stack: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        app, stream_records, live_tables, stack: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("projections.dynamodb_store.READ_PAUSE", 0, raising=False)  # raising: absent before the fix
     run_portfolio()
     records = stream_records(stack)
@@ -284,7 +291,7 @@ def test_keys_left_unprocessed_for_good_fail_only_their_loans_records(
         return 200, {"Responses": found, "UnprocessedKeys": {table: {**spec, "Keys": keys}}}
 
     seen = fail_batch_get(stack, leaves_one_key_unprocessed)
-    reply = lambda_handler({"Records": records}, LocalContext())
+    reply = handler_for(app)({"Records": records}, LocalContext())
     assert {item["itemIdentifier"] for item in reply["batchItemFailures"]} == {
         sequence for sequence, loan_id in owner.items() if loan_id == stuck}
     rows, _ = actual(stack, live_tables())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -17,9 +18,9 @@ from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
 
 from core.aggregate import handler_name
 from core.codec import encode
+from handlers.app import App
 from handlers.cli import main
-from handlers.projector import lambda_handler
-from handlers.root import root
+from handlers.projector import handler_for, runner
 from handlers.tables import ensure_tables
 from loans import Loan
 from loans.demo import run_portfolio
@@ -39,14 +40,21 @@ def put_event(client: Any, loan_id: str, number: int, event_type: str, **data: A
 
 
 @pytest.fixture
-def foreign(aws: None, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+def app(_isolated_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[App]:
+    """The test's App and `main`'s read the control table afresh every time."""
+    monkeypatch.setenv("PROJECTION_CONTROL_TTL", "0")
+    with App.from_env().bound() as built:
+        yield built
+
+
+@pytest.fixture
+def foreign(app: App, aws: None) -> dict[str, str]:
     """The demo portfolio projected live, then two loans with foreign-spelled events in the log; returns,
     per bad loan, the event that cannot be folded."""
-    monkeypatch.setenv("PROJECTION_CONTROL_TTL", "0")
-    ensure_tables()
+    ensure_tables(app)
     loans = [loan for _, loan in run_portfolio()]
-    root().runner().drain()
-    client = root().dynamodb
+    runner(app).drain()
+    client = app.dynamodb
     repaying = next(loan for loan in loans if loan.status == "PAID" and loan.balance > 0)
     put_event(client, repaying.id, repaying.version + 1, "loan_paid", amount=Decimal("10.00"))
     put_event(client, "foreign-created", 1, "loan_created", requested_amount=Decimal("100.00"),
@@ -57,9 +65,9 @@ def foreign(aws: None, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 
 
 def test_a_rebuild_names_each_loan_it_cannot_fold_finishes_the_rest_and_does_not_switch(
-        foreign: dict[str, str], capsys: Any) -> None:
+        app, foreign: dict[str, str], capsys: Any) -> None:
     bad = foreign
-    client = root().dynamodb
+    client = app.dynamodb
     before = scan_rows(client, PROJECTION, tables_for(PROJECTION, 0))
     assert main(["rebuild", "loan-summary", "--of", "4"]) == 1
     out, err = capsys.readouterr()
@@ -67,7 +75,7 @@ def test_a_rebuild_names_each_loan_it_cannot_fold_finishes_the_rest_and_does_not
         assert any(loan_id in line and event in line and "did you mean Loan" in line for line in out.splitlines())
     assert "KeyError" not in out + err
     assert "generation 1 was not switched live: 2 aggregates could not be folded" in err
-    assert root().control().live(PROJECTION.name) == 0
+    assert app.control().live(PROJECTION.name) == 0
     # every other loan was folded into the new generation, with its counters
     rebuilt = tables_for(PROJECTION, 1)
     rows = scan_rows(client, PROJECTION, rebuilt)
@@ -76,7 +84,7 @@ def test_a_rebuild_names_each_loan_it_cannot_fold_finishes_the_rest_and_does_not
     # run again: it still refuses to switch, and says why
     assert main(["rebuild", "loan-summary", "--of", "4"]) == 1
     assert "2 aggregates could not be folded" in capsys.readouterr().err
-    assert root().control().live(PROJECTION.name) == 0
+    assert app.control().live(PROJECTION.name) == 0
 
 
 def test_verify_names_each_loan_whose_log_disagrees_with_its_row(foreign: dict[str, str], capsys: Any) -> None:
@@ -88,24 +96,24 @@ def test_verify_names_each_loan_whose_log_disagrees_with_its_row(foreign: dict[s
     assert "KeyError" not in out + err
 
 
-def test_the_live_projector_reports_the_records_it_cannot_fold_by_name(foreign: dict[str, str]) -> None:
+def test_the_live_projector_reports_the_records_it_cannot_fold_by_name(app, foreign: dict[str, str]) -> None:
     bad = foreign
     newcomer = Loan()
     newcomer.commit({"type": "LoanCreated", "requested_amount": Decimal("5.00"), "interest": Decimal("0")})
     records: list[dict[str, Any]] = []
-    root().runner(handler=lambda event, _: records.extend(event["Records"])).drain()
+    app.runner(lambda event, _: records.extend(event["Records"])).drain()
     assert len(records) == 5  # the runner resumed after what the fixture projected
     owner = {r["dynamodb"]["SequenceNumber"]: r["dynamodb"]["NewImage"]["id"]["S"] for r in records}
-    reply = lambda_handler({"Records": records}, LocalContext())
+    reply = handler_for(app)({"Records": records}, LocalContext())
     failed = {item["itemIdentifier"] for item in reply["batchItemFailures"]}
     assert failed == {sequence for sequence, loan_id in owner.items() if loan_id in bad}
-    result = project_batch(DynamoDBStreamEvent({"Records": records}).records, root().projector("Loans")[0],
+    result = project_batch(DynamoDBStreamEvent({"Records": records}).records, app.projector("Loans")[0],
                            time.time(), source_table="Loans")
     for sequence in failed:
         loan_id = owner[sequence]
         assert f"cannot fold event {bad[loan_id]} of {loan_id!r}" in result.failed_records[sequence]
     tables = tables_for(PROJECTION, 0)
-    assert scan_rows(root().dynamodb, PROJECTION, tables)[newcomer.id]["status"] == "CREATED"
+    assert scan_rows(app.dynamodb, PROJECTION, tables)[newcomer.id]["status"] == "CREATED"
 
 
 def test_a_fold_that_fails_is_reported_for_that_loan_naming_the_event(aws: None) -> None:

@@ -9,24 +9,24 @@ from decimal import Decimal
 import pytest
 
 from handlers import queries
+from handlers.app import App
 from handlers.cli import main
-from handlers.root import root
 from handlers.tables import ensure_tables
 from loans import Loan
 from tests.api_support import LambdaContext, refusing, rest_event
 
 
-def get(path: str, query: dict[str, str] | None = None) -> tuple[int, dict]:
+def get(app: App, path: str, query: dict[str, str] | None = None) -> tuple[int, dict]:
     event = {"httpMethod": "GET", "path": path, "resource": path, "headers": {},
              "queryStringParameters": query, "requestContext": {"requestId": "req-2", "stage": "test"},
              "body": None, "isBase64Encoded": False}
-    response = queries.lambda_handler(event, LambdaContext(function_name="loan-queries"))
+    response = queries.handler_for(app)(event, LambdaContext(function_name="loan-queries"))
     return response["statusCode"], json.loads(response["body"])
 
 
 @pytest.fixture
-def loans(aws) -> list[Loan]:
-    ensure_tables()
+def loans(app, aws) -> list[Loan]:
+    ensure_tables(app)
     made = []
     for payments in (0, 1, 2):
         loan = Loan()
@@ -35,23 +35,23 @@ def loans(aws) -> list[Loan]:
         for _ in range(payments):
             loan.commit({"type": "LoanPaid", "amount": Decimal("10.00")})
         made.append(loan)
-    assert main(["project", "--once"]) == 0
+    assert main(["project", "--once"], app) == 0
     return made
 
 
-def test_summary_portfolio_and_listing_by_status(loans):
-    status, row = get(f"/loans/{loans[2].id}/summary")
+def test_summary_portfolio_and_listing_by_status(app, loans):
+    status, row = get(app, f"/loans/{loans[2].id}/summary")
     assert status == 200
     assert (row["id"], row["status"], row["balance"], row["total_paid"], row["version"]) == (
         loans[2].id, "PAID", "90.00", "20.00", 5)
-    status, portfolio = get("/portfolio")
+    status, portfolio = get(app, "/portfolio")
     assert status == 200 and portfolio == {
         "DISBURSED": {"loans": 1, "principal": "100.00", "outstanding": "110.00"},
         "PAID": {"loans": 2, "principal": "200.00", "outstanding": "190.00"},
     }
-    status, listing = get("/loans", {"status": "PAID"})
+    status, listing = get(app, "/loans", {"status": "PAID"})
     assert status == 200 and [loan["id"] for loan in listing["loans"]] == [loans[2].id, loans[1].id]
-    assert get("/loans", {"status": "PAID", "limit": "1"})[1]["loans"][0]["id"] == loans[2].id
+    assert get(app, "/loans", {"status": "PAID", "limit": "1"})[1]["loans"][0]["id"] == loans[2].id
 
 
 @pytest.mark.parametrize(("query", "message"), [
@@ -60,36 +60,36 @@ def test_summary_portfolio_and_listing_by_status(loans):
     ({"status": "PAID", "limit": "0"}, "limit must be a whole number from 1 to 1000, not '0'"),
     ({"status": "PAID", "limit": "many"}, "not 'many'"),
 ])
-def test_bad_listing_queries_name_what_was_wrong(loans, query, message):
-    status, body = get("/loans", query)
+def test_bad_listing_queries_name_what_was_wrong(app, loans, query, message):
+    status, body = get(app, "/loans", query)
     assert status == 400 and message in body["error"]
 
 
-def test_an_unknown_loan_is_404(loans):
-    assert get("/loans/nope/summary") == (404, {"error": "no loan 'nope'"})
+def test_an_unknown_loan_is_404(app, loans):
+    assert get(app, "/loans/nope/summary") == (404, {"error": "no loan 'nope'"})
 
 
 # -- odd limits and ids, cursor paging, an unavailable store --------------------------------------
 
 @pytest.mark.parametrize("limit", ["²", "⑤", "9" * 5000, "1001", "-1", " 5", "5 ", "0x10", "1e2"])
-def test_a_limit_is_ascii_digits_from_1_to_1000(loans, limit):
-    status, body = get("/loans", {"status": "PAID", "limit": limit})
+def test_a_limit_is_ascii_digits_from_1_to_1000(app, loans, limit):
+    status, body = get(app, "/loans", {"status": "PAID", "limit": limit})
     assert status == 400 and body["field"] == "limit" and "from 1 to 1000" in body["error"]
     assert len(body["error"]) < 200
 
 
-def test_a_3000_byte_id_is_400_naming_id_before_any_request(loans):
+def test_a_3000_byte_id_is_400_naming_id_before_any_request(app, loans):
     sent = []
-    root().dynamodb.meta.events.register("before-send.dynamodb", lambda **kwargs: sent.append(1))
-    status, body = get("/loans/" + "x" * 3000 + "/summary")
+    app.dynamodb.meta.events.register("before-send.dynamodb", lambda **kwargs: sent.append(1))
+    status, body = get(app, "/loans/" + "x" * 3000 + "/summary")
     assert status == 400 and body["field"] == "id" and "3,000 bytes" in body["error"] and sent == []
 
 
-def page_through(status: str, limit: int) -> list[str]:
+def page_through(app: App, status: str, limit: int) -> list[str]:
     seen, cursor = [], None
     for _ in range(100):
         query = {"status": status, "limit": str(limit), **({"cursor": cursor} if cursor else {})}
-        code, page = get("/loans", query)
+        code, page = get(app, "/loans", query)
         assert code == 200 and len(page["loans"]) <= limit
         seen += [loan["id"] for loan in page["loans"]]
         cursor = page.get("next")
@@ -99,28 +99,28 @@ def page_through(status: str, limit: int) -> list[str]:
 
 
 @pytest.fixture
-def many(aws) -> list[str]:
+def many(app, aws) -> list[str]:
     """Eleven loans just created (status CREATED), projected."""
-    ensure_tables()
+    ensure_tables(app)
     made = []
     for _ in range(11):
         loan = Loan()
         loan.commit({"type": "LoanCreated", "requested_amount": Decimal("1E+2"), "interest": Decimal("0.10")})
         made.append(loan.id)
-    assert main(["project", "--once"]) == 0
+    assert main(["project", "--once"], app) == 0
     return made
 
 
 @pytest.mark.parametrize("limit", [1, 3, 4, 11, 50])
-def test_paging_with_the_cursor_reaches_every_loan_exactly_once(many, limit):
-    seen = page_through("CREATED", limit)
+def test_paging_with_the_cursor_reaches_every_loan_exactly_once(app, many, limit):
+    seen = page_through(app, "CREATED", limit)
     assert sorted(seen) == sorted(many) and len(seen) == len(many)
 
 
-def test_listed_amounts_are_plain_decimal_strings_with_their_cents(many):
-    _, page = get("/loans", {"status": "CREATED", "limit": "2"})
+def test_listed_amounts_are_plain_decimal_strings_with_their_cents(app, many):
+    _, page = get(app, "/loans", {"status": "CREATED", "limit": "2"})
     assert {loan["requested_amount"] for loan in page["loans"]} == {"100.00"}
-    assert get(f"/loans/{many[0]}/summary")[1]["requested_amount"] == "100.00"
+    assert get(app, f"/loans/{many[0]}/summary")[1]["requested_amount"] == "100.00"
 
 
 def cursor_of(value: object) -> str:
@@ -139,19 +139,19 @@ def tampered(many_page: dict) -> list[str]:
             base64.urlsafe_b64encode(b"[" * 1500 + b"]" * 1500).decode()[:2048]]  # deep, and cut at the limit
 
 
-def test_a_tampered_cursor_is_400_naming_cursor(many):
-    _, first = get("/loans", {"status": "CREATED", "limit": "2"})
+def test_a_tampered_cursor_is_400_naming_cursor(app, many):
+    _, first = get(app, "/loans", {"status": "CREATED", "limit": "2"})
     for cursor in tampered(first):
-        status, body = get("/loans", {"status": "CREATED", "limit": "2", "cursor": cursor})
+        status, body = get(app, "/loans", {"status": "CREATED", "limit": "2", "cursor": cursor})
         assert (status, body.get("field")) == (400, "cursor"), (cursor[:40], body)
 
 
 @pytest.mark.parametrize("path", ["/loans/x/summary", "/portfolio", "/loans"])
-def test_an_unavailable_store_is_503_with_retry_after(loans, monkeypatch, path):
+def test_an_unavailable_store_is_503_with_retry_after(app, loans, monkeypatch, path):
     monkeypatch.setattr("botocore.retries.standard.ExponentialBackoff.delay_amount", lambda self, context: 0)
-    root().dynamodb.meta.events.register("before-send.dynamodb",
+    app.dynamodb.meta.events.register("before-send.dynamodb",
                                                   refusing(400, "ProvisionedThroughputExceededException"))
     event = rest_event("GET", path, query={"status": "PAID"})
-    response = queries.lambda_handler(event, LambdaContext(function_name="loan-queries"))
+    response = queries.handler_for(app)(event, LambdaContext(function_name="loan-queries"))
     assert response["statusCode"] == 503 and int(response["multiValueHeaders"]["Retry-After"][0]) > 0
     assert "unavailable" in json.loads(response["body"])["error"]

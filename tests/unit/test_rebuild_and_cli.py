@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from handlers.app import App
 from handlers.cli import main
-from handlers.root import reset as reset_root
-from handlers.root import root
+from handlers.projector import runner
 from handlers.tables import ensure_tables
 from loans import Loan
 from loans.demo import run_portfolio
@@ -20,31 +21,38 @@ from tests.projection_support import actual, expected
 
 
 @pytest.fixture
-def live(aws: None, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Tables, the demo portfolio, and the live projector caught up on generation 0."""
+def app(_isolated_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[App]:
+    """The test's App and `main`'s read the control table afresh every time."""
     monkeypatch.setenv("PROJECTION_CONTROL_TTL", "0")
-    ensure_tables()
+    with App.from_env().bound() as built:
+        yield built
+
+
+@pytest.fixture
+def live(app: App, aws: None) -> Any:
+    """Tables, the demo portfolio, and the live projector caught up on generation 0."""
+    ensure_tables(app)
     loans = [loan for _, loan in run_portfolio()]
-    root().runner().drain()
+    runner(app).drain()
     return loans
 
 
-def live_tables() -> Any:
-    declared = root().projection("loan-summary")
-    return tables_for(declared, root().control().live(declared.name))
+def live_tables(app: App) -> Any:
+    declared = app.projection("loan-summary")
+    return tables_for(declared, app.control().live(declared.name))
 
 
-def test_a_rebuild_equals_the_live_projection_and_becomes_live(live: list[Loan], capsys: Any) -> None:
-    client = root().dynamodb
-    before = actual(client, live_tables())
+def test_a_rebuild_equals_the_live_projection_and_becomes_live(app, live: list[Loan], capsys: Any) -> None:
+    client = app.dynamodb
+    before = actual(client, live_tables(app))
     assert main(["rebuild", "portfolio", "--of", "4"]) == 0
-    assert live_tables().generation == 1
-    assert actual(client, live_tables()) == before == expected(client)
+    assert live_tables(app).generation == 1
+    assert actual(client, live_tables(app)) == before == expected(client)
     assert main(["rebuild", "loan-summary", "--verify"]) == 0
     assert "0 differences" in capsys.readouterr().out
 
 
-def test_an_interrupted_rebuild_resumes_where_it_stopped(live: list[Loan], monkeypatch: pytest.MonkeyPatch,
+def test_an_interrupted_rebuild_resumes_where_it_stopped(app, live: list[Loan], monkeypatch: pytest.MonkeyPatch,
                                                          capsys: Any) -> None:
     original = Rebuild._segment
 
@@ -61,11 +69,11 @@ def test_an_interrupted_rebuild_resumes_where_it_stopped(live: list[Loan], monke
     assert main(["rebuild", "loan-summary", "--of", "4"]) == 0
     out = capsys.readouterr().out
     assert "segments run [2]" in out and "skipped (already done) [0, 1, 3]" in out
-    assert actual(root().dynamodb, live_tables()) == expected(root().dynamodb)
+    assert actual(app.dynamodb, live_tables(app)) == expected(app.dynamodb)
 
 
-def test_a_rebuild_while_the_live_projector_writes_ends_equal_to_the_log(live: list[Loan]) -> None:
-    client = root().dynamodb
+def test_a_rebuild_while_the_live_projector_writes_ends_equal_to_the_log(app, live: list[Loan]) -> None:
+    client = app.dynamodb
     assert main(["rebuild", "loan-summary", "--of", "2", "--segment", "0"]) == 0
     assert main(["rebuild", "loan-summary", "--of", "2", "--segment", "1"]) == 0
     for loan in live:  # the live projector (still on generation 0) folds more events meanwhile
@@ -73,17 +81,17 @@ def test_a_rebuild_while_the_live_projector_writes_ends_equal_to_the_log(live: l
             loan.commit({"type": "LoanPaid", "amount": Decimal("1.00")})
     newcomer = Loan()
     newcomer.commit({"type": "LoanCreated", "requested_amount": Decimal("5.00"), "interest": Decimal("0.10")})
-    root().runner().drain()
+    runner(app).drain()
     assert main(["rebuild", "loan-summary", "--of", "2"]) == 0  # finishes: switch, then catch up
-    assert live_tables().generation == 1
-    assert actual(client, live_tables()) == expected(client)
+    assert live_tables(app).generation == 1
+    assert actual(client, live_tables(app)) == expected(client)
     newcomer.commit({"type": "LoanApproved"})  # after the switch the projector writes the new generation
-    root().runner().drain()
-    assert actual(client, live_tables()) == expected(client)
+    runner(app).drain()
+    assert actual(client, live_tables(app)) == expected(client)
 
 
-def test_verify_reports_every_difference_and_exits_non_zero(live: list[Loan], capsys: Any) -> None:
-    client = root().dynamodb
+def test_verify_reports_every_difference_and_exits_non_zero(app, live: list[Loan], capsys: Any) -> None:
+    client = app.dynamodb
     client.update_item(TableName="LoanSummary", Key={"id": {"S": live[0].id}},
                        UpdateExpression="SET balance = :b", ExpressionAttributeValues={":b": {"N": "12.34"}})
     assert main(["rebuild", "portfolio", "--verify"]) == 1
@@ -94,8 +102,8 @@ def test_verify_reports_every_difference_and_exits_non_zero(live: list[Loan], ca
     assert out[2].startswith("LoanSummary: 2 differences")
 
 
-def test_verify_reports_a_loan_without_a_row_and_a_row_without_a_loan(live: list[Loan], capsys: Any) -> None:
-    client = root().dynamodb
+def test_verify_reports_a_loan_without_a_row_and_a_row_without_a_loan(app, live: list[Loan], capsys: Any) -> None:
+    client = app.dynamodb
     client.delete_item(TableName="LoanSummary", Key={"id": {"S": live[1].id}})
     client.put_item(TableName="LoanSummary", Item={"id": {"S": "stray"}, "version": {"N": "3"}})
     assert main(["rebuild", "loan-summary", "--verify"]) == 1
@@ -119,10 +127,11 @@ def test_verify_catches_a_bug_in_the_projections_fold(aws: None, monkeypatch: py
 
     monkeypatch.setattr(loans.projections, "fold_summary", forgets_repayments)
     monkeypatch.setattr(loans, "PROJECTIONS", (loans.projections.loan_summary(),))  # declared with the bug
-    reset_root()
-    ensure_tables()
-    portfolio = [loan for _, loan in run_portfolio()]
-    root().runner().drain()
+    buggy = App.from_env()
+    ensure_tables(buggy)
+    with buggy.bound():
+        portfolio = [loan for _, loan in run_portfolio()]
+    runner(buggy).drain()
     assert main(["rebuild", "loan-summary", "--verify"]) == 1
     out = capsys.readouterr().out.splitlines()
     repaid = sorted(loan.id for loan in portfolio if any(e.type == "LoanPaid" for e in loan.events()))
@@ -172,8 +181,8 @@ def test_bad_arguments_are_usage_errors(argv: list[str]) -> None:
     assert exit_.value.code == 2
 
 
-def test_project_once_resumes_where_the_last_run_stopped_and_prints_one_line(aws: None, capsys: Any) -> None:
-    ensure_tables()
+def test_project_once_resumes_where_the_last_run_stopped_and_prints_one_line(app, aws: None, capsys: Any) -> None:
+    ensure_tables(app)
     run_portfolio()
     assert main(["project", "--once"]) == 0
     first = capsys.readouterr().out
@@ -181,11 +190,10 @@ def test_project_once_resumes_where_the_last_run_stopped_and_prints_one_line(aws
     newcomer = Loan()
     newcomer.commit({"type": "LoanCreated", "requested_amount": Decimal("5.00"), "interest": Decimal("0")})
     newcomer.commit({"type": "LoanApproved"})
-    reset_root()  # as a new process would: no client, no cached position
     assert main(["project", "--once"]) == 0
     second = capsys.readouterr().out
     assert second.startswith("2 records delivered in 1 invocations") and second.count("\n") == 1
-    assert actual(root().dynamodb, live_tables()) == expected(root().dynamodb)
+    assert actual(app.dynamodb, live_tables(app)) == expected(app.dynamodb)
 
 
 def test_a_rebuild_resumed_with_another_segment_count_is_refused(live: list[Loan], capsys: Any) -> None:
@@ -195,12 +203,12 @@ def test_a_rebuild_resumed_with_another_segment_count_is_refused(live: list[Loan
 
 
 def test_a_rebuild_interrupted_during_its_catch_up_finishes_it_when_run_again(
-        live: list[Loan], monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+        app, live: list[Loan], monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
     assert main(["rebuild", "loan-summary", "--of", "2", "--segment", "0"]) == 0
     assert main(["rebuild", "loan-summary", "--of", "2", "--segment", "1"]) == 0
     paying = next(loan for loan in live if loan.status == "PAID")
     paying.commit({"type": "LoanPaid", "amount": Decimal("0.01")})
-    root().runner().drain()  # the live projector advances the old generation only
+    runner(app).drain()  # the live projector advances the old generation only
     original = Rebuild._catch_up
 
     def dies(self: Rebuild, old: Any, new: Any) -> int:
@@ -209,8 +217,8 @@ def test_a_rebuild_interrupted_during_its_catch_up_finishes_it_when_run_again(
     monkeypatch.setattr(Rebuild, "_catch_up", dies)
     assert main(["rebuild", "loan-summary", "--of", "2"]) == 130
     monkeypatch.setattr(Rebuild, "_catch_up", original)
-    assert live_tables().generation == 1
-    assert actual(root().dynamodb, live_tables()) != expected(root().dynamodb)
+    assert live_tables(app).generation == 1
+    assert actual(app.dynamodb, live_tables(app)) != expected(app.dynamodb)
     assert main(["rebuild", "loan-summary", "--of", "2"]) == 0
     assert "1 rows caught up" in capsys.readouterr().out
-    assert actual(root().dynamodb, live_tables()) == expected(root().dynamodb)
+    assert actual(app.dynamodb, live_tables(app)) == expected(app.dynamodb)

@@ -5,12 +5,15 @@ The expected rows come from the write side: each loan hydrated from the events t
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from handlers import rebuild_worker
-from handlers.root import root
+from handlers.app import App
+from handlers.projector import runner
 from handlers.tables import ensure_tables
 from loans import Loan
 from loans.demo import run_portfolio
@@ -19,17 +22,26 @@ from projections.tables import tables_for
 from tests.api_support import LambdaContext
 
 
-def invoke(**event: Any) -> dict[str, Any]:
-    return rebuild_worker.lambda_handler({"projection": "loan-summary", **event}, LambdaContext("rebuild-worker", 1024))
+@pytest.fixture
+def app(_isolated_env: None) -> Iterator[App]:
+    """The test's App reads the control table afresh every time."""
+    with App.from_env({**os.environ, "PROJECTION_CONTROL_TTL": "0"}).bound() as built:
+        yield built
 
 
 @pytest.fixture
-def loans(aws: None, monkeypatch: pytest.MonkeyPatch) -> list[Loan]:
+def invoke(app: App) -> Callable[..., dict[str, Any]]:
+    """One step of the worker on the test's App."""
+    worker = rebuild_worker.handler_for(app)
+    return lambda **event: worker({"projection": "loan-summary", **event}, LambdaContext("rebuild-worker", 1024))
+
+
+@pytest.fixture
+def loans(app: App, aws: None) -> list[Loan]:
     """The demo portfolio committed and projected into generation 0 by the live projector."""
-    monkeypatch.setenv("PROJECTION_CONTROL_TTL", "0")
-    ensure_tables()
+    ensure_tables(app)
     committed = [loan for _, loan in run_portfolio()]
-    root().runner().drain()
+    runner(app).drain()
     return committed
 
 
@@ -39,26 +51,27 @@ def written_state(loan_id: str) -> tuple[str | None, str, int]:
     return loan.status, f"{loan.balance:.2f}", loan.version
 
 
-def rows_in(generation: int, loan_ids: list[str]) -> dict[str, tuple[str | None, str, int] | None]:
-    declared = root().projection("loan-summary")
+def rows_in(app: App, generation: int, loan_ids: list[str]) -> dict[str, tuple[str | None, str, int] | None]:
+    declared = app.projection("loan-summary")
     tables = tables_for(declared, generation)
-    rows = {loan_id: read_row(root().dynamodb, declared, tables, loan_id) for loan_id in loan_ids}
+    rows = {loan_id: read_row(app.dynamodb, declared, tables, loan_id) for loan_id in loan_ids}
     return {loan_id: (row["status"], f"{row['balance']:.2f}", int(row["version"])) if row else None
             for loan_id, row in rows.items()}
 
 
-def test_a_segment_step_folds_and_checkpoints_only_its_segment_and_runs_once(loans: list[Loan]) -> None:
+def test_a_segment_step_folds_and_checkpoints_only_its_segment_and_runs_once(app, invoke, loans: list[Loan]) -> None:
     assert invoke(action="begin", segments=4) == {"generation": 1, "catch_up_only": False}
     first = invoke(action="segment", segments=4, segment=2)
     assert (first["done"], first["generation"], first["segment"]) == (True, 1, 2)
-    control = root().control()
+    control = app.control()
     assert [control.segment_done("loan-summary", 1, k, 4) is not None for k in range(4)] == [False, False, True, False]
     again = invoke(action="segment", segments=4, segment=2)
     assert (again["done"], again["events"]) == (True, 0), "a checkpointed segment is skipped, not folded again"
     assert control.live("loan-summary") == 0, "a segment alone never switches the projection live"
 
 
-def test_every_segment_then_finish_switches_to_a_generation_equal_to_the_write_side(loans: list[Loan]) -> None:
+def test_every_segment_then_finish_switches_to_a_generation_equal_to_the_write_side(
+        app, invoke, loans: list[Loan]) -> None:
     ids = [loan.id for loan in loans]
     invoke(action="begin", segments=3)
     folded = [invoke(action="segment", segments=3, segment=k) for k in range(3)]
@@ -66,15 +79,16 @@ def test_every_segment_then_finish_switches_to_a_generation_equal_to_the_write_s
     assert sum(step["aggregates"] for step in folded) == len(loans)
     finished = invoke(action="finish", segments=3)
     assert (finished["switched"], finished["generation"], finished["aggregates"]) == (True, 1, len(loans))
-    assert root().control().live("loan-summary") == 1
-    assert rows_in(1, ids) == {loan_id: written_state(loan_id) for loan_id in ids}
+    assert app.control().live("loan-summary") == 1
+    assert rows_in(app, 1, ids) == {loan_id: written_state(loan_id) for loan_id in ids}
 
 
-def test_begin_after_a_switch_whose_catch_up_was_interrupted_only_resumes_the_catch_up(loans: list[Loan]) -> None:
+def test_begin_after_a_switch_whose_catch_up_was_interrupted_only_resumes_the_catch_up(
+        app, invoke, loans: list[Loan]) -> None:
     invoke(action="begin", segments=2)
     for k in range(2):
         invoke(action="segment", segments=2, segment=k)
-    control = root().control()
+    control = app.control()
     control.switch("loan-summary", 1, 0)  # the switch landed, the catch-up did not
     assert invoke(action="begin", segments=2) == {"generation": 1, "catch_up_only": True}
     finished = invoke(action="finish", segments=2)
@@ -91,6 +105,7 @@ def test_begin_after_a_switch_whose_catch_up_was_interrupted_only_resumes_the_ca
     ({"action": "begin", "segments": 2, "projection": ""}, "projection"),
     ({"action": "begin", "segments": 2, "projection": None}, "projection"),
 ])
-def test_a_malformed_step_is_refused_by_name_before_any_request(aws: None, event: dict[str, Any], named: str) -> None:
+def test_a_malformed_step_is_refused_by_name_before_any_request(
+        invoke, aws: None, event: dict[str, Any], named: str) -> None:
     with pytest.raises(rebuild_worker.RebuildStepError, match=f"^{named} must be"):
         invoke(**event)

@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 from core.errors import ConfigurationError
+from handlers.app import App
 from handlers.registry import UnknownAggregateError, load
-from handlers.root import reset as reset_root
-from handlers.root import root
 from handlers.settings import Settings, variable_for
 from projections.errors import UnknownProjectionError
 
@@ -152,7 +151,6 @@ def test_an_import_error_is_one_line_from_the_command_line(write_module, monkeyp
 
     write_module("broken", "AGGREGATES = (Missing,)\n")
     monkeypatch.setenv("AWS_ES_MODULES", "loans,broken")
-    reset_root()
     assert main(["init"]) == 1
     assert capsys.readouterr().err == ("aws-es init: module 'broken' (AWS_ES_MODULES) cannot be imported: its code "
                                        "raised NameError: name 'Missing' is not defined\n")
@@ -216,16 +214,14 @@ def test_a_declared_table_name_is_overridden_by_its_upper_snake_variable(monkeyp
     assert Settings.from_env().table_name(declared) == "Elsewhere"
 
 
-def test_the_root_applies_the_overrides_to_every_table_it_names(monkeypatch) -> None:
+def test_the_app_applies_the_overrides_to_every_table_it_names() -> None:
     from tests.accounts import BankAccount
 
-    monkeypatch.setenv("AWS_ES_MODULES", "loans,tests.accounts")
-    for variable, value in [("BANK_ACCOUNTS_TABLE", "acc-events"), ("BALANCES_BY_OWNER_TABLE", "acc-owners"),
-                            ("LOAN_SUMMARY_TABLE", "summary-x"), ("PORTFOLIO_TABLE", "portfolio-x")]:
-        monkeypatch.setenv(variable, value)
-    reset_root()
-    current = root()
-    assert BankAccount("a").table == "acc-events" and current.table(BankAccount) == "acc-events"
+    current = App.from_env({"AWS_ES_MODULES": "loans,tests.accounts", "BANK_ACCOUNTS_TABLE": "acc-events",
+                            "BALANCES_BY_OWNER_TABLE": "acc-owners", "LOAN_SUMMARY_TABLE": "summary-x",
+                            "PORTFOLIO_TABLE": "portfolio-x"})
+    with current.bound():
+        assert BankAccount("a").table == "acc-events" and current.table(BankAccount) == "acc-events"
     balance = current.projection("account")
     assert (balance.table, balance.counters_table) == ("AccountBalance", "acc-owners")
     summary = current.projection("loan")
@@ -236,25 +232,23 @@ def test_the_root_applies_the_overrides_to_every_table_it_names(monkeypatch) -> 
     assert [p.name for p in current.projections_for("acc-events")] == ["account-balance", "account-activity"]
 
 
-def test_the_environment_is_read_once_until_reset(monkeypatch) -> None:
-    first = root()
+def test_an_app_reads_its_environment_once_when_built(monkeypatch) -> None:
+    first = App.from_env()
     monkeypatch.setenv("SNAPSHOT_EVERY", "3")
-    assert root() is first and first.settings.snapshots.every == 100
-    reset_root()
-    assert root() is not first and root().settings.snapshots.every == 3
+    assert first.settings.snapshots.every == 100
+    assert App.from_env().settings.snapshots.every == 3
 
 
-def test_an_aggregate_with_a_store_injected_needs_no_registry(monkeypatch) -> None:
+def test_an_aggregate_with_a_store_injected_needs_no_registry() -> None:
     from core.store import InMemoryEventStore
     from tests.accounts import BankAccount
 
-    monkeypatch.setenv("AWS_ES_MODULES", "no_such_module_xyz")
-    reset_root()
-    account = BankAccount(store=InMemoryEventStore())
-    account.commit({"type": "AccountOpened", "owner": "ada"})
-    assert (account.table, account.version) == ("BankAccounts", 1)
-    with pytest.raises(ConfigurationError, match="module 'no_such_module_xyz' .* cannot be imported"):
-        root().registry  # noqa: B018 - the registry is loaded on first use
+    with App.from_env({"AWS_ES_MODULES": "no_such_module_xyz"}).bound() as current:
+        account = BankAccount(store=InMemoryEventStore())
+        account.commit({"type": "AccountOpened", "owner": "ada"})
+        assert (account.table, account.version) == ("BankAccounts", 1)
+        with pytest.raises(ConfigurationError, match="module 'no_such_module_xyz' .* cannot be imported"):
+            current.registry  # noqa: B018 - the registry is loaded on first use
 
 
 def test_demo_names_the_modules_when_none_declares_one(monkeypatch, capsys) -> None:

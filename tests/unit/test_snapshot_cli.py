@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 
 import boto3
 import pytest
 
 from core import Aggregate, ConfigurationError
+from handlers.app import App
 from handlers.cli import main
-from handlers.root import reset as reset_root
 from handlers.settings import Settings
 from loans import Loan
 from loans.demo import run_long_loan
@@ -18,26 +20,35 @@ from snapshots import DynamoDBSnapshotStore, S3SnapshotStore, SnapshottingReposi
 
 
 @pytest.fixture
-def stack(aws, monkeypatch):
+def configure(monkeypatch) -> Iterator[Callable[..., App]]:
+    """Set variables for `main`, and bind an App they configure for the rest of the test's aggregates."""
+    with contextlib.ExitStack() as bindings:
+
+        def apply(**values: str) -> App:
+            for name, value in values.items():
+                monkeypatch.setenv(name, value)
+            return bindings.enter_context(App.from_env().bound())
+
+        yield apply
+
+
+@pytest.fixture
+def stack(aws, configure):
     """Tables (and the bucket, for S3) as `aws-es init` makes them, on in-process moto."""
-    monkeypatch.setenv("SNAPSHOT_BUCKET", "loan-snaps")
-    reset_root()
+    configure(SNAPSHOT_BUCKET="loan-snaps")
     assert main(["init"]) == 0
 
 
 def hydrate_json(capsys, loan_id: str) -> dict:
-    """As a fresh `aws-es` process would: no warm cache left from the commits in this test."""
-    reset_root()
+    """As a fresh `aws-es` process does: no warm cache left from the commits in this test."""
     capsys.readouterr()
     assert main(["hydrate", loan_id, "--json"]) == 0
     return json.loads(capsys.readouterr().out)
 
 
 @pytest.mark.parametrize("store", ["dynamodb", "s3"])
-def test_backfill_then_hydrate_reads_the_snapshot(stack, capsys, monkeypatch, store):
-    monkeypatch.setenv("SNAPSHOT_STORE", store)
-    monkeypatch.setenv("SNAPSHOT_EVERY", "1000")
-    reset_root()
+def test_backfill_then_hydrate_reads_the_snapshot(configure, stack, capsys, monkeypatch, store):
+    configure(SNAPSHOT_STORE=store, SNAPSHOT_EVERY="1000")
     assert main(["init"]) == 0
     loan = run_long_loan(repayments=40)
     before = hydrate_json(capsys, loan.id)
@@ -53,7 +64,6 @@ def test_backfill_then_hydrate_reads_the_snapshot(stack, capsys, monkeypatch, st
 
     assert main(["snapshot", "--all"]) == 0  # run again: nothing to do
     assert "0 written, 1 already current" in capsys.readouterr().out
-    reset_root()
     assert main(["hydrate", loan.id]) == 0
     assert "from the snapshot at version 45, then 0 events" in capsys.readouterr().out
 
@@ -130,29 +140,27 @@ def test_s3_without_a_bucket_is_refused(monkeypatch):
         Settings.from_env()
 
 
-def test_snapshot_with_snapshots_off_is_refused(stack, capsys, monkeypatch):
-    monkeypatch.setenv("SNAPSHOT_STORE", "off")
-    reset_root()
+def test_snapshot_with_snapshots_off_is_refused(configure, stack, capsys, monkeypatch):
+    configure(SNAPSHOT_STORE="off")
     assert main(["snapshot", "--all"]) == 1
     assert "snapshots are off" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("store, kind", [("dynamodb", DynamoDBSnapshotStore), ("s3", S3SnapshotStore),
                                          ("off", type(None))])
-def test_loan_default_repository_follows_configuration(monkeypatch, store, kind):
-    monkeypatch.setenv("SNAPSHOT_STORE", store)
-    monkeypatch.setenv("SNAPSHOT_BUCKET", "loan-snaps")
+def test_loan_default_repository_follows_configuration(configure, store, kind):
+    configure(SNAPSHOT_STORE=store, SNAPSHOT_BUCKET="loan-snaps")
     repository = Loan("x").repository
     assert isinstance(repository, SnapshottingRepository)
     assert isinstance(repository.snapshots, kind)
     assert repository.policy.enabled is (store != "off")
-    reset_root()
-    assert Loan("x").repository is not repository  # reset forgets it (and its cache)
+    assert Loan("y").repository is repository  # one per class and table, for the App
+    configure()
+    assert Loan("x").repository is not repository  # another App has its own (and its own cache)
 
 
-def test_an_aggregate_declared_anywhere_gets_snapshots_and_the_warm_cache_by_default(monkeypatch):
-    monkeypatch.setenv("SNAPSHOT_EVERY", "7")
-    reset_root()
+def test_an_aggregate_declared_anywhere_gets_snapshots_and_the_warm_cache_by_default(configure, monkeypatch):
+    configure(SNAPSHOT_EVERY="7")
 
     class Thing(Aggregate):
         def on_happened(self, event):
@@ -174,9 +182,8 @@ def test_init_creates_the_bucket_once(aws, monkeypatch, capsys):
     assert boto3.client("s3", region_name="us-east-1").head_bucket(Bucket="loan-snaps")
 
 
-def test_commits_through_the_default_repository_write_snapshots(stack, monkeypatch):
-    monkeypatch.setenv("SNAPSHOT_EVERY", "5")
-    reset_root()
+def test_commits_through_the_default_repository_write_snapshots(configure, stack, monkeypatch):
+    configure(SNAPSHOT_EVERY="5")
     loan = Loan()
     loan.commit({"type": "LoanCreated", "requested_amount": Decimal("100.00"), "interest": Decimal("0")})
     for step in ("LoanApproved", "LoanDisbursed"):
@@ -188,10 +195,9 @@ def test_commits_through_the_default_repository_write_snapshots(stack, monkeypat
 
 @pytest.mark.parametrize("store", ["dynamodb", "s3"])
 @pytest.mark.parametrize("damage", ["stale", "corrupt"])
-def test_backfill_replaces_an_unusable_snapshot_at_the_current_version(stack, capsys, monkeypatch, store, damage):
-    monkeypatch.setenv("SNAPSHOT_STORE", store)
-    monkeypatch.setenv("SNAPSHOT_EVERY", "1000")
-    reset_root()
+def test_backfill_replaces_an_unusable_snapshot_at_the_current_version(
+        configure, stack, capsys, monkeypatch, store, damage):
+    configure(SNAPSHOT_STORE=store, SNAPSHOT_EVERY="1000")
     assert main(["init"]) == 0
     loan, other = run_long_loan(repayments=6), run_long_loan(repayments=3)
     assert main(["snapshot", "--all"]) == 0
@@ -201,13 +207,11 @@ def test_backfill_replaces_an_unusable_snapshot_at_the_current_version(stack, ca
         plant_corrupt(store, loan.id)
     assert hydrate_json(capsys, loan.id)["snapshot_skipped"].startswith(damage)
 
-    reset_root()
     assert main(["snapshot", loan.id]) == 0
     out = capsys.readouterr().out
     assert "snapshots: 1 written (1 replacing a stale or corrupt one), 0 already current, 0 failed" in out
     after = hydrate_json(capsys, loan.id)
     assert (after["snapshot_version"], after["snapshot_skipped"], after["tail_events"]) == (loan.version, None, 0)
-    reset_root()
     assert main(["snapshot", loan.id, other.id]) == 0  # the other loan's snapshot is stale too when damage=stale
     out = capsys.readouterr().out
     expected = "1 written (1 replacing a stale or corrupt one), 1 already current" if damage == "stale" \

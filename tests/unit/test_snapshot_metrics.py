@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
+from handlers.app import App
 from handlers.cli import main
-from handlers.root import reset as reset_root
 from snapshots import DynamoDBSnapshotStore, take
 from tests.snapshot_support import loan_events, make_backend, replayed
 from tests.unit.test_commands_api import call
@@ -38,42 +38,39 @@ def stale_loan(events_table):
     return "stale-1"
 
 
-def test_the_commands_handler_publishes_a_stale_snapshot_skip(stale_loan, capsys, monkeypatch):
+def test_the_commands_handler_publishes_a_stale_snapshot_skip(stale_loan, capsys):
     from handlers import commands
 
-    monkeypatch.setenv("SNAPSHOT_EVERY", "5")
-    reset_root()
+    def cold_start() -> App:
+        return App.from_env({"SNAPSHOT_EVERY": "5"})
+
     commands.metrics.clear_metrics()
     capsys.readouterr()
-    status, body = call("GET", f"/loans/{stale_loan}")
+    status, body = call(cold_start(), "GET", f"/loans/{stale_loan}")
     assert status == 200 and body["version"] == 13
     values = emf(capsys.readouterr().out)
     assert values["SnapshotSkippedStale"] == 1 and values["SnapshotSkipped"] == 1
     assert values["SnapshotHit"] == 0 and values["SnapshotWritten"] == 0
 
-    reset_root()  # a cold start: the next command hydrates (skips again), commits event 14, writes a snapshot
-    status, body = call("POST", f"/loans/{stale_loan}/events", raw='{"type": "LoanPaid", "amount": 1.00}')
+    # a cold start: the next command hydrates (skips again), commits event 14, writes a snapshot
+    status, body = call(cold_start(), "POST", f"/loans/{stale_loan}/events", raw='{"type": "LoanPaid", "amount": 1.00}')
     assert status == 201
     values = emf(capsys.readouterr().out)
     assert (values["SnapshotSkippedStale"], values["SnapshotWritten"], values["SnapshotWriteFailed"]) == (1, 1, 0)
 
-    reset_root()
-    assert call("GET", f"/loans/{stale_loan}")[0] == 200
+    assert call(cold_start(), "GET", f"/loans/{stale_loan}")[0] == 200
     values = emf(capsys.readouterr().out)
     assert (values["SnapshotHit"], values["SnapshotSkipped"]) == (1, 0)
 
 
 def test_hydrate_shows_the_snapshot_metrics(stale_loan, capsys):
-    reset_root()
     capsys.readouterr()
     assert main(["hydrate", stale_loan, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["snapshot_metrics"] == {"SnapshotSkippedStale": 1, "SnapshotSkipped": 1}
-    reset_root()
     assert main(["hydrate", stale_loan]) == 0
     assert "snapshot metrics: SnapshotSkippedStale 1, SnapshotSkipped 1" in capsys.readouterr().out
     assert main(["snapshot", stale_loan]) == 0
-    reset_root()
     capsys.readouterr()
     assert main(["hydrate", stale_loan]) == 0
     assert "snapshot metrics: SnapshotHit 1\n" in capsys.readouterr().out

@@ -18,7 +18,7 @@ import pytest
 from core.errors import ConfigurationError
 from handlers import cli, commands, queries
 from handlers.registry import Registry, load
-from handlers.root import Root
+from handlers.app import App
 from handlers.settings import Settings
 from handlers.template import code_uri, generate
 from tests import template_support
@@ -56,11 +56,11 @@ def test_the_help_names_what_the_template_holds(capsys: pytest.CaptureFixture[st
 # -- routes: declared and served agree ------------------------------------------------------------------------
 def served(registry: Registry) -> set[tuple[str, str, str]]:
     """(api, method, path) of every route the handlers' resolvers hold for the registry's modules."""
-    root = Root(Settings(modules=registry.modules), registry)
+    app = App(Settings(modules=registry.modules), registry)
     found = set()
     for api, build in (("commands", commands.build), ("queries", queries.build)):
-        app: Any = build(root)
-        for route in [*app._static_routes, *app._dynamic_routes]:
+        resolver: Any = build(app)
+        for route in [*resolver._static_routes, *resolver._dynamic_routes]:
             found.add((api, route.method, re.sub(r"<(\w+)>", r"{\1}", route.path)))
     return found
 

@@ -1,5 +1,5 @@
 """Every function of the template loads the same modules (`AWS_ES_MODULES`), and is told the deployed name of
-every table its role lets it use, under the variable the composition root reads for that table (`LoanSummary`
+every table its role lets it use, under the variable the App's settings read for that table (`LoanSummary`
 -> `LOAN_SUMMARY_TABLE`): a table the stack names but the function is not told of would be looked for under its
 declared name, which does not exist on AWS."""
 

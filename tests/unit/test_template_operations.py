@@ -5,6 +5,7 @@ real stream records from moto), reserved concurrency, and API timeouts below API
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections import Counter
 from decimal import Decimal
@@ -16,6 +17,7 @@ from aws_lambda_powertools import Tracer
 from botocore.config import Config
 
 from handlers import commands, projector, queries, rebuild_worker
+from handlers.app import App
 from handlers.tables import ensure_tables
 from loans import Loan
 from projections.batch import BatchResult
@@ -145,15 +147,16 @@ def test_the_stream_filter_passes_every_event_and_no_snapshot_item(stack: dict[s
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     (mapping,) = resources(stack, "AWS::Lambda::EventSourceMapping").values()
     (pattern,) = [json.loads(f["Pattern"]) for f in mapping["Properties"]["FilterCriteria"]["Filters"]]
-    monkeypatch.setenv("SNAPSHOT_EVERY", "2")
-    ensure_tables()
-    loan = Loan()
-    loan.hydrate()
-    loan.commit({"type": "LoanCreated", "requested_amount": Decimal("100.00"), "interest": Decimal("0.05")})
-    for step in ("LoanApproved", "LoanDisbursed"):
-        again = Loan(loan.id)
-        again.hydrate()
-        again.commit({"type": step})
+    app = App.from_env({**os.environ, "SNAPSHOT_EVERY": "2"})
+    ensure_tables(app)
+    with app.bound():
+        loan = Loan()
+        loan.hydrate()
+        loan.commit({"type": "LoanCreated", "requested_amount": Decimal("100.00"), "interest": Decimal("0.05")})
+        for step in ("LoanApproved", "LoanDisbursed"):
+            again = Loan(loan.id)
+            again.hydrate()
+            again.commit({"type": step})
     records = stream_records()
     passed = [r for r in records if matches(pattern, r)]
     assert [r["dynamodb"]["NewImage"]["number"]["N"] for r in passed] == ["1", "2", "3"]

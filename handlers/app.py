@@ -1,10 +1,14 @@
-"""The composition root: one `Root` per process builds every client, store, repository and projector.
+"""The application: one `App` per process builds every client, store, repository and projector it serves.
 
-`root()` builds it on first use from `Settings.from_env()` and the registry of `AWS_ES_MODULES`; `reset()`
-forgets it (after the environment changed: tests, the local stack). Objects are built once per root, so
-the warm cache of aggregates and the control table's cached generations live as long as the process.
-`Aggregate(id)` with no repository injected asks `root().repository(cls, table)` (see
-`core.aggregate.Aggregate.repository`), so every registered or ad-hoc aggregate gets snapshots by default.
+An entry point builds it (`App.from_env()` in a Lambda handler's first invocation and in the command line's
+`main`; `App(settings)` in a test or a script) and passes it down to the plain functions that need it; nothing
+looks it up. Objects are built once per App, so the warm cache of aggregates and the control table's cached
+generations live as long as it does.
+
+An aggregate built with no store or repository asks the provider bound in `core.provider`: `app.bind()` makes
+this App that provider (an entry point does so for its process; `with app.bound():` for a block). With none
+bound, `core.provider` builds `App.from_env()` through the `aws_es`/`app` entry point pyproject.toml declares,
+so `Loan(); loan.hydrate()` works in a plain session configured by the environment.
 """
 
 from __future__ import annotations
@@ -12,18 +16,21 @@ from __future__ import annotations
 import dataclasses
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 from botocore.config import Config
 
+from core import provider as aggregate_provider
 from core.config import Service, default_client
 from core.dynamodb import DynamoDBEventStore, events_table_definition
 from core.errors import ConfigurationError
 from handlers.registry import Registry, load
 from handlers.settings import Settings
 from projections.definition import Projection
+from projections.dynamodb_store import DynamoDBProjectionStore
 from projections.projector import Projector
 from projections.tables import Control, Tables, generation_definitions, keyed_table_definition, tables_for
 from snapshots.cache import AggregateCache
@@ -34,11 +41,12 @@ from snapshots.settings import snapshot_store
 if TYPE_CHECKING:
     from core.aggregate import Aggregate
     from projections.runner import StreamRunner
+    from snapshots.store import SnapshotStore
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
 
-class Root:
+class App:
     """Builds and keeps the service's objects; every one takes its clients from here."""
 
     def __init__(self, settings: Settings, registry: Registry | None = None) -> None:
@@ -48,6 +56,25 @@ class Root:
         self._repositories: dict[tuple[type[Aggregate], str], SnapshottingRepository] = {}
         self._projectors: dict[str, list[Projector]] = {}
 
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> App:
+        """The App the environment configures (`os.environ` unless `environ` is given)."""
+        return cls(Settings.from_env(environ))
+
+    def with_settings(self, settings: Settings) -> App:
+        """A new App on other settings (the local stack's endpoint, say) serving the same modules."""
+        return App(settings, self._registry)
+
+    def bind(self) -> None:
+        """Make this App the provider of every aggregate built with no store or repository (`core.provider`)."""
+        aggregate_provider.use(self)
+
+    @contextmanager
+    def bound(self) -> Iterator[App]:
+        """This App as the aggregates' provider for the block, then whatever was bound before."""
+        with aggregate_provider.using(self):
+            yield self
+
     @functools.cached_property
     def registry(self) -> Registry:
         """The modules of `AWS_ES_MODULES`, imported on first need: an aggregate with a store injected, or
@@ -56,8 +83,15 @@ class Root:
 
     # -- clients ----------------------------------------------------------------------------------------------
     def client(self, service: Service, extra: Config | None = None) -> Any:
-        """A new client for `service` in the configured region, with the project's retry settings."""
-        return default_client(service, extra, region=self.settings.region)
+        """A new client for `service` in the configured region, with the project's retry settings, at the
+        configured endpoint (S3's own when one is set) and with the configured credentials, if any."""
+        settings, options = self.settings, {}
+        endpoint = (settings.s3_endpoint or settings.endpoint) if service == "s3" else settings.endpoint
+        if endpoint:
+            options["endpoint_url"] = endpoint
+        if settings.credentials is not None:
+            options["aws_access_key_id"], options["aws_secret_access_key"] = settings.credentials
+        return default_client(service, extra, region=settings.region, **options)
 
     @functools.cached_property
     def dynamodb(self) -> Any:
@@ -66,7 +100,7 @@ class Root:
     @functools.cached_property
     def s3(self) -> Any:
         """Path-style addressing when an endpoint is configured (a local stack has no DNS)."""
-        style: Literal["path", "auto"] = "path" if self.settings.s3_endpoint else "auto"
+        style: Literal["path", "auto"] = "path" if self.settings.s3_endpoint or self.settings.endpoint else "auto"
         return self.client("s3", Config(s3={"addressing_style": style}))
 
     @functools.cached_property
@@ -86,6 +120,10 @@ class Root:
     def event_store(self, cls: type[Aggregate], table: str | None = None) -> DynamoDBEventStore:
         return DynamoDBEventStore(table or self.table(cls), self.dynamodb)
 
+    def snapshot_store(self, table: str) -> SnapshotStore | None:
+        """The configured snapshot store of an events table (`SNAPSHOT_*`) on this App's clients; None when off."""
+        return snapshot_store(table, self.settings.snapshots, self.dynamodb, self.s3)
+
     def repository(self, cls: type[Aggregate], table: str | None = None) -> SnapshottingRepository:
         """Snapshots and the warm cache for every aggregate, as `SNAPSHOT_*` configure them; one per table."""
         name = table or self.table(cls)
@@ -93,8 +131,8 @@ class Root:
             if (cls, name) not in self._repositories:
                 current = self.settings.snapshots
                 self._repositories[cls, name] = SnapshottingRepository(
-                    DynamoDBEventStore(name, self.dynamodb),
-                    snapshot_store(name, current, self.dynamodb, self.s3),
+                    self.event_store(cls, name),
+                    self.snapshot_store(name),
                     SnapshotPolicy(every=current.every, enabled=current.store != "off"),
                     AggregateCache(current.cache_size),
                 )
@@ -115,6 +153,14 @@ class Root:
 
     def projections(self) -> list[Projection]:
         return [self.resolved(declared) for declared in self.registry.projections]
+
+    def events_of(self, projection: Projection) -> DynamoDBEventStore:
+        """The event store of the aggregate a projection folds: what rebuild and verify read."""
+        return DynamoDBEventStore(self.events_table_of(projection), self.dynamodb)
+
+    def projection_store(self, projection: Projection) -> DynamoDBProjectionStore:
+        """Where a projection's rows, counters and event counters live."""
+        return DynamoDBProjectionStore(projection, self.dynamodb, self.settings.projections.shards)
 
     def events_table_of(self, projection: Projection) -> str:
         if projection.aggregate is None:
@@ -174,23 +220,20 @@ class Root:
 
         return send
 
-    def runner(self, events_table: str | None = None, handler: Handler | None = None) -> StreamRunner:
-        """The local stream runner of one events table (default: the default aggregate's), resuming from the
-        positions the last runner recorded in the control table."""
+    def runner(self, handler: Handler, events_table: str | None = None) -> StreamRunner:
+        """The local stream runner of one events table (default: the default aggregate's) feeding `handler`
+        (the projector's: `handlers.projector.runner(app)` passes it), resuming from the positions the last
+        runner recorded in the control table."""
         from projections.runner import StreamRunner
 
-        if handler is None:
-            from handlers.projector import lambda_handler
-
-            handler = lambda_handler
         table = events_table or self.table(self.registry.default_aggregate)
         return StreamRunner(self.streams, self.stream_arn(table), handler, self.on_failure_queue(),
                             self.settings.projections.runner, self.settings.region or "us-east-1",
                             positions=self.control())
 
-    def runners(self, handler: Handler | None = None) -> list[StreamRunner]:
-        """One stream runner per registered events table that feeds a projection."""
-        return [self.runner(table, handler) for table in self.events_tables() if self.projections_for(table)]
+    def runners(self, handler: Handler) -> list[StreamRunner]:
+        """One stream runner per registered events table that feeds a projection, each feeding `handler`."""
+        return [self.runner(handler, table) for table in self.events_tables() if self.projections_for(table)]
 
     # -- tables -----------------------------------------------------------------------------------------------
     def table_definitions(self) -> list[dict[str, Any]]:
@@ -203,21 +246,19 @@ class Root:
         return definitions
 
 
-_lock = threading.RLock()
-_root: Root | None = None
+class ProcessApp:
+    """The App of one Lambda entry point's process: `App.from_env()`, built on the first invocation and kept,
+    and bound as the aggregates' provider unless one is bound already."""
 
+    def __init__(self, build: Callable[[], App] = App.from_env) -> None:
+        self._build = build
+        self._app: App | None = None
+        self._lock = threading.Lock()
 
-def root() -> Root:
-    """The process's one Root, built on first use from the environment and `AWS_ES_MODULES`."""
-    global _root
-    with _lock:
-        if _root is None:
-            _root = Root(Settings.from_env())
-        return _root
-
-
-def reset() -> None:
-    """Forget the Root: the next `root()` reads the environment again and builds everything anew."""
-    global _root
-    with _lock:
-        _root = None
+    def __call__(self) -> App:
+        with self._lock:
+            if self._app is None:
+                self._app = self._build()
+                if aggregate_provider.bound() is None:
+                    self._app.bind()
+            return self._app
