@@ -34,8 +34,8 @@ ROUTES = {
 
 
 def run_demo(app: App, repayments: int, meter: RequestMeter, loans: int = 0) -> None:
-    """`aws-es demo`: the worked example end to end on `app`, after `loans` seeded loans (imported when run, not when the
-    module loads)."""
+    """`aws-es demo`: the worked example end to end on `app`, after `loans` seeded loans (imported when run, not
+    when the module loads)."""
     from loans.demo import demo as run
 
     run(app, repayments, meter, loans)

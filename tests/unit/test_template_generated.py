@@ -17,8 +17,8 @@ import pytest
 
 from core.errors import ConfigurationError
 from handlers import cli, commands, queries
-from handlers.registry import Registry, load
 from handlers.app import App
+from handlers.registry import Registry, load
 from handlers.settings import Settings
 from handlers.template import code_uri, generate
 from tests import template_support
