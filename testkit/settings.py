@@ -17,7 +17,8 @@ DEFAULT_EXAMPLES = 20
 def kit_settings(max_examples: int | None = None, settings: Settings | None = None) -> Settings:
     """`settings` as given, else the loaded profile with the kit's defaults where the profile kept
     hypothesis's own: `DEFAULT_EXAMPLES` examples (or `max_examples`) and no deadline (a property folds
-    whole histories, so one example takes longer than hypothesis's 200 ms guess for a unit test)."""
+    whole histories, so one example takes longer than hypothesis's 200 ms guess for a unit test); and one
+    failure reported, the simplest, rather than each distinct one hypothesis met."""
     if settings is not None:
         return settings if max_examples is None else Settings(settings, max_examples=max_examples)
     if max_examples is not None and max_examples < 1:
@@ -27,4 +28,5 @@ def kit_settings(max_examples: int | None = None, settings: Settings | None = No
                                 else DEFAULT_EXAMPLES)
     deadline = loaded.deadline if loaded.deadline != builtin.deadline else None
     checks = [*loaded.suppress_health_check, HealthCheck.too_slow, HealthCheck.data_too_large]
-    return Settings(loaded, max_examples=examples, deadline=deadline, suppress_health_check=checks)
+    return Settings(loaded, max_examples=examples, deadline=deadline, suppress_health_check=checks,
+                    report_multiple_bugs=False)
