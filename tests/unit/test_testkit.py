@@ -4,7 +4,9 @@ The README's own use of the kit, and the bugs it catches there, are in tests/uni
 
 from __future__ import annotations
 
+import ast
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -164,3 +166,23 @@ def test_settings_the_profile_sets_win_over_the_kits_and_the_callers_over_both()
         assert kit_settings(max_examples=5).max_examples == 5
     finally:
         settings.load_profile(before)
+
+
+def imported(package: str) -> set[tuple[str, str]]:
+    """(module file, top-level package imported) for every import in a package of ours."""
+    root = Path(__file__).resolve().parents[2] / package
+    found = set()
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            found.update((str(path.relative_to(root.parent)), name.split(".")[0]) for name in names)
+    return found
+
+
+def test_the_library_never_imports_the_kit_and_the_kit_only_the_library_below_handlers() -> None:
+    for package in ("core", "snapshots", "projections", "loans", "handlers"):
+        assert {where for where, name in imported(package) if name == "testkit"} == set()
+    kit = imported("testkit")
+    assert ("testkit/aggregates.py", "snapshots") in kit  # the scan sees imports
+    assert {where for where, name in kit if name in ("handlers", "loans", "tests")} == set()
