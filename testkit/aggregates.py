@@ -42,13 +42,13 @@ INTERVALS = (1, 2, 3, 7)
 
 @dataclass(frozen=True)
 class Step:
-    """One command of a history as the reference run saw it: the state before, what it decided, and the
-    events committed (None when it was refused) with the state after."""
+    """One command of a history as the reference run saw it: the state before, what it decided (None:
+    nothing), and the events committed (None when it decided nothing or was refused) with the state after."""
 
     command: Command
     version: int
     state: dict[str, Any]
-    decided: list[EventInput]
+    decided: list[EventInput] | None
     committed: list[Event] | None
     after: tuple[int, dict[str, Any]]
 
@@ -87,10 +87,11 @@ def reference_run(aggregate: type[Aggregate], history: Iterable[Command]) -> lis
     live = fresh(aggregate, store=store)
     steps = []
     for command in history:
+        version, state = seen(live)
         decided = decide(command, live)
         if decided is None:
+            steps.append(Step(command, version, state, None, None, (version, state)))
             continue
-        version, state = seen(live)
         log = list(store.read(ID))
         events = numbered(decided, version)
         try:
@@ -146,6 +147,8 @@ def snapshot_run(aggregate: type[Aggregate], steps: list[Step], every: int) -> N
             f"{where}, {aggregate.__name__} loaded from the snapshot at version {report.snapshot_version} "
             f"decides {describe(decided)} where the replay decided {describe(step.decided)}: its snapshot "
             f"leaves out state the command reads")
+        if step.decided is None:
+            continue
         if step.committed is None:
             try:
                 loaded.commit(tuple(numbered(step.decided, step.version)))
