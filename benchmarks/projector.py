@@ -22,6 +22,7 @@ from core.metering import RequestMeter
 from core.store import InMemoryEventStore
 from loans import Loan
 from loans.projections import loan_summary
+from projections.dynamodb_store import DynamoDBProjectionStore
 from projections.projector import Projector, StreamEvent
 from projections.query import scan
 from projections.rebuild import Rebuild
@@ -105,9 +106,8 @@ def rebuild_run(loans: int, payments: int) -> dict[str, float]:
         with ThreadPoolExecutor(4) as pool:
             sum(pool.map(lambda k: sum(1 for _ in scan(client, "Loans", k, 4)), range(4)))
         scan_seconds = time.perf_counter() - started
-        rebuild = Rebuild(PROJECTION, client, "Loans", Control("ProjectionControl", client, ttl=0),
-                          lambda tables: _projector(client, tables.generation), lambda definitions: None,
-                          segments=4, workers=4)
+        rebuild = Rebuild(PROJECTION, DynamoDBEventStore("Loans", client), DynamoDBProjectionStore(PROJECTION, client),
+                          Control("ProjectionControl", client, ttl=0), segments=4, workers=4)
         started = time.perf_counter()
         rebuild.run()
         rebuild_seconds = time.perf_counter() - started

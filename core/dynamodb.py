@@ -24,7 +24,7 @@ from core.dynamodb_calls import (
 )
 from core.errors import ConcurrencyError, StoreError, StoreUnavailableError, VersionGapError, error_code
 from core.events import RecordedEvent
-from core.store import KeyMarker, check_append
+from core.store import KeyMarker, check_append, check_segment
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -170,6 +170,24 @@ class DynamoDBEventStore(DynamoDBTable):
             self._put(aggregate_id, expected_version, items[0])
         else:
             self._transact(aggregate_id, expected_version, items, marker)
+
+    def scan(self, segment: int = 0, of: int = 1,
+             start_after: tuple[str, int] | None = None) -> Iterator[tuple[str, RecordedEvent]]:
+        """A parallel Scan segment, strongly consistent, page by page; `start_after` is its ExclusiveStartKey."""
+        check_segment(segment, of)
+        request: dict[str, Any] = {"TableName": self.table, "ConsistentRead": True}
+        if of > 1:
+            request.update(Segment=segment, TotalSegments=of)
+        if start_after is not None:
+            request["ExclusiveStartKey"] = {"id": {"S": start_after[0]}, "number": {"N": str(start_after[1])}}
+        for item in self._items(request, "scan"):
+            if "." not in item["number"]["N"]:
+                yield item["id"]["S"], from_item(item)
+
+    def estimate(self) -> int | None:
+        """DescribeTable's ItemCount (refreshed by DynamoDB about every six hours; snapshots included)."""
+        count = self._call("describe_table", {"TableName": self.table})["Table"].get("ItemCount")
+        return int(count) if count is not None else None
 
     def find_marker(self, table: str, key: str) -> KeyMarker | None:
         """The marker a keyed append recorded under `key` in `table`, read consistently; None when absent."""

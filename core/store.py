@@ -14,6 +14,7 @@ attempt's reply (same request hash) or `KeyReusedError` (another request), ahead
 from __future__ import annotations
 
 import threading
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -78,6 +79,24 @@ class EventStore(Protocol):
         version_from_store: bool = False,
         marker: KeyMarker | None = None,
     ) -> None: ...
+
+    def scan(self, segment: int = 0, of: int = 1,
+             start_after: tuple[str, int] | None = None) -> Iterator[tuple[str, RecordedEvent]]:
+        """Every event of segment `segment` of `of`, as (aggregate id, event): each aggregate wholly in one
+        segment, its events ascending; after the event `start_after` names when given. Items that are not
+        events (in-partition snapshots) are skipped."""
+        ...
+
+    def estimate(self) -> int | None:
+        """About how many events the store holds (None when it cannot tell cheaply)."""
+        ...
+
+
+def check_segment(segment: int, of: int) -> None:
+    if not isinstance(of, int) or isinstance(of, bool) or of < 1:
+        raise EventSourcingError(f"a scan has at least 1 segment, not {of!r}")
+    if not isinstance(segment, int) or isinstance(segment, bool) or not 0 <= segment < of:
+        raise EventSourcingError(f"scan segment {segment!r} is not in 0..{of - 1}")
 
 
 def check_append(aggregate_id: str, expected_version: int, events: Sequence[RecordedEvent],
@@ -158,6 +177,25 @@ class InMemoryEventStore:
     def find_marker(self, table: str, key: str) -> KeyMarker | None:
         """The marker a keyed append recorded under `key`, if any."""
         return self.markers.get((table, key))
+
+    def scan(self, segment: int = 0, of: int = 1,
+             start_after: tuple[str, int] | None = None) -> Iterator[tuple[str, RecordedEvent]]:
+        """Aggregates in id order, each in segment crc32(id) % `of`."""
+        check_segment(segment, of)
+        with self._lock:
+            ids = sorted(i for i in self._streams if zlib.crc32(i.encode()) % of == segment)
+        for aggregate_id in ids:
+            after = 0
+            if start_after is not None:
+                if aggregate_id < start_after[0]:
+                    continue
+                after = start_after[1] if aggregate_id == start_after[0] else 0
+            for event in self.read(aggregate_id, after):
+                yield aggregate_id, event
+
+    def estimate(self) -> int | None:
+        with self._lock:
+            return sum(len(stream) for stream in self._streams.values())
 
     def aggregate_ids(self) -> Iterator[str]:
         return iter(list(self._streams))

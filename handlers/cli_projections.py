@@ -12,14 +12,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from core.dynamodb import DynamoDBEventStore
 from core.errors import EventSourcingError
 from handlers.root import Root, root
 from handlers.views import UsageError, counters_view, print_view, row_view
 from projections.definition import Projection
+from projections.dynamodb_store import DynamoDBProjectionStore
 from projections.errors import ProjectionError
 from projections.query import read_counters, read_event_counters, read_row
 from projections.rebuild import Progress, Rebuild, RebuildReport
 from projections.runner import StreamRunner
+from projections.tables import Tables
 from projections.verify import verify
 
 # -- live projector (demo, local, project) ----------------------------------------------------------------------
@@ -159,10 +162,10 @@ def register_rebuild(commands: Any) -> None:
     command = commands.add_parser(
         "rebuild", help="rebuild a projection from the events table (blue/green, resumable)",
         description="Fold the whole events table (parallel scan segments) into a fresh generation of the "
-        "projection's tables, checkpointing each segment, verify the counts, then switch readers and the live "
-        "projector to it. Run again to resume an interrupted rebuild. A projection and its counters are rebuilt "
-        "together (its counters name rebuilds it too). An aggregate whose events cannot be folded is "
-        "listed and the rest finished, but the new generation is not switched live (exit 1).",
+        "projection's tables, checkpointing each segment and every 10,000 events inside one, verify the counts, "
+        "then switch readers and the live projector to it. Run again to resume an interrupted rebuild. A projection "
+        "and its counters are rebuilt together (its counters name rebuilds it too). An aggregate whose events "
+        "cannot be folded is listed and the rest finished, but the new generation is not switched live (exit 1).",
     )
     command.add_argument("projection", help="a registered projection, counters or alias name")
     command.add_argument("--segment", type=int, default=None, metavar="K", help="run only scan segment K")
@@ -175,19 +178,16 @@ def register_rebuild(commands: Any) -> None:
 
 
 def run_rebuild(args: argparse.Namespace) -> int:
-    from handlers.tables import ensure_tables
-
     current = root()
     declared = current.projection(args.projection)
-    client, gate, events_table = current.dynamodb, current.control(), current.events_table_of(declared)
+    events = DynamoDBEventStore(current.events_table_of(declared), current.dynamodb)
+    rows = DynamoDBProjectionStore(declared, current.dynamodb, current.settings.projections.shards)
     if args.verify:
-        return _verify(declared, client, events_table, current.live_tables(declared)[1])
+        return _verify(declared, events, rows, current.live_tables(declared)[1])
     if args.segment is not None and not 0 <= args.segment < args.of:
         raise EventSourcingError(f"--segment {args.segment} must be in 0..{args.of - 1} (--of {args.of})")
-    rebuild = Rebuild(declared, client, events_table, gate,
-                      lambda tables: current.projector_for(declared, lambda: tables),
-                      lambda definitions: ensure_tables(definitions),
-                      segments=args.of, workers=args.workers, on_progress=_progress_bar)
+    rebuild = Rebuild(declared, events, rows, current.control(), segments=args.of, workers=args.workers,
+                      on_progress=_progress_bar)
     report = rebuild.run(args.segment)
     print(file=sys.stderr)
     if report.failures:
@@ -207,12 +207,12 @@ def _refuse(report: RebuildReport) -> None:
                           f"aggregates could not be folded (listed above); fix them and run again to resume")
 
 
-def _verify(declared: Any, client: Any, events_table: str, tables: Any) -> int:
-    differences = verify(client, events_table, declared, tables)
-    for line in differences:
+def _verify(declared: Projection, events: DynamoDBEventStore, rows: DynamoDBProjectionStore, tables: Tables) -> int:
+    report = verify(declared, events, rows, tables)
+    for line in report.differences:
         print(line)
-    print(f"{tables.rows}: {len(differences)} differences from the aggregates' own state")
-    return 1 if differences else 0
+    print(f"{tables.rows}: {len(report.differences)} differences from the aggregates' own state")
+    return 1 if report.differences else 0
 
 
 def _progress_bar(progress: Progress) -> None:

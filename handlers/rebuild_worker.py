@@ -16,11 +16,11 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 
+from core.dynamodb import DynamoDBEventStore
 from core.errors import EventSourcingError
 from handlers.root import root
-from handlers.tables import ensure_tables
+from projections.dynamodb_store import DynamoDBProjectionStore
 from projections.rebuild import Rebuild, RebuildReport
-from projections.tables import generation_definitions
 
 logger = Logger(service="rebuild-worker")
 tracer = Tracer(service="rebuild-worker")
@@ -59,24 +59,15 @@ def rebuild_for(step: Step) -> Rebuild:
     """The Rebuild `aws-es rebuild` builds (handlers/cli_projections.py), one segment at a time."""
     current = root()
     declared = current.projection(step.projection)
-
-    def ensure(definitions: list[dict[str, Any]]) -> None:
-        ensure_tables(definitions)
-
-    return Rebuild(declared, current.dynamodb, current.events_table_of(declared), current.control(),
-                   lambda tables: current.projector_for(declared, lambda: tables), ensure,
-                   segments=step.segments, workers=1)
+    return Rebuild(declared, DynamoDBEventStore(current.events_table_of(declared), current.dynamodb),
+                   DynamoDBProjectionStore(declared, current.dynamodb, current.settings.projections.shards),
+                   current.control(), segments=step.segments, workers=1)
 
 
 def begin(step: Step) -> dict[str, Any]:
     """Record (or find) the generation being built and create its tables; say if only a catch-up is left."""
-    work = rebuild_for(step)
-    state = work.control.state(work.projection.name, fresh=True)
-    if state["previous"] is not None and state["building"] is None:
-        return {"generation": state["live"], "catch_up_only": True}
-    generation = work.control.begin(work.projection.name, step.segments)
-    work.ensure(generation_definitions(work.projection, generation))
-    return {"generation": generation, "catch_up_only": False}
+    generation, catch_up_only = rebuild_for(step).begin()
+    return {"generation": generation, "catch_up_only": catch_up_only}
 
 
 def run_segment(step: Step) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from projections.definition import Projection, Row, add_counts
 from projections.errors import ProjectionError, RowsUnavailableError, StaleRowError
 from projections.items import from_item, to_item, version_of
 from projections.store import Moves, Totals
-from projections.tables import Tables
+from projections.tables import Tables, table_definitions
 
 #: Counter items per group: each is its own DynamoDB item, so writes spread over this many hot keys.
 DEFAULT_SHARDS = 8
@@ -31,6 +31,11 @@ DEFAULT_SHARDS = 8
 #: pausing READ_PAUSE seconds, doubled each time, in between; then the rows' records are reported as failed.
 READ_ATTEMPTS = 5
 READ_PAUSE = 0.05
+#: BatchWriteItem requests per 25 items while DynamoDB leaves items unprocessed, pausing as for reads; then
+#: the write fails naming the table (a rebuild run again resumes from its last checkpoint).
+WRITE_ATTEMPTS = 8
+#: How long a created table may take to become active: DescribeTable every second, this many times.
+ACTIVE_WAIT = 60
 
 
 class DynamoDBProjectionStore:
@@ -131,6 +136,16 @@ class DynamoDBProjectionStore:
     def all_event_counters(self, tables: Tables) -> Totals:
         return _group_totals({}, scan(self.client, tables.event_counters)) if tables.event_counters else {}
 
+    def create_generation(self, tables: Tables) -> None:
+        for definition in table_definitions(self.projection, tables):
+            try:
+                self.client.create_table(**definition)
+            except ClientError as exc:
+                if error_code(exc) != "ResourceInUseException":
+                    raise
+            self.client.get_waiter("table_exists").wait(TableName=definition["TableName"],
+                                                        WaiterConfig={"Delay": 1, "MaxAttempts": ACTIVE_WAIT})
+
     def put_rows(self, tables: Tables, rows: Mapping[str, Row]) -> None:
         key = self.projection.key
         self._batch_write(tables.rows, [{"PutRequest": {"Item": to_item(key, k, row)}} for k, row in rows.items()])
@@ -147,8 +162,16 @@ class DynamoDBProjectionStore:
     def _batch_write(self, table: str, requests: list[dict[str, Any]]) -> None:
         for start in range(0, len(requests), 25):
             pending: Any = {table: requests[start:start + 25]}
-            while pending:
+            for attempt in range(WRITE_ATTEMPTS):
+                if attempt:
+                    time.sleep(READ_PAUSE * 2 ** (attempt - 1))
                 pending = self._call("batch_write_item", table, RequestItems=pending).get("UnprocessedItems") or {}
+                if not pending:
+                    break
+            else:
+                left = sum(len(items) for items in pending.values())
+                raise ProjectionError(f"{left} items for {table} were still unprocessed after {WRITE_ATTEMPTS} "
+                                      "BatchWriteItem attempts (throttled); run the rebuild again to resume")
 
     def _call(self, operation: str, table: str, **request: Any) -> dict[str, Any]:
         return call(self.client, operation, table, **request)

@@ -1,13 +1,17 @@
-"""Rebuild a projection from the events table (not the stream), blue/green, resumably; and verify one.
+"""Rebuild a projection from the event log (not the stream), blue/green, resumably.
 
-A rebuild writes a fresh generation: each parallel-scan segment is folded in memory (a segment holds whole
-aggregates, since segments split on the partition key), its rows are written with BatchWriteItem and its
-counter totals as one item per group (`<group>#r<k>of<n>`, overwritten on a retry, never added twice); the
-segment is then checkpointed in the control table, so an interrupted rebuild resumes with the segments left.
-An aggregate whose events cannot be folded is reported (`UnfoldableEventError`, `GapError`) and the others
-are finished; its segment is not checkpointed and the generation is not switched live.
-At the end the counts are verified, the generation is switched live, and once every cached reader has seen
-the switch, any row the live projector advanced in the old generation meanwhile is caught up from the log.
+A rebuild writes a fresh generation. It reads the log through the event store's segmented scan
+(`EventStore.scan`: each aggregate wholly in one segment, its events ascending) and writes through the
+projection store (`ProjectionStore`), so it runs on every backend. Each segment is folded in chunks of about
+`checkpoint_every` events, cut between aggregates: a chunk's rows are written, its counter totals as one item
+per group (`<group>#r<k>of<n>`, then `...c<j>` for chunk j; overwritten on a retry, never added twice), and the
+position after its last event is recorded in the control store; a worker run again resumes after it. A
+finished segment is marked done, so an interrupted rebuild resumes with the segments left. An aggregate whose
+events cannot be folded is reported (`UnfoldableEventError`, `GapError`) and the others are finished; its
+segment is not marked done and the generation is not switched live.
+At the end the counts are checked, the generation is switched live, and once every cached reader has seen
+the switch (`ControlStore.await_readers`), any row the live projector advanced in the old generation meanwhile
+is caught up from the log.
 """
 
 from __future__ import annotations
@@ -17,24 +21,23 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
-from core.dynamodb import from_item as event_from_item
-from core.dynamodb import is_event_item
 from core.events import RecordedEvent
+from core.store import EventStore
 from projections.definition import Projection, Row, counter_totals, fold_records, nonzero
-from projections.dynamodb_store import DynamoDBProjectionStore
 from projections.errors import GapError, ProjectionError, UnfoldableEventError
 from projections.items import version_of
 from projections.projector import Projector
-from projections.query import scan
 from projections.store import ProjectionStore, Totals
-from projections.tables import Control, Tables, generation_definitions, tables_for
+from projections.tables import ControlStore, SegmentPosition, Tables, tables_for
+
+#: Events folded between two checkpoints inside a segment (a chunk ends at the next aggregate boundary).
+CHECKPOINT_EVERY = 10_000
 
 
 @dataclass
 class Progress:
-    """Shared by every segment worker; `total` is the table's approximate item count."""
+    """Shared by every segment worker; `total` is the log's approximate event count."""
 
     total: int = 0
     events: int = 0
@@ -77,76 +80,180 @@ class RebuildReport:
     failures: dict[str, str] = field(default_factory=dict)
 
 
-def fold_segment(client: Any, events_table: str, projection: Projection, segment: int, of: int,
-                 progress: Progress | None = None, tally: Totals | None = None,
-                 ) -> tuple[dict[str, Row], dict[str, ProjectionError]]:
-    """Every aggregate of one scan segment folded into its row, events taken in number order; and, for
-    each aggregate that could not be folded (an event it cannot fold, a gap in its numbers), why not.
-    With `tally`, the event counters of the events folded are added into it."""
-    rows: dict[str, Row] = {}
-    waiting: dict[str, dict[int, RecordedEvent]] = {}
-    failed: dict[str, ProjectionError] = {}
-    for item in scan(client, events_table, segment, of):
-        if not is_event_item(item):
-            continue
-        aggregate_id, record = item["id"]["S"], event_from_item(item)
-        if progress:
-            progress.add(1, 0 if aggregate_id in waiting or aggregate_id in failed else 1)
-        if aggregate_id in failed:
-            continue
-        buffer = waiting.setdefault(aggregate_id, {})
+@dataclass
+class SegmentFold:
+    """The rows of one segment's aggregates as their events arrive (events taken in number order); and, for
+    each aggregate that could not be folded (an event it cannot fold, a gap in its numbers), why not."""
+
+    projection: Projection
+    progress: Progress | None = None
+    rows: dict[str, Row] = field(default_factory=dict)
+    failed: dict[str, ProjectionError] = field(default_factory=dict)
+    #: the event counters of the events folded
+    tally: Totals = field(default_factory=dict)
+    waiting: dict[str, dict[int, RecordedEvent]] = field(default_factory=dict)
+
+    def add(self, aggregate_id: str, record: RecordedEvent) -> None:
+        if self.progress:
+            known = aggregate_id in self.waiting or aggregate_id in self.failed
+            self.progress.add(1, 0 if known else 1)
+        if aggregate_id in self.failed:
+            return
+        buffer = self.waiting.setdefault(aggregate_id, {})
         buffer[record.number] = record
-        row = rows.get(aggregate_id)
+        row = self.rows.get(aggregate_id)
         try:
             while version_of(row) + 1 in buffer:
-                row = fold_records(projection, aggregate_id, row, [buffer.pop(version_of(row) + 1)], tally)
+                row = fold_records(self.projection, aggregate_id, row, [buffer.pop(version_of(row) + 1)], self.tally)
         except UnfoldableEventError as exc:
-            failed[aggregate_id] = exc
-            rows.pop(aggregate_id, None)
-            continue
+            self.failed[aggregate_id] = exc
+            self.rows.pop(aggregate_id, None)
+            return
         if row is not None:
-            rows[aggregate_id] = row
-    for aggregate_id, buffer in waiting.items():
-        if buffer and aggregate_id not in failed:
-            missing = version_of(rows.pop(aggregate_id, None)) + 1
-            failed[aggregate_id] = GapError(f"{projection.name} cannot fold {aggregate_id!r}: events table "
-                                            f"{events_table!r} has no event {missing} (it holds {sorted(buffer)[:5]} "
-                                            "after it)")
-    return rows, failed
+            self.rows[aggregate_id] = row
+
+    def close(self) -> dict[str, ProjectionError]:
+        """The scan is over: an aggregate still waiting for an event has a gap in its numbers."""
+        for aggregate_id, buffer in self.waiting.items():
+            if buffer and aggregate_id not in self.failed:
+                missing = version_of(self.rows.pop(aggregate_id, None)) + 1
+                self.failed[aggregate_id] = GapError(
+                    f"{self.projection.name} cannot fold {aggregate_id!r}: the event log has no event {missing} "
+                    f"(it holds {sorted(buffer)[:5]} after it)")
+        self.waiting.clear()
+        return self.failed
+
+
+def fold_segment(events: EventStore, projection: Projection, segment: int = 0, of: int = 1,
+                 progress: Progress | None = None, tally: Totals | None = None,
+                 ) -> tuple[dict[str, Row], dict[str, ProjectionError]]:
+    """Every aggregate of one scan segment folded into its row; and why each one that could not be, was not.
+    With `tally`, the event counters of the events folded are added into it."""
+    folding = SegmentFold(projection, progress, tally=tally if tally is not None else {})
+    for aggregate_id, record in events.scan(segment, of):
+        folding.add(aggregate_id, record)
+    return folding.rows, folding.close()
+
+
+@dataclass
+class SegmentResult:
+    """What writing one segment did: events and aggregates written (over every chunk, earlier runs'
+    included), and why each aggregate that could not be folded was not."""
+
+    events: int
+    aggregates: int
+    failures: dict[str, ProjectionError]
+
+
+def write_segment(projection: Projection, events: EventStore, rows: ProjectionStore, tables: Tables,
+                  segment: int = 0, of: int = 1, *, progress: Progress | None = None,
+                  resume: SegmentPosition | None = None,
+                  checkpoint: Callable[[SegmentPosition], None] | None = None,
+                  every: int = CHECKPOINT_EVERY) -> SegmentResult:
+    """Fold segment `segment` of `of` into `tables`, chunk by chunk, after `resume` when given; each chunk
+    written in full (rows, then its counter totals) is passed to `checkpoint`. No chunk is checkpointed once
+    an aggregate failed, so a run again meets that failure again."""
+    if every < 1:
+        raise ProjectionError(f"checkpoint_every must be at least 1, not {every!r}")
+    chunk = resume.chunk + 1 if resume else 0
+    written_events, written_aggregates = (resume.events, resume.aggregates) if resume else (0, 0)
+    folding = SegmentFold(projection, progress)
+    flushed: set[str] = set()
+    current: tuple[str, int] | None = None  # the last event read: (aggregate id, number)
+    pending = 0
+
+    def flush(closing: bool) -> None:
+        nonlocal chunk, written_events, written_aggregates, pending
+        failed = folding.close()
+        part = f"r{segment}of{of}" + (f"c{chunk}" if chunk else "")
+        rows.put_rows(tables, folding.rows)
+        rows.put_totals(tables, part, counter_totals(projection, folding.rows.values()), nonzero(folding.tally))
+        written_events += sum(version_of(row) for row in folding.rows.values())
+        written_aggregates += len(folding.rows)
+        flushed.update(folding.rows)
+        if checkpoint and current and not failed and not closing:
+            checkpoint(SegmentPosition(current, chunk, written_events, written_aggregates))
+        chunk, pending = chunk + 1, 0
+        folding.rows, folding.tally = {}, {}
+
+    for aggregate_id, record in events.scan(segment, of, resume.after if resume else None):
+        if current is not None and aggregate_id != current[0]:
+            if aggregate_id in flushed or aggregate_id in folding.rows or aggregate_id in folding.failed:
+                raise ProjectionError(f"the event store's scan of segment {segment} of {of} gave aggregate "
+                                      f"{aggregate_id!r} again after others: a segment's aggregates must come one "
+                                      "after another")
+            if pending >= every and not folding.failed:
+                flush(closing=False)
+        folding.add(aggregate_id, record)
+        current, pending = (aggregate_id, record.number), pending + 1
+    flush(closing=True)
+    return SegmentResult(written_events, written_aggregates, folding.failed)
+
+
+@dataclass
+class Rebuilt:
+    """What `rebuild_into` wrote: events and aggregates, and why each aggregate not folded was not."""
+
+    events: int = 0
+    aggregates: int = 0
+    failures: dict[str, str] = field(default_factory=dict)
+
+
+def rebuild_into(projection: Projection, events: EventStore, rows: ProjectionStore, tables: Tables,
+                 segments: int = 1) -> Rebuilt:
+    """Fold the whole log into `tables` (created if missing), segment by segment, as a rebuild writes a
+    generation; no control store, no checkpoint, no switch."""
+    rows.create_generation(tables)
+    rebuilt = Rebuilt()
+    for segment in range(segments):
+        result = write_segment(projection, events, rows, tables, segment, segments)
+        rebuilt.events += result.events
+        rebuilt.aggregates += result.aggregates
+        rebuilt.failures.update((key, str(error)) for key, error in result.failures.items())
+    return rebuilt
 
 
 class Rebuild:
-    """One rebuild of `projection` into a fresh generation, or its resumption."""
+    """One rebuild of `projection` into a fresh generation, or its resumption: the log read from `events`,
+    the generation written to `rows`, its progress kept in `control`."""
 
-    def __init__(self, projection: Projection, client: Any, events_table: str, control: Control,
-                 projector: Callable[[Tables], Projector], ensure: Callable[[list[dict[str, Any]]], object],
+    def __init__(self, projection: Projection, events: EventStore, rows: ProjectionStore, control: ControlStore,
                  segments: int = 8, workers: int = 4, on_progress: Callable[[Progress], None] | None = None,
-                 rows: ProjectionStore | None = None) -> None:
+                 checkpoint_every: int = CHECKPOINT_EVERY) -> None:
+        if segments < 1 or workers < 1 or checkpoint_every < 1:
+            raise ProjectionError(f"a rebuild needs at least 1 segment, worker and event per checkpoint, not "
+                                  f"segments={segments!r}, workers={workers!r}, checkpoint_every={checkpoint_every!r}")
         self.projection = projection
-        self.client = client
+        self.events = events
         #: where the generation's rows and counters are written (projections/store.py)
-        self.rows: ProjectionStore = rows or DynamoDBProjectionStore(projection, client)
-        self.events_table = events_table
+        self.rows = rows
         self.control = control
-        self.projector = projector
-        self.ensure = ensure
         self.segments = segments
         self.workers = workers
+        self.checkpoint_every = checkpoint_every
         self.on_progress = on_progress
         self.progress = Progress(callback=on_progress)
         self.failures: dict[str, str] = {}
         self._lock = threading.Lock()
 
+    def begin(self) -> tuple[int, bool]:
+        """(the generation being built, its tables created; or the live one and True when a rebuild stopped
+        after its switch, so only its catch-up is left)."""
+        state = self.control.state(self.projection.name, fresh=True)
+        if state["previous"] is not None and state["building"] is None:
+            return int(state["live"]), True
+        generation = self.control.begin(self.projection.name, self.segments)
+        self.rows.create_generation(tables_for(self.projection, generation))
+        return generation, False
+
     def run(self, only: int | None = None) -> RebuildReport:
         if only is not None and not 0 <= only < self.segments:
             raise ProjectionError(f"segment {only} is not in 0..{self.segments - 1}")
-        pending = self.control.state(self.projection.name, fresh=True)
-        if pending["previous"] is not None and pending["building"] is None:
-            return self._resume_catch_up(pending["live"], pending["previous"])
-        generation = self.control.begin(self.projection.name, self.segments)
+        generation, catch_up_only = self.begin()
+        if catch_up_only:
+            return self._resume_catch_up(generation)
         tables = tables_for(self.projection, generation)
-        self.ensure(generation_definitions(self.projection, generation))
-        self.progress.total = self._approximate_events()
+        self.progress.total = self.events.estimate() or 0
         wanted = [only] if only is not None else list(range(self.segments))
         todo = [k for k in wanted if self.control.segment_done(self.projection.name, generation, k,
                                                                self.segments) is None]
@@ -159,19 +266,22 @@ class Rebuild:
         return report
 
     def _segment(self, tables: Tables, segment: int) -> None:
-        """Fold one segment and write its rows; checkpoint it only if every aggregate in it was folded."""
-        tally: Totals = {}
-        rows, failed = fold_segment(self.client, self.events_table, self.projection, segment, self.segments,
-                                    self.progress, tally)
-        self.rows.put_rows(tables, rows)
-        self.rows.put_totals(tables, f"r{segment}of{self.segments}", counter_totals(self.projection, rows.values()),
-                             nonzero(tally))
-        if failed:
+        """Fold one segment and write its rows, checkpointing as it goes; mark it done only if every
+        aggregate in it was folded."""
+        name, generation, of = self.projection.name, tables.generation, self.segments
+
+        def checkpoint(position: SegmentPosition) -> None:
+            self.control.record_segment_position(name, generation, segment, of, position)
+
+        result = write_segment(self.projection, self.events, self.rows, tables, segment, of,
+                               progress=self.progress, resume=self.control.segment_position(name, generation,
+                                                                                            segment, of),
+                               checkpoint=checkpoint, every=self.checkpoint_every)
+        if result.failures:
             with self._lock:
-                self.failures.update((aggregate_id, str(error)) for aggregate_id, error in failed.items())
+                self.failures.update((aggregate_id, str(error)) for aggregate_id, error in result.failures.items())
             return
-        events = sum(version_of(row) for row in rows.values())
-        self.control.mark_segment(self.projection.name, tables.generation, segment, self.segments, events, len(rows))
+        self.control.mark_segment(name, generation, segment, of, result.events, result.aggregates)
         if self.on_progress:
             self.on_progress(self.progress)
 
@@ -181,37 +291,35 @@ class Rebuild:
         if any(counts is None for counts in done):
             raise ProjectionError("rebuild is incomplete: some segments have not finished; run it again to resume")
         expected = sum(counts["aggregates"] for counts in done if counts)
-        rows = dict(self.rows.rows(tables))
-        if len(rows) < expected:
-            raise ProjectionError(f"generation {tables.generation} holds {len(rows)} rows, expected {expected}")
+        rows = sum(1 for _ in self.rows.rows(tables))
+        if rows < expected:
+            raise ProjectionError(f"generation {tables.generation} holds {rows} rows, expected {expected}")
         report.events = sum(counts["events"] for counts in done if counts)
         report.aggregates = expected
         live = self.control.state(self.projection.name, fresh=True)["live"]
         self.control.switch(self.projection.name, tables.generation, live)
         report.switched = True
-        # Caches expire within one ttl; a batch begun just before that finishes within another (ttl > batch time).
-        time.sleep(2 * self.control.ttl)
+        self.control.await_readers()
         report.caught_up = self._catch_up(tables_for(self.projection, live), tables)
         self.control.caught_up(self.projection.name, tables.generation)
 
-    def _resume_catch_up(self, generation: int, previous: int) -> RebuildReport:
+    def _resume_catch_up(self, generation: int) -> RebuildReport:
         """A rebuild stopped after its switch: finish catching up from the previous generation."""
         tables = tables_for(self.projection, generation)
         report = RebuildReport(generation, [], list(range(self.segments)), 0, 0, switched=True)
-        report.caught_up = self._catch_up(tables_for(self.projection, previous), tables)
-        self.control.caught_up(self.projection.name, generation)
+        previous = self.control.state(self.projection.name, fresh=True)["previous"]
+        if previous is not None:  # else another run finished the catch-up meanwhile
+            report.caught_up = self._catch_up(tables_for(self.projection, int(previous)), tables)
+            self.control.caught_up(self.projection.name, generation)
         return report
 
     def _catch_up(self, old: Tables, new: Tables) -> int:
         """Rows the live projector advanced in the old generation while this rebuild ran."""
-        newer = dict(self.rows.rows(new))
-        projector = self.projector(new)
+        newer = {key: version_of(row) for key, row in self.rows.rows(new)}
+        projector = Projector(self.projection, None, self.events, lambda: new, rows=self.rows)
         caught_up = 0
         for key, row in self.rows.rows(old):
-            if version_of(row) > version_of(newer.get(key)):
+            if version_of(row) > newer.get(key, 0):
                 projector.catch_up(new, key, version_of(row))
                 caught_up += 1
         return caught_up
-
-    def _approximate_events(self) -> int:
-        return int(self.client.describe_table(TableName=self.events_table)["Table"].get("ItemCount", 0))

@@ -5,7 +5,8 @@ counters (what each row contributes, per group) and the event counters (what eac
 group such as a day). Its one write moves a row and both kinds of counters together, all or nothing, and
 only if the row is still at the version it was read at (`StaleRowError` otherwise): that guard is what makes
 every counter move exactly once however often the stream redelivers. Rebuilds write rows and per-segment
-counter totals without the guard (`put_rows`, `put_totals`: overwritten on a retry, never added twice).
+counter totals without the guard (`put_rows`, `put_totals`: overwritten on a retry, never added twice), into
+a generation whose tables `create_generation` made.
 Event counters are read by group key, never by scanning. tests/unit/test_projection_store_contract.py runs
 the contract against this store and the DynamoDB one (projections/dynamodb_store.py).
 """
@@ -54,6 +55,10 @@ class ProjectionStore(Protocol):
         """Every event counter group (a full read, for `rebuild --verify`)."""
         ...
 
+    def create_generation(self, tables: Tables) -> None:
+        """Create the tables `tables` names (a rebuild's fresh generation); those that exist are kept."""
+        ...
+
     def put_rows(self, tables: Tables, rows: Mapping[str, Row]) -> None: ...
 
     def put_totals(self, tables: Tables, part: str, counters: Moves, event_counters: Moves) -> None:
@@ -77,6 +82,12 @@ class InMemoryProjectionStore:
         with self._lock:
             for definition in definitions:
                 self.tables.setdefault(definition["TableName"], {})
+
+    def create_generation(self, tables: Tables) -> None:
+        with self._lock:
+            for name in (tables.rows, tables.counters, tables.event_counters):
+                if name is not None:
+                    self.tables.setdefault(name, {})
 
     def _table(self, name: str | None) -> dict[str, Any]:
         if name is None or name not in self.tables:

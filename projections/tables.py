@@ -2,9 +2,12 @@
 
 Generation 0 is the base table name (`LoanSummary`); a rebuild creates generation n as `LoanSummary-g<n>`.
 The control table holds one item per projection naming its live generation; readers and the projector
-consult it through a short cache, so a switch reaches every process within `ttl` seconds. It also keeps the
-local stream runner's position in each shard (`position#<stream arn>#<shard id>`), so a runner started in
-another process resumes where the last one stopped.
+consult it through a short cache, so a switch reaches every process within `ttl` seconds. It also keeps each
+rebuild segment's checkpoint and the local stream runner's position in each shard (`position#<stream arn>#<shard
+id>`), so a runner or a rebuild worker started in another process resumes where the last one stopped.
+
+`ControlStore` is what a rebuild needs of it; `Control` keeps its items in DynamoDB (or any `ControlItems`),
+`InMemoryControl` in memory. tests/unit/test_projection_store_contract.py runs both through the same tests.
 """
 
 from __future__ import annotations
@@ -13,11 +16,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from projections.control_items import ControlItems, DynamoDBControlItems
+from projections.control_items import ControlItems, DynamoDBControlItems, InMemoryControlItems
 from projections.definition import Projection
 from projections.errors import ProjectionError
+
+#: The longest a reader may cache which generation is live (`PROJECTION_CONTROL_TTL` is bounded the same).
+MAX_TTL = 3600.0
 
 
 @dataclass(frozen=True)
@@ -72,7 +78,11 @@ def keyed_table_definition(name: str, key: str = "id") -> dict[str, Any]:
 
 
 def generation_definitions(projection: Projection, generation: int) -> list[dict[str, Any]]:
-    tables = tables_for(projection, generation)
+    return table_definitions(projection, tables_for(projection, generation))
+
+
+def table_definitions(projection: Projection, tables: Tables) -> list[dict[str, Any]]:
+    """CreateTable arguments of the tables `tables` names: rows, then counters and event counters if any."""
     definitions = [rows_table_definition(projection, tables.rows)]
     if tables.counters:
         definitions.append(keyed_table_definition(tables.counters))
@@ -93,15 +103,60 @@ def grouped_table_definition(name: str) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class SegmentPosition:
+    """Where a rebuild segment stopped: after event `after` (aggregate id, number), having written `chunk + 1`
+    chunks holding `events` events of `aggregates` aggregates."""
+
+    after: tuple[str, int]
+    chunk: int
+    events: int
+    aggregates: int
+
+
+class ControlStore(Protocol):
+    """What a rebuild reads and changes: generations, segment checkpoints, and the wait for cached readers."""
+
+    def state(self, name: str, fresh: bool = False) -> dict[str, Any]: ...
+
+    def live(self, name: str) -> int: ...
+
+    def begin(self, name: str, segments: int) -> int: ...
+
+    def switch(self, name: str, generation: int, previous: int) -> None: ...
+
+    def caught_up(self, name: str, generation: int) -> None: ...
+
+    def segment_done(self, name: str, generation: int, segment: int, of: int) -> dict[str, int] | None: ...
+
+    def mark_segment(self, name: str, generation: int, segment: int, of: int, events: int,
+                     aggregates: int) -> None: ...
+
+    def segment_position(self, name: str, generation: int, segment: int, of: int) -> SegmentPosition | None: ...
+
+    def record_segment_position(self, name: str, generation: int, segment: int, of: int,
+                                position: SegmentPosition) -> None: ...
+
+    def await_readers(self) -> None:
+        """Return once every reader caching the generations has seen a change made before the call."""
+        ...
+
+
 class Control:
-    """The live generation of each projection, and the progress of rebuilds (one item per segment)."""
+    """The live generation of each projection, and the progress of rebuilds (one item per segment).
+
+    `ttl` is how long a reader trusts its cached state; `clock` and `sleep` are injected so tests need not wait.
+    """
 
     def __init__(self, table: str, client: Any, ttl: float = 5.0, clock: Callable[[], float] = time.monotonic,
-                 items: ControlItems | None = None) -> None:
+                 items: ControlItems | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
+        if not 0 <= ttl <= MAX_TTL:
+            raise ProjectionError(f"control ttl {ttl!r} must be from 0 to {MAX_TTL:g} seconds")
         self.table = table
         self.client = client
         self.ttl = ttl
         self._clock = clock
+        self._sleep = sleep
         self._cache: dict[str, tuple[float, dict[str, Any]]] = {}
         self._lock = threading.Lock()
         #: where the items live (projections/control_items.py); DynamoDB through `client` unless given
@@ -166,6 +221,26 @@ class Control:
     def mark_segment(self, name: str, generation: int, segment: int, of: int, events: int, aggregates: int) -> None:
         self.items.put(f"{name}#g{generation}#{segment}of{of}", {"events": events, "aggregates": aggregates})
 
+    def segment_position(self, name: str, generation: int, segment: int, of: int) -> SegmentPosition | None:
+        """The last checkpoint inside an unfinished segment, or None before its first."""
+        item = self.items.get(f"{name}#g{generation}#{segment}of{of}#at")
+        if not item:
+            return None
+        return SegmentPosition((str(item["after_id"]), int(item["after_number"])), int(item["chunk"]),
+                               int(item["events"]), int(item["aggregates"]))
+
+    def record_segment_position(self, name: str, generation: int, segment: int, of: int,
+                                position: SegmentPosition) -> None:
+        self.items.put(f"{name}#g{generation}#{segment}of{of}#at", {
+            "after_id": position.after[0], "after_number": position.after[1], "chunk": position.chunk,
+            "events": position.events, "aggregates": position.aggregates})
+
+    def await_readers(self) -> None:
+        """Readers cache the state for at most `ttl`; a batch a projector began just before its cache expired
+        finishes within another `ttl` (a batch takes less): so wait two."""
+        if self.ttl > 0:
+            self._sleep(2 * self.ttl)
+
     def position(self, stream_arn: str, shard_id: str) -> str | None:
         """The sequence number of the last record delivered from a shard, or None before the first."""
         item = self.items.get(f"position#{stream_arn}#{shard_id}")
@@ -177,3 +252,11 @@ class Control:
     def _change(self, name: str, assign: dict[str, int], remove: tuple[str, ...], when: tuple[str, int | None]) -> None:
         if not self.items.change(name, assign, remove, when):
             raise ProjectionError(f"projection {name!r}: another rebuild changed its generations first")
+
+
+class InMemoryControl(Control):
+    """The control in this process's memory: for the in-memory stores, and tests (no cache by default)."""
+
+    def __init__(self, ttl: float = 0.0, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        super().__init__("control", None, ttl, clock, items=InMemoryControlItems(), sleep=sleep)

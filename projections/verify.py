@@ -1,26 +1,26 @@
 """`rebuild --verify`: a projection's tables checked against the write side's own state, not its own fold.
 
 A check that reused the projection's fold would agree with any bug in it. Here each aggregate is folded from
-the events table by its own handlers (`core.repository.fold`, the write side's replay: no snapshots, no
-projection code), and the projection's `check(row, aggregate)` lists where the row disagrees on what both
-hold. The counters must equal the sum over the rows. Each difference names the aggregate and the field.
+the log (the event store's segmented scan) by its own handlers (`core.repository.fold`, the write side's
+replay: no snapshots, no projection code), and the projection's `check(row, aggregate)` lists where the row
+disagrees on what both hold. The counters must equal the sum over the rows, and the event counters each event
+of the log counted once. Each difference names the aggregate and the field. The rows are read through a
+projection store, so verify runs on every backend.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from core.dynamodb import from_item as event_from_item
-from core.dynamodb import is_event_item
 from core.errors import EventSourcingError
 from core.events import RecordedEvent, from_record
 from core.repository import fold
+from core.store import EventStore
 from projections.definition import Projection, Row, add_counts, counter_totals, nonzero
-from projections.dynamodb_store import DynamoDBProjectionStore
 from projections.errors import ProjectionError
 from projections.items import version_of
-from projections.query import scan
 from projections.store import ProjectionStore
 from projections.tables import Tables
 
@@ -32,21 +32,34 @@ if TYPE_CHECKING:
 _CANNOT_LOAD = (EventSourcingError, ArithmeticError, LookupError, TypeError, ValueError)
 
 
-def verify(client: Any, events_table: str, projection: Projection, tables: Tables, segments: int = 4,
-           store: ProjectionStore | None = None) -> list[str]:
-    """Every difference between a projection's tables and the write side's state; empty when they agree.
+@dataclass
+class VerifyReport:
+    """What `verify` compared, and every difference it found (one line each); none when the read side agrees."""
 
-    The events table is read through `client`; the projection through `store` (DynamoDB through `client`
-    unless given)."""
-    store = store or DynamoDBProjectionStore(projection, client)
+    tables: Tables
+    rows: int = 0
+    aggregates: int = 0
+    differences: list[str] = field(default_factory=list)
+
+    @property
+    def agrees(self) -> bool:
+        return not self.differences
+
+
+def verify(projection: Projection, events: EventStore, rows: ProjectionStore, tables: Tables,
+           segments: int = 4) -> VerifyReport:
+    """Every difference between a projection's tables (read from `rows`) and the write side's state (each
+    aggregate folded from `events`, the log, by its own handlers)."""
     if projection.aggregate is None or projection.check is None:
         raise ProjectionError(f"projection {projection.name} declares no aggregate and check to verify against")
-    rows = dict(store.rows(tables))
-    unmatched = dict(rows)
+    held = dict(rows.rows(tables))
+    report = VerifyReport(tables, rows=len(held))
+    unmatched = dict(held)
     label = projection.aggregate.__name__
     found: list[tuple[str, str]] = []
     for segment in range(segments):
-        aggregates, broken = reckon_segment(client, events_table, projection.aggregate, segment, segments)
+        aggregates, broken = reckon_segment(events, projection.aggregate, segment, segments)
+        report.aggregates += len(aggregates) + len(broken)
         for aggregate_id, reason in broken.items():
             unmatched.pop(aggregate_id, None)
             found.append((aggregate_id, f"the write side cannot load it: {reason}"))
@@ -58,22 +71,22 @@ def verify(client: Any, events_table: str, projection: Projection, tables: Table
                 found.extend((aggregate_id, difference) for difference in projection.check(row, aggregate))
     found.extend((aggregate_id, f"a row at version {version_of(row)} in {tables.rows}, but no events in the log")
                  for aggregate_id, row in unmatched.items())
-    differences = [f"{label} {aggregate_id}: {text}" for aggregate_id, text in sorted(found)]
-    return (differences + counter_differences(client, projection, tables, rows, store)
-            + event_counter_differences(client, events_table, projection, tables, segments, store))
+    report.differences = [f"{label} {aggregate_id}: {text}" for aggregate_id, text in sorted(found)]
+    report.differences += counter_differences(projection, rows, tables, held)
+    report.differences += event_counter_differences(projection, events, rows, tables, segments)
+    return report
 
 
-def reckon_segment(client: Any, events_table: str, aggregate: type[Aggregate], segment: int,
+def reckon_segment(events: EventStore, aggregate: type[Aggregate], segment: int,
                    of: int) -> tuple[dict[str, Aggregate], dict[str, str]]:
     """Each aggregate of one scan segment folded by its own handlers; and why each one that could not be,
     was not (a refused or undecodable event, a gap in its numbers)."""
     loaded: dict[str, Aggregate] = {}
     waiting: dict[str, dict[int, RecordedEvent]] = {}
     broken: dict[str, str] = {}
-    for item in scan(client, events_table, segment, of):
-        if not is_event_item(item) or item["id"]["S"] in broken:
+    for aggregate_id, record in events.scan(segment, of):
+        if aggregate_id in broken:
             continue
-        aggregate_id, record = item["id"]["S"], event_from_item(item)
         buffer = waiting.setdefault(aggregate_id, {})
         buffer[record.number] = record
         try:
@@ -107,32 +120,31 @@ def _fold_ready(instance: Aggregate, buffer: dict[int, RecordedEvent]) -> str | 
     return None
 
 
-def counter_differences(client: Any, projection: Projection, tables: Tables, rows: dict[str, Row],
-                        store: ProjectionStore | None = None) -> list[str]:
-    """Where the counter table differs from the sum over the rows."""
+def counter_differences(projection: Projection, rows: ProjectionStore, tables: Tables,
+                        held: dict[str, Row]) -> list[str]:
+    """Where the counter table differs from the sum over the rows `held`."""
     if not tables.counters:
         return []
-    have = (store or DynamoDBProjectionStore(projection, client)).counters(tables)
-    want = counter_totals(projection, rows.values())
-    return _compare(projection.counters_name or projection.name, tables.counters, "the rows add up to", want, have)
+    want = counter_totals(projection, held.values())
+    return _compare(projection.counters_name or projection.name, tables.counters, "the rows add up to", want,
+                    rows.counters(tables))
 
-def event_counter_differences(client: Any, events_table: str, projection: Projection, tables: Tables,
-                              segments: int = 4, store: ProjectionStore | None = None) -> list[str]:
+
+def event_counter_differences(projection: Projection, events: EventStore, rows: ProjectionStore, tables: Tables,
+                              segments: int = 4) -> list[str]:
     """Where the event counter table differs from each stored event counted once, straight from the log."""
     if not tables.event_counters or projection.event_counters is None:
         return []
     want: dict[str, dict[str, Decimal]] = {}
     for segment in range(segments):
-        for item in scan(client, events_table, segment, segments):
-            if is_event_item(item):
-                try:
-                    event = from_record(event_from_item(item))
-                except EventSourcingError:
-                    continue  # named among the aggregates the write side cannot load
-                add_counts(want, projection.event_counters(event))
-    have = (store or DynamoDBProjectionStore(projection, client)).all_event_counters(tables)
+        for _, record in events.scan(segment, segments):
+            try:
+                event = from_record(record)
+            except EventSourcingError:
+                continue  # named among the aggregates the write side cannot load
+            add_counts(want, projection.event_counters(event))
     return _compare(projection.event_counters_name or projection.name, tables.event_counters, "the log adds up to",
-                    nonzero(want), nonzero(have))
+                    nonzero(want), nonzero(rows.all_event_counters(tables)))
 
 
 def _compare(label: str, table: str, source: str, want: dict[str, dict[str, Decimal]],

@@ -15,8 +15,8 @@ import pytest
 
 from core.dynamodb import DynamoDBEventStore
 from loans.projections import Day, loan_summary, read_daily
+from projections.dynamodb_store import DynamoDBProjectionStore
 from projections.errors import ProjectionError, UnfoldableEventError
-from projections.projector import Projector
 from projections.rebuild import Rebuild
 from projections.tables import generation_definitions, tables_for
 from projections.verify import verify
@@ -81,22 +81,23 @@ def test_a_bad_number_of_days_is_refused_naming_it(projected: Any, days: Any) ->
 
 def test_a_rebuild_recounts_the_days_from_the_log_and_verify_agrees(projected: Any) -> None:
     client, _, _ = projected
-    rebuild = Rebuild(PROJECTION, client, "Loans", control(client),
-                      lambda t: Projector(PROJECTION, client, DynamoDBEventStore("Loans", client), lambda: t),
-                      lambda definitions: [client.create_table(**d) for d in definitions], segments=3)
+    rebuild = Rebuild(PROJECTION, DynamoDBEventStore("Loans", client), DynamoDBProjectionStore(PROJECTION, client),
+                      control(client), segments=3)
     report = rebuild.run()
     assert report.switched and report.generation == 1
     rebuilt = tables_for(PROJECTION, 1)
     assert rebuilt.event_counters == "LoanDaily-g1"
     assert read_daily(client, rebuilt, 4, today=date(2026, 11, 25)) == WANT
-    assert verify(client, "Loans", PROJECTION, rebuilt) == []
+    assert verify(PROJECTION, DynamoDBEventStore("Loans", client), DynamoDBProjectionStore(PROJECTION, client),
+                  rebuilt).differences == []
 
 
 def test_verify_names_a_day_that_differs_from_the_log(projected: Any) -> None:
     client, tables, _ = projected
     client.put_item(TableName="LoanDaily", Item={"group": {"S": "2026-11-24"}, "part": {"S": "stray"},
                                                  "collected": {"N": "5"}})
-    assert verify(client, "Loans", PROJECTION, tables) == [
+    assert verify(PROJECTION, DynamoDBEventStore("Loans", client), DynamoDBProjectionStore(PROJECTION, client),
+                  tables).differences == [
         "daily 2026-11-24.collected: the log adds up to 250.50, LoanDaily holds 255.50"]
 
 
