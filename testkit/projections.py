@@ -6,15 +6,17 @@ stores) as DynamoDB Streams may deliver it: in batches cut anywhere, with each a
 shuffled, batches repeated, redelivered with the one before, split, or held back and delivered late. Then:
 - the rows, row counters and event counters equal the log applied once, reckoned here from the projection's
   own `fold`, `counters` and `event_counters` over each aggregate's events in number order;
-- each row agrees with the write side's own state (`Projection.check` against the aggregate replayed by
-  its handlers), when the projection declares a check: this is what catches a fold that is wrong but
-  deterministic, since the stream's faults cannot;
-- a rebuild from the log gives the live rows and counters.
+- `verify` (what `aws-es rebuild --verify` runs) finds nothing, when the projection declares a `check`: each
+  row agrees with the aggregate folded from the log by its own handlers, and the counters with the rows and
+  the log. This is what catches a fold that is wrong every time, which no fault of the stream can show;
+- a rebuild from the log (`Rebuild`, in one to three segments, switched live) gives the live rows and
+  counters.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -27,8 +29,10 @@ from core.events import RecordedEvent, from_record
 from core.store import InMemoryEventStore
 from projections.definition import Projection, Row
 from projections.projector import Projector, StreamEvent
+from projections.rebuild import Rebuild
 from projections.store import InMemoryProjectionStore
-from projections.tables import Tables, generation_definitions, tables_for
+from projections.tables import InMemoryControl, Tables, generation_definitions, tables_for
+from projections.verify import verify
 from testkit.commands import REFUSALS, Command, decide, numbered
 from testkit.settings import kit_settings
 
@@ -63,9 +67,10 @@ def check_projection(projection: Projection, commands: st.SearchStrategy[Command
             assert not outcome.failed, f"the projector could not fold a batch: {'; '.join(outcome.errors)}"
         held = holds(store, tables)
         assert held == want, difference("the stream's deliveries do not give the log applied once", held, want)
-        agrees_with_write_side(projection, owner, events, store, tables, ids)
-        rebuilt = rebuild(projection, events, store, ids)
-        assert rebuilt == held, difference("a rebuild from the log differs from the live tables", rebuilt, held)
+        segments = data.draw(st.integers(1, 3), label="rebuild and verify segments")
+        verified(projection, owner, events, store, tables, segments)
+        again = rebuilt(projection, events, store, segments)
+        assert again == held, difference("a rebuild from the log differs from the live tables", again, held)
 
     kit_settings(max_examples, settings)(log_applied_once)()
 
@@ -151,35 +156,26 @@ def holds(store: InMemoryProjectionStore, tables: Tables) -> tuple[dict[str, Row
     return dict(store.rows(tables)), nonzero(store.counters(tables)), nonzero(store.all_event_counters(tables))
 
 
-def agrees_with_write_side(projection: Projection, aggregate: type[Aggregate], events: InMemoryEventStore,
-                           store: InMemoryProjectionStore, tables: Tables, ids: Sequence[str]) -> None:
-    """Each row, by `projection.check`, against the aggregate folded from the log by its own handlers."""
+def verified(projection: Projection, aggregate: type[Aggregate], events: InMemoryEventStore,
+             store: InMemoryProjectionStore, tables: Tables, segments: int) -> None:
+    """`projections.verify.verify` (what `aws-es rebuild --verify` runs) finds nothing: each row agrees by
+    `projection.check` with the aggregate folded from the log by its own handlers, and the counters with the
+    rows and the log. Skipped for a projection that declares no check."""
     if projection.check is None:
         return
-    for aggregate_id in ids:
-        row = store.read_row(tables, aggregate_id)
-        if row is None:
-            continue
-        own = aggregate(aggregate_id, aggregate.declared_table(), store=events).hydrate()
-        differences = projection.check(row, own)
-        assert not differences, (f"{projection.name}'s row of {aggregate_id!r} disagrees with the "
-                                 f"{aggregate.__name__}'s own state: {'; '.join(differences)}\nrow {row}\n"
-                                 f"log {[(e.type, dict(e.data)) for e in own.events()]}")
+    report = verify(replace(projection, aggregate=aggregate), events, store, tables, segments=segments)
+    assert report.agrees, (f"verify finds {projection.name}'s tables disagree with the {aggregate.__name__}'s own "
+                           f"state:\n" + "\n".join(report.differences))
 
 
-def rebuild(projection: Projection, events: InMemoryEventStore, live: InMemoryProjectionStore,
-            ids: Sequence[str]) -> tuple[dict[str, Row], Totals, Totals]:
-    """A new generation of the projection built from the log alone (each aggregate caught up from the event
-    store), as a rebuild does; what it holds."""
-    live.create(generation_definitions(projection, 1))
-    tables = tables_for(projection, 1)
-    projector = Projector(projection, None, events, lambda: tables, rows=live)
-    for aggregate_id in ids:
-        last = 0
-        for record in events.read(aggregate_id):
-            last = record.number
-        projector.catch_up(tables, aggregate_id, last)
-    return holds(live, tables)
+def rebuilt(projection: Projection, events: InMemoryEventStore, store: InMemoryProjectionStore,
+            segments: int) -> tuple[dict[str, Row], Totals, Totals]:
+    """Rebuild the projection from the log alone (`projections.rebuild.Rebuild`: a new generation, in
+    `segments` scan segments, switched live); what the new generation holds."""
+    report = Rebuild(projection, events, store, InMemoryControl(), segments=segments, workers=1).run()
+    assert not report.failures, f"the rebuild of {projection.name} could not fold: {report.failures}"
+    assert report.switched, f"the rebuild of {projection.name} did not switch its generation live: {report}"
+    return holds(store, tables_for(projection, report.generation))
 
 
 def add(totals: Totals, moves: Mapping[str, Mapping[str, Decimal | int]]) -> None:

@@ -55,7 +55,7 @@ BUGS = [
      '    else:\n        row.update(balance=row["balance"] + event.data["amount"]',
      '    elif row["deposits"] != 1:\n        row.update(balance=row["balance"] + event.data["amount"]',
      "test_the_balance_rows_are_the_log_applied_once_whatever_the_stream_does",
-     "disagrees with the BankAccount's own state"),
+     "disagree with the BankAccount's own state"),
     ("a handler that changes the state before refusing",
      '        if self.owner is None or event.amount <= 0:\n'
      '            raise IllegalEventError("deposits go to an open account and must be positive", field="amount")\n'
