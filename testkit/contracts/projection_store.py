@@ -3,9 +3,7 @@ store of yours runs:
 
     class TestMyProjectionStore(ProjectionStoreContract):
         def create_store(self, projection: Projection) -> ProjectionStore:
-            return MyProjectionStore(projection, ...)
-        def create_tables(self, store, definitions) -> None:
-            ...                                 # make the tables `definitions` describe
+            return MyProjectionStore(projection, ...)   # its tables are made by `create_generation`
 
 Expected values are reckoned by hand from the writes each test makes, never read back from the code under
 test's own arithmetic. The library runs both suites on its in-memory and DynamoDB stores
@@ -22,7 +20,7 @@ import pytest
 from projections.definition import Projection
 from projections.errors import ProjectionError, StaleRowError
 from projections.store import ProjectionStore
-from projections.tables import Control, Tables, generation_definitions, tables_for
+from projections.tables import Control, SegmentPosition, Tables, tables_for
 
 #: The projection whose tables the suite writes: rows keyed by `account`, row counters and event counters.
 ACCOUNTS = Projection(name="accounts", table="Accounts", event_types=frozenset({"Opened"}),
@@ -39,18 +37,24 @@ class ProjectionStoreContract:
     """Guarded writes that move a row and its counters once, reads by key, and a rebuild's unguarded parts."""
 
     def create_store(self, projection: Projection) -> ProjectionStore:
-        """A fresh store for `projection`'s tables (called once per test; `create_tables` makes them)."""
+        """A fresh store for `projection`, with no tables yet (called once per test)."""
         raise NotImplementedError(f"{type(self).__name__} must define create_store()")
-
-    def create_tables(self, store: Any, definitions: list[dict[str, Any]]) -> None:
-        """Make the tables `definitions` describe (DynamoDB CreateTable requests) on the store's backend."""
-        raise NotImplementedError(f"{type(self).__name__} must define create_tables()")
 
     @pytest.fixture
     def store(self) -> ProjectionStore:
         store = self.create_store(ACCOUNTS)
-        self.create_tables(store, generation_definitions(ACCOUNTS, 0))
+        store.create_generation(TABLES)
         return store
+
+    def test_creating_a_generation_again_keeps_what_it_holds(self, store: ProjectionStore) -> None:
+        store.write(TABLES, "a-1", None, row(1, owner="ann"), {"ann": {"accounts": 1}}, {"d1": {"opened": 1}})
+        store.create_generation(TABLES)
+        assert dict(store.rows(TABLES)) == {"a-1": row(1, owner="ann")}
+        assert store.counters(TABLES) == {"ann": {"accounts": Decimal(1)}}
+        assert store.all_event_counters(TABLES) == {"d1": {"opened": Decimal(1)}}
+        later = tables_for(ACCOUNTS, 3)
+        store.create_generation(later)
+        assert (list(store.rows(later)), store.counters(later), store.all_event_counters(later)) == ([], {}, {})
 
     def test_a_new_row_is_written_once_and_a_second_new_write_is_refused_moving_nothing(
             self, store: ProjectionStore) -> None:
@@ -120,8 +124,7 @@ class ProjectionStoreContract:
             store.event_counters(gone, ["d1"])
 
     def test_a_write_whose_counter_table_is_missing_writes_nothing(self, store: ProjectionStore) -> None:
-        self.create_tables(store, [definition for definition in generation_definitions(ACCOUNTS, 9)
-                                   if definition["TableName"] == "Accounts-g9"])
+        store.create_generation(Tables("Accounts-g9", None, 9))  # the rows table alone
         rows_only = Tables("Accounts-g9", None, 9, "AccountDays-g9")
         with pytest.raises(ProjectionError):
             store.write(rows_only, "a-1", None, row(1), {}, {"d1": {"opened": 1}})
@@ -174,3 +177,10 @@ class ControlContract:
         assert control.position("arn:stream", "shard-1") is None
         control.record_position("arn:stream", "shard-1", "000123")
         assert control.position("arn:stream", "shard-1") == "000123"
+
+    def test_a_position_inside_a_segment_reads_back_exactly(self, control: Control) -> None:
+        assert control.segment_position("accounts", 1, 0, 2) is None
+        position = SegmentPosition(("tenant/7 a-1", 41), chunk=3, events=4_000, aggregates=120)
+        control.record_segment_position("accounts", 1, 0, 2, position)
+        assert control.segment_position("accounts", 1, 0, 2) == position
+        assert control.segment_position("accounts", 1, 1, 2) is None

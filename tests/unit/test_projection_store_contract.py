@@ -9,12 +9,11 @@ import boto3
 import pytest
 
 from core.dynamodb_calls import paged_items
-from projections.control_items import InMemoryControlItems
 from projections.definition import Projection
 from projections.dynamodb_store import DynamoDBProjectionStore
 from projections.errors import ProjectionError
 from projections.store import InMemoryProjectionStore
-from projections.tables import Control, generation_definitions, keyed_table_definition
+from projections.tables import Control, InMemoryControl, generation_definitions, keyed_table_definition
 from testkit import ControlContract, ProjectionStoreContract
 from testkit.contracts.projection_store import ACCOUNTS, TABLES, row
 
@@ -23,23 +22,16 @@ class TestInMemoryProjectionStore(ProjectionStoreContract):
     def create_store(self, projection: Projection) -> InMemoryProjectionStore:
         return InMemoryProjectionStore()
 
-    def create_tables(self, store: Any, definitions: list[dict[str, Any]]) -> None:
-        store.create(definitions)
-
 
 @pytest.mark.usefixtures("aws")
 class TestDynamoDBProjectionStore(ProjectionStoreContract):
     def create_store(self, projection: Projection) -> DynamoDBProjectionStore:
         return DynamoDBProjectionStore(projection, boto3.client("dynamodb", region_name="us-east-1"), shards=4)
 
-    def create_tables(self, store: Any, definitions: list[dict[str, Any]]) -> None:
-        for definition in definitions:
-            store.client.create_table(**definition)
-
 
 class TestInMemoryControl(ControlContract):
     def create_control(self) -> Control:
-        return Control("ProjectionControl", None, ttl=0, items=InMemoryControlItems())
+        return InMemoryControl()
 
 
 @pytest.mark.usefixtures("aws")
