@@ -186,3 +186,15 @@ def test_the_library_never_imports_the_kit_and_the_kit_only_the_library_below_ha
     kit = imported("testkit")
     assert ("testkit/aggregates.py", "snapshots") in kit  # the scan sees imports
     assert {where for where, name in kit if name in ("handlers", "loans", "tests")} == set()
+
+
+def test_the_kit_reads_no_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every aggregate the kit (and the verify it runs) builds has its store and table given: settings that
+    would stop the service from starting change nothing here."""
+    monkeypatch.setenv("SNAPSHOT_EVERY", "abc")
+    monkeypatch.setenv("AWS_ES_MODULES", "no_such_module")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    few = settings(QUICK, max_examples=5)
+    check_aggregate(Loan, LOAN_COMMANDS, settings=few)
+    check_projection(loan_summary(), LOAN_COMMANDS, settings=few)
+    given_events(Loan).when({"type": "LoanApproved"}).then_refused(IllegalEventError)
