@@ -156,7 +156,13 @@ def snapshot_run(aggregate: type[Aggregate], steps: list[Step], every: int) -> N
                 continue
             raise AssertionError(f"{where}, {aggregate.__name__} accepted {describe(step.decided)}, "
                                  f"which the replay refused")
-        loaded.commit(tuple(step.committed))
+        try:
+            loaded.commit(tuple(step.committed))
+        except REFUSALS as refusal:
+            raise AssertionError(
+                f"{where}, {aggregate.__name__} loaded from the snapshot at version {report.snapshot_version} "
+                f"refuses {describe(step.decided)}, which the replay accepted ({refusal}): its snapshot leaves "
+                f"out state the handlers read") from refusal
         assert seen(loaded) == step.after, (
             f"{where}, folding {describe(step.decided)} on {aggregate.__name__} loaded from the snapshot at "
             f"version {report.snapshot_version} differs from the replay:\n"

@@ -198,3 +198,23 @@ def test_the_kit_reads_no_configuration(monkeypatch: pytest.MonkeyPatch) -> None
     check_aggregate(Loan, LOAN_COMMANDS, settings=few)
     check_projection(loan_summary(), LOAN_COMMANDS, settings=few)
     given_events(Loan).when({"type": "LoanApproved"}).then_refused(IllegalEventError)
+
+
+class Capped(Wallet):
+    """A wallet that takes three additions at most, counting them in an attribute its snapshot leaves out."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._added = 0
+
+    @requires(coins=int)
+    def on_coins_added(self, event: Event) -> None:
+        if self._added >= 3:
+            raise IllegalEventError("at most three additions")
+        self._added += 1
+        self.coins += event.coins
+
+
+def test_state_the_snapshot_leaves_out_is_caught() -> None:
+    with pytest.raises(AssertionError, match="with a snapshot every 1 event, Capped (accepted|refuses)"):
+        check_aggregate(Capped, st.integers(1, 5).map(add), settings=FOUND)
