@@ -36,7 +36,8 @@ def numbers(store: EventStore, aggregate_id: str = "a") -> list[int]:
 
 
 class EventStoreContract:
-    """Read, append, optimistic concurrency, version gaps and size limits."""
+    """Read, append, optimistic concurrency, version gaps and size limits; the scan of every event by
+    segments that rebuild and verify read."""
 
     def create_store(self) -> EventStore:
         """A fresh, empty store (called once per test)."""
@@ -108,6 +109,43 @@ class EventStoreContract:
         store.append("a", 1, [record(2)])  # the next one in line still lands
         assert numbers(store) == [1, 2]
 
+
+    def test_the_segments_of_a_scan_hold_every_event_once_each_aggregate_in_one_in_order(
+            self, store: EventStore) -> None:
+        written = {f"agg-{n}": n % 4 + 1 for n in range(9)}  # ids and how many events each holds
+        for aggregate_id, count in written.items():
+            store.append(aggregate_id, 0, [record(number) for number in range(1, count + 1)])
+        for of in (1, 2, 3):
+            owners: dict[str, int] = {}
+            found: list[tuple[str, int]] = []
+            for segment in range(of):
+                for aggregate_id, event in store.scan(segment, of):
+                    assert owners.setdefault(aggregate_id, segment) == segment, f"{aggregate_id} in two segments"
+                    found.append((aggregate_id, event.number))
+            assert sorted(found) == sorted((key, n) for key, count in written.items() for n in range(1, count + 1))
+            for aggregate_id in written:  # each aggregate's events ascending
+                numbers_seen = [n for key, n in found if key == aggregate_id]
+                assert numbers_seen == sorted(numbers_seen)
+
+    def test_a_scan_resumes_right_after_any_event_it_yielded(self, store: EventStore) -> None:
+        for aggregate_id in ("a", "b", "c"):
+            store.append(aggregate_id, 0, [record(1), record(2)])
+        listing = [(aggregate_id, event.number) for aggregate_id, event in store.scan(0, 1)]
+        assert len(listing) == 6
+        for position, (aggregate_id, number) in enumerate(listing):
+            rest = [(key, event.number) for key, event in store.scan(0, 1, start_after=(aggregate_id, number))]
+            assert rest == listing[position + 1:]
+
+    def test_a_scan_refuses_a_segment_outside_its_count_before_reading(self, store: EventStore) -> None:
+        assert list(store.scan(0, 1)) == []
+        for segment, of in ((1, 1), (-1, 2), (0, 0)):
+            with pytest.raises(EventSourcingError):
+                list(store.scan(segment, of))
+
+    def test_an_estimate_is_a_count_or_none(self, store: EventStore) -> None:
+        store.append("a", 0, [record(1), record(2)])
+        estimate = store.estimate()
+        assert estimate is None or (isinstance(estimate, int) and estimate >= 0)
 
 #: The table a keyed append's markers are written to: a store under `KeyedAppendContract` must have it ready.
 MARKER_TABLE = "Idempotency"
