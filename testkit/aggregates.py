@@ -31,7 +31,7 @@ from snapshots.envelope import take
 from snapshots.policy import SnapshotPolicy
 from snapshots.repository import SnapshottingRepository
 from snapshots.store import InMemorySnapshotStore
-from testkit.commands import REFUSALS, Command, EventInput, decide, describe, numbered, same_decision
+from testkit.commands import REFUSALS, Command, EventInput, decide, describe, histories, numbered, same_decision
 from testkit.settings import kit_settings
 
 #: The aggregate id every property uses (each example has stores of its own).
@@ -63,7 +63,7 @@ def check_aggregate(aggregate: type[Aggregate], commands: st.SearchStrategy[Comm
     if not intervals or any(not isinstance(every, int) or every < 1 for every in intervals):
         raise ValueError(f"snapshot intervals must be whole numbers of at least 1, not {intervals!r}")
 
-    @given(history=st.lists(commands, max_size=max_commands))
+    @given(history=histories(commands, max_commands))
     def history_holds(history: list[Command]) -> None:
         steps = reference_run(aggregate, history)
         for every in intervals:

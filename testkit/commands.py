@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Union
 
+from hypothesis import strategies as st
+
 from core.aggregate import Aggregate
 from core.errors import CodecError, EventTooLargeError, IllegalEventError
 from core.events import Event
@@ -33,6 +35,14 @@ REFUSALS: tuple[type[Exception], ...] = (IllegalEventError, CodecError, EventToo
 
 #: When events given without `created` happened: a fixed time, so every run folds the same events.
 START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def histories(commands: st.SearchStrategy[Command], max_commands: int) -> st.SearchStrategy[list[Command]]:
+    """Lists of up to `max_commands` commands, their length drawn evenly (hypothesis's own lists are mostly
+    short, and a history must outgrow the snapshot intervals to test them); they shrink to fewer commands."""
+    if not isinstance(max_commands, int) or max_commands < 0:
+        raise ValueError(f"max_commands must be a whole number, not {max_commands!r}")
+    return st.integers(0, max_commands).flatmap(lambda size: st.lists(commands, min_size=size, max_size=size))
 
 
 def decide(command: Command, aggregate: Aggregate) -> list[EventInput] | None:

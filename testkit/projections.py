@@ -33,7 +33,7 @@ from projections.rebuild import Rebuild
 from projections.store import InMemoryProjectionStore
 from projections.tables import InMemoryControl, Tables, generation_definitions, tables_for
 from projections.verify import verify
-from testkit.commands import REFUSALS, Command, decide, numbered
+from testkit.commands import REFUSALS, Command, decide, histories, numbered
 from testkit.settings import kit_settings
 
 #: Counter amounts by group and name, as a projection store reads them back.
@@ -51,12 +51,10 @@ def check_projection(projection: Projection, commands: st.SearchStrategy[Command
     if owner is None:
         raise ValueError(f"projection {projection.name} declares no aggregate: pass aggregate= to "
                          f"check_projection, the class whose commands `commands` draws")
-    histories = st.lists(st.lists(commands, max_size=max_commands), min_size=1, max_size=max_aggregates)
-
-    @given(histories=histories, data=st.data())
-    def log_applied_once(histories: list[list[Command]], data: st.DataObject) -> None:
+    @given(each=st.lists(histories(commands, max_commands), min_size=1, max_size=max_aggregates), data=st.data())
+    def log_applied_once(each: list[list[Command]], data: st.DataObject) -> None:
         events = InMemoryEventStore()
-        ids = commit_histories(owner, events, histories)
+        ids = commit_histories(owner, events, each)
         log = {aggregate_id: list(events.read(aggregate_id)) for aggregate_id in ids}
         want = reckon(projection, log)
         store, tables = projection_store(projection)
