@@ -158,7 +158,8 @@ def test_settings_the_profile_sets_win_over_the_kits_and_the_callers_over_both()
     before = settings.get_current_profile_name()
     assert kit_settings().max_examples == DEFAULT_EXAMPLES and kit_settings().deadline is None
     assert kit_settings(max_examples=3).max_examples == 3
-    assert kit_settings(settings=settings(max_examples=7)).max_examples == 7
+    given = kit_settings(settings=settings(max_examples=7))
+    assert (given.max_examples, given.deadline) == (7, None)  # the kit's defaults fill what it left alone
     settings.register_profile("testkit-thorough", max_examples=400, derandomize=True)
     try:
         settings.load_profile("testkit-thorough")
