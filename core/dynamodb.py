@@ -3,13 +3,18 @@
 Appends are one conditional PutItem (one event) or one TransactWriteItems (several, all or nothing), after
 one consistent GetItem proving event `expected_version` is stored when the caller did not read that version
 from this store (events are immutable, so the proof cannot go stale). Reads are Query by `id` and
-`number > :after`, strongly consistent, page by page. Throttling, 5xx and lost connections that outlast the
-client's retries become `StoreUnavailableError`.
+`number > :after`, strongly consistent, page by page; `read_backwards` the same Query downwards, its pages
+growing from a small first one; `scan` a strongly consistent parallel Scan (DynamoDB keeps a partition's items
+together, in sort key order, so an aggregate lies in one segment, oldest event first). Throttling, 5xx and lost
+connections that outlast the client's retries become `StoreUnavailableError`.
+
+This module and `snapshots.dynamodb` are the only ones that decode event items: everything else reads
+`RecordedEvent`s through the store, and a stream record's image through `event_from_image`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from botocore.exceptions import ClientError, EndpointConnectionError, HTTPClientError
@@ -19,12 +24,20 @@ from core.dynamodb_calls import (
     cancellation_codes,
     cancellation_reasons,
     is_conflict,
+    is_last_page,
     paged_items,
     raise_if_missing_table,
 )
-from core.errors import ConcurrencyError, StoreError, StoreUnavailableError, VersionGapError, error_code
+from core.errors import (
+    ConcurrencyError,
+    MalformedItemError,
+    StoreError,
+    StoreUnavailableError,
+    VersionGapError,
+    error_code,
+)
 from core.events import RecordedEvent
-from core.store import KeyMarker, check_append, check_segment
+from core.store import KeyMarker, check_append, check_before, check_scan
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -39,6 +52,14 @@ UNAVAILABLE_CODES = frozenset((
 UNAVAILABLE_REASONS = frozenset(("ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"))
 #: Lost, refused or timed-out connections (botocore's own exceptions, not AWS replies).
 CONNECTION_ERRORS = (HTTPClientError, BotoConnectionError)
+#: `read_backwards` asks for this many items first and twice as many on each next page, up to
+#: `LAST_LIMITED_PAGE`; after that, pages run to DynamoDB's 1 MB. The dashboard's page of 50 events (with
+#: a snapshot item or two among them) is one request; a whole history costs a few requests more than
+#: unlimited pages would.
+FIRST_BACKWARDS_PAGE = 100
+LAST_LIMITED_PAGE = 12_800
+#: The attributes every event item has, with their DynamoDB types.
+EVENT_ATTRIBUTES = (("id", "S"), ("number", "N"), ("type", "S"), ("created", "S"), ("data", "S"))
 
 def to_item(aggregate_id: str, event: RecordedEvent) -> dict[str, dict[str, str]]:
     item = {
@@ -75,7 +96,7 @@ def from_item(item: dict[str, Any]) -> RecordedEvent:
 
 
 def records(items: Iterable[dict[str, Any]]) -> Iterator[RecordedEvent]:
-    """The events among a page of stored items, oldest first as given; snapshot items are skipped.
+    """The events among stored items, in the order given; snapshot items are skipped.
 
     What `read` does with each page: `is_event_item` and `from_item` inlined, since every replay runs it.
     """
@@ -87,6 +108,52 @@ def records(items: Iterable[dict[str, Any]]) -> Iterator[RecordedEvent]:
         yield _tuple(RecordedEvent, (
             int(number), item["type"]["S"], item["created"]["S"], item["data"]["S"], meta["S"] if meta else None,
         ))
+
+
+def keyed_records(items: Iterable[dict[str, Any]]) -> Iterator[tuple[str, RecordedEvent]]:
+    """`records`, each event with its aggregate's id: what `scan` yields."""
+    for item in items:
+        number = item["number"]["N"]
+        if "." in number:
+            continue
+        meta = item.get("meta")
+        yield item["id"]["S"], _tuple(RecordedEvent, (
+            int(number), item["type"]["S"], item["created"]["S"], item["data"]["S"], meta["S"] if meta else None,
+        ))
+
+
+def event_from_image(image: Mapping[str, Any]) -> tuple[str, RecordedEvent] | None:
+    """The aggregate id and event an item image holds (a DynamoDB Streams record's `NewImage`), or None when
+    the item is not an event (a snapshot kept in the partition: a fractional number, or a `kind`).
+
+    Every attribute is checked, so a damaged image raises `MalformedItemError` naming the attribute and what
+    was wrong, never a `KeyError` or a half-built event.
+    """
+    if not _shaped(image, "number", "N"):
+        raise MalformedItemError("has no numeric 'number'")
+    if "." in image["number"]["N"] or "kind" in image:
+        return None
+    for attribute, kind in EVENT_ATTRIBUTES:
+        if not _shaped(image, attribute, kind):
+            raise MalformedItemError(f"attribute {attribute!r} is missing or not of type {kind}")
+    meta = image.get("meta")
+    if meta is not None and not (isinstance(meta, Mapping) and isinstance(meta.get("S"), str)):
+        raise MalformedItemError("attribute 'meta' is not of type S")
+    text = image["number"]["N"]
+    try:
+        number = int(text)
+    except ValueError:
+        raise MalformedItemError(f"event number {text!r} is not a whole number") from None
+    if number < 1:
+        raise MalformedItemError(f"event number {number} is below 1")
+    event = RecordedEvent(number, image["type"]["S"], image["created"]["S"], image["data"]["S"],
+                          meta["S"] if meta else None)
+    return image["id"]["S"], event
+
+
+def _shaped(image: Mapping[str, Any], attribute: str, kind: str) -> bool:
+    value = image.get(attribute)
+    return isinstance(value, Mapping) and isinstance(value.get(kind), str) and bool(value[kind])
 
 
 class DynamoDBTable:
@@ -146,10 +213,88 @@ class DynamoDBTable:
 
 
 class DynamoDBEventStore(DynamoDBTable):
-    """Event store on one DynamoDB table per aggregate type."""
+    """Event store on one DynamoDB table per aggregate type.
+
+    `page_size` caps the items of every Query and Scan page (None: DynamoDB's 1 MB pages, and `read_backwards`'
+    growing ones); small pages are for tests of paging, and for readers that must bound each request.
+    """
+
+    def __init__(self, table: str, client: DynamoDBClient | None = None, page_size: int | None = None) -> None:
+        super().__init__(table, client)
+        if page_size is not None and (isinstance(page_size, bool) or not isinstance(page_size, int)
+                                      or page_size < 1):
+            raise ValueError(f"page_size must be a whole number from 1 or None, not {page_size!r}")
+        self.page_size = page_size
 
     def read(self, aggregate_id: str, after: int = 0) -> Iterator[RecordedEvent]:
-        return records(self._items(self.read_request(aggregate_id, after)))
+        request = self.read_request(aggregate_id, after)
+        if self.page_size is not None:
+            request["Limit"] = self.page_size
+        return records(self._items(request))
+
+    def read_backwards(self, aggregate_id: str, before: int | None = None) -> Iterator[RecordedEvent]:
+        """Newest first, strongly consistent; the first page holds `FIRST_BACKWARDS_PAGE` items (or
+        `page_size`), and each next one twice as many, so reading the newest few costs one small request."""
+        check_before(before)
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "#id = :id",
+            "ExpressionAttributeNames": {"#id": "id"},
+            "ExpressionAttributeValues": {":id": {"S": aggregate_id}},
+            "ScanIndexForward": False,  # newest first
+            "ConsistentRead": True,
+        }
+        if before is not None:
+            request["KeyConditionExpression"] += " AND #n < :before"  # only items older than `before`
+            request["ExpressionAttributeNames"]["#n"] = "number"
+            request["ExpressionAttributeValues"][":before"] = {"N": str(before)}
+        return records(self._growing_pages(request))
+
+    def _growing_pages(self, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """The Query's items, page by page, each page's `Limit` twice the last one's (fixed: `page_size`)."""
+        limit: int | None = self.page_size or FIRST_BACKWARDS_PAGE
+        request = dict(request)
+        while True:
+            if limit is None:
+                request.pop("Limit", None)
+            else:
+                request["Limit"] = limit
+            page = self._call("query", request)
+            yield from page.get("Items", ())
+            if is_last_page(page):
+                return
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            if self.page_size is None and limit is not None:
+                limit = limit * 2 if limit < LAST_LIMITED_PAGE else None
+
+    def scan(
+        self, segment: int = 0, of: int = 1, start_after: tuple[str, int] | None = None
+    ) -> Iterator[tuple[str, RecordedEvent]]:
+        """Segment `segment` of a parallel Scan in `of` segments, strongly consistent, page by page; from just
+        after the event `start_after` names (its key is the Scan's `ExclusiveStartKey`)."""
+        start = check_scan(segment, of, start_after)
+        request: dict[str, Any] = {"TableName": self.table, "ConsistentRead": True}
+        if of > 1:
+            request.update(Segment=segment, TotalSegments=of)
+        if start is not None:
+            request["ExclusiveStartKey"] = {"id": {"S": start[0]}, "number": {"N": str(start[1])}}
+        if self.page_size is not None:
+            request["Limit"] = self.page_size
+        return keyed_records(self._items(request, "scan"))
+
+    def estimate(self) -> int | None:
+        """DescribeTable's `ItemCount`: refreshed by DynamoDB about every six hours, and counting snapshot
+        items kept beside the events; None when the table does not say, or the caller may not ask."""
+        try:
+            table = self.client.describe_table(TableName=self.table)["Table"]
+        except ClientError as exc:
+            if error_code(exc) == "AccessDeniedException":
+                return None
+            self._reraise(exc)
+        except CONNECTION_ERRORS as exc:
+            self._reraise(exc)
+        count = table.get("ItemCount")
+        return count if isinstance(count, int) else None
 
     def append(
         self,
@@ -170,24 +315,6 @@ class DynamoDBEventStore(DynamoDBTable):
             self._put(aggregate_id, expected_version, items[0])
         else:
             self._transact(aggregate_id, expected_version, items, marker)
-
-    def scan(self, segment: int = 0, of: int = 1,
-             start_after: tuple[str, int] | None = None) -> Iterator[tuple[str, RecordedEvent]]:
-        """A parallel Scan segment, strongly consistent, page by page; `start_after` is its ExclusiveStartKey."""
-        check_segment(segment, of)
-        request: dict[str, Any] = {"TableName": self.table, "ConsistentRead": True}
-        if of > 1:
-            request.update(Segment=segment, TotalSegments=of)
-        if start_after is not None:
-            request["ExclusiveStartKey"] = {"id": {"S": start_after[0]}, "number": {"N": str(start_after[1])}}
-        for item in self._items(request, "scan"):
-            if "." not in item["number"]["N"]:
-                yield item["id"]["S"], from_item(item)
-
-    def estimate(self) -> int | None:
-        """DescribeTable's ItemCount (refreshed by DynamoDB about every six hours; snapshots included)."""
-        count = self._call("describe_table", {"TableName": self.table})["Table"].get("ItemCount")
-        return int(count) if count is not None else None
 
     def find_marker(self, table: str, key: str) -> KeyMarker | None:
         """The marker a keyed append recorded under `key` in `table`, read consistently; None when absent."""

@@ -119,6 +119,20 @@ class StoredEventError(EventSourcingError):
         self.reason = reason
 
 
+class InvalidReadError(EventSourcingError, ValueError):
+    """Raised before anything is read when a read's argument is out of range (a scan's `segment` or `of`, a
+    resume position `start_after`, a `before`); `argument` names it."""
+
+    def __init__(self, argument: str, message: str) -> None:
+        super().__init__(message)
+        self.argument = argument
+
+
+class MalformedItemError(EventSourcingError, ValueError):
+    """Raised when a stored item, or a stream record's image of one, lacks what an event needs: the message
+    names the attribute and what was wrong with it."""
+
+
 class StoreError(EventSourcingError):
     """Raised when a store cannot be reached or refuses a request for a reason other than a conflict."""
 

@@ -6,6 +6,16 @@ raises `ConcurrencyError` when any of those numbers is already taken, and `Versi
 does not hold event `expected_version` (no gaps, ever). With `version_from_store=True` the caller says it read
 `expected_version` from this store, so a store for which proving it costs a request may skip that proof.
 
+What the read side needs, without ever seeing a backend's items:
+`read_backwards(id, before=None)` streams an aggregate's events numbered below `before` (all of them when
+None), newest first, lazily: a reader that wants the newest few pays for few.
+`scan(segment=0, of=1, start_after=None)` streams every event in the store as `(aggregate_id, event)`, the
+part `segment` of `of` disjoint parts whose union is the whole store (a rebuild's workers each take one).
+Each aggregate lies wholly in one segment and its events come oldest first; `start_after=(id, number)`, the
+position of an event this segment yielded, resumes right after it (a worker's checkpoint).
+`estimate()` is about how many events the store holds (None when it cannot tell), for progress bars.
+Items a backend keeps beside the events (a snapshot in the aggregate's partition) are never yielded.
+
 A keyed append (`marker=KeyMarker(...)`) records an idempotency key in the same atomic write as the events:
 if the store already holds the key it writes nothing and raises `AlreadyCommittedError` carrying the first
 attempt's reply (same request hash) or `KeyReusedError` (another request), ahead of any version conflict.
@@ -13,8 +23,8 @@ attempt's reply (same request hash) or `KeyReusedError` (another request), ahead
 
 from __future__ import annotations
 
+import hashlib
 import threading
-import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -24,6 +34,7 @@ from core.errors import (
     ConcurrencyError,
     EventSourcingError,
     EventTooLargeError,
+    InvalidReadError,
     KeyReusedError,
     VersionGapError,
 )
@@ -35,6 +46,8 @@ MAX_EVENTS_PER_APPEND = 100
 MAX_ITEM_BYTES = 400 * 1024
 #: TransactWriteItems' limit on the total size of the items in one request.
 MAX_APPEND_BYTES = 4 * 1024 * 1024
+#: DynamoDB's limit on a parallel Scan's TotalSegments, which bounds `scan(of=...)` on every backend.
+MAX_SEGMENTS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -80,23 +93,52 @@ class EventStore(Protocol):
         marker: KeyMarker | None = None,
     ) -> None: ...
 
-    def scan(self, segment: int = 0, of: int = 1,
-             start_after: tuple[str, int] | None = None) -> Iterator[tuple[str, RecordedEvent]]:
-        """Every event of segment `segment` of `of`, as (aggregate id, event): each aggregate wholly in one
-        segment, its events ascending; after the event `start_after` names when given. Items that are not
-        events (in-partition snapshots) are skipped."""
-        ...
+    def read_backwards(self, aggregate_id: str, before: int | None = None) -> Iterator[RecordedEvent]: ...
 
-    def estimate(self) -> int | None:
-        """About how many events the store holds (None when it cannot tell cheaply)."""
-        ...
+    def scan(
+        self, segment: int = 0, of: int = 1, start_after: tuple[str, int] | None = None
+    ) -> Iterator[tuple[str, RecordedEvent]]: ...
+
+    def estimate(self) -> int | None: ...
 
 
-def check_segment(segment: int, of: int) -> None:
-    if not isinstance(of, int) or isinstance(of, bool) or of < 1:
-        raise EventSourcingError(f"a scan has at least 1 segment, not {of!r}")
-    if not isinstance(segment, int) or isinstance(segment, bool) or not 0 <= segment < of:
-        raise EventSourcingError(f"scan segment {segment!r} is not in 0..{of - 1}")
+def check_before(before: int | None) -> None:
+    """`read_backwards`'s bound must be a whole number (or None, for the newest)."""
+    if before is not None and (isinstance(before, bool) or not isinstance(before, int)):
+        raise InvalidReadError("before", f"read_backwards' `before` must be a whole event number or None, "
+                                         f"not {_shown(before)}")
+
+
+def check_scan(segment: int, of: int, start_after: tuple[str, int] | None) -> tuple[str, int] | None:
+    """Validate a scan's arguments before anything is read; returns `start_after` as a tuple (a checkpoint
+    read back from JSON may be a list)."""
+    if isinstance(of, bool) or not isinstance(of, int) or not 1 <= of <= MAX_SEGMENTS:
+        raise InvalidReadError("of", f"scan's `of` (how many segments) must be a whole number from 1 to "
+                                     f"{MAX_SEGMENTS:,} (DynamoDB's TotalSegments limit), not {_shown(of)}")
+    if isinstance(segment, bool) or not isinstance(segment, int) or not 0 <= segment < of:
+        raise InvalidReadError("segment", f"scan's `segment` must be a whole number from 0 to {of - 1} "
+                                          f"(one of of={of} segments), not {_shown(segment)}")
+    if start_after is None:
+        return None
+    if isinstance(start_after, (tuple, list)) and len(start_after) == 2:
+        aggregate_id, number = start_after
+        if isinstance(aggregate_id, str) and aggregate_id and isinstance(number, int) \
+                and not isinstance(number, bool) and number >= 1:
+            return aggregate_id, number
+    raise InvalidReadError("start_after", f"scan's `start_after` must be (aggregate id, event number from 1), "
+                                          f"the position of an event the scan yielded, not {_shown(start_after)}")
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:60]}... ({len(text):,} characters)"
+
+
+def segment_of(aggregate_id: str, of: int) -> int:
+    """The segment of `of` an aggregate's events lie in, in the in-memory store: a stable digest of the id,
+    the same in every process (`hash()` is seeded per process)."""
+    digest = hashlib.blake2b(aggregate_id.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % of
 
 
 def check_append(aggregate_id: str, expected_version: int, events: Sequence[RecordedEvent],
@@ -174,28 +216,48 @@ class InMemoryEventStore:
             if marker is not None:
                 self.markers[(marker.table, marker.key)] = marker
 
-    def find_marker(self, table: str, key: str) -> KeyMarker | None:
-        """The marker a keyed append recorded under `key`, if any."""
-        return self.markers.get((table, key))
+    def read_backwards(self, aggregate_id: str, before: int | None = None) -> Iterator[RecordedEvent]:
+        check_before(before)
+        return self._backwards(aggregate_id, before)
 
-    def scan(self, segment: int = 0, of: int = 1,
-             start_after: tuple[str, int] | None = None) -> Iterator[tuple[str, RecordedEvent]]:
-        """Aggregates in id order, each in segment crc32(id) % `of`."""
-        check_segment(segment, of)
+    def _backwards(self, aggregate_id: str, before: int | None) -> Iterator[RecordedEvent]:
+        stream = self._streams.get(aggregate_id, [])
+        position = len(stream) if before is None else min(max(before - 1, 0), len(stream))
+        while position > 0:  # event n sits at position n - 1
+            position -= 1
+            yield stream[position]
+
+    def scan(
+        self, segment: int = 0, of: int = 1, start_after: tuple[str, int] | None = None
+    ) -> Iterator[tuple[str, RecordedEvent]]:
+        """Segments by a stable digest of the id (`segment_of`); within one, aggregates in id order."""
+        start = check_scan(segment, of, start_after)
+        if start is not None and segment_of(start[0], of) != segment:
+            raise InvalidReadError("start_after", f"scan's `start_after` {_shown(start)} is not in segment "
+                                                  f"{segment} of {of}: resume a segment from its own position")
+        return self._scan(segment, of, start)
+
+    def _scan(self, segment: int, of: int, start: tuple[str, int] | None) -> Iterator[tuple[str, RecordedEvent]]:
         with self._lock:
-            ids = sorted(i for i in self._streams if zlib.crc32(i.encode()) % of == segment)
+            ids = sorted(aggregate_id for aggregate_id in self._streams if segment_of(aggregate_id, of) == segment)
         for aggregate_id in ids:
             after = 0
-            if start_after is not None:
-                if aggregate_id < start_after[0]:
+            if start is not None:
+                if aggregate_id < start[0]:
                     continue
-                after = start_after[1] if aggregate_id == start_after[0] else 0
+                after = start[1] if aggregate_id == start[0] else 0
             for event in self.read(aggregate_id, after):
                 yield aggregate_id, event
 
     def estimate(self) -> int | None:
+        """Exact here."""
         with self._lock:
             return sum(len(stream) for stream in self._streams.values())
 
+    def find_marker(self, table: str, key: str) -> KeyMarker | None:
+        """The marker a keyed append recorded under `key`, if any."""
+        return self.markers.get((table, key))
+
     def aggregate_ids(self) -> Iterator[str]:
-        return iter(list(self._streams))
+        with self._lock:
+            return iter(list(self._streams))

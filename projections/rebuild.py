@@ -16,6 +16,7 @@ is caught up from the log.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -150,39 +151,52 @@ def write_segment(projection: Projection, events: EventStore, rows: ProjectionSt
                   resume: SegmentPosition | None = None,
                   checkpoint: Callable[[SegmentPosition], None] | None = None,
                   every: int = CHECKPOINT_EVERY) -> SegmentResult:
-    """Fold segment `segment` of `of` into `tables`, chunk by chunk, after `resume` when given; each chunk
-    written in full (rows, then its counter totals) is passed to `checkpoint`. No chunk is checkpointed once
-    an aggregate failed, so a run again meets that failure again."""
+    """Fold segment `segment` of `of` into `tables`, after `resume` when given, in chunks of about `every`
+    events cut between aggregates; each chunk written in full (rows, then its counter totals) is passed to
+    `checkpoint`. Once an aggregate has failed, the chunk grows to the end of the segment and `checkpoint`
+    is given the last position before it with `rest_in_one`, so the next run rewrites that chunk whole under
+    the same part name (smaller chunks would leave its totals counted twice)."""
     if every < 1:
         raise ProjectionError(f"checkpoint_every must be at least 1, not {every!r}")
-    chunk = resume.chunk + 1 if resume else 0
-    written_events, written_aggregates = (resume.events, resume.aggregates) if resume else (0, 0)
+    mark = resume or SegmentPosition(None, -1, 0, 0)
+    chunk, written_events, written_aggregates = mark.chunk + 1, mark.events, mark.aggregates
+    limit = every if not mark.rest_in_one else None
     folding = SegmentFold(projection, progress)
     flushed: set[str] = set()
     current: tuple[str, int] | None = None  # the last event read: (aggregate id, number)
     pending = 0
 
     def flush(closing: bool) -> None:
-        nonlocal chunk, written_events, written_aggregates, pending
+        nonlocal chunk, written_events, written_aggregates, pending, mark
         failed = folding.close()
+        if failed and not closing:
+            return
         part = f"r{segment}of{of}" + (f"c{chunk}" if chunk else "")
         rows.put_rows(tables, folding.rows)
         rows.put_totals(tables, part, counter_totals(projection, folding.rows.values()), nonzero(folding.tally))
         written_events += sum(version_of(row) for row in folding.rows.values())
         written_aggregates += len(folding.rows)
         flushed.update(folding.rows)
-        if checkpoint and current and not failed and not closing:
-            checkpoint(SegmentPosition(current, chunk, written_events, written_aggregates))
+        if failed:
+            mark = dataclasses.replace(mark, rest_in_one=True)
+        elif not closing:
+            mark = SegmentPosition(current, chunk, written_events, written_aggregates)
+        if checkpoint and (failed or not closing):
+            checkpoint(mark)
         chunk, pending = chunk + 1, 0
         folding.rows, folding.tally = {}, {}
 
-    for aggregate_id, record in events.scan(segment, of, resume.after if resume else None):
+    # Events the checkpoint's own aggregate gained after it are left to the catch-up, as any appended meanwhile.
+    skip = mark.after[0] if mark.after else None
+    for aggregate_id, record in events.scan(segment, of, mark.after):
+        if aggregate_id == skip:
+            continue
         if current is not None and aggregate_id != current[0]:
             if aggregate_id in flushed or aggregate_id in folding.rows or aggregate_id in folding.failed:
                 raise ProjectionError(f"the event store's scan of segment {segment} of {of} gave aggregate "
                                       f"{aggregate_id!r} again after others: a segment's aggregates must come one "
                                       "after another")
-            if pending >= every and not folding.failed:
+            if limit is not None and pending >= limit and not folding.failed:
                 flush(closing=False)
         folding.add(aggregate_id, record)
         current, pending = (aggregate_id, record.number), pending + 1

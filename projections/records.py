@@ -11,12 +11,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from core.dynamodb import from_item, is_event_item
+from core.dynamodb import event_from_image
+from core.errors import MalformedItemError
 from projections.errors import ForeignRecordError, MalformedRecordError
 from projections.projector import StreamEvent
 
 EVENT_NAMES = ("INSERT", "MODIFY", "REMOVE")
-EVENT_ATTRIBUTES = (("id", "S"), ("number", "N"), ("type", "S"), ("created", "S"), ("data", "S"))
 
 
 def parse_record(record: Any, source_table: str | None = None) -> StreamEvent | None:
@@ -40,12 +40,13 @@ def parse_record(record: Any, source_table: str | None = None) -> StreamEvent | 
     image = body.get("NewImage")
     if not isinstance(image, Mapping):
         raise MalformedRecordError(f"stream record {label}: INSERT without a NewImage (stream view must be NEW_IMAGE)")
-    if not _shaped(image, "number", "N"):
-        raise MalformedRecordError(f"stream record {label}: NewImage has no numeric 'number'")
-    if not is_event_item(dict(image)) or "kind" in image:
+    try:
+        found = event_from_image(image)
+    except MalformedItemError as exc:
+        raise MalformedRecordError(f"stream record {label}: NewImage {exc}") from exc
+    if found is None:
         return None
-    return StreamEvent(image["id"]["S"] if _shaped(image, "id", "S") else "", _event(label, image),
-                       body["SequenceNumber"])
+    return StreamEvent(found[0], found[1], body["SequenceNumber"])
 
 
 def sequence_number(record: Any) -> str | None:
@@ -70,26 +71,6 @@ def _check_source(label: str, arn: object, table: str) -> None:
     if source != table:
         raise ForeignRecordError(f"stream record {label} comes from the stream of table {source!r}, not of the "
                                  f"events table {table!r}: not folded")
-
-
-def _event(label: str, image: Mapping[str, Any]) -> Any:
-    for attribute, kind in EVENT_ATTRIBUTES:
-        if not _shaped(image, attribute, kind):
-            raise MalformedRecordError(f"stream record {label}: NewImage attribute {attribute!r} is missing "
-                                       f"or not of type {kind}")
-    try:
-        event = from_item(dict(image))
-    except ValueError as exc:
-        raise MalformedRecordError(f"stream record {label}: event number {image['number']['N']!r} is not "
-                                   "a whole number") from exc
-    if event.number < 1:
-        raise MalformedRecordError(f"stream record {label}: event number {event.number} is below 1")
-    return event
-
-
-def _shaped(image: Mapping[str, Any], attribute: str, kind: str) -> bool:
-    value = image.get(attribute)
-    return isinstance(value, Mapping) and isinstance(value.get(kind), str) and bool(value[kind])
 
 
 def lambda_record(record: Mapping[str, Any], stream_arn: str, region: str) -> dict[str, Any]:

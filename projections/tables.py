@@ -105,13 +105,16 @@ def grouped_table_definition(name: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class SegmentPosition:
-    """Where a rebuild segment stopped: after event `after` (aggregate id, number), having written `chunk + 1`
-    chunks holding `events` events of `aggregates` aggregates."""
+    """Where a rebuild segment stopped: after event `after` (aggregate id, number; None: at its start), having
+    written chunks up to `chunk` (-1: none) holding `events` events of `aggregates` aggregates. `rest_in_one`:
+    a run that met an aggregate it could not fold wrote all the rest as chunk `chunk + 1`, so the next run
+    writes the rest as one chunk too, replacing it whole."""
 
-    after: tuple[str, int]
+    after: tuple[str, int] | None
     chunk: int
     events: int
     aggregates: int
+    rest_in_one: bool = False
 
 
 class ControlStore(Protocol):
@@ -226,14 +229,17 @@ class Control:
         item = self.items.get(f"{name}#g{generation}#{segment}of{of}#at")
         if not item:
             return None
-        return SegmentPosition((str(item["after_id"]), int(item["after_number"])), int(item["chunk"]),
-                               int(item["events"]), int(item["aggregates"]))
+        after = (str(item["after_id"]), int(item["after_number"])) if "after_id" in item else None
+        return SegmentPosition(after, int(item["chunk"]), int(item["events"]), int(item["aggregates"]),
+                               bool(item.get("rest_in_one", 0)))
 
     def record_segment_position(self, name: str, generation: int, segment: int, of: int,
                                 position: SegmentPosition) -> None:
-        self.items.put(f"{name}#g{generation}#{segment}of{of}#at", {
-            "after_id": position.after[0], "after_number": position.after[1], "chunk": position.chunk,
-            "events": position.events, "aggregates": position.aggregates})
+        values: dict[str, int | str] = {"chunk": position.chunk, "events": position.events,
+                                        "aggregates": position.aggregates, "rest_in_one": int(position.rest_in_one)}
+        if position.after is not None:
+            values.update(after_id=position.after[0], after_number=position.after[1])
+        self.items.put(f"{name}#g{generation}#{segment}of{of}#at", values)
 
     def await_readers(self) -> None:
         """Readers cache the state for at most `ttl`; a batch a projector began just before its cache expired

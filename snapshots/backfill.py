@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from core.dynamodb_calls import paged_items
 from core.errors import StoreError
 from snapshots.errors import SnapshotError
-from snapshots.repository import describe
+from snapshots.store import describe
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

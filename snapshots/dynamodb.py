@@ -2,14 +2,15 @@
 
 A snapshot of version `v` is an item with sort key `number = v + 0.5`, just above the event it includes,
 marked `kind = "snapshot"`. Reading the partition downwards from the top (ScanIndexForward=False) meets
-the tail first and then the latest snapshot: one request, whatever the history's length. Event readers,
-projectors and rebuilds skip these items (`core.dynamodb.is_event_item`: their number is fractional).
+the tail first and then the latest snapshot: one request, whatever the history's length. That is this
+store's access strategy (`load`). Every event reader of `core.dynamodb` skips these items (their number is
+fractional), and so does the stream's decoder (`core.dynamodb.event_from_image`).
 
 Each snapshot has its own sort key, so the newest is always the one read: an older snapshot landing late
 sits below a newer one and is never used. After each write the writer sweeps the partition from the
 snapshot it last knew of upwards and deletes every snapshot item below the newest (its own too, if it
 landed late), so racing writers leave one snapshot item per aggregate (two for the instant between a
-write and its sweep). Event reads that catch up (`read_after`) report the snapshot items they pass, so a
+write and its sweep). Event reads that catch up (`catch_up`) report the snapshot items they pass, so a
 writer that lost a race learns of the newer snapshot in the same request.
 """
 
@@ -23,15 +24,16 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from core.dynamodb import CONNECTION_ERRORS, DynamoDBTable, from_item, is_event_item, records
+from core.dynamodb import CONNECTION_ERRORS, DynamoDBTable, records
 from core.dynamodb_calls import is_last_page
 from core.dynamodb_calls import pages as paged
 from core.errors import error_code
 from core.events import RecordedEvent
-from core.store import MAX_ITEM_BYTES
+from core.store import MAX_ITEM_BYTES, EventStore
 from snapshots.envelope import Snapshot
 from snapshots.errors import SnapshotCorruptError, SnapshotTooLargeError
-from snapshots.store import Stored
+from snapshots.policy import DEFAULT_EVERY
+from snapshots.store import Head, Seen, Stored
 
 KIND = "snapshot"
 
@@ -104,7 +106,7 @@ def item_size(item: dict[str, dict[str, str]]) -> int:
 
 
 @dataclass
-class Head:
+class Top:
     """The top of a partition: the tail (oldest first) and the latest snapshot below it, if the read met one."""
 
     snapshot: Snapshot | None = None
@@ -120,7 +122,31 @@ class Head:
 class DynamoDBSnapshotStore(DynamoDBTable):
     """Snapshot store on the events table itself (DESIGN.md's data model, plus `kind` and the envelope)."""
 
-    def head(self, aggregate_id: str, limit: int, pages: int = 4) -> Head:
+    def load(self, aggregate_type: str, aggregate_id: str, events: EventStore, interval: int = DEFAULT_EVERY) -> Head:
+        """One descending Query (`top`) of pages just larger than the policy's interval: the tail, then the
+        snapshot item; one request while the tail is shorter than the interval, whatever the history's length.
+        This table is the events table: `events` is read only to prove a snapshot whose page ended at it."""
+        top = self.top(aggregate_id, interval + 2)
+        skipped = f"corrupt: {top.damaged}" if top.damaged else None
+        snapshot = top.snapshot
+
+        def gap() -> str | None:
+            if snapshot is None:
+                return None
+            version = snapshot.version
+            if top.tail:
+                base = top.tail[0].number - 1
+            elif top.below is not None:
+                base = top.below
+            else:  # the page ended at the snapshot item: ask for its event (rare; one more request)
+                base = min(next((record.number for record in events.read(aggregate_id, version - 1)), 0), version)
+            if base != version:
+                return f"impossible: snapshot at version {version} but the log's event below it is #{base}"
+            return None
+
+        return Head(snapshot, top.stored, skipped, iter(top.tail), top.complete, gap)
+
+    def top(self, aggregate_id: str, limit: int, pages: int = 4) -> Top:
         """Descending, strongly consistent Query pages of `limit` items, until the latest snapshot item.
 
         With `limit` just above the policy's interval the snapshot is on the first page: one request, and
@@ -136,35 +162,34 @@ class DynamoDBSnapshotStore(DynamoDBTable):
             "ConsistentRead": True,
             "Limit": limit,
         }
-        head = Head()
+        top = Top()
         for page in islice(paged(lambda page_request: self._call("query", page_request), request), pages):
-            if self._scan_page(head, page.get("Items", [])):
+            if self._scan_page(top, page.get("Items", [])):
                 break
-            head.complete = is_last_page(page)
-        head.tail.reverse()
-        return head
+            top.complete = is_last_page(page)
+        top.tail.reverse()
+        return top
 
-    def _scan_page(self, head: Head, items: list[dict[str, Any]]) -> bool:
+    def _scan_page(self, top: Top, items: list[dict[str, Any]]) -> bool:
         """Collect tail events, newest first; True once the snapshot item is met."""
-        for position, item in enumerate(items):
-            if is_event_item(item):
-                head.tail.append(from_item(item))
-            elif is_snapshot_item(item):
-                self._take_snapshot_item(head, item)
-                following = items[position + 1] if position + 1 < len(items) else None
-                if following is not None and is_event_item(following):
-                    head.below = int(following["number"]["N"])
-                head.complete = True
-                return True
-        return False
+        at = next((position for position, item in enumerate(items) if is_snapshot_item(item)), None)
+        top.tail.extend(records(items if at is None else items[:at]))
+        if at is None:
+            return False
+        self._take_snapshot_item(top, items[at])
+        below = next(records(items[at + 1:at + 2]), None)
+        if below is not None:
+            top.below = below.number
+        top.complete = True
+        return True
 
     @staticmethod
-    def _take_snapshot_item(head: Head, item: dict[str, Any]) -> None:
-        head.stored = stored(item)
+    def _take_snapshot_item(top: Top, item: dict[str, Any]) -> None:
+        top.stored = stored(item)
         try:
-            head.snapshot = from_item_snapshot(item)
+            top.snapshot = from_item_snapshot(item)
         except SnapshotCorruptError as exc:
-            head.damaged = exc
+            top.damaged = exc
 
     def get(self, aggregate_type: str, aggregate_id: str) -> Snapshot | None:
         """The latest snapshot item, read downwards with a filter (the repository uses `head` instead)."""
@@ -247,14 +272,23 @@ class DynamoDBSnapshotStore(DynamoDBTable):
             if error_code(exc) != "ConditionalCheckFailedException":
                 self._reraise(exc)
 
-    def read_after(self, aggregate_id: str, after: int, seen: list[dict[str, Any]]) -> Iterator[RecordedEvent]:
-        """The events after `after`, as `DynamoDBEventStore.read` gives them (same Query, page by page);
-        the snapshot items the Query passes are appended to `seen`, so a catch-up learns of them for free."""
+    def catch_up(self, aggregate_id: str, after: int, events: EventStore, seen: list[Seen]) -> Iterator[RecordedEvent]:
+        """The events after `after`, as `DynamoDBEventStore.read` gives them (same Query of this, the events
+        table, page by page); the snapshot items the Query passes are added to `seen`, so a catch-up learns of
+        them for free."""
         request = self.read_request(aggregate_id, after)
         for page in paged(lambda page_request: self._call("query", page_request), request):
             items = page.get("Items", ())
-            seen.extend(item for item in items if "." in item["number"]["N"] and is_snapshot_item(item))
+            seen.extend(sighting(item) for item in items if "." in item["number"]["N"] and is_snapshot_item(item))
             yield from records(items)
+
+
+def sighting(item: dict[str, Any]) -> Seen:
+    """A snapshot item a read passed: where it is, and its snapshot (None when it cannot be decoded)."""
+    try:
+        return Seen(stored(item), from_item_snapshot(item))
+    except SnapshotCorruptError:
+        return Seen(stored(item), None)
 
 
 def _exactly(replaces: Stored, names: dict[str, str]) -> tuple[str, dict[str, Any]]:

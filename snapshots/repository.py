@@ -14,7 +14,7 @@ import logging
 import weakref
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -23,11 +23,10 @@ from core.aggregate import version_from_store
 from core.errors import CodecError, StoreError
 from core.repository import Loaded, Repository, fold
 from snapshots.cache import AggregateCache, Entry
-from snapshots.dynamodb import DynamoDBSnapshotStore, Head, from_item_snapshot, stored
 from snapshots.envelope import Snapshot, problem, restore, take
 from snapshots.errors import SnapshotCorruptError
 from snapshots.policy import SnapshotPolicy
-from snapshots.store import Stored
+from snapshots.store import Seen, Stored
 
 if TYPE_CHECKING:
     from core.aggregate import Aggregate
@@ -66,10 +65,8 @@ class SnapshottingRepository(Repository):
             loaded = self._catch_up(aggregate)
         elif self.snapshots is None:
             loaded = Loaded(fold(aggregate, self.store.read(aggregate.id, 0)))
-        elif isinstance(self.snapshots, DynamoDBSnapshotStore):
-            loaded = self._load_head(aggregate, self.snapshots)
         else:
-            loaded = self._load_separate(aggregate, self.snapshots)
+            loaded = self._load(aggregate, self.snapshots)
         self._remember(aggregate)
         return loaded
 
@@ -77,75 +74,38 @@ class SnapshottingRepository(Repository):
         return aggregate.version == 0 and self._from_cache(aggregate)
 
     def _catch_up(self, aggregate: Aggregate) -> Loaded:
-        """The events after the aggregate's version; in the events table, the same Query also shows the
-        snapshot items written since (by a writer that won a race), so the policy counts from the newest."""
-        if not isinstance(self.snapshots, DynamoDBSnapshotStore):
+        """The events after the aggregate's version; a store that sees the snapshots written since (by a
+        writer that won a race) in the same read reports them, so the policy counts from the newest."""
+        if self.snapshots is None:
             return super().hydrate(aggregate)
-        seen: list[dict[str, Any]] = []
-        loaded = Loaded(fold(aggregate, self.snapshots.read_after(aggregate.id, aggregate.version, seen)))
+        seen: list[Seen] = []
+        loaded = Loaded(fold(aggregate, self.snapshots.catch_up(aggregate.id, aggregate.version, self.store, seen)))
         if seen:
             self._notice(aggregate, seen[-1])
         return loaded
 
     @staticmethod
-    def _notice(aggregate: Aggregate, item: dict[str, Any]) -> None:
+    def _notice(aggregate: Aggregate, seen: Seen) -> None:
         valid, known = marks(aggregate)
-        found = stored(item)
+        found, snapshot = seen
         if known is not None and known.version is not None and known.version >= (found.version or 0):
             return
-        try:
-            snapshot = from_item_snapshot(item)
-        except SnapshotCorruptError:
-            snapshot = None
         if snapshot is not None and snapshot.version <= aggregate.version and problem(snapshot, aggregate) is None:
             valid = snapshot.version
         _mark(aggregate, valid, found)
 
-    def _load_head(self, aggregate: Aggregate, snapshots: DynamoDBSnapshotStore) -> Loaded:
-        """One Query downwards: the tail, then the snapshot; fold both. Anything wrong: replay."""
-        head = snapshots.head(aggregate.id, self.policy.interval(type(aggregate)) + 2)
-        reason = f"corrupt: {head.damaged}" if head.damaged else None
+    def _load(self, aggregate: Aggregate, snapshots: SnapshotStore) -> Loaded:
+        """The store's own way to the latest snapshot and the tail after it; anything wrong: replay."""
+        cls = type(aggregate)
+        head = snapshots.load(cls.__name__, aggregate.id, self.store, self.policy.interval(cls))
+        reason = head.skipped
         if head.snapshot is not None:
-            reason = problem(head.snapshot, aggregate) or self._impossible(head, head.snapshot)
+            reason = problem(head.snapshot, aggregate) or head.gap()
             if reason is None:
-                return self._from_snapshot(aggregate, head.snapshot, iter(head.tail), head.stored)
+                return self._from_snapshot(aggregate, head.snapshot, head.tail, head.stored)
         elif reason is None and head.complete:
-            return Loaded(fold(aggregate, iter(head.tail)))  # a short log with no snapshot yet: one request
+            return Loaded(fold(aggregate, head.tail))  # a short log with no snapshot yet: read with the head
         return self._replay(aggregate, reason, head.stored)
-
-    def _impossible(self, head: Head, snapshot: Snapshot) -> str | None:
-        version = snapshot.version
-        if head.tail:
-            base = head.tail[0].number - 1
-        elif head.below is not None:
-            base = head.below
-        else:  # the page ended at the snapshot item: ask for its event (rare; one more request)
-            base = next((record.number for record in self.store.read(snapshot.aggregate_id, version - 1)), 0)
-            base = min(base, version)
-        if base != version:
-            return f"impossible: snapshot at version {version} but the log's event below it is #{base}"
-        return None
-
-    def _load_separate(self, aggregate: Aggregate, snapshots: SnapshotStore) -> Loaded:
-        """The snapshot (one request), then the log from its version (one more)."""
-        try:
-            snapshot = snapshots.get(type(aggregate).__name__, aggregate.id)
-        except SnapshotCorruptError as exc:
-            return self._replay(aggregate, f"corrupt: {exc}", Stored(exc.version, exc.token))
-        except (StoreError, ClientError, BotoCoreError) as exc:  # a snapshot is an optimisation: the log decides
-            return self._replay(aggregate, f"unavailable: {describe(exc)}", None)
-        if snapshot is None:
-            return self._replay(aggregate, None, None)
-        reason = problem(snapshot, aggregate)
-        where = Stored(snapshot.version, snapshot.token)
-        if reason is None:
-            # Read from the snapshot's own event, so one request also proves the log reaches it.
-            records = self.store.read(aggregate.id, snapshot.version - 1)
-            first = next(records, None)
-            if first is not None and first.number == snapshot.version:
-                return self._from_snapshot(aggregate, snapshot, records, where)
-            reason = f"impossible: snapshot at version {snapshot.version} is beyond the log's last event"
-        return self._replay(aggregate, reason, where)
 
     def _from_snapshot(self, aggregate: Aggregate, snapshot: Snapshot, tail: Iterator[RecordedEvent],
                        where: Stored | None) -> Loaded:
@@ -236,13 +196,6 @@ class SnapshottingRepository(Repository):
         except CodecError:
             return  # a state the codec cannot hold is simply not cached
         self.cache.put(_key(aggregate), Entry(aggregate.version, state, *marks(aggregate)))
-
-
-def describe(exc: Exception) -> str:
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        return f"{error.get('Code', 'error')}: {error.get('Message', exc)}"
-    return str(exc)
 
 
 def _key(aggregate: Aggregate) -> tuple[type, str, str]:

@@ -1,10 +1,10 @@
 """Snapshots in S3: one object per aggregate, `<prefix><AggregateType>/<id>.json`, encrypted at rest.
 
 For states too large for a DynamoDB item (400 KB). Hydrate costs two requests: GetObject, then the Query
-for the tail. Writes are conditional puts (`IfNoneMatch="*"` for the first, `IfMatch=<etag>` to replace),
-and a writer replaces only an older version (kept in the object's metadata), so an older snapshot never
-replaces a newer one whatever order racing writers land in; or the very object a reader found unusable
-(named by its ETag), whatever its version.
+for the tail (`SeparateSnapshotStore.load`). Writes are conditional puts (`IfNoneMatch="*"` for the first,
+`IfMatch=<etag>` to replace), and a writer replaces only an older version (kept in the object's metadata),
+so an older snapshot never replaces a newer one whatever order racing writers land in; or the very object a
+reader found unusable (named by its ETag), whatever its version.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 from core.errors import StoreError, error_code
 from snapshots.envelope import Snapshot
 from snapshots.errors import SnapshotCorruptError, SnapshotError
-from snapshots.store import Stored
+from snapshots.store import SeparateSnapshotStore, Stored
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -35,7 +35,7 @@ class _Condition(TypedDict, total=False):
     IfMatch: str
 
 
-class S3SnapshotStore:
+class S3SnapshotStore(SeparateSnapshotStore):
     """Snapshot store on one bucket; `client` is a boto3 S3 client (path-style against a local endpoint)."""
 
     def __init__(self, bucket: str, prefix: str = "snapshots/", client: S3Client | None = None) -> None:

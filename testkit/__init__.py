@@ -3,16 +3,16 @@
 - `check_aggregate(Aggregate, commands)` and `check_projection(projection, commands)`: generated properties
   (hypothesis) of your code, given a strategy for its commands (testkit/commands.py says their shapes).
 - `given_events(...)`: given/when/then for one aggregate or one projection.
-- `EventStoreContract`, `KeyedAppendContract`, `SnapshotStoreContract`, `ProjectionStoreContract`,
-  `ControlContract`: the contract suites the library's own stores pass; subclass one in a pytest file and give
-  it a factory for a fresh store of yours.
+- `EventStoreContract`, `EventStoreReadsContract`, `KeyedAppendContract`, `SnapshotStoreContract`,
+  `ProjectionStoreContract`, `ControlContract`: the contract suites the library's own stores pass; subclass one
+  in a pytest file and give it a factory for a fresh store of yours.
 
 Nothing in the library imports this package.
 """
 
 from testkit.aggregates import check_aggregate
 from testkit.commands import Command, Decision
-from testkit.contracts.event_store import EventStoreContract, KeyedAppendContract
+from testkit.contracts.event_store import EventStoreContract, EventStoreReadsContract, KeyedAppendContract
 from testkit.contracts.projection_store import ControlContract, ProjectionStoreContract
 from testkit.contracts.snapshot_store import SnapshotStoreContract
 from testkit.projections import check_projection
@@ -27,6 +27,7 @@ __all__ = [
     "ControlContract",
     "Decision",
     "EventStoreContract",
+    "EventStoreReadsContract",
     "KeyedAppendContract",
     "ProjectionScenario",
     "ProjectionStoreContract",

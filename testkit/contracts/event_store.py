@@ -4,13 +4,16 @@
         def create_store(self) -> EventStore:
             return MyEventStore(...)            # a fresh, empty store for each test
 
-`KeyedAppendContract` adds the keyed append (an idempotency marker written with the events); a store that
-supports it also gives `find_marker`. The library runs both on its in-memory and DynamoDB stores
-(tests/unit/test_store_contract.py, tests/unit/test_keyed_append.py).
+`EventStoreReadsContract` is the reading part of it alone (read backwards, the segmented scan), for a store
+run again in another configuration (the library's DynamoDB store with small pages). `KeyedAppendContract` adds
+the keyed append (an idempotency marker written with the events); a store that supports it also gives
+`find_marker`. The library runs them on its in-memory and DynamoDB stores (tests/unit/test_store_contract.py,
+tests/unit/test_keyed_append.py).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -20,24 +23,61 @@ from core.errors import (
     ConcurrencyError,
     EventSourcingError,
     EventTooLargeError,
+    InvalidReadError,
     KeyReusedError,
     VersionGapError,
 )
 from core.events import RecordedEvent
-from core.store import MAX_EVENTS_PER_APPEND, EventStore, KeyMarker
+from core.store import MAX_EVENTS_PER_APPEND, MAX_SEGMENTS, EventStore, KeyMarker
 
 
 def record(number: int, data: str = "{}", type_: str = "Happened") -> RecordedEvent:
     return RecordedEvent(number, type_, "2026-01-01T00:00:00.000000+00:00", data)
 
 
-def numbers(store: EventStore, aggregate_id: str = "a") -> list[int]:
-    return [event.number for event in store.read(aggregate_id)]
+def numbers(store: EventStore, aggregate_id: str = "a", backwards: bool = False) -> list[int]:
+    read = store.read_backwards if backwards else store.read
+    return [event.number for event in read(aggregate_id)]
 
 
-class EventStoreContract:
-    """Read, append, optimistic concurrency, version gaps and size limits; the scan of every event by
-    segments that rebuild and verify read."""
+def write(store: EventStore, aggregate_id: str, size: int) -> None:
+    """Events 1..`size` (payload `{"n": number}`), a hundred at a time (the most one atomic append holds)."""
+    for start in range(0, size, MAX_EVENTS_PER_APPEND):
+        last = min(size, start + MAX_EVENTS_PER_APPEND)
+        store.append(aggregate_id, start, [record(n, f'{{"n":{n}}}') for n in range(start + 1, last + 1)])
+
+
+#: Aggregate ids and how many events each holds, for the scans.
+HISTORIES = {"a": 5, "b": 1, "c": 12, "loan-\u00e9": 3, "d": 2, "e": 7, "f": 4, "g": 1}
+#: Scan arguments out of range, and the argument each error must name.
+BAD_SCANS: list[tuple[dict[str, Any], str]] = [
+    ({"of": 0}, "of"), ({"of": -2}, "of"), ({"of": MAX_SEGMENTS + 1}, "of"), ({"of": True}, "of"),
+    ({"of": 2.0}, "of"), ({"segment": -1, "of": 3}, "segment"), ({"segment": 3, "of": 3}, "segment"),
+    ({"segment": "0"}, "segment"), ({"start_after": ("a", 0)}, "start_after"),
+    ({"start_after": ("", 1)}, "start_after"), ({"start_after": ("a",)}, "start_after"),
+    ({"start_after": "a"}, "start_after"), ({"start_after": ("a", "1")}, "start_after"),
+    ({"start_after": ("a", True)}, "start_after"), ({"start_after": (1, 1)}, "start_after"),
+]
+
+
+def everything(histories: dict[str, int]) -> list[tuple[str, int]]:
+    return sorted((aggregate_id, number) for aggregate_id, size in histories.items() for number in range(1, size + 1))
+
+
+def in_runs(listing: list[tuple[str, RecordedEvent]]) -> None:
+    """Each aggregate's events come together, oldest first, with no gap."""
+    seen: list[str] = []
+    for position, (aggregate_id, event) in enumerate(listing):
+        if position and listing[position - 1][0] == aggregate_id:
+            assert event.number == listing[position - 1][1].number + 1
+        else:
+            assert aggregate_id not in seen, f"{aggregate_id!r} comes in two runs"
+            assert event.number == 1
+            seen.append(aggregate_id)
+
+
+class EventStoreReadsContract:
+    """Reading backwards, and the scan of every event by segments that rebuild and verify read."""
 
     def create_store(self) -> EventStore:
         """A fresh, empty store (called once per test)."""
@@ -46,6 +86,86 @@ class EventStoreContract:
     @pytest.fixture
     def store(self) -> EventStore:
         return self.create_store()
+
+    # -- reading backwards: the newest events first --------------------------------------------------------
+
+    def test_read_backwards_gives_the_newest_first(self, store: EventStore) -> None:
+        write(store, "a", 7)
+        write(store, "b", 3)
+        assert numbers(store, "a", backwards=True) == [7, 6, 5, 4, 3, 2, 1]
+        assert [event.data for event in store.read_backwards("b")] == ['{"n":3}', '{"n":2}', '{"n":1}']
+        assert list(store.read_backwards("missing")) == []
+
+    @pytest.mark.parametrize(("before", "expected"), [
+        (None, [5, 4, 3, 2, 1]), (6, [5, 4, 3, 2, 1]), (500, [5, 4, 3, 2, 1]), (5, [4, 3, 2, 1]), (3, [2, 1]),
+        (2, [1]), (1, []), (0, []), (-4, []),
+    ])
+    def test_read_backwards_before_is_exclusive(self, store: EventStore, before: int | None,
+                                                expected: list[int]) -> None:
+        write(store, "a", 5)
+        assert [event.number for event in store.read_backwards("a", before)] == expected
+
+    def test_read_backwards_equals_read_reversed(self, store: EventStore) -> None:
+        write(store, "a", 41)
+        assert list(store.read_backwards("a")) == list(reversed(list(store.read("a"))))
+        assert [event.number for event in store.read_backwards("a", 21)] == list(range(20, 0, -1))
+
+    def test_read_backwards_refuses_a_bound_that_is_not_a_whole_number(self, store: EventStore) -> None:
+        for before in ("3", 2.0, True, [3]):
+            with pytest.raises(InvalidReadError, match="`before` must be a whole event number") as raised:
+                store.read_backwards("a", before)  # type: ignore[arg-type]  # the wrong types are the point
+            assert raised.value.argument == "before"
+
+    # -- the scan of every event, by segments (what rebuild and verify read) ---------------------------------
+
+    @pytest.mark.parametrize("of", [1, 2, 3, 7])
+    def test_the_segments_of_a_scan_hold_every_event_exactly_once(self, store: EventStore, of: int) -> None:
+        for aggregate_id, size in HISTORIES.items():
+            write(store, aggregate_id, size)
+        owners: dict[str, int] = {}
+        found: list[tuple[str, int]] = []
+        for segment in range(of):
+            listing = list(store.scan(segment, of))
+            in_runs(listing)
+            for aggregate_id, event in listing:
+                assert owners.setdefault(aggregate_id, segment) == segment  # an aggregate lies in one segment
+                assert event.data == f'{{"n":{event.number}}}'
+            found += [(aggregate_id, event.number) for aggregate_id, event in listing]
+        assert sorted(found) == everything(HISTORIES) and len(found) == len(set(found))
+
+    def test_a_scan_resumes_right_after_any_event_it_yielded(self, store: EventStore) -> None:
+        for aggregate_id, size in {"a": 3, "b": 1, "c": 4, "loan-\u00e9": 2, "d": 2}.items():
+            write(store, aggregate_id, size)
+        for segment in range(2):
+            listing = [(aggregate_id, event.number) for aggregate_id, event in store.scan(segment, 2)]
+            for position, checkpoint in enumerate(listing):
+                rest = [(aggregate_id, event.number) for aggregate_id, event in
+                        store.scan(segment, 2, start_after=checkpoint)]
+                assert rest == listing[position + 1:], f"resumed after {checkpoint}"
+
+    def test_a_scan_resumes_from_a_checkpoint_read_back_from_json(self, store: EventStore) -> None:
+        write(store, "a", 3)
+        checkpoint = json.loads('["a", 1]')  # a list, as a checkpoint comes back from JSON
+        assert [event.number for _, event in store.scan(start_after=checkpoint)] == [2, 3]
+
+    def test_a_scan_of_an_empty_store_yields_nothing(self, store: EventStore) -> None:
+        assert list(store.scan()) == [] and list(store.scan(3, 4)) == []
+
+    def test_a_scan_refuses_bad_arguments_naming_them_before_reading(self, store: EventStore) -> None:
+        for arguments, argument in BAD_SCANS:
+            with pytest.raises(InvalidReadError, match=f"`{argument}`") as raised:
+                store.scan(**arguments)
+            assert raised.value.argument == argument, arguments
+
+    def test_the_largest_segment_count_is_accepted(self, store: EventStore) -> None:
+        write(store, "a", 1)
+        found = [event for segment in (0, MAX_SEGMENTS - 1) for event in store.scan(segment, MAX_SEGMENTS)]
+        assert len(found) <= 1  # every segment in range is a valid request
+
+
+class EventStoreContract(EventStoreReadsContract):
+    """The whole event store contract: read, append, optimistic concurrency, version gaps and size limits,
+    and the reads of `EventStoreReadsContract`."""
 
     def test_reads_back_what_was_appended_in_order(self, store: EventStore) -> None:
         store.append("a", 0, [record(1)])
@@ -109,43 +229,6 @@ class EventStoreContract:
         store.append("a", 1, [record(2)])  # the next one in line still lands
         assert numbers(store) == [1, 2]
 
-
-    def test_the_segments_of_a_scan_hold_every_event_once_each_aggregate_in_one_in_order(
-            self, store: EventStore) -> None:
-        written = {f"agg-{n}": n % 4 + 1 for n in range(9)}  # ids and how many events each holds
-        for aggregate_id, count in written.items():
-            store.append(aggregate_id, 0, [record(number) for number in range(1, count + 1)])
-        for of in (1, 2, 3):
-            owners: dict[str, int] = {}
-            found: list[tuple[str, int]] = []
-            for segment in range(of):
-                for aggregate_id, event in store.scan(segment, of):
-                    assert owners.setdefault(aggregate_id, segment) == segment, f"{aggregate_id} in two segments"
-                    found.append((aggregate_id, event.number))
-            assert sorted(found) == sorted((key, n) for key, count in written.items() for n in range(1, count + 1))
-            for aggregate_id in written:  # each aggregate's events ascending
-                numbers_seen = [n for key, n in found if key == aggregate_id]
-                assert numbers_seen == sorted(numbers_seen)
-
-    def test_a_scan_resumes_right_after_any_event_it_yielded(self, store: EventStore) -> None:
-        for aggregate_id in ("a", "b", "c"):
-            store.append(aggregate_id, 0, [record(1), record(2)])
-        listing = [(aggregate_id, event.number) for aggregate_id, event in store.scan(0, 1)]
-        assert len(listing) == 6
-        for position, (aggregate_id, number) in enumerate(listing):
-            rest = [(key, event.number) for key, event in store.scan(0, 1, start_after=(aggregate_id, number))]
-            assert rest == listing[position + 1:]
-
-    def test_a_scan_refuses_a_segment_outside_its_count_before_reading(self, store: EventStore) -> None:
-        assert list(store.scan(0, 1)) == []
-        for segment, of in ((1, 1), (-1, 2), (0, 0)):
-            with pytest.raises(EventSourcingError):
-                list(store.scan(segment, of))
-
-    def test_an_estimate_is_a_count_or_none(self, store: EventStore) -> None:
-        store.append("a", 0, [record(1), record(2)])
-        estimate = store.estimate()
-        assert estimate is None or (isinstance(estimate, int) and estimate >= 0)
 
 #: The table a keyed append's markers are written to: a store under `KeyedAppendContract` must have it ready.
 MARKER_TABLE = "Idempotency"

@@ -46,15 +46,18 @@ class ProjectionStoreContract:
         store.create_generation(TABLES)
         return store
 
-    def test_creating_a_generation_again_keeps_what_it_holds(self, store: ProjectionStore) -> None:
-        store.write(TABLES, "a-1", None, row(1, owner="ann"), {"ann": {"accounts": 1}}, {"d1": {"opened": 1}})
-        store.create_generation(TABLES)
-        assert dict(store.rows(TABLES)) == {"a-1": row(1, owner="ann")}
-        assert store.counters(TABLES) == {"ann": {"accounts": Decimal(1)}}
-        assert store.all_event_counters(TABLES) == {"d1": {"opened": Decimal(1)}}
-        later = tables_for(ACCOUNTS, 3)
-        store.create_generation(later)
-        assert (list(store.rows(later)), store.counters(later), store.all_event_counters(later)) == ([], {}, {})
+    def test_a_fresh_generation_is_created_once_then_written_and_read(self, store: ProjectionStore) -> None:
+        fresh = tables_for(ACCOUNTS, 5)
+        with pytest.raises(ProjectionError, match="'Accounts-g5' does not exist"):
+            store.read_row(fresh, "a-1")
+        store.create_generation(fresh)
+        store.put_rows(fresh, {"a-1": row(3, owner="ann")})
+        store.create_generation(fresh)  # again: what it holds is kept
+        store.put_totals(fresh, "r0of1", {"ann": {"accounts": 1}}, {"d1": {"opened": 3}})
+        assert dict(store.rows(fresh)) == {"a-1": row(3, owner="ann")}
+        assert store.counters(fresh) == {"ann": {"accounts": Decimal(1)}}
+        assert store.all_event_counters(fresh) == {"d1": {"opened": Decimal(3)}}
+        assert store.read_row(TABLES, "a-1") is None, "generation 0 is another set of tables"
 
     def test_a_new_row_is_written_once_and_a_second_new_write_is_refused_moving_nothing(
             self, store: ProjectionStore) -> None:
@@ -178,9 +181,12 @@ class ControlContract:
         control.record_position("arn:stream", "shard-1", "000123")
         assert control.position("arn:stream", "shard-1") == "000123"
 
-    def test_a_position_inside_a_segment_reads_back_exactly(self, control: Control) -> None:
-        assert control.segment_position("accounts", 1, 0, 2) is None
-        position = SegmentPosition(("tenant/7 a-1", 41), chunk=3, events=4_000, aggregates=120)
-        control.record_segment_position("accounts", 1, 0, 2, position)
-        assert control.segment_position("accounts", 1, 0, 2) == position
-        assert control.segment_position("accounts", 1, 1, 2) is None
+    def test_a_segment_position_reads_back_and_belongs_to_its_generation_and_count(self, control: Control) -> None:
+        assert control.segment_position("accounts", 1, 2, 4) is None
+        control.record_segment_position("accounts", 1, 2, 4, SegmentPosition(("a-7", 12), 3, 400, 31))
+        control.record_segment_position("accounts", 1, 3, 4, SegmentPosition(None, -1, 0, 0, rest_in_one=True))
+        assert control.segment_position("accounts", 1, 2, 4) == SegmentPosition(("a-7", 12), 3, 400, 31)
+        assert control.segment_position("accounts", 1, 3, 4) == SegmentPosition(None, -1, 0, 0, rest_in_one=True)
+        assert control.segment_position("accounts", 2, 2, 4) is None
+        assert control.segment_position("accounts", 1, 2, 8) is None
+        assert control.segment_done("accounts", 1, 2, 4) is None, "a position is not the segment's end"

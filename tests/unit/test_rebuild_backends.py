@@ -165,6 +165,58 @@ def test_a_worker_stopped_inside_a_segment_resumes_after_its_last_checkpoint(bac
     assert backend.verify() == []
 
 
+def test_events_the_checkpointed_loan_gains_after_a_stop_are_caught_up_not_read_as_a_gap(
+        backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    repaying = [backend.commit(history(100 * n, "0.00", "repaying", [n])) for n in range(1, 7)]
+    backend.project(repaying)
+    put_rows, calls = type(backend.rows).put_rows, []
+
+    def dies_on_second_chunk(self: Any, tables: Tables, rows: Any) -> None:
+        calls.append(tables)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        put_rows(self, tables, rows)
+
+    monkeypatch.setattr(type(backend.rows), "put_rows", dies_on_second_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        backend.rebuild(segments=1, checkpoint_every=4).run()
+    monkeypatch.undo()
+    position = backend.control.segment_position(PROJECTION.name, 1, 0, 1)
+    assert position is not None
+    (last,) = [loan for loan in repaying if loan.id == position.after[0]]
+    backend.commit([{"type": "LoanPaid", "amount": Decimal("0.01")}], last)
+    backend.project([last])
+    report = backend.rebuild(segments=1, checkpoint_every=4).run()
+    assert (report.switched, report.caught_up, report.failures) == (True, 1, {})
+    assert backend.actual() == expected(backend.events)
+    assert backend.verify() == []
+
+
+def test_a_segment_that_failed_after_a_checkpoint_is_rewritten_whole_once_fixed(backend: Backend,
+                                                                              loans: list[Loan]) -> None:
+    """The failing run writes everything after its last checkpoint as one chunk; the fixed run rewrites it in
+    smaller ones under the same part names: nothing is counted twice."""
+    correct = PROJECTION.fold
+    order = list(dict.fromkeys(key for key, _ in backend.events.scan()))
+    (fifth,) = [loan for loan in loans if loan.id == order[4]]
+
+    def refuses_the_fifth(row: Any, event: Any) -> Any:
+        if event.type == "LoanCreated" and event.data["requested_amount"] == fifth.requested_amount:
+            raise ValueError("refused")
+        return correct(row, event)
+
+    broken = dataclasses.replace(PROJECTION, fold=refuses_the_fifth)
+    failed = Rebuild(broken, backend.events, backend.rows, backend.control, segments=1, checkpoint_every=3).run()
+    assert (failed.switched, list(failed.failures)) == (False, [fifth.id])
+    position = backend.control.segment_position(PROJECTION.name, 1, 0, 1)
+    assert position is not None and position.rest_in_one and position.chunk >= 0
+    assert position.after is not None and position.after[0] in order[:4]
+    report = backend.rebuild(segments=1, checkpoint_every=3).run()
+    assert (report.switched, report.aggregates, report.failures) == (True, len(loans), {})
+    assert backend.actual() == expected(backend.events)
+    assert backend.verify() == []
+
+
 def test_a_rebuild_while_the_live_projector_writes_catches_up_after_its_switch(backend: Backend,
                                                                               loans: list[Loan]) -> None:
     for segment in range(2):
@@ -307,5 +359,5 @@ def test_the_scan_gives_each_event_once_by_segment_and_resumes_after_a_key(backe
             after = part[len(part) // 2]
             resumed = [(key, record.number) for key, record in backend.events.scan(segment, 3, after)]
             assert resumed == part[part.index(after) + 1:]
-    with pytest.raises(EventSourcingError, match="segment 3 is not in 0..2"):
+    with pytest.raises(EventSourcingError, match="segment` must be a whole number from 0 to 2"):
         list(backend.events.scan(3, 3))
