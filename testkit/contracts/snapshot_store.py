@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 
 from core.aggregate import Aggregate
-from core.events import Event
-from core.store import InMemoryEventStore
+from core.events import Event, RecordedEvent, to_record
+from core.store import EventStore, InMemoryEventStore
 from snapshots.envelope import Snapshot, take
-from snapshots.store import SnapshotStore, Stored
+from snapshots.store import Seen, SnapshotStore, Stored
 from testkit.commands import START
 
 
@@ -48,6 +48,12 @@ def snapshot_at(version: int, aggregate_id: str = "tally-1") -> Snapshot:
     return take(tally, created=START)
 
 
+def tally_records(first: int, last: int) -> list[RecordedEvent]:
+    """The log of a tally: `Counted` events numbered `first`..`last`."""
+    return [to_record(Event("Counted", {}, number, START + timedelta(minutes=number)))
+            for number in range(first, last + 1)]
+
+
 def stale_at(version: int, aggregate_id: str = "tally-1") -> Snapshot:
     """A snapshot of an older version of the code: another fingerprint, a valid checksum."""
     snapshot = replace(snapshot_at(version, aggregate_id), fingerprint="f" * 32)
@@ -55,11 +61,17 @@ def stale_at(version: int, aggregate_id: str = "tally-1") -> Snapshot:
 
 
 class SnapshotStoreContract:
-    """Get, put, newest wins whatever the order, and replacing exactly the stored copy a reader named."""
+    """Get, put, newest wins whatever the order, replacing exactly the stored copy a reader named; and the
+    access strategy, `load` (a snapshot and the events after it) and `catch_up`."""
 
     def create_store(self) -> SnapshotStore:
         """A fresh, empty store (called once per test)."""
         raise NotImplementedError(f"{type(self).__name__} must define create_store()")
+
+    def events_for(self, store: SnapshotStore) -> EventStore:
+        """The event store whose log `store` loads snapshots beside: a fresh in-memory one, unless the
+        snapshot store keeps its snapshots in the log's own table (then that table's event store)."""
+        return InMemoryEventStore()
 
     @pytest.fixture
     def store(self) -> SnapshotStore:
@@ -130,6 +142,43 @@ class SnapshotStoreContract:
         results = run_together([partial(store.put, snapshot, replaces=seen) for snapshot in candidates])
         assert sorted(results) == [False] * 7 + [True]
         assert store.get("Tally", "tally-1") in candidates
+
+    # -- the access strategy: how a hydrate reads a snapshot and the events after it ------------------------
+
+    def test_load_with_no_snapshot_gives_no_snapshot_and_at_most_the_whole_log(self, store: SnapshotStore) -> None:
+        events = self.events_for(store)
+        events.append("tally-1", 0, tally_records(1, 5))
+        head = store.load("Tally", "tally-1", events, interval=10)
+        assert (head.snapshot, head.skipped) == (None, None)
+        if head.complete:  # else the repository replays the log itself
+            assert [record.number for record in head.tail] == [1, 2, 3, 4, 5]
+
+    def test_load_gives_the_snapshot_and_the_events_after_it(self, store: SnapshotStore) -> None:
+        events = self.events_for(store)
+        events.append("tally-1", 0, tally_records(1, 5))
+        snapshot = snapshot_at(3)
+        store.put(snapshot)
+        head = store.load("Tally", "tally-1", events, interval=2)
+        assert head.snapshot == snapshot and head.skipped is None
+        assert head.stored is not None and head.stored.version == 3
+        assert head.gap() is None
+        assert [record.number for record in head.tail] == [4, 5]
+
+    def test_load_says_a_snapshot_beyond_the_log_is_impossible(self, store: SnapshotStore) -> None:
+        events = self.events_for(store)
+        events.append("tally-1", 0, tally_records(1, 5))
+        store.put(snapshot_at(9))
+        head = store.load("Tally", "tally-1", events, interval=2)
+        assert head.snapshot is not None and head.snapshot.version == 9
+        assert (head.gap() or "").startswith("impossible"), head.gap()
+
+    def test_a_catch_up_reads_the_events_after_a_version(self, store: SnapshotStore) -> None:
+        events = self.events_for(store)
+        events.append("tally-1", 0, tally_records(1, 5))
+        store.put(snapshot_at(3))
+        seen: list[Seen] = []
+        assert [record.number for record in store.catch_up("tally-1", 2, events, seen)] == [3, 4, 5]
+        assert all(found.stored.version == 3 for found in seen)  # what it passed, if it sees snapshots at all
 
     def test_racing_writers_leave_the_newest(self, store: SnapshotStore) -> None:
         snapshots = [snapshot_at(version) for version in range(4, 24)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from core.dynamodb import DynamoDBEventStore
 from snapshots import SnapshotCorruptError, SnapshotTooLargeError, take
 from snapshots.store import Stored
 from testkit import SnapshotStoreContract
@@ -20,6 +21,9 @@ class TestInMemorySnapshotStore(SnapshotStoreContract):
 class TestDynamoDBSnapshotStore(SnapshotStoreContract):
     def create_store(self):
         return make_backend("dynamodb").snapshots
+
+    def events_for(self, store):  # its snapshots live in the events table's partitions
+        return DynamoDBEventStore(store.table, client=store.client)
 
 
 @pytest.mark.usefixtures("aws")
