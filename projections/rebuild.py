@@ -7,8 +7,10 @@ projection store (`ProjectionStore`), so it runs on every backend. Each segment 
 per group (`<group>#r<k>of<n>`, then `...c<j>` for chunk j; overwritten on a retry, never added twice), and the
 position after its last event is recorded in the control store; a worker run again resumes after it. A
 finished segment is marked done, so an interrupted rebuild resumes with the segments left. An aggregate whose
-events cannot be folded is reported (`UnfoldableEventError`, `GapError`) and the others are finished; its
-segment is not marked done and the generation is not switched live.
+events cannot be folded is reported (`UnfoldableEventError`, `GapError`) and the others are finished: the
+rest of its segment is written as one chunk (recorded, so the next run rewrites it whole: `write_segment`),
+the segment is not marked done and the generation is not switched live.
+tests/unit/test_rebuild_backends.py runs all of it on the in-memory stores and on DynamoDB.
 At the end the counts are checked, the generation is switched live, and once every cached reader has seen
 the switch (`ControlStore.await_readers`), any row the live projector advanced in the old generation meanwhile
 is caught up from the log.
