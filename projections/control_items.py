@@ -3,7 +3,7 @@
 `Control` (projections/tables.py) keeps the logic: which generation is live, which is being built, the
 rebuild checkpoints and the runner's shard positions. Its storage needs three operations: read an item, put an
 item, and change an item only if one attribute holds a value (or is absent), all or nothing. Both backends
-honour that condition the same way; tests/unit/test_projection_store_contract.py runs the control through both.
+honour that condition the same way; testkit/contracts/projection_store.py (`ControlContract`) holds both to it.
 """
 
 from __future__ import annotations

@@ -90,7 +90,9 @@ def reckon_segment(events: EventStore, aggregate: type[Aggregate], segment: int,
         buffer = waiting.setdefault(aggregate_id, {})
         buffer[record.number] = record
         try:
-            instance = loaded.get(aggregate_id) or loaded.setdefault(aggregate_id, aggregate(aggregate_id))
+            # the table named, so loading one reads no configuration: this fold never touches a store
+            instance = loaded.get(aggregate_id) or loaded.setdefault(
+                aggregate_id, aggregate(aggregate_id, aggregate.declared_table()))
         except EventSourcingError as exc:  # an id the write side refuses (InvalidIdError)
             broken[aggregate_id] = str(exc)
             continue

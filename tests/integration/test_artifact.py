@@ -40,7 +40,9 @@ from tests.artifact_support import (
 pytestmark = [pytest.mark.integration,
               pytest.mark.skipif(sys.platform != "linux", reason="pip's manylinux wheels run on Linux only")]
 
-PACKAGES = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+#: The runtime packages: all the project ships but the test kit, which runs in its users' tests, not in Lambda.
+SHIPPED = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+PACKAGES = [package for package in SHIPPED if package.split(".")[0] != "testkit"]
 #: Source that only the command line uses, left out of the artifact (lambda/Makefile's LEFT_OUT).
 LEFT_OUT = ("handlers", "template")
 EM_AARCH64, EM_X86_64 = 183, 62  # ELF e_machine values (the ELF specification)

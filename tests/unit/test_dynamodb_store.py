@@ -11,7 +11,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 
-from core import ConcurrencyError, DynamoDBEventStore, StoreError, StoreUnavailableError, VersionGapError
+from core import DynamoDBEventStore, StoreError, StoreUnavailableError, VersionGapError
 from core.dynamodb import events_table_definition
 from core.events import RecordedEvent
 from core.metering import RequestMeter
@@ -115,13 +115,6 @@ def test_a_write_whose_reply_was_lost_is_not_a_conflict(dynamodb, events_table, 
     DynamoDBEventStore(events_table, client).append("a", 0, [record(n) for n in range(1, batch + 1)])
     assert client.lost == [True]
     assert [r.number for r in DynamoDBEventStore(events_table, dynamodb).read("a")] == list(range(1, batch + 1))
-
-
-def test_a_retried_write_that_finds_someone_elses_event_is_a_conflict(dynamodb, events_table):
-    store = DynamoDBEventStore(events_table, dynamodb)
-    store.append("a", 0, [record(1, '{"who":"them"}')])
-    with pytest.raises(ConcurrencyError):
-        store.append("a", 0, [record(1, '{"who":"us"}')])
 
 
 def test_a_thread_meter_counts_only_its_own_thread(dynamodb, events_table):

@@ -1,136 +1,39 @@
-"""The snapshot store contract, run against every backend: in-memory fake, DynamoDB and S3 on moto."""
+"""The snapshot store contract (testkit's suite, the one users run on their own stores), run against every
+backend: in-memory fake, DynamoDB and S3 on moto; then what only one backend can get wrong."""
 
 from __future__ import annotations
 
-import random
-import threading
-from dataclasses import replace
-
 import pytest
 
+from core.dynamodb import DynamoDBEventStore
 from snapshots import SnapshotCorruptError, SnapshotTooLargeError, take
 from snapshots.store import Stored
-from tests.snapshot_support import BACKENDS, loan_events, make_backend, replayed
+from testkit import SnapshotStoreContract
+from tests.snapshot_support import loan_events, make_backend, replayed
 
 
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, aws: None):
-    return make_backend(request.param)
+class TestInMemorySnapshotStore(SnapshotStoreContract):
+    def create_store(self):
+        return make_backend("memory").snapshots
+
+
+@pytest.mark.usefixtures("aws")
+class TestDynamoDBSnapshotStore(SnapshotStoreContract):
+    def create_store(self):
+        return make_backend("dynamodb").snapshots
+
+    def events_for(self, store):  # its snapshots live in the events table's partitions
+        return DynamoDBEventStore(store.table, client=store.client)
+
+
+@pytest.mark.usefixtures("aws")
+class TestS3SnapshotStore(SnapshotStoreContract):
+    def create_store(self):
+        return make_backend("s3").snapshots
 
 
 def snapshot_at(version: int, aggregate_id: str = "loan-1"):
     return take(replayed(aggregate_id, loan_events(version)[:version]))
-
-
-def stored(backend, snapshot) -> Stored:
-    """What a reader saw of the stored copy of `snapshot`: its version and token, from `get`."""
-    seen = backend.snapshots.get(snapshot.aggregate_type, snapshot.aggregate_id)
-    assert seen == snapshot
-    return Stored(seen.version, seen.token)
-
-
-def stale_at(version: int):
-    """A snapshot of an older version of the code: another fingerprint, a valid checksum."""
-    snapshot = replace(snapshot_at(version), fingerprint="f" * 32)
-    return replace(snapshot, checksum=snapshot.computed_checksum())
-
-
-def test_an_unusable_snapshot_is_replaced_at_its_own_version_only_when_named_exactly(backend):
-    stale, fresh = stale_at(9), snapshot_at(9)
-    backend.plant(stale)
-    seen = stored(backend, stale)
-    assert backend.snapshots.put(fresh) is False  # not named: the same version stays
-    assert backend.snapshots.put(fresh, replaces=Stored(9, "some-other-copy")) is False
-    assert backend.snapshots.get("Loan", "loan-1").fingerprint == "f" * 32
-    assert backend.snapshots.put(fresh, replaces=seen) is True
-    assert backend.snapshots.get("Loan", "loan-1") == fresh
-    assert backend.snapshots.put(stale_at(9), replaces=seen) is False  # that copy is gone: nothing replaced
-    assert backend.snapshots.get("Loan", "loan-1") == fresh
-
-
-def test_an_unusable_snapshot_above_the_log_is_replaced_when_named(backend):
-    impossible, fresh = stale_at(40), snapshot_at(9)
-    backend.plant(impossible)
-    seen = stored(backend, impossible)
-    assert backend.snapshots.put(fresh, replaces=seen) is True
-    assert backend.snapshots.get("Loan", "loan-1") == fresh
-
-
-def test_racing_replacements_of_one_unusable_snapshot_write_exactly_one(backend):
-    stale = stale_at(9)
-    backend.plant(stale)
-    seen = stored(backend, stale)
-    candidates = [replace(snapshot_at(9), created=f"2026-01-01T00:00:{second:02d}.000000+00:00") for second in range(8)]
-    candidates = [replace(snapshot, checksum=snapshot.computed_checksum()) for snapshot in candidates]
-    start = threading.Barrier(len(candidates))
-    results: list[bool] = []
-
-    def write(snapshot):
-        start.wait()
-        results.append(backend.snapshots.put(snapshot, replaces=seen))
-
-    threads = [threading.Thread(target=write, args=(snapshot,)) for snapshot in candidates]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(results) == [False] * 7 + [True]
-    assert backend.snapshots.get("Loan", "loan-1") in candidates
-
-
-def test_nothing_stored_is_none(backend):
-    assert backend.snapshots.get("Loan", "missing") is None
-
-
-def test_reads_back_what_was_put(backend):
-    snapshot = snapshot_at(5)
-    assert backend.snapshots.put(snapshot) is True
-    assert backend.snapshots.get("Loan", "loan-1") == snapshot
-
-
-def test_newer_replaces_older_and_never_the_reverse(backend):
-    old, new = snapshot_at(5), snapshot_at(9)
-    assert backend.snapshots.put(old)
-    assert backend.snapshots.put(new, replaces=stored(backend, old))
-    backend.snapshots.put(old)
-    assert backend.snapshots.get("Loan", "loan-1") == new
-    assert backend.snapshots.put(new) is False  # the same version again: nothing written
-
-
-def test_aggregates_are_separate(backend):
-    backend.snapshots.put(snapshot_at(4, "a"))
-    backend.snapshots.put(snapshot_at(6, "b"))
-    assert backend.snapshots.get("Loan", "a").version == 4
-    assert backend.snapshots.get("Loan", "b").version == 6
-
-
-def test_racing_writers_leave_the_newest(backend):
-    snapshots = [snapshot_at(version) for version in range(4, 24)]
-    random.Random(7).shuffle(snapshots)
-    start = threading.Barrier(len(snapshots))
-    errors: list[BaseException] = []
-
-    def write(snapshot):
-        start.wait()
-        try:
-            backend.snapshots.put(snapshot)
-        except BaseException as exc:  # surfaced by the assertion below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=write, args=(snapshot,)) for snapshot in snapshots]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-    assert backend.snapshots.get("Loan", "loan-1").version == 23
-
-
-def test_an_id_with_slashes_and_spaces_is_one_key(backend):
-    snapshot = snapshot_at(4, "tenant/7 loan?x=1")
-    backend.snapshots.put(snapshot)
-    assert backend.snapshots.get("Loan", "tenant/7 loan?x=1") == snapshot
-    assert backend.snapshots.get("Loan", "tenant") is None
 
 
 def test_dynamodb_keeps_one_snapshot_item_and_events_readers_skip_it(aws):
