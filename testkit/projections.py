@@ -138,7 +138,7 @@ def reckon(projection: Projection, log: Mapping[str, Sequence[RecordedEvent]]) -
             event = from_record(record)
             if projection.event_counters is not None:
                 add(per_event, projection.event_counters(event))
-            if projection.folds(event.type):
+            if projection.handles(event.type):
                 row = projection.fold(row, event)
             row = {**(row or {}), "version": record.number}
         if row is None:
