@@ -18,7 +18,7 @@ import functools
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import orjson
 from botocore.config import Config
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from snapshots.store import SnapshotStore
 
 Handler = Callable[[dict[str, Any], Any], Any]
+T = TypeVar("T")
 
 
 class App:
@@ -55,6 +56,7 @@ class App:
         self._lock = threading.RLock()
         self._repositories: dict[tuple[type[Aggregate], str], SnapshottingRepository] = {}
         self._projectors: dict[str, list[Projector]] = {}
+        self._built: dict[object, Any] = {}
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> App:
@@ -62,7 +64,7 @@ class App:
         return cls(Settings.from_env(environ))
 
     def with_settings(self, settings: Settings) -> App:
-        """A new App on other settings (the local stack's endpoint, say) serving the same modules."""
+        """A new App on other settings (the local stack's endpoint, say), with the registry this one was given."""
         return App(settings, self._registry)
 
     def bind(self) -> None:
@@ -74,6 +76,14 @@ class App:
         """This App as the aggregates' provider for the block, then whatever was bound before."""
         with aggregate_provider.using(self):
             yield self
+
+    def built(self, key: object, build: Callable[[], T]) -> T:
+        """`build()` once per App and key: what an entry point derives from this App (an API's resolver, say)
+        lives as long as the App does, and no longer."""
+        with self._lock:
+            if key not in self._built:
+                self._built[key] = build()
+            return cast(T, self._built[key])
 
     @functools.cached_property
     def registry(self) -> Registry:

@@ -1,6 +1,6 @@
 """The read side: projection declarations, the idempotent projector, the stream runner, and rebuilds.
 
-Generic machinery only: it imports `core`, never the loan domain or the handlers.
+Generic machinery only: it builds on `core`, never on the loan domain or the entry points above it.
 """
 
 from projections.definition import Projection

@@ -27,6 +27,7 @@ from core import (
     requires,
 )
 from core.events import RecordedEvent
+from handlers.app import App
 from loans import Loan
 
 CREATED = {"type": "LoanCreated", "requested_amount": Decimal("1000.00"), "interest": Decimal("0.05")}
@@ -281,9 +282,10 @@ def test_an_unusable_id_is_refused_by_name_before_any_request(value, says):
     assert check_id("x" * MAX_ID_BYTES) == "x" * MAX_ID_BYTES
 
 
-def test_table_name_comes_from_configuration(monkeypatch):
-    monkeypatch.setenv("LOANS_TABLE", "Loans-dev")
-    assert Loan().table == "Loans-dev"
+def test_table_name_comes_from_configuration():
+    with App.from_env({"LOANS_TABLE": "Loans-dev"}).bound():
+        assert Loan().table == "Loans-dev"
+    assert Loan().table == "Loans"  # the test's own App again
 
 
 def test_execute_retries_a_command_after_a_conflict(store):
