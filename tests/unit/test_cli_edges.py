@@ -88,16 +88,16 @@ def test_an_unavailable_store_is_one_line_and_exit_1(loan, capsys, monkeypatch):
     (["rebuild", "dialy", "--verify"], "unknown projection 'dialy': choose one of daily, loan, loan-summary, "
      "portfolio"),
 ])
-def test_a_misspelt_type_or_projection_is_one_line_listing_the_choices_and_exit_2(aws, capsys, argv, message):
-    ensure_tables()
+def test_a_misspelt_type_or_projection_is_one_line_listing_the_choices_and_exit_2(app, aws, capsys, argv, message):
+    ensure_tables(app)
     with pytest.raises(SystemExit) as exited:
         main(argv)
     assert exited.value.code == 2
     assert capsys.readouterr().err == f"aws-es {argv[0]}: {message}\n"
 
 
-def test_an_id_spelt_like_a_type_is_still_an_id_when_that_aggregate_exists(aws, capsys):
-    ensure_tables()
+def test_an_id_spelt_like_a_type_is_still_an_id_when_that_aggregate_exists(app, aws, capsys):
+    ensure_tables(app)
     Loan("Laon").commit({"type": "LoanCreated", "requested_amount": Decimal("10"), "interest": Decimal("0")})
     assert main(["hydrate", "Laon", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["id"] == "Laon"
