@@ -26,7 +26,8 @@ def client(aws) -> Iterator[object]:
     dynamodb.create_table(
         TableName="t", BillingMode="PAY_PER_REQUEST",
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}, {"AttributeName": "n", "KeyType": "RANGE"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}, {"AttributeName": "n", "AttributeType": "N"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"},
+                              {"AttributeName": "n", "AttributeType": "N"}],
         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"})
     yield dynamodb
 
