@@ -132,9 +132,9 @@ def aws_es(endpoint: str, *args: str, timeout: float = 600) -> subprocess.Comple
                           capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def soak(clients: int = 6, commands: int = 1_000, seed: int = 15) -> dict[str, Any]:
+def soak(clients: int = 6, commands: int = 1_000, seed: int = 15, patched: bool = True) -> dict[str, Any]:
     started = time.monotonic()
-    with LocalProcess() as stack:
+    with LocalProcess(patched=patched) as stack:
         warm = Soak(stack.api, 2, 40, seed)  # the first requests build clients, resolvers and caches
         warm.run(lambda: None)
         rss_before = stack.rss_mb()
@@ -164,7 +164,8 @@ def soak(clients: int = 6, commands: int = 1_000, seed: int = 15) -> dict[str, A
         stdout_metrics = sum(1 for line in stack.stdout if '"_aws"' in line)
         stop_seconds = stack.stop()
     return {
-        "clients": clients, "commands": run.done, "keyed": run.done, "duplicates": run.sent["duplicate"],
+        "moto": "patched" if patched else "as shipped", "clients": clients, "commands": run.done,
+        "keyed": run.done, "duplicates": run.sent["duplicate"],
         "cut_replies": run.sent["cut"], "retries": run.sent["retried"], "rebuild_exit": rebuild.get("exit"),
         "lost": lost, "doubled": doubled, "told_twice": told_twice, "divergent_rows": divergent,
         "good_refused": len(run.refused), "replies_differing": len(run.mismatched),
@@ -180,8 +181,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clients", type=int, default=6)
     parser.add_argument("--commands", type=int, default=1_000)
     parser.add_argument("--seed", type=int, default=15)
+    parser.add_argument("--unpatched", action="store_true", help="moto as shipped (no handlers.local_moto)")
     args = parser.parse_args(argv)
-    print(json.dumps(soak(args.clients, args.commands, args.seed)))
+    print(json.dumps(soak(args.clients, args.commands, args.seed, not args.unpatched)))
 
 
 if __name__ == "__main__":
