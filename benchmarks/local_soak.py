@@ -133,45 +133,52 @@ def aws_es(endpoint: str, *args: str, timeout: float = 600) -> subprocess.Comple
 
 
 def soak(clients: int = 6, commands: int = 1_000, seed: int = 15, patched: bool = True) -> dict[str, Any]:
-    started = time.monotonic()
+    """Start `aws-es local`, soak it, stop it with Ctrl-C; the figures, with how long Ctrl-C took."""
     with LocalProcess(patched=patched) as stack:
-        warm = Soak(stack.api, 2, 40, seed)  # the first requests build clients, resolvers and caches
-        warm.run(lambda: None)
-        rss_before = stack.rss_mb()
-        run = Soak(stack.api, clients, commands, seed + 1)
-        rebuild: dict[str, Any] = {}
+        figures = soak_on(stack, clients, commands, seed, warm_up=40)
+        figures["ctrl_c_s"] = round(stack.stop(), 1)
+    return {"moto": "patched" if patched else "as shipped", **figures}
 
-        def midway() -> None:
-            done = aws_es(stack.endpoint, "rebuild", "loan-summary")
-            rebuild.update(exit=done.returncode, out=(done.stdout + done.stderr).strip()[-300:])
 
-        run.run(midway)
-        rss_after = stack.rss_mb()
-        loans = {loan_id for loan_id, _ in run.acknowledged.values()}
-        log = log_of(stack.endpoint, loans)
-        numbers = Counter((loan_id, number) for loan_id, number in run.acknowledged.values())
-        lost = sum(1 for loan_id, number in run.acknowledged.values() if number not in log[loan_id])
-        told_twice = sum(1 for count in numbers.values() if count > 1)  # two keys were told the same event
-        doubled = sum(len(numbers_) for numbers_ in log.values()) - len(numbers)  # events no key was told of
-        caught_up = time.monotonic()
+def soak_on(stack: LocalProcess, clients: int, commands: int, seed: int = 15, warm_up: int = 0) -> dict[str, Any]:
+    """Soak a running `aws-es local`: `warm_up` commands first (clients, resolvers and caches get built), then
+    `commands` from `clients` clients with a rebuild midway; the figures."""
+    started = time.monotonic()
+    if warm_up:
+        Soak(stack.api, 2, warm_up, seed).run(lambda: None)
+    rss_before, before = stack.rss_mb(), len(stack.stderr)
+    run = Soak(stack.api, clients, commands, seed + 1)
+    rebuild: dict[str, Any] = {}
+
+    def midway() -> None:
+        done = aws_es(stack.endpoint, "rebuild", "loan-summary")
+        rebuild.update(exit=done.returncode, out=(done.stdout + done.stderr).strip()[-300:])
+
+    run.run(midway)
+    rss_after = stack.rss_mb()
+    loans = {loan_id for loan_id, _ in run.acknowledged.values()}
+    log = log_of(stack.endpoint, loans)
+    numbers = Counter((loan_id, number) for loan_id, number in run.acknowledged.values())
+    lost = sum(1 for loan_id, number in run.acknowledged.values() if number not in log[loan_id])
+    told_twice = sum(1 for count in numbers.values() if count > 1)  # two keys were told the same event
+    doubled = sum(len(numbers_) for numbers_ in log.values()) - len(numbers)  # events no key was told of
+    caught_up = time.monotonic()
+    verify = aws_es(stack.endpoint, "rebuild", "loan-summary", "--verify")
+    while verify.returncode != 0 and time.monotonic() - caught_up < 30:  # the projector may still be folding
+        time.sleep(1)
         verify = aws_es(stack.endpoint, "rebuild", "loan-summary", "--verify")
-        while verify.returncode != 0 and time.monotonic() - caught_up < 30:  # the projector may still be folding
-            time.sleep(1)
-            verify = aws_es(stack.endpoint, "rebuild", "loan-summary", "--verify")
-        divergent = int(verify.stdout.strip().splitlines()[-1].split(": ")[1].split()[0])
-        hung_up = sum(1 for line in stack.stderr if "hung up" in line)
-        tracebacks = sum(1 for line in stack.stderr if line.startswith("Traceback"))
-        stdout_metrics = sum(1 for line in stack.stdout if '"_aws"' in line)
-        stop_seconds = stack.stop()
+    divergent = int(verify.stdout.strip().splitlines()[-1].split(": ")[1].split()[0])
+    errors = stack.stderr[before:]
     return {
-        "moto": "patched" if patched else "as shipped", "clients": clients, "commands": run.done,
-        "keyed": run.done, "duplicates": run.sent["duplicate"],
+        "clients": clients, "commands": run.done, "keyed": run.done, "duplicates": run.sent["duplicate"],
         "cut_replies": run.sent["cut"], "retries": run.sent["retried"], "rebuild_exit": rebuild.get("exit"),
         "lost": lost, "doubled": doubled, "told_twice": told_twice, "divergent_rows": divergent,
         "good_refused": len(run.refused), "replies_differing": len(run.mismatched),
         "rss_before_mb": round(rss_before, 1), "rss_after_mb": round(rss_after, 1),
-        "rss_growth": round(rss_after / rss_before, 2), "hangups_logged": hung_up, "tracebacks": tracebacks,
-        "metrics_lines_on_stdout": stdout_metrics, "ctrl_c_s": round(stop_seconds, 1),
+        "rss_growth": round(rss_after / rss_before, 2),
+        "hangups_logged": sum(1 for line in errors if "hung up" in line),
+        "tracebacks": sum(1 for line in errors if line.startswith("Traceback")),
+        "metrics_lines_on_stdout": sum(1 for line in stack.stdout if '"_aws"' in line),
         "seconds": round(time.monotonic() - started, 1), "refused_sample": run.refused[:3],
     }
 
