@@ -17,6 +17,7 @@ import contextlib
 import io
 import statistics
 import time
+import urllib.request
 from decimal import Decimal
 from typing import Any
 
@@ -26,6 +27,11 @@ from handlers.local import LocalStack
 from handlers.root import root
 from handlers.tables import ensure_tables
 from loans import Loan
+
+
+def reset(endpoint: str) -> None:
+    """Empty moto: its state is the process's, shared by every server started in it."""
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=60).read()
 
 
 def projected_transaction_ms(rows: int, repeats: int) -> list[float]:
@@ -58,7 +64,8 @@ def transaction_rows(sizes: list[int], repeats: int, shipped_repeats: int) -> li
     rows = []
     for patched in (True, False):
         for size in sizes:
-            with LocalStack():
+            with LocalStack() as stack:
+                reset(stack.endpoint)
                 if not patched:
                     local_moto.unpatch()
                 try:
@@ -78,7 +85,8 @@ def seed_row(loans: int) -> dict[str, Any]:
     from loans.seed import seed, wait_visible
     from projections.query import read_row
 
-    with LocalStack(), contextlib.redirect_stdout(io.StringIO()):  # the projector handler's metrics
+    with LocalStack() as stack, contextlib.redirect_stdout(io.StringIO()):  # the projector handler's metrics
+        reset(stack.endpoint)
         ensure_tables()
         stop = cli_projections.start_live_projector()
         try:
