@@ -134,6 +134,15 @@ def show_projections(portfolio: list[tuple[str, Loan]], long_loan: Loan) -> None
               f"paid {view['total_paid']} in {view['payments']} payments, version {view['version']}")
 
 
+def summary_version(loan_id: str) -> int | None:
+    """The loan's version in the live loan summary; None before it has a row."""
+    from projections.query import read_row
+
+    declared, tables = root().live_tables("loan-summary")
+    row = read_row(root().dynamodb, declared, tables, loan_id)
+    return None if row is None else int(row["version"])
+
+
 def demo(repayments: int, meter: RequestMeter, loans: int = 0) -> None:
     """`aws-es demo` for the loan module: `loans` seeded loans (`loans.seed`), the portfolio, the long-lived
     loan, three hydrates, the projections."""
@@ -141,7 +150,7 @@ def demo(repayments: int, meter: RequestMeter, loans: int = 0) -> None:
     if loans:
         from loans.seed import seed_and_report
 
-        seed_and_report(loans)
+        seed_and_report(loans, summary_version)
     portfolio = run_portfolio()
     print(f"\n{'path':<30} {'loan':<10} {'status':<12} {'balance':>10} {'version':>8}")
     for path, loan in portfolio:

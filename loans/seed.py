@@ -90,25 +90,17 @@ def wait_visible(loan: Loan, read_version: Callable[[str], int | None], timeout:
                              f"within {timeout:.0f} s")
 
 
-def seed_and_report(count: int) -> Seeded:
-    """`aws-es demo --loans N`: seed, then wait until the loan summary shows the last commit, and print both."""
-    from handlers.root import root
-    from projections.query import read_row
+def seed_and_report(count: int, read_version: Callable[[str], int | None]) -> Seeded:
+    """`aws-es demo --loans N`: seed, then wait until the loan summary shows the last commit (`read_version`
+    gives a loan's version in the summary, None before its first row), and print both."""
 
     def progress(loans: int, seconds: float) -> None:
         print(f"  {loans:,} loans in {seconds:,.0f} s", flush=True)
 
     print(f"seeding {count:,} loans through the loan commands (the projector follows the stream)...", flush=True)
-    current = root()
-    declared, tables = current.live_tables("loan-summary")
-
-    def version(loan_id: str) -> int | None:
-        row = read_row(current.dynamodb, declared, tables, loan_id)
-        return None if row is None else int(row["version"])
-
     used = time.process_time()
-    seeded = seed(count, on_progress=progress, visible=lambda loan: (version(loan.id) or 0) >= loan.version)
-    lag = wait_visible(seeded.last, version)
+    seeded = seed(count, on_progress=progress, visible=lambda loan: (read_version(loan.id) or 0) >= loan.version)
+    lag = wait_visible(seeded.last, read_version)
     print(f"seeded {seeded.loans:,} loans ({seeded.commands:,} commands) in {seeded.seconds:,.1f} s "
           f"({seeded.commands / seeded.seconds:,.0f} commands/s, {time.process_time() - used:,.0f} s of CPU); the "
           f"dashboard showed the last commit {lag:.2f} s after it", flush=True)
