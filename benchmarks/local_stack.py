@@ -1,6 +1,8 @@
-"""The embedded local stack at portfolio size: a projected transaction at 10 and at 10,000 summary rows, with
-moto patched (`handlers.local_moto`) and as shipped, and the time to seed 10,000 loans through the loan commands
-(`aws-es demo --loans`), with how soon the dashboard showed the last commit.
+"""The local stack at portfolio size: projected-transaction cost at 10 and 10,000 rows, and a 10,000-loan seed.
+
+A projected transaction at 10 and at 10,000 summary rows, with moto patched (`handlers.local_moto`) and as
+shipped, and the time to seed 10,000 loans through the loan commands (`aws-es demo --loans`), with how soon the
+dashboard showed the last commit.
 
 A projected transaction is the projector folding one new event: it reads the stream and writes the loan's row
 and the portfolio counters in one `TransactWriteItems`. moto as shipped deep-copies both tables for that
