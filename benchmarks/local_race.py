@@ -50,8 +50,9 @@ def commit(thread):
 def append(thread):
     from core.dynamodb import DynamoDBEventStore
     from core.events import Event, to_record, utc_now
-    from handlers.root import root
-    store = DynamoDBEventStore(Loan.default_table(), root().dynamodb)
+    from handlers.app import App
+    app = App.from_env()
+    store = DynamoDBEventStore(app.table(Loan), app.dynamodb)
     for loan_id in ids:
         for number in range(4, 4 + commits):
             ref = f"{name}.{thread}-{number}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import socket
 import struct
 import subprocess
@@ -28,6 +29,8 @@ import boto3
 
 from benchmarks.local_process import HERE, LocalProcess, client_environment
 
+#: An EMF line of the APIs' handlers (powertools prints `"service": "commands"` in each).
+API_METRICS = re.compile(r'"_aws".*"service":\s*"(commands|queries)"')
 #: Statuses a client retries with the same key: in progress (409), unavailable (503), a failed handler (502).
 RETRIED = {409, 502, 503}
 
@@ -132,45 +135,53 @@ def aws_es(endpoint: str, *args: str, timeout: float = 600) -> subprocess.Comple
                           capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def soak(clients: int = 6, commands: int = 1_000, seed: int = 15) -> dict[str, Any]:
+def soak(clients: int = 6, commands: int = 1_000, seed: int = 15, patched: bool = True) -> dict[str, Any]:
+    """Start `aws-es local`, soak it, stop it with Ctrl-C; the figures, with how long Ctrl-C took."""
+    with LocalProcess(patched=patched) as stack:
+        figures = soak_on(stack, clients, commands, seed, warm_up=40)
+        figures["ctrl_c_s"] = round(stack.stop(), 1)
+    return {"moto": "patched" if patched else "as shipped", **figures}
+
+
+def soak_on(stack: LocalProcess, clients: int, commands: int, seed: int = 15, warm_up: int = 0) -> dict[str, Any]:
+    """Soak a running `aws-es local`: `warm_up` commands first (clients, resolvers and caches get built), then
+    `commands` from `clients` clients with a rebuild midway; the figures."""
     started = time.monotonic()
-    with LocalProcess() as stack:
-        warm = Soak(stack.api, 2, 40, seed)  # the first requests build clients, resolvers and caches
-        warm.run(lambda: None)
-        rss_before = stack.rss_mb()
-        run = Soak(stack.api, clients, commands, seed + 1)
-        rebuild: dict[str, Any] = {}
+    if warm_up:
+        Soak(stack.api, 2, warm_up, seed).run(lambda: None)
+    rss_before, before = stack.rss_mb(), len(stack.stderr)
+    run = Soak(stack.api, clients, commands, seed + 1)
+    rebuild: dict[str, Any] = {}
 
-        def midway() -> None:
-            done = aws_es(stack.endpoint, "rebuild", "loan-summary")
-            rebuild.update(exit=done.returncode, out=(done.stdout + done.stderr).strip()[-300:])
+    def midway() -> None:
+        done = aws_es(stack.endpoint, "rebuild", "loan-summary")
+        rebuild.update(exit=done.returncode, out=(done.stdout + done.stderr).strip()[-300:])
 
-        run.run(midway)
-        rss_after = stack.rss_mb()
-        loans = {loan_id for loan_id, _ in run.acknowledged.values()}
-        log = log_of(stack.endpoint, loans)
-        numbers = Counter((loan_id, number) for loan_id, number in run.acknowledged.values())
-        lost = sum(1 for loan_id, number in run.acknowledged.values() if number not in log[loan_id])
-        told_twice = sum(1 for count in numbers.values() if count > 1)  # two keys were told the same event
-        doubled = sum(len(numbers_) for numbers_ in log.values()) - len(numbers)  # events no key was told of
-        caught_up = time.monotonic()
+    run.run(midway)
+    rss_after = stack.rss_mb()
+    loans = {loan_id for loan_id, _ in run.acknowledged.values()}
+    log = log_of(stack.endpoint, loans)
+    numbers = Counter((loan_id, number) for loan_id, number in run.acknowledged.values())
+    lost = sum(1 for loan_id, number in run.acknowledged.values() if number not in log[loan_id])
+    told_twice = sum(1 for count in numbers.values() if count > 1)  # two keys were told the same event
+    doubled = sum(len(numbers_) for numbers_ in log.values()) - len(numbers)  # events no key was told of
+    caught_up = time.monotonic()
+    verify = aws_es(stack.endpoint, "rebuild", "loan-summary", "--verify")
+    while verify.returncode != 0 and time.monotonic() - caught_up < 30:  # the projector may still be folding
+        time.sleep(1)
         verify = aws_es(stack.endpoint, "rebuild", "loan-summary", "--verify")
-        while verify.returncode != 0 and time.monotonic() - caught_up < 30:  # the projector may still be folding
-            time.sleep(1)
-            verify = aws_es(stack.endpoint, "rebuild", "loan-summary", "--verify")
-        divergent = int(verify.stdout.strip().splitlines()[-1].split(": ")[1].split()[0])
-        hung_up = sum(1 for line in stack.stderr if "hung up" in line)
-        tracebacks = sum(1 for line in stack.stderr if line.startswith("Traceback"))
-        stdout_metrics = sum(1 for line in stack.stdout if '"_aws"' in line)
-        stop_seconds = stack.stop()
+    divergent = int(verify.stdout.strip().splitlines()[-1].split(": ")[1].split()[0])
+    errors = stack.stderr[before:]
     return {
         "clients": clients, "commands": run.done, "keyed": run.done, "duplicates": run.sent["duplicate"],
         "cut_replies": run.sent["cut"], "retries": run.sent["retried"], "rebuild_exit": rebuild.get("exit"),
         "lost": lost, "doubled": doubled, "told_twice": told_twice, "divergent_rows": divergent,
         "good_refused": len(run.refused), "replies_differing": len(run.mismatched),
         "rss_before_mb": round(rss_before, 1), "rss_after_mb": round(rss_after, 1),
-        "rss_growth": round(rss_after / rss_before, 2), "hangups_logged": hung_up, "tracebacks": tracebacks,
-        "metrics_lines_on_stdout": stdout_metrics, "ctrl_c_s": round(stop_seconds, 1),
+        "rss_growth": round(rss_after / rss_before, 2),
+        "hangups_logged": sum(1 for line in errors if "hung up" in line),
+        "tracebacks": sum(1 for line in errors if line.startswith("Traceback")),
+        "api_metrics_on_stdout": sum(1 for line in stack.stdout if API_METRICS.search(line)),
         "seconds": round(time.monotonic() - started, 1), "refused_sample": run.refused[:3],
     }
 
@@ -180,8 +191,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clients", type=int, default=6)
     parser.add_argument("--commands", type=int, default=1_000)
     parser.add_argument("--seed", type=int, default=15)
+    parser.add_argument("--unpatched", action="store_true", help="moto as shipped (no handlers.local_moto)")
     args = parser.parse_args(argv)
-    print(json.dumps(soak(args.clients, args.commands, args.seed)))
+    print(json.dumps(soak(args.clients, args.commands, args.seed, not args.unpatched)))
 
 
 if __name__ == "__main__":

@@ -146,6 +146,15 @@ def show_projections(app: App, portfolio: list[tuple[str, Loan]], long_loan: Loa
               f"paid {view['total_paid']} in {view['payments']} payments, version {view['version']}")
 
 
+def summary_version(app: App, loan_id: str) -> int | None:
+    """The loan's version in `app`'s live loan summary; None before it has a row."""
+    from projections.query import read_row
+
+    declared, tables = app.live_tables("loan-summary")
+    row = read_row(app.dynamodb, declared, tables, loan_id)
+    return None if row is None else int(row["version"])
+
+
 def demo(app: App, repayments: int, meter: RequestMeter, loans: int = 0) -> None:
     """`aws-es demo` for the loan module on `app`: `loans` seeded loans (`loans.seed`), the portfolio, the
     long-lived loan, three hydrates, the projections."""
@@ -153,7 +162,7 @@ def demo(app: App, repayments: int, meter: RequestMeter, loans: int = 0) -> None
     if loans:
         from loans.seed import seed_and_report
 
-        seed_and_report(app, loans)
+        seed_and_report(loans, lambda loan_id: summary_version(app, loan_id), app.repository(Loan))
     make_loan = loans_of(app)
     portfolio = run_portfolio(make_loan)
     print(f"\n{'path':<30} {'loan':<10} {'status':<12} {'balance':>10} {'version':>8}")
