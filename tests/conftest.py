@@ -1,11 +1,24 @@
-"""Shared fixtures: in-process moto (`aws`), moto's HTTP server (`moto_server`), and event stores."""
+"""Shared fixtures: in-process moto (`aws`), moto's HTTP server (`moto_server`), and event stores; the tiers.
+
+`make check` runs the fast tier, `pytest -m "not slow"`; `make test` runs everything. A test is `slow` when it
+lives in tests/integration, uses a fixture of `SLOW_FIXTURES`, names DynamoDB, S3 or a server in its id (file,
+class, name or parameters), or it or its module uses moto, a subprocess or a tool (`SLOW_IMPORTS`), directly or
+through a tests/ support module: nothing to mark by hand. `@pytest.mark.slow` marks any other.
+"""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
+import sys
 from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
 
 import boto3
+import botocore.loaders
+import botocore.session
 import pytest
 from moto import mock_aws
 
@@ -23,6 +36,63 @@ FAKE_ENV = {
     "POWERTOOLS_TRACE_DISABLED": "1",
     "POWERTOOLS_METRICS_NAMESPACE": "aws-es-tests",
 }
+
+#: Fixtures that start moto or a server: a test using one (directly or through another fixture) is slow.
+SLOW_FIXTURES = frozenset({"aws", "dynamodb", "events_table", "moto_server", "server_env"})
+#: Packages whose use makes a module's tests slow: moto, processes, the linters and type checker, a browser.
+SLOW_IMPORTS = ("moto", "subprocess", "mypy", "cfnlint", "samtranslator", "selenium")
+#: Words in a test's name or parameter ids that say it runs against moto or a server.
+SLOW_WORDS = ("dynamodb", "s3", "moto", "server")
+TESTS = Path(__file__).resolve().parent
+
+# Every boto3 session (moto gives each mocked test a fresh one, and each store builds its own) would read the
+# service models and endpoint rules from disk again: about 0.2-1 s a client. Sessions in this process share one
+# loader instead, so each file is parsed once per run. Nothing else about a session or a client changes.
+botocore.session.create_loader = functools.lru_cache(maxsize=None)(botocore.loaders.create_loader)
+
+
+def _uses_slow_imports(module: ModuleType, depth: int = 2) -> bool:
+    """True when `module` holds anything from `SLOW_IMPORTS`, or (to `depth`) a tests/ module that does."""
+    for value in list(vars(module).values()):
+        owner = value if isinstance(value, ModuleType) else inspect.getmodule(value)
+        if owner is None or owner is module:
+            continue
+        name = owner.__name__
+        if name.split(".")[0] in SLOW_IMPORTS:
+            return True
+        if depth and name.startswith("tests.") and name != "tests.conftest" and _uses_slow_imports(owner, depth - 1):
+            return True
+    return False
+
+
+@functools.cache
+def _slow_module(name: str) -> bool:
+    return _uses_slow_imports(sys.modules[name])
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark `slow` every test outside the fast tier (see the module's docstring)."""
+    for item in items:
+        module = getattr(item, "module", None)
+        slow = (
+            TESTS / "integration" in Path(item.fspath).parents
+            or not SLOW_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
+            or (module is not None and _slow_module(module.__name__))
+            or any(word in item.nodeid.lower() for word in SLOW_WORDS)
+            or _mentions_slow_imports(getattr(item, "obj", None))
+        )
+        if slow:
+            item.add_marker(pytest.mark.slow)
+
+
+def _mentions_slow_imports(function: object) -> bool:
+    """True when a test function's own source imports or names one of `SLOW_IMPORTS` (a lazy import)."""
+    try:
+        source = inspect.getsource(function)  # type: ignore[arg-type]
+    except (TypeError, OSError):
+        return False
+    return any(f"import {name}" in source or f"from {name}" in source or f"{name}." in source
+               for name in SLOW_IMPORTS)
 
 
 @pytest.fixture(autouse=True)
