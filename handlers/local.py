@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,7 +14,7 @@ from core.errors import ConfigurationError
 from handlers.root import reset
 
 if TYPE_CHECKING:
-    from moto.server import ThreadedMotoServer
+    from werkzeug.serving import BaseWSGIServer
 
 #: What another shell needs to reach the local stack (the endpoint is added when it starts).
 LOCAL_ENVIRONMENT = {
@@ -21,12 +22,6 @@ LOCAL_ENVIRONMENT = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def is_configured(environ: Mapping[str, str] = os.environ) -> bool:
@@ -43,11 +38,18 @@ def is_configured(environ: Mapping[str, str] = os.environ) -> bool:
 
 
 class LocalStack:
-    """moto's ThreadedMotoServer on a free loopback port; `start()` points this process's clients at it."""
+    """moto's server on a loopback port, served from a thread; `start()` points this process's clients at it.
+
+    The socket is bound in `start()` itself, before the thread serves it: with no port given the system picks a
+    free one as it binds (two stacks started at once never race for a port), and a port already taken is a
+    `ConfigurationError` at once, not a server thread that died while `start()` waits for it.
+    """
 
     def __init__(self, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self._server: ThreadedMotoServer | None = None
+        #: 0 until `start()` when no port was given; then the port the server is bound to
+        self.port = port or 0
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
 
     @property
     def endpoint(self) -> str:
@@ -58,21 +60,44 @@ class LocalStack:
 
     def start(self) -> LocalStack:
         try:
-            from moto.server import ThreadedMotoServer
+            from moto.moto_server.werkzeug_app import (
+                DomainDispatcherApplication,
+                MotoRequestHandler,
+                create_backend_app,
+            )
+            from werkzeug.serving import make_server
         except ImportError as exc:
             message = "the local stack needs moto's server: pip install 'aws-event-sourcing[local]'"
             raise ConfigurationError(message) from exc
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self._server.start()
+        listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listening.bind(("127.0.0.1", self.port))
+            listening.listen(128)
+        except OSError as exc:
+            listening.close()
+            raise ConfigurationError(f"the local stack cannot listen on 127.0.0.1:{self.port}: {exc.strerror}") from exc
+        app = DomainDispatcherApplication(create_backend_app)
+        with listening:  # werkzeug serves a duplicate of the bound socket (a failed bind of its own calls sys.exit)
+            server = make_server("127.0.0.1", listening.getsockname()[1], app, threaded=True,
+                                 request_handler=MotoRequestHandler, fd=listening.fileno())
+        self._server, self.port = server, server.port
+        self._thread = threading.Thread(target=server.serve_forever, name=f"moto-server-{self.port}", daemon=True)
+        self._thread.start()
         os.environ.update(self.environment())
         reset()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        """Stop serving (the serving loop notices within half a second) and close the socket."""
+        if self._server is None:
+            return
+        self._server.shutdown()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._server.server_close()
+        self._server = self._thread = None
 
     def __enter__(self) -> LocalStack:
         return self.start()
