@@ -35,6 +35,9 @@ FAKE_ENV = {
     "AWS_EC2_METADATA_DISABLED": "true",
     "POWERTOOLS_TRACE_DISABLED": "1",
     "POWERTOOLS_METRICS_NAMESPACE": "aws-es-tests",
+    # No cached live generation: a rebuild's wait for every reader to see its switch (twice the TTL) is then
+    # none, here and in the processes tests start. A test racing a live projector against a rebuild sets its own.
+    "PROJECTION_CONTROL_TTL": "0",
 }
 
 #: Fixtures that start moto or a server: a test using one (directly or through another fixture) is slow.
