@@ -12,7 +12,8 @@ import functools
 import inspect
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from types import ModuleType
 
@@ -25,6 +26,7 @@ from moto import mock_aws
 from core.dynamodb import DynamoDBEventStore, events_table_definition
 from core.store import InMemoryEventStore
 from handlers.root import reset as reset_root
+from tests.moto_support import emptied_moto
 
 FAKE_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -41,7 +43,7 @@ FAKE_ENV = {
 }
 
 #: Fixtures that start moto or a server: a test using one (directly or through another fixture) is slow.
-SLOW_FIXTURES = frozenset({"aws", "dynamodb", "events_table", "moto_server", "server_env"})
+SLOW_FIXTURES = frozenset({"aws", "shared_aws", "dynamodb", "events_table", "moto_server", "server_env"})
 #: Packages whose use makes a module's tests slow: moto, processes, the linters and type checker, a browser.
 SLOW_IMPORTS = ("moto", "subprocess", "mypy", "cfnlint", "samtranslator", "selenium")
 #: Words in a test's name or parameter ids that say it runs against moto or a server.
@@ -115,6 +117,14 @@ def aws() -> Iterator[None]:
     """In-process moto: every boto3 client made inside the test talks to it."""
     with mock_aws():
         yield
+
+
+@pytest.fixture(scope="module")
+def shared_aws() -> Iterator[Callable[[], AbstractContextManager[None]]]:
+    """In-process moto for a whole module, for properties: each example runs in `with shared_aws():` (in place of
+    `with mock_aws():`), which empties moto first: examples share one moto but never its data."""
+    with mock_aws():
+        yield emptied_moto
 
 
 @pytest.fixture
