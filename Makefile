@@ -1,10 +1,11 @@
-# `make demo` and `make test` each create .venv and install what they need on a fresh machine.
+# `make demo`, `make check` and `make test` each create .venv and install what they need on a fresh machine.
+# `make check` is the fast tier (lint, types, the in-memory tests and properties); `make test` runs everything.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-seed clean template
+.PHONY: demo check test lint bench bench-seed clean template
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +15,11 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/aws-es demo
+
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/pytest -m "not slow"
 
 test: $(STAMP)
 	$(BIN)/ruff check .

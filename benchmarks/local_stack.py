@@ -24,10 +24,9 @@ from decimal import Decimal
 from typing import Any
 
 from benchmarks.dashboard import seed as fill_rows
-from handlers import cli_projections, local_moto
-from handlers.local import LocalStack
-from handlers import projector
+from handlers import cli_projections, local_moto, projector
 from handlers.app import App
+from handlers.local import LocalStack
 from handlers.tables import ensure_tables
 from loans import Loan
 

@@ -7,6 +7,7 @@ import dataclasses
 import logging
 import os
 import socket
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,7 +16,7 @@ from core.errors import ConfigurationError
 from handlers.settings import Settings
 
 if TYPE_CHECKING:
-    from moto.server import ThreadedMotoServer
+    from werkzeug.serving import BaseWSGIServer
 
 #: What another shell needs to reach the local stack (the endpoint is added when it starts).
 LOCAL_ENVIRONMENT = {
@@ -26,9 +27,10 @@ LOCAL_ENVIRONMENT = {
 
 
 def free_port() -> int:
+    """A loopback port free now (for a server started later, such as the local APIs)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        return int(sock.getsockname()[1])
 
 
 def is_configured(environ: Mapping[str, str] = os.environ) -> bool:
@@ -45,12 +47,20 @@ def is_configured(environ: Mapping[str, str] = os.environ) -> bool:
 
 
 class LocalStack:
-    """moto's ThreadedMotoServer on a free loopback port. `start()` only starts it: an App reaches it through
-    `settings(...)`, another shell through `environment()`; this process's environment is left as it is."""
+    """moto's server on a loopback port, served from a thread, with `handlers.local_moto`'s patches. `start()`
+    only starts it: an App reaches it through `settings(...)`, another shell through `environment()`; this
+    process's environment is left as it is.
+
+    The socket is bound in `start()` itself, before the thread serves it: with no port given the system picks a
+    free one as it binds (two stacks started at once never race for a port), and a port already taken is a
+    `ConfigurationError` at once, not a server thread that died while `start()` waits for it.
+    """
 
     def __init__(self, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self._server: ThreadedMotoServer | None = None
+        #: 0 until `start()` when no port was given; then the port the server is bound to
+        self.port = port or 0
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
 
     @property
     def endpoint(self) -> str:
@@ -71,7 +81,12 @@ class LocalStack:
 
     def start(self) -> LocalStack:
         try:
-            from moto.server import ThreadedMotoServer
+            from moto.moto_server.werkzeug_app import (
+                DomainDispatcherApplication,
+                MotoRequestHandler,
+                create_backend_app,
+            )
+            from werkzeug.serving import make_server
 
             from handlers import local_moto
         except ImportError as exc:
@@ -79,14 +94,32 @@ class LocalStack:
             raise ConfigurationError(message) from exc
         local_moto.patch()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self._server.start()
+        listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listening.bind(("127.0.0.1", self.port))
+            listening.listen(128)
+        except OSError as exc:
+            listening.close()
+            raise ConfigurationError(f"the local stack cannot listen on 127.0.0.1:{self.port}: {exc.strerror}") from exc
+        app = DomainDispatcherApplication(create_backend_app)
+        with listening:  # werkzeug serves a duplicate of the bound socket (a failed bind of its own calls sys.exit)
+            server = make_server("127.0.0.1", listening.getsockname()[1], app, threaded=True,
+                                 request_handler=MotoRequestHandler, fd=listening.fileno())
+        self._server, self.port = server, server.port
+        self._thread = threading.Thread(target=server.serve_forever, name=f"moto-server-{self.port}", daemon=True)
+        self._thread.start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-            self._server = None
+        """Stop serving (the serving loop notices within half a second) and close the socket."""
+        if self._server is None:
+            return
+        self._server.shutdown()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._server.server_close()
+        self._server = self._thread = None
 
     def __enter__(self) -> LocalStack:
         return self.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 from html.parser import HTMLParser
 from typing import Any
@@ -57,6 +58,13 @@ class Page(HTMLParser):
         """The section's table rows as lists of cell texts (header rows included)."""
         lines = [line for line in self.sections[section].split("\n") if " | " in line]
         return [[cell.strip() for cell in line.split(" | ")[1:]] for line in lines]
+
+
+def free_port() -> int:
+    """A loopback port free now, for a process started next to be told (it may be taken meanwhile: rarely)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def stop(process: subprocess.Popen[str]) -> None:

@@ -2,6 +2,9 @@
 
 samtranslator needs a region, a policy loader (here one that knows no AWS managed policy, since nothing may
 call AWS) and each function's CodeUri as an s3:// location (docs/local-aws.md, "Templates offline").
+
+Parsing, translating and linting take seconds each, and many tests ask the same of the same text: each is done
+once per text (and parameters, and rules) in a run, and every caller gets a copy of its own to change.
 """
 
 from __future__ import annotations
@@ -28,22 +31,24 @@ class NoManagedPolicies:
 
 
 def template() -> dict[str, Any]:
-    decoded, problems = decode_str(TEMPLATE.read_text())
+    return json.loads(_decoded(TEMPLATE.read_text()))
+
+
+@functools.cache
+def _decoded(text: str) -> str:
+    decoded, problems = decode_str(text)
     assert not problems, problems
-    return json.loads(json.dumps(decoded, default=str))
+    return json.dumps(decoded, default=str)
 
 
 def translated(parameters: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The CloudFormation the SAM transform makes of template.yaml, with these parameter values (a copy of the
-    one translation per template text and parameters: the callers may change it)."""
+    """The CloudFormation the SAM transform makes of template.yaml, with these parameter values."""
     return copy.deepcopy(_translated(TEMPLATE.read_text(), json.dumps(parameters or {}, sort_keys=True)))
 
 
-@functools.lru_cache(maxsize=16)
+@functools.cache
 def _translated(text: str, parameters: str) -> dict[str, Any]:
-    decoded, problems = decode_str(text)
-    assert not problems, problems
-    source = json.loads(json.dumps(decoded, default=str))
+    source = json.loads(_decoded(text))
     for resource in source["Resources"].values():
         if resource["Type"] == "AWS::Serverless::Function":
             resource["Properties"]["CodeUri"] = "s3://bucket/key.zip"
@@ -64,10 +69,16 @@ def resources(output: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
 
 def problems(text: str, rules: tuple[str, ...] = ()) -> list[str]:
     """Every error and warning cfn-lint reports (informational matches aside), with `rules` appended."""
+    return [f"{match.rule.id} {match}" for match in matches(text, rules)
+            if match.rule.id[1:2] != "I" and match.rule.id[:1] != "I"]
+
+
+@functools.cache
+def matches(text: str, rules: tuple[str, ...] = ()) -> tuple[Any, ...]:
+    """Everything cfn-lint reports on `text` in us-east-1, with `rules` appended."""
     from cfnlint.config import ManualArgs
 
-    found = lint(text, config=ManualArgs(regions=["us-east-1"], append_rules=list(rules)))
-    return [f"{match.rule.id} {match}" for match in found if match.rule.id[1:2] != "I" and match.rule.id[:1] != "I"]
+    return tuple(lint(text, config=ManualArgs(regions=["us-east-1"], append_rules=list(rules))))
 
 
 # -- evaluating the translated template's conditions for given parameter values ------------------------------

@@ -1,6 +1,7 @@
 """The dashboard in headless Chromium: `aws-es local` in a subprocess, loans driven through its HTTP API, what
 the page shows checked against `aws-es query ... --json`, a click through to a loan's history, hostile strings
-shown as text, and the screenshot saved to docs/dashboard.png."""
+shown as text, and a screenshot: to a temporary folder, or to docs/dashboard.png (the README's picture) when
+`AWS_ES_SCREENSHOT=1` is set, so a test run leaves the working tree as it found it."""
 
 from __future__ import annotations
 
@@ -20,7 +21,6 @@ from typing import Any
 import pytest
 
 from handlers.app import App
-from handlers.local import free_port
 from handlers.settings import Settings
 from loans import Loan
 from tests.dashboard_support import stop
@@ -29,6 +29,7 @@ pytestmark = pytest.mark.integration
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 INSTALL = "apt-get install -y chromium chromium-driver (as root) and pip install selenium"
+#: Where the README's picture of the dashboard lives; the test writes it only when AWS_ES_SCREENSHOT=1.
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "dashboard.png"
 AWS_ES = Path(sys.executable).with_name("aws-es")
 HOSTILE_ID = "<img src=x onerror=alert(1)>&'q'"
@@ -75,7 +76,7 @@ def driver() -> Iterator[Any]:
 def stack() -> Iterator[dict[str, str]]:
     """`aws-es local` in its own process: yields the dashboard URL and the environment that reaches it."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
-    process = subprocess.Popen([str(AWS_ES), "local", "--http-port", str(free_port())], env={
+    process = subprocess.Popen([str(AWS_ES), "local"], env={
         **env, "PYTHONUNBUFFERED": "1", "POWERTOOLS_METRICS_DISABLED": "true"}, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True)
     found: dict[str, str] = {}
@@ -143,7 +144,7 @@ def drive(base: str) -> dict[str, tuple[str, list[str]]]:
     return loans
 
 
-def test_the_dashboard_in_a_browser(driver, stack, monkeypatch):
+def test_the_dashboard_in_a_browser(driver, stack, monkeypatch, tmp_path):
     from selenium.common.exceptions import NoAlertPresentException
     from selenium.webdriver.common.by import By
 
@@ -164,8 +165,8 @@ def test_the_dashboard_in_a_browser(driver, stack, monkeypatch):
         row = query(stack, "loan", loan_id)
         assert cells(driver, f"#{name} tbody tr") == [
             [loan_id, row["balance"], "0" if "last_paid" in row else "no payment yet"]]
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    driver.save_screenshot(str(SCREENSHOT))
+    screenshot = SCREENSHOT if os.environ.get("AWS_ES_SCREENSHOT") == "1" else tmp_path / "dashboard.png"
+    assert driver.save_screenshot(str(screenshot)) and screenshot.stat().st_size > 0
     driver.set_window_size(390, 844)  # a phone: one column, nothing wider than the screen
     assert driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
     driver.set_window_size(1280, 2000)

@@ -14,8 +14,7 @@ import pytest
 from core.errors import ConfigurationError
 from handlers.cli import main
 from handlers.http_local import ApiServer
-from handlers.local import free_port
-from tests.dashboard_support import Page, stop
+from tests.dashboard_support import Page, free_port, stop
 
 pytestmark = pytest.mark.integration
 

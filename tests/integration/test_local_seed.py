@@ -6,8 +6,8 @@ from collections import Counter
 
 import pytest
 
-from handlers.cli import main
 from handlers import projector
+from handlers.cli import main
 from handlers.tables import ensure_tables
 from loans import Loan
 from loans.seed import SEED_PATHS, seed, wait_visible

@@ -151,11 +151,11 @@ class LoanCommandsOnDynamoDB(LoanCommands):
     """The same machine on DynamoDB (moto in-process): what is refused never reaches the table."""
 
     def __init__(self) -> None:
-        from moto import mock_aws
-
-        self._mock = mock_aws()
-        self._mock.start()
         import boto3
+
+        from tests.moto_support import empty_moto
+
+        empty_moto()  # the moto of `shared_aws`, which `test_loan_commands_on_dynamodb` starts
 
         from core import DynamoDBEventStore
         from core.dynamodb import events_table_definition
@@ -166,9 +166,9 @@ class LoanCommandsOnDynamoDB(LoanCommands):
         self.store = DynamoDBEventStore("Loans", client)
         self.loan = Loan(store=self.store)
 
-    def teardown(self) -> None:
-        self._mock.stop()
-
 
 LoanCommandsOnDynamoDB.TestCase.settings = settings(max_examples=15, stateful_step_count=20, deadline=None)
-test_loan_commands_on_dynamodb = LoanCommandsOnDynamoDB.TestCase
+
+
+def test_loan_commands_on_dynamodb(shared_aws: object) -> None:
+    LoanCommandsOnDynamoDB.TestCase("runTest").runTest()

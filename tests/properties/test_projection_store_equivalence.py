@@ -17,7 +17,6 @@ import boto3
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from moto import mock_aws
 
 from core.dynamodb import DynamoDBEventStore
 from core.store import InMemoryEventStore
@@ -28,6 +27,7 @@ from projections.dynamodb_store import DynamoDBProjectionStore
 from projections.projector import Projector, StreamEvent
 from projections.store import InMemoryProjectionStore
 from projections.tables import generation_definitions, tables_for
+from tests.moto_support import emptied_moto
 from tests.projection_support import PROJECTION, commit_history, create_tables, history, log_events
 
 START = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
@@ -84,7 +84,7 @@ def backend(kind: str) -> Iterator[tuple[Any, Any, Any]]:
 
         yield commit, log, (lambda rows: Projector(PROJECTION, None, events, lambda: TABLES, rows=rows), store)
         return
-    with mock_aws():
+    with emptied_moto():  # the moto of `shared_aws`, which the test starts
         client = boto3.client("dynamodb", region_name="us-east-1")
         create_tables(client)
         store = DynamoDBProjectionStore(PROJECTION, client, shards=4)
@@ -118,7 +118,7 @@ def expected(loans: list[Loan], histories: list[list[dict[str, Any]]]) -> tuple[
 @pytest.mark.parametrize("kind", ["memory", "dynamodb"])
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(histories=dated_histories, data=st.data())
-def test_every_store_holds_the_log_applied_once_whatever_the_stream_does(kind: str, histories: list,
+def test_every_store_holds_the_log_applied_once_whatever_the_stream_does(shared_aws: Any, kind: str, histories: list,
                                                                          data: Any) -> None:
     with backend(kind) as (commit, log, (make_projector, store)):
         racing = Racing(store)

@@ -13,7 +13,6 @@ from typing import Any
 import boto3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from moto import mock_aws
 
 from tests.projection_support import actual, commit_history, create_tables, expected, history, log_events, projector
 
@@ -47,8 +46,9 @@ faults = st.sampled_from(["ok", "ok", "duplicate", "drop", "crash"])
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(histories=loan_histories, data=st.data())
-def test_query_tables_equal_a_fold_of_the_log_whatever_the_stream_does(histories: list, data: Any) -> None:
-    with mock_aws():
+def test_query_tables_equal_a_fold_of_the_log_whatever_the_stream_does(shared_aws: Any, histories: list,
+                                                                       data: Any) -> None:
+    with shared_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
         tables = create_tables(client)
         loans = [commit_history(client, steps) for steps in histories]
@@ -76,9 +76,10 @@ def test_query_tables_equal_a_fold_of_the_log_whatever_the_stream_does(histories
 
 @settings(max_examples=10, deadline=None)
 @given(histories=loan_histories, lost=st.integers(0, 5))
-def test_a_batch_lost_for_good_is_filled_from_the_log_by_the_next_event(histories: list, lost: int) -> None:
+def test_a_batch_lost_for_good_is_filled_from_the_log_by_the_next_event(shared_aws: Any, histories: list,
+                                                                        lost: int) -> None:
     """Records past the stream's 24 hours never arrive; the next event of the aggregate fills the gap."""
-    with mock_aws():
+    with shared_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
         tables = create_tables(client)
         loans = [commit_history(client, steps) for steps in histories]

@@ -12,12 +12,12 @@ import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
-from moto import mock_aws
 
 from core import execute
 from core.events import Event
 from loans import Loan
 from snapshots import AggregateCache, SnapshotPolicy, SnapshottingRepository
+from tests.moto_support import empty_moto
 from tests.snapshot_support import make_backend, replayed
 
 ID = "loan-1"
@@ -31,8 +31,8 @@ class LoanLifecycle(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.mock = mock_aws()
-        self.mock.start()
+        if self.kind != "memory":
+            empty_moto()  # the moto of `shared_aws`, which `test_lifecycle` starts
         self.backend = make_backend(self.kind)
         self.policy = SnapshotPolicy(every=4)
         self.cache = AggregateCache(8)
@@ -41,7 +41,6 @@ class LoanLifecycle(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         Loan.snapshot_version = 0
-        self.mock.stop()
 
     def _status(self) -> str | None:
         return replayed(ID, self.history).status if self.history else None
@@ -104,6 +103,8 @@ class S3Lifecycle(LoanLifecycle):
 
 
 @pytest.mark.parametrize("machine, examples", [(MemoryLifecycle, 60), (DynamoDBLifecycle, 15), (S3Lifecycle, 15)])
-def test_lifecycle(machine: type[LoanLifecycle], examples: int) -> None:
+def test_lifecycle(machine: type[LoanLifecycle], examples: int, request: pytest.FixtureRequest) -> None:
+    if machine.kind != "memory":
+        request.getfixturevalue("shared_aws")
     run = settings(max_examples=examples, stateful_step_count=40, deadline=None)(machine).TestCase
     run("runTest").runTest()
