@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from handlers.app import App
 
 
 def register_template(commands: Any) -> None:
@@ -28,14 +31,12 @@ def register_template(commands: Any) -> None:
     command.set_defaults(run=run_template)
 
 
-def run_template(args: argparse.Namespace) -> int:
-    from handlers.registry import load
-    from handlers.settings import Settings
+def run_template(app: App, args: argparse.Namespace) -> int:
     from handlers.template import code_uri, generate
 
-    settings = Settings.from_env()
+    settings = app.settings
     folder = args.output.parent if args.output is not None else Path.cwd()
-    text = generate(load(settings.modules), settings, args.code_uri or code_uri(folder))
+    text = generate(app.registry, settings, args.code_uri or code_uri(folder))
     if args.output is None:
         sys.stdout.write(text)
     else:
