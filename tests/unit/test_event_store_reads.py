@@ -29,6 +29,7 @@ from core.errors import InvalidReadError, MalformedItemError, StoreError
 from core.events import RecordedEvent
 from core.metering import RequestMeter
 from core.store import InMemoryEventStore, segment_of
+from testkit.contracts.event_store import in_runs
 
 BACKENDS = ("memory", "dynamodb", "dynamodb-paged")
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,18 +122,6 @@ def fill(backend: Backend, histories: dict[str, int]) -> None:
         backend.plant_snapshot_item(aggregate_id, size // 2)
 
 
-def check_segment(listing: list[tuple[str, RecordedEvent]]) -> None:
-    """Each aggregate's events come together, oldest first, with no gap."""
-    seen: list[str] = []
-    for position, (aggregate_id, event) in enumerate(listing):
-        if position and listing[position - 1][0] == aggregate_id:
-            assert event.number == listing[position - 1][1].number + 1
-        else:
-            assert aggregate_id not in seen, f"{aggregate_id!r} comes in two runs"
-            assert event.number == 1
-            seen.append(aggregate_id)
-
-
 @pytest.mark.parametrize("kind", ["dynamodb", "dynamodb-paged"])
 def test_snapshot_items_in_a_partition_are_not_read_as_events(aws, kind):
     backend = Backend(kind, boto3.client("dynamodb", region_name="us-east-1"))
@@ -144,7 +133,7 @@ def test_snapshot_items_in_a_partition_are_not_read_as_events(aws, kind):
         found = []
         for segment in range(of):
             listing = list(backend.store.scan(segment, of))
-            check_segment(listing)
+            in_runs(listing)
             found += [(aggregate_id, event.number) for aggregate_id, event in listing]
         assert sorted(found) == everything(HISTORIES)
 
