@@ -22,6 +22,7 @@ from core.errors import (
 from core.event_types import canonical_type, check_fields, handler_name, unknown_type
 from core.events import Event, to_record, utc_now
 from core.provider import provider
+from core.upcasting import Upcasting, stored_decoder
 
 if TYPE_CHECKING:
     from core.repository import Repository
@@ -73,6 +74,8 @@ class Aggregate(Resource):
     table: str = ""
     #: Bump to invalidate stored snapshots by hand; they are also invalidated when a handler's code changes.
     snapshot_version: ClassVar[int] = 0
+    #: The event types' schema versions and the upcasters from older ones (`core.upcasting`); None: all at 1.
+    upcasting: ClassVar[Upcasting | None] = None
     _dispatch: ClassVar[dict[str, tuple[Callable[..., Any], tuple[tuple[str, Any], ...]]]]
     #: True once `hydrate(events)` or `apply` advanced the version without the store; cleared when events are
     #: read from the store or a commit lands. The next append then asks the store to prove it holds event
@@ -124,7 +127,7 @@ class Aggregate(Resource):
 
     def events(self) -> Iterator[Event]:
         """Stream this aggregate's stored events, oldest first, page by page."""
-        return self.repository.events(self.id)
+        return self.repository.events(self.id, decode=stored_decoder(self.upcasting))
 
     def hydrate(self, events: Iterable[EventInput] | None = None) -> Aggregate:
         """Bring the state up to date: from the store, or from the given events without any I/O.
@@ -201,7 +204,9 @@ class Aggregate(Resource):
         saved = self.checkpoint()
         try:
             apply_events(self, events, _given)
-            records = [to_record(item) for item in events]
+            upcasting = self.upcasting
+            records = [to_record(item, upcasting.version_of(item.type)) if upcasting else to_record(item)
+                       for item in events]
             if marker is None:
                 self.repository.append(self, expected, records)
             else:

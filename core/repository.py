@@ -6,13 +6,14 @@ aggregate's version, `append` writes, and `committed` runs after a successful ap
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from core import aggregate as aggregates
 from core.aggregate import version_from_store
 from core.events import Event, RecordedEvent, from_record
+from core.upcasting import stored_decoder
 
 if TYPE_CHECKING:
     from core.aggregate import Aggregate
@@ -34,9 +35,11 @@ class Repository:
     def __init__(self, store: EventStore) -> None:
         self.store = store
 
-    def events(self, aggregate_id: str, after: int = 0) -> Iterator[Event]:
+    def events(self, aggregate_id: str, after: int = 0,
+               decode: Callable[[RecordedEvent], Event] = from_record) -> Iterator[Event]:
+        """The stored events after `after`, decoded by `decode` (an aggregate class's, upcasting included)."""
         for record in self.store.read(aggregate_id, after):
-            yield from_record(record)
+            yield decode(record)
 
     def hydrate(self, aggregate: Aggregate) -> Loaded:
         """Fold the events after the aggregate's version."""
@@ -77,4 +80,5 @@ def apply_stored(aggregate: Aggregate, records: Iterable[RecordedEvent]) -> int:
 
     The loop is `core.aggregate.apply_events`, the one every other way of applying events runs too.
     """
-    return aggregates.apply_events(aggregate, records, from_record, stored=True)
+    decode = stored_decoder(type(aggregate).upcasting)
+    return aggregates.apply_events(aggregate, records, decode, stored=True)
