@@ -145,6 +145,10 @@ def _check_version(what: str, version: object) -> None:
         raise ValueError(f"{what} must be a schema version (a whole number from 1), not {version!r}")
 
 
+#: The schema of a class that declares none: every type at version 1, so a later stored version is refused.
+PLAIN = Upcasting()
+
+
 def stored_decoder(upcasting: Upcasting | None) -> Callable[[RecordedEvent], Event]:
-    """The decoder of stored events for a class with `upcasting` (None: the plain one)."""
-    return from_record if upcasting is None else upcasting.decode
+    """The decoder of stored events for a class with `upcasting` (None: every type at version 1)."""
+    return (upcasting or PLAIN).decode
