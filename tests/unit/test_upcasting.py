@@ -205,3 +205,10 @@ def test_a_missing_step_and_a_loop_are_named():
 def test_a_bad_declaration_is_refused_when_the_class_is_built(versions, upcasters, message):
     with pytest.raises((ValueError, TypeError), match=message):
         Upcasting(versions=versions, upcasters=upcasters)
+
+
+def test_the_dashboard_shows_a_stored_repayment_in_todays_shape():
+    from loans.dashboard import _event_view
+
+    view = _event_view(stored(4, "LoanPaid", amount=Decimal("10.00")))
+    assert (view["type"], view["data"]) == ("LoanPaid", '{"amount": "10.00", "channel": "unrecorded"}')
