@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 from core.errors import (
@@ -17,6 +18,7 @@ from core.errors import (
     IllegalEventError,
     IllegalEventNumberError,
     InvalidIdError,
+    InvalidReadError,
     StoredEventError,
 )
 from core.event_types import canonical_type, check_fields, handler_name, unknown_type
@@ -129,11 +131,28 @@ class Aggregate(Resource):
         """Stream this aggregate's stored events, oldest first, page by page."""
         return self.repository.events(self.id, decode=stored_decoder(self.upcasting))
 
-    def hydrate(self, events: Iterable[EventInput] | None = None) -> Aggregate:
+    def hydrate(self, events: Iterable[EventInput] | None = None, *, until_version: int | None = None,
+                as_of: datetime | None = None) -> Aggregate:
         """Bring the state up to date: from the store, or from the given events without any I/O.
 
-        Given events numbered at or below the current version are skipped; the rest must follow on.
+        Given events numbered at or below the current version are skipped; the rest must follow on. With
+        `until_version` and/or `as_of` (an aware datetime), the state as it was then: the store is read only up
+        to that point (from a snapshot at or below it when one is valid, never from a cached newer state).
         """
+        if until_version is not None or as_of is not None:
+            from core.repository import Until
+
+            until = Until(until_version, as_of)
+            if events is not None:
+                raise InvalidReadError("events", "hydrate reads given events or the store up to a point, not both")
+            if until.version is not None and self.version > until.version:
+                raise InvalidReadError("until_version", f"{type(self).__name__} {self.id!r} is at version "
+                                       f"{self.version}, past {until.version}: build a fresh one to read the past")
+            if as_of is not None and self.version:
+                raise InvalidReadError("as_of", f"{type(self).__name__} {self.id!r} is at version {self.version}: "
+                                                "build a fresh one to read it as of a date")
+            self.repository.hydrate_until(self, until)
+            return self
         if events is None:
             self.repository.hydrate(self)
             return self
