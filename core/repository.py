@@ -51,6 +51,20 @@ class Until:
         if self.as_of is not None and (not isinstance(self.as_of, datetime) or self.as_of.utcoffset() is None):
             raise InvalidReadError("as_of", f"`as_of` must be a timezone-aware datetime, not {self.as_of!r}")
 
+    @staticmethod
+    def parse_as_of(text: str, name: str = "as_of") -> datetime:
+        """An ISO-8601 date and time with its offset (`2026-03-31T23:59:59Z`, `...+02:00`), or `InvalidReadError`
+        naming `name` (the caller's parameter) and saying what was wrong."""
+        shown = text if len(text) <= 40 else f"{text[:40]}... ({len(text):,} characters)"
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise InvalidReadError(name, f"{name} must be an ISO-8601 date and time with its offset, such as "
+                                         f"2026-03-31T23:59:59Z, not {shown!r}") from None
+        if moment.utcoffset() is None:
+            raise InvalidReadError(name, f"{name} {shown!r} has no offset: add Z (UTC) or +HH:MM")
+        return moment
+
     def admits(self, record: RecordedEvent) -> bool:
         """Whether the stored event lies at or before this point."""
         if self.version is not None and record.number > self.version:
