@@ -237,7 +237,8 @@ def register_hydrate(commands: Any) -> None:
         description="Load an aggregate from its events table and print its state, with the events read, requests "
         "sent, bytes received and milliseconds it took, and the snapshot metrics the load caused (a snapshot "
         "used, or skipped and why: stale, corrupt, impossible, unavailable). `hydrate TYPE ID` names the "
-        "aggregate type (a registered class name); `hydrate ID` means the first module's first aggregate.",
+        "aggregate type (a registered class name); `hydrate ID` means the first module's first aggregate. "
+        "`--version N` or `--as-of ISO` load it as it was then, reading only up to that point.",
     )
     command.add_argument("type", nargs="?", metavar="TYPE", help="a registered aggregate class (default: the first)")
     command.add_argument("id", help="the aggregate's id")
