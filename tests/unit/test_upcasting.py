@@ -212,3 +212,50 @@ def test_the_dashboard_shows_a_stored_repayment_in_todays_shape():
 
     view = _event_view(stored(4, "LoanPaid", amount=Decimal("10.00")))
     assert (view["type"], view["data"]) == ("LoanPaid", '{"amount": "10.00", "channel": "unrecorded"}')
+
+
+# -- end to end on moto: the stream projector, rebuild and verify -----------------------------------------------
+
+
+@pytest.fixture
+def live(_isolated_env: None, monkeypatch: pytest.MonkeyPatch, aws: None) -> Any:
+    from handlers.app import App
+    from handlers.tables import ensure_tables
+
+    monkeypatch.setenv("PROJECTION_CONTROL_TTL", "0")
+    with App.from_env().bound() as built:
+        ensure_tables(built)
+        yield built
+
+
+def cents_v1(data: dict[str, Any]) -> dict[str, Any]:
+    """A v1 that stored repayments in whole cents, so nothing but the upcaster can fold them."""
+    return {"amount": (Decimal(data.pop("amount_cents")) / 100).quantize(Decimal("0.01")), "channel": UNRECORDED}
+
+
+def test_v1_repayments_in_the_table_flow_through_the_projector_rebuild_and_verify(live, capsys, monkeypatch):
+    from handlers.cli import main
+    from handlers.projector import runner
+    from projections.query import scan_rows
+    from projections.tables import tables_for
+
+    monkeypatch.setattr(Loan, "upcasting", upcast_with(cents_v1))
+    client = live.dynamodb
+    loan = Loan()
+    loan.commit([{"type": "LoanCreated", "requested_amount": Decimal("100.00"), "interest": Decimal("0.10")},
+                 {"type": "LoanApproved"}, {"type": "LoanDisbursed"},
+                 {"type": "LoanPaid", "amount": Decimal("10.00"), "channel": "card"}])
+    for number, amount in ((5, "20.00"), (6, "30.00")):  # as code before v2 wrote them: no `v`, no channel
+        client.put_item(TableName="Loans", Item=to_item(loan.id, stored(number, "LoanPaid",
+                                                                        amount_cents=int(Decimal(amount) * 100))))
+    runner(live).drain()
+    row = scan_rows(client, PROJECTION, tables_for(PROJECTION, 0))[loan.id]
+    assert (row["balance"], row["version"]) == (Decimal("50.00"), 6)
+    assert main(["rebuild", "loan-summary"]) == 0
+    assert scan_rows(client, PROJECTION, tables_for(PROJECTION, 1))[loan.id] == row
+    assert main(["rebuild", "loan-summary", "--verify"]) == 0
+    assert main(["snapshot", "Loan", loan.id]) == 0
+    assert "1 written" in capsys.readouterr().out
+    assert Loan(loan.id).hydrate().balance == Decimal("50.00")
+    assert [event.data for event in Loan(loan.id).events()][4:] == [
+        {"amount": Decimal("20.00"), "channel": UNRECORDED}, {"amount": Decimal("30.00"), "channel": UNRECORDED}]
