@@ -90,8 +90,11 @@ class Upcasting:
 
     def decode(self, record: RecordedEvent) -> Event:
         """The stored event as today's `Event`: decoded, then upcast step by step when it needs it."""
-        if record.version == 1 and record.type not in self._attention:
+        event_type, version = record.type, record.version
+        if version == 1 and event_type not in self._attention:
             return from_record(record)
+        if version == self.versions.get(event_type, 1) and (event_type, version) not in self.steps:
+            return from_record(record)  # already today's
         return self._upcast(record, from_record(record))
 
     def _upcast(self, record: RecordedEvent, event: Event) -> Event:
