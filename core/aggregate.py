@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 from core.errors import (
@@ -17,11 +18,13 @@ from core.errors import (
     IllegalEventError,
     IllegalEventNumberError,
     InvalidIdError,
+    InvalidReadError,
     StoredEventError,
 )
 from core.event_types import canonical_type, check_fields, handler_name, unknown_type
 from core.events import Event, to_record, utc_now
 from core.provider import provider
+from core.upcasting import Upcasting, stored_decoder
 
 if TYPE_CHECKING:
     from core.repository import Repository
@@ -73,6 +76,8 @@ class Aggregate(Resource):
     table: str = ""
     #: Bump to invalidate stored snapshots by hand; they are also invalidated when a handler's code changes.
     snapshot_version: ClassVar[int] = 0
+    #: The event types' schema versions and the upcasters from older ones (`core.upcasting`); None: all at 1.
+    upcasting: ClassVar[Upcasting | None] = None
     _dispatch: ClassVar[dict[str, tuple[Callable[..., Any], tuple[tuple[str, Any], ...]]]]
     #: True once `hydrate(events)` or `apply` advanced the version without the store; cleared when events are
     #: read from the store or a commit lands. The next append then asks the store to prove it holds event
@@ -124,13 +129,30 @@ class Aggregate(Resource):
 
     def events(self) -> Iterator[Event]:
         """Stream this aggregate's stored events, oldest first, page by page."""
-        return self.repository.events(self.id)
+        return self.repository.events(self.id, decode=stored_decoder(self.upcasting))
 
-    def hydrate(self, events: Iterable[EventInput] | None = None) -> Aggregate:
+    def hydrate(self, events: Iterable[EventInput] | None = None, *, until_version: int | None = None,
+                as_of: datetime | None = None) -> Aggregate:
         """Bring the state up to date: from the store, or from the given events without any I/O.
 
-        Given events numbered at or below the current version are skipped; the rest must follow on.
+        Given events numbered at or below the current version are skipped; the rest must follow on. With
+        `until_version` and/or `as_of` (an aware datetime), the state as it was then: the store is read only up
+        to that point (from a snapshot at or below it when one is valid, never from a cached newer state).
         """
+        if until_version is not None or as_of is not None:
+            from core.repository import Until
+
+            until = Until(until_version, as_of)
+            if events is not None:
+                raise InvalidReadError("events", "hydrate reads given events or the store up to a point, not both")
+            if until.version is not None and self.version > until.version:
+                raise InvalidReadError("until_version", f"{type(self).__name__} {self.id!r} is at version "
+                                       f"{self.version}, past {until.version}: build a fresh one to read the past")
+            if as_of is not None and self.version:
+                raise InvalidReadError("as_of", f"{type(self).__name__} {self.id!r} is at version {self.version}: "
+                                                "build a fresh one to read it as of a date")
+            self.repository.hydrate_until(self, until)
+            return self
         if events is None:
             self.repository.hydrate(self)
             return self
@@ -201,7 +223,9 @@ class Aggregate(Resource):
         saved = self.checkpoint()
         try:
             apply_events(self, events, _given)
-            records = [to_record(item) for item in events]
+            upcasting = self.upcasting
+            records = [to_record(item, upcasting.version_of(item.type)) if upcasting else to_record(item)
+                       for item in events]
             if marker is None:
                 self.repository.append(self, expected, records)
             else:

@@ -61,6 +61,8 @@ FIRST_BACKWARDS_PAGE = 64
 LAST_LIMITED_PAGE = 16_384
 #: The attributes every event item has, with their DynamoDB types.
 EVENT_ATTRIBUTES = (("id", "S"), ("number", "N"), ("type", "S"), ("created", "S"), ("data", "S"))
+#: The optional attribute holding an event's payload schema version (N), written only when it is not 1.
+VERSION = "v"
 
 def to_item(aggregate_id: str, event: RecordedEvent) -> dict[str, dict[str, str]]:
     item = {
@@ -72,6 +74,8 @@ def to_item(aggregate_id: str, event: RecordedEvent) -> dict[str, dict[str, str]
     }
     if event.meta:
         item["meta"] = {"S": event.meta}
+    if event.version != 1:  # the payload's schema version; absent means 1, so most events pay nothing for it
+        item[VERSION] = {"N": str(event.version)}
     return item
 
 
@@ -87,12 +91,14 @@ _tuple = tuple.__new__
 def from_item(item: dict[str, Any]) -> RecordedEvent:
     """The stored item as a `RecordedEvent`, built without the namedtuple's Python-level `__new__` (hot path)."""
     meta = item.get("meta")
+    version = item.get(VERSION)
     return _tuple(RecordedEvent, (
         int(item["number"]["N"]),
         item["type"]["S"],
         item["created"]["S"],
         item["data"]["S"],
         meta["S"] if meta else None,
+        int(version["N"]) if version else 1,
     ))
 
 
@@ -106,8 +112,10 @@ def records(items: Iterable[dict[str, Any]]) -> Iterator[RecordedEvent]:
         if "." in number:
             continue
         meta = item.get("meta")
+        version = item.get(VERSION)
         yield _tuple(RecordedEvent, (
             int(number), item["type"]["S"], item["created"]["S"], item["data"]["S"], meta["S"] if meta else None,
+            int(version["N"]) if version else 1,
         ))
 
 
@@ -118,8 +126,10 @@ def keyed_records(items: Iterable[dict[str, Any]]) -> Iterator[tuple[str, Record
         if "." in number:
             continue
         meta = item.get("meta")
+        version = item.get(VERSION)
         yield item["id"]["S"], _tuple(RecordedEvent, (
             int(number), item["type"]["S"], item["created"]["S"], item["data"]["S"], meta["S"] if meta else None,
+            int(version["N"]) if version else 1,
         ))
 
 
@@ -147,8 +157,15 @@ def event_from_image(image: Mapping[str, Any]) -> tuple[str, RecordedEvent] | No
         raise MalformedItemError(f"event number {text!r} is not a whole number") from None
     if number < 1:
         raise MalformedItemError(f"event number {number} is below 1")
+    version = 1
+    if VERSION in image:
+        held = image[VERSION]
+        text = held.get("N") if isinstance(held, Mapping) else None
+        if not isinstance(text, str) or not text.isdigit() or int(text) < 1:
+            raise MalformedItemError(f"attribute {VERSION!r} (the schema version) is not a whole number from 1")
+        version = int(text)
     event = RecordedEvent(number, image["type"]["S"], image["created"]["S"], image["data"]["S"],
-                          meta["S"] if meta else None)
+                          meta["S"] if meta else None, version)
     return image["id"]["S"], event
 
 

@@ -193,3 +193,29 @@ class KeyReusedError(EventSourcingError):
     def __init__(self, key: str) -> None:
         super().__init__(f"idempotency key {key!r} already stands for a different request: use a new key")
         self.key = key
+
+
+class UpcastError(EventSourcingError):
+    """Raised when a stored event cannot be brought to today's schema: an upcaster raised or returned
+    something that is not a payload, a step is missing, or the steps loop; names the event, type and version."""
+
+    def __init__(self, event: str, event_type: str, version: int, reason: str) -> None:
+        super().__init__(f"stored event {event} of type {event_type} at schema version {version} cannot be "
+                         f"upcast: {reason}")
+        self.event = event
+        self.event_type = event_type
+        self.version = version
+
+
+class UnknownSchemaVersionError(UpcastError):
+    """Raised when a stored event's schema version is newer than the code reading it knows: written by newer
+    code, it is refused rather than folded by handlers that would misread it."""
+
+    def __init__(self, event: str, event_type: str, version: int, known: int) -> None:
+        EventSourcingError.__init__(
+            self, f"stored event {event} of type {event_type} is at schema version {version}, newer than the "
+                  f"{known} this code knows: deploy the code that wrote it")
+        self.event = event
+        self.event_type = event_type
+        self.version = version
+        self.known = known

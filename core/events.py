@@ -170,14 +170,16 @@ class RecordedEvent(NamedTuple):
     created: str
     data: str
     meta: str | None = None
+    #: The payload's schema version as the writer knew it (`core.upcasting`); 1, the default, is never stored.
+    version: int = 1
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def to_record(event: Event) -> RecordedEvent:
-    """Encode a numbered, timestamped event for the store."""
+def to_record(event: Event, version: int = 1) -> RecordedEvent:
+    """Encode a numbered, timestamped event for the store, at payload schema `version` (its type's today)."""
     if event.number is None or event.created is None:
         raise IllegalEventError(f"{event.type} must have a number and created before it is stored")
     created = event.created
@@ -194,6 +196,7 @@ def to_record(event: Event) -> RecordedEvent:
         created.astimezone(UTC).isoformat(timespec="microseconds"),
         data,
         meta,
+        version,
     )
 
 
@@ -236,7 +239,7 @@ def from_record(record: RecordedEvent) -> Event:
     The hot path of every hydrate: it sets the slots directly, since `Event.__init__` re-validates what
     the store already guarantees.
     """
-    number, type_, created, data, meta = record
+    number, type_, created, data, meta = record[:5]
     try:
         event = _new_event(Event)
         _set_type(event, type_)

@@ -177,6 +177,8 @@ def record_size(aggregate_id: str, event: RecordedEvent) -> int:
     size += len("data") + len(event.data.encode())
     if event.meta:
         size += len("meta") + len(event.meta.encode())
+    if event.version != 1:
+        size += len("v") + len(str(event.version)) // 2 + 1
     return size
 
 

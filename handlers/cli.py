@@ -19,6 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 
 from core import EventSourcingError, InvalidIdError, check_id
 from core.metering import RequestMeter
+from core.repository import Until
 from handlers import cli_projections
 from handlers.app import App
 from handlers.cli_snapshots import register_snapshot
@@ -236,7 +237,8 @@ def register_hydrate(commands: Any) -> None:
         description="Load an aggregate from its events table and print its state, with the events read, requests "
         "sent, bytes received and milliseconds it took, and the snapshot metrics the load caused (a snapshot "
         "used, or skipped and why: stale, corrupt, impossible, unavailable). `hydrate TYPE ID` names the "
-        "aggregate type (a registered class name); `hydrate ID` means the first module's first aggregate.",
+        "aggregate type (a registered class name); `hydrate ID` means the first module's first aggregate. "
+        "`--version N` or `--as-of ISO` load it as it was then, reading only up to that point.",
     )
     command.add_argument("type", nargs="?", metavar="TYPE", help="a registered aggregate class (default: the first)")
     command.add_argument("id", help="the aggregate's id")
@@ -244,6 +246,12 @@ def register_hydrate(commands: Any) -> None:
                          "tail_events, snapshot_skipped: why a stored snapshot was not used, and "
                          "snapshot_metrics: the snapshot metrics this hydrate would publish, e.g. "
                          "SnapshotSkippedStale)")
+    point = command.add_mutually_exclusive_group()
+    point.add_argument("--version", type=positive_int, default=None, metavar="N", dest="until_version",
+                       help="the state as it was at event N (read only up to there)")
+    point.add_argument("--as-of", default=None, metavar="ISO", dest="as_of",
+                       help="the state as it was at that date and time (ISO-8601 with its offset, e.g. "
+                       "2026-03-31T23:59:59Z): the events created up to then")
     command.set_defaults(run=run_hydrate)
 
 
@@ -259,14 +267,19 @@ def run_hydrate(app: App, args: argparse.Namespace) -> int:
     meter.attach(app.dynamodb)
     attach_snapshot_clients(app, meter)
     table = app.table(cls)
+    until = None
+    if args.until_version is not None or args.as_of is not None:
+        as_of = Until.parse_as_of(args.as_of, "--as-of") if args.as_of is not None else None
+        until = Until(args.until_version, as_of)
     with counting() as counts:
         aggregate, cost = measure_hydrate(lambda key: cls(key, table, repository=app.repository(cls, table)),
-                                          aggregate_id, meter)
+                                          aggregate_id, meter, until)
     kind = cls.__name__
     if aggregate.version == 0 and args.type is None and registry.misspelt_type(aggregate_id):
         registry.aggregate(aggregate_id)  # `hydrate Polcy`: a misspelt TYPE, not a missing id; lists the types
     if aggregate.version == 0:
-        raise EventSourcingError(f"no {kind.lower()} {aggregate_id!r} in table {aggregate.table!r}")
+        when = "" if until is None else " up to that point"
+        raise EventSourcingError(f"no {kind.lower()} {aggregate_id!r} in table {aggregate.table!r}{when}")
     metrics = {name: value for name, value in metric_values(counts).items() if value}
     state = state_view(registry, kind, aggregate.state())
     report = {"id": aggregate.id, "version": aggregate.version, "state": state, **cost, "snapshot_metrics": metrics}

@@ -8,15 +8,17 @@ from typing import Any
 
 from core.aggregate import Aggregate
 from core.metering import RequestMeter
+from core.repository import Until
 
 
 def measure_hydrate(make: Callable[[str], Aggregate], aggregate_id: str,
-                    meter: RequestMeter) -> tuple[Aggregate, dict[str, Any]]:
-    """Hydrate `make(aggregate_id)` from nothing and say what it cost."""
+                    meter: RequestMeter, until: Until | None = None) -> tuple[Aggregate, dict[str, Any]]:
+    """Hydrate `make(aggregate_id)` from nothing (up to `until`, when given) and say what it cost."""
     before = meter.snapshot()
     started = time.perf_counter()
     aggregate = make(aggregate_id)
-    loaded = aggregate.repository.hydrate(aggregate)
+    loaded = aggregate.repository.hydrate(aggregate) if until is None else aggregate.repository.hydrate_until(
+        aggregate, until)
     elapsed = (time.perf_counter() - started) * 1000
     requests, received = (now - then for now, then in zip(meter.snapshot(), before, strict=True))
     return aggregate, {"events_read": loaded.events_read, "requests": requests, "bytes": received,

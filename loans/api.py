@@ -6,6 +6,7 @@ POST /loans                  open a loan from a LoanCreated body        201 {id,
 POST /loans/{id}/events      commit one event ({"type": ..., fields})   201
 Both POST routes honour an `Idempotency-Key` header (see `handlers.idempotency`).
 GET  /loans/{id}             the loan's current state                   200
+GET  /loans/{id}?as_of=ISO    the loan as it was then (statements, audits) 200 | 400 naming as_of | 404
 
 Queries, over the live generation of the query tables (the work is in `loans.queries`):
 GET /loans/{id}/summary                   one loan's summary row                                  200 | 404
@@ -16,10 +17,13 @@ GET /dashboard, /dashboard/loans/{id}     the dashboard's HTML pages (`loans.das
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
+from core.errors import InvalidReadError
+from core.repository import Until
 from handlers import idempotency
 from handlers.api_errors import map_errors, reply
 from loans import dashboard, queries, service
@@ -41,6 +45,7 @@ SUMMARY = "loan-summary"
 def command_routes(resolver: APIGatewayRestResolver, app: App) -> None:
     """The loan commands, on `app`'s loan repository (snapshots and the warm cache as configured)."""
     map_errors(resolver, 404, LoanNotFoundError)
+    map_errors(resolver, 400, InvalidQueryError)
 
     def loans() -> Repository:
         return app.repository(Loan)
@@ -68,7 +73,19 @@ def command_routes(resolver: APIGatewayRestResolver, app: App) -> None:
     @resolver.get("/loans/<loan_id>")
     def get_loan(loan_id: str) -> Response:
         resolver.append_context(loan_id=loan_id)
-        return reply(200, service.view(service.load(loan_id, loans())))
+        text = resolver.current_event.get_query_string_value("as_of")
+        if text is None:
+            return reply(200, service.view(service.load(loan_id, loans())))
+        as_of = parse_as_of(text)
+        return reply(200, {**service.view(service.load(loan_id, loans(), as_of)), "as_of": text})
+
+
+def parse_as_of(text: str) -> datetime:
+    """The `as_of` query parameter, or a 400 naming it."""
+    try:
+        return Until.parse_as_of(text, "as_of")
+    except InvalidReadError as exc:
+        raise InvalidQueryError(str(exc), "as_of") from exc
 
 
 def query_routes(resolver: APIGatewayRestResolver, app: App) -> None:

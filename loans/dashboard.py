@@ -23,7 +23,7 @@ from core.events import RecordedEvent
 from core.store import EventStore
 from loans import queries
 from loans.dashboard_pages import dashboard_page, loan_page
-from loans.loan import ARREARS, COLLECTIONS, STATUSES
+from loans.loan import ARREARS, COLLECTIONS, STATUSES, Loan
 from loans.projections import BY_STATUS, read_daily
 from loans.views import loan_view, portfolio_view
 from projections.definition import Projection
@@ -159,9 +159,16 @@ def loan_history_view(sources: Sources, loan_id: str, before: int | None) -> dic
 
 
 def _event_view(event: RecordedEvent) -> dict[str, Any]:
-    """A stored event with its data and meta as plain JSON (amounts as strings, not the codec's tags)."""
-    return {"number": event.number, "type": event.type, "created": event.created, "data": _plain(event.data),
-            "meta": _plain(event.meta) if event.meta else None}
+    """A stored event as the loan reads it (an older schema upcast to today's), with its data and meta as plain
+    JSON (amounts as strings, not the codec's tags)."""
+    today = Loan.upcasting.decode(event) if Loan.upcasting else None
+    data = _plain_mapping(today.data) if today is not None else _plain(event.data)
+    return {"number": event.number, "type": today.type if today is not None else event.type,
+            "created": event.created, "data": data, "meta": _plain(event.meta) if event.meta else None}
+
+
+def _plain_mapping(data: Mapping[str, Any]) -> str:
+    return json.dumps(dict(data), default=str, ensure_ascii=False, sort_keys=True)
 
 
 def _plain(text: str) -> str:

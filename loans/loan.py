@@ -14,6 +14,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from core import Aggregate, Event, IllegalEventError, requires
+from core.upcasting import Upcaster, Upcasting
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -28,12 +29,23 @@ PAID, ARREARS, SETTLED, COLLECTIONS = "PAID", "ARREARS", "SETTLED", "COLLECTIONS
 STATUSES = (CREATED, APPROVED, REJECTED, DISBURSED, PAID, ARREARS, SETTLED, COLLECTIONS)
 #: Where a repayment is legal; a constant, since `on_loan_paid` runs once per repayment on every replay.
 PAYABLE = frozenset((DISBURSED, PAID, ARREARS))
+#: How a repayment came in (`LoanPaid` v2's optional `channel`); `UNRECORDED` is what every repayment stored
+#: before channels existed (v1) reads as, so "not known then" differs from "not given" (no channel).
+UNRECORDED = "unrecorded"
+CHANNELS = frozenset(("bank-transfer", "card", "direct-debit", "cash", UNRECORDED))
+
+
+def loan_paid_v1(data: dict[str, object]) -> dict[str, object]:
+    """`LoanPaid` v1 -> v2: v1 knew only the `amount`; its channel was never recorded."""
+    return {**data, "channel": UNRECORDED}
 
 
 class Loan(Aggregate):
     """A loan's life, folded from its events."""
 
     table = "Loans"
+    #: Stored forms are versioned with care: `LoanPaid` is at v2 (an optional `channel`), v1 is upcast on read.
+    upcasting = Upcasting(versions={"LoanPaid": 2}, upcasters=(Upcaster("LoanPaid", 1, loan_paid_v1),))
 
     status: str | None
     requested_amount: Decimal | None
@@ -98,8 +110,14 @@ class Loan(Aggregate):
     def on_loan_paid(self, event: Event) -> None:
         if self.status not in PAYABLE:
             self._expect(event, DISBURSED, PAID, ARREARS)
-        amount = event.data["amount"]
+        data = event.data
+        amount = data["amount"]
         check_amount(event, "amount", amount)
+        if "channel" in data and (type(data["channel"]) is not str or data["channel"] not in CHANNELS):
+            raise IllegalEventError(
+                f"LoanPaid channel must be one of {', '.join(sorted(CHANNELS))}, not {data['channel']!r}",
+                event_type=event.type, field="channel",
+            )
         if amount > self.balance:
             raise IllegalEventError(
                 f"LoanPaid amount {amount} is above the balance {self.balance} of a loan in status {self.status}",

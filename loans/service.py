@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -107,9 +108,10 @@ def record(
     return loan, execute(loan, commit)
 
 
-def load(loan_id: str, repository: Repository | None = None) -> Loan:
+def load(loan_id: str, repository: Repository | None = None, as_of: datetime | None = None) -> Loan:
+    """The loan now, or as it was at `as_of` (its events created up to then): `LoanNotFoundError` if none."""
     loan = Loan(loan_id, repository=repository)
-    loan.hydrate()
+    loan.hydrate(as_of=as_of)
     _exists(loan)
     return loan
 

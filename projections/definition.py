@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from core.errors import CodecError
-from core.events import Event, RecordedEvent, from_record
+from core.errors import CodecError, UpcastError
+from core.events import Event, RecordedEvent
+from core.upcasting import Upcasting, stored_decoder
 from projections.errors import UnfoldableEventError
 
 if TYPE_CHECKING:
@@ -69,6 +70,15 @@ class Projection:
     event_counters_name: str | None = None
     event_counters_table: str | None = None
     counts: frozenset[str] = frozenset()
+    #: How stored events of older schemas are read (`core.upcasting`); None: the `aggregate`'s, if any.
+    upcasting: Upcasting | None = None
+
+    def decoder(self) -> Callable[[RecordedEvent], Event]:
+        """The decoder of stored events this projection folds: today's shapes, as the write side reads them."""
+        upcasting = self.upcasting
+        if upcasting is None and self.aggregate is not None:
+            upcasting = self.aggregate.upcasting
+        return stored_decoder(upcasting)
 
     def handles(self, event_type: str) -> bool:
         return event_type in self.event_types
@@ -118,10 +128,11 @@ def project_records(projection: Projection, aggregate_id: str, row: Row | None,
     """Decode and fold stored events (in number order) into a row; the row's version follows every event,
     folded or skipped. An event that cannot be folded raises `UnfoldableEventError` naming it. With `tally`,
     what each event adds to the projection's event counters is added into it."""
+    decode = projection.decoder()
     for record in records:
         try:
-            event = from_record(record)
-        except CodecError as exc:
+            event = decode(record)
+        except (CodecError, UpcastError) as exc:
             raise UnfoldableEventError(projection.name, aggregate_id, record.number, record.type, str(exc)) from exc
         if tally is not None and projection.event_counters is not None:
             _count_event(projection, projection.event_counters, aggregate_id, record, event, tally)

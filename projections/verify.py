@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from core.errors import EventSourcingError
-from core.events import RecordedEvent, from_record
+from core.events import RecordedEvent
 from core.repository import apply_stored
 from core.store import EventStore
 from projections.definition import Projection, Row, add_counts, counter_totals, nonzero
@@ -138,10 +138,11 @@ def event_counter_differences(projection: Projection, events: EventStore, rows: 
     if not tables.event_counters or projection.event_counters is None:
         return []
     want: dict[str, dict[str, Decimal]] = {}
+    decode = projection.decoder()
     for segment in range(segments):
         for _, record in events.scan(segment, segments):
             try:
-                event = from_record(record)
+                event = decode(record)
             except EventSourcingError:
                 continue  # named among the aggregates the write side cannot load
             add_counts(want, projection.event_counters(event))

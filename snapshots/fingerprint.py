@@ -27,8 +27,9 @@ _CODE_PARTS = ("co_argcount", "co_posonlyargcount", "co_kwonlyargcount", "co_fla
 
 def fingerprint(cls: type[Aggregate]) -> str:
     """A hash of the code that folds events: every function the class (and its bases below `Aggregate`)
-    defines, with `@requires` declarations, the global values and class attributes they name, and
-    `snapshot_version`, for this Python minor version.
+    defines, with `@requires` declarations, the global values and class attributes they name,
+    `snapshot_version`, and its `upcasting` (versions, steps and each upcaster's code), for this Python minor
+    version.
 
     Line numbers and docstrings are left out, so moving or documenting code keeps snapshots valid; any
     change to what the code does (or a Python upgrade that changes bytecode) makes them stale, which
@@ -47,6 +48,13 @@ def fingerprint(cls: type[Aggregate]) -> str:
         for name, value in sorted(vars(klass).items()):
             if name in names and not _is_code(value) and not name.startswith("__") and name != "_dispatch":
                 digest.update(canonical((klass.__qualname__, name, value)))
+    upcasting = cls.upcasting  # how old events are read decides the state they fold to
+    if upcasting is not None:
+        digest.update(canonical(upcasting.describe()))
+        for _, step in sorted(upcasting.steps.items()):
+            change = step.change
+            digest.update(_function(change, set(), set()) if isinstance(change, types.FunctionType)
+                          else canonical(change))
     return digest.hexdigest()
 
 

@@ -14,6 +14,7 @@ import logging
 import weakref
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from itertools import takewhile
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -21,7 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from core import codec
 from core.aggregate import version_from_store
 from core.errors import CodecError, StoreError
-from core.repository import Loaded, Repository, apply_stored
+from core.repository import Loaded, Repository, Until, apply_stored
 from snapshots.cache import AggregateCache, Entry
 from snapshots.envelope import Snapshot, problem, restore, take
 from snapshots.errors import SnapshotCorruptError
@@ -72,6 +73,29 @@ class SnapshottingRepository(Repository):
 
     def restore_cached(self, aggregate: Aggregate) -> bool:
         return aggregate.version == 0 and self._from_cache(aggregate)
+
+    def hydrate_until(self, aggregate: Aggregate, until: Until) -> Loaded:
+        """The state at `until`: the latest snapshot if it lies at or below that point and is valid, then its
+        tail up to there; otherwise the log from the start up to there. Never the cache, and never remembered
+        in it (a past state is not the aggregate's latest)."""
+        if self.snapshots is None or aggregate.version > 0:
+            return super().hydrate_until(aggregate, until)
+        cls = type(aggregate)
+        head = self.snapshots.load(cls.__name__, aggregate.id, self.store, self.policy.interval(cls))
+        snapshot = head.snapshot
+        if snapshot is None and head.skipped is None and head.complete:
+            return Loaded(apply_stored(aggregate, takewhile(until.admits, head.tail)))  # the whole log, read already
+        if snapshot is not None and until.admits_snapshot(snapshot.version, snapshot.created) \
+                and problem(snapshot, aggregate) is None and head.gap() is None:
+            initial = aggregate.checkpoint()
+            try:
+                restore(aggregate, snapshot)
+                return Loaded(apply_stored(aggregate, takewhile(until.admits, head.tail)), snapshot.version)
+            except (StoreError, ClientError, BotoCoreError):
+                raise
+            except Exception:  # a snapshot that cannot be folded on: the log decides, as in `hydrate`
+                aggregate.roll_back(initial)
+        return Loaded(apply_stored(aggregate, takewhile(until.admits, self.store.read(aggregate.id, 0))))
 
     def _catch_up(self, aggregate: Aggregate) -> Loaded:
         """The events after the aggregate's version; a store that sees the snapshots written since (by a
