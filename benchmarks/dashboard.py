@@ -25,6 +25,7 @@ from handlers.settings import Settings
 from handlers.tables import ensure_tables
 from loans import Loan
 from loans.loan import STATUSES
+from loans.projections import status_shard
 from projections.items import to_item
 
 
@@ -38,7 +39,8 @@ def seed(app: App, loans: int) -> None:
         updated = (now - timedelta(minutes=number * 4)).isoformat(timespec="microseconds")
         row = {"status": status, "requested_amount": Decimal("1000.00"), "interest": Decimal("0.05"),
                "balance": Decimal("1050.00") - number % 50, "total_paid": Decimal(number % 50), "payments": 1,
-               "created": updated, "last_updated": updated, "last_paid": updated, "version": 4}
+               "created": updated, "last_updated": updated, "last_paid": updated, "version": 4,
+               "status_shard": status_shard(status, updated)}
         counters[status].update(loans=1, principal=row["requested_amount"], outstanding=row["balance"])
         items.append({"PutRequest": {"Item": to_item(projection.key, f"loan-{number:06d}", row)}})
     for start in range(0, len(items), 25):

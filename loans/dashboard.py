@@ -24,10 +24,10 @@ from core.store import EventStore
 from loans import queries
 from loans.dashboard_pages import dashboard_page, loan_page
 from loans.loan import ARREARS, COLLECTIONS, STATUSES, Loan
-from loans.projections import BY_STATUS, read_daily
+from loans.projections import BY_STATUS, read_daily, status_partitions
 from loans.views import loan_view, portfolio_view
 from projections.definition import Projection
-from projections.query import query_index
+from projections.query import query_partitions
 from projections.tables import Control, Tables
 
 #: Statuses listed on the dashboard with their outstanding balance, each paged with its own cursor.
@@ -104,12 +104,11 @@ def read_watch(sources: Sources, status: str, cursor: str | None) -> dict[str, A
 
 
 def read_recent(sources: Sources) -> list[dict[str, Any]]:
-    """The most recently updated loans: the newest few of each status, merged."""
-    rows: list[dict[str, Any]] = []
-    for status in STATUSES:
-        page, _ = query_index(sources.client, sources.projection, sources.tables.rows, BY_STATUS, status, RECENT)
-        rows.extend(loan_view(loan_id, row) for loan_id, row in page)
-    return sorted(rows, key=lambda loan: loan.get("last_updated", ""), reverse=True)[:RECENT]
+    """The most recently updated loans: every status's index partitions, merged."""
+    partitions = [partition for status in STATUSES for partition in status_partitions(status)]
+    page, _ = query_partitions(sources.client, sources.projection, sources.tables.rows, BY_STATUS, partitions, RECENT,
+                               [None] * len(partitions))
+    return [loan_view(loan_id, row) for loan_id, row in page]
 
 
 def read_health(sources: Sources, recent: list[dict[str, Any]]) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """The loan queries as plain functions, for the queries API: validate the request, read, shape the reply.
 
-A listing pages with an opaque cursor: the base64url of the last key DynamoDB returned, checked on the way
-back in (its attributes, their types and sizes, and that it belongs to the same status), so a tampered cursor
-is a 400 naming `cursor`, never a request DynamoDB refuses.
+A listing reads every index partition of its status (`STATUS_SHARDS`) and merges them, newest first; it pages
+with an opaque cursor: the base64url of where each partition stands (not read yet, read to its end, or the last
+loan listed from it), checked on the way back in (its shape, types and sizes, and that it belongs to the same
+status), so a tampered cursor is a 400 naming `cursor`, never a request DynamoDB refuses.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from core import EventSourcingError, InvalidIdError, check_id
 from loans.loan import STATUSES
-from loans.projections import BY_STATUS
+from loans.projections import BY_STATUS, STATUS_SHARDS, status_partitions
 from loans.service import LoanNotFoundError
 from loans.views import loan_view
 from projections.definition import Projection
-from projections.query import query_index, read_row
+from projections.query import DONE, Position, index_keys, query_partitions, read_row
 from projections.tables import Tables
 
 if TYPE_CHECKING:
@@ -48,14 +49,18 @@ def summary(client: DynamoDBClient, projection: Projection, tables: Tables, loan
 
 def by_status(client: DynamoDBClient, projection: Projection, tables: Tables, status: str | None, limit: str | None,
               cursor: str | None) -> dict[str, Any]:
-    """One page of loans in `status`, most recently updated first, and the cursor of the next page if any."""
+    """One page of loans in `status`, most recently updated first, and the cursor of the next page if any: the
+    status's index partitions (`STATUS_SHARDS`) merged, at most one Query each per page."""
     if status not in STATUSES:
         raise InvalidQueryError(f"status must be one of {', '.join(STATUSES)}, not {status!r}", "status")
-    start = decode_cursor(projection, status, cursor) if cursor is not None else None
-    rows, last = query_index(client, projection, tables.rows, BY_STATUS, status, parse_limit(limit), start)
+    positions: list[Position] = [None] * STATUS_SHARDS
+    if cursor is not None:
+        positions = decode_cursor(projection, status, cursor)
+    rows, after = query_partitions(client, projection, tables.rows, BY_STATUS, status_partitions(status),
+                                   parse_limit(limit), positions)
     reply = {"status": status, "loans": [loan_view(loan_id, row) for loan_id, row in rows]}
-    if last is not None:
-        reply["next"] = encode_cursor(last)
+    if any(position is not DONE for position in after):
+        reply["next"] = encode_cursor(projection, status, after)
     return reply
 
 
@@ -68,34 +73,47 @@ def parse_limit(text: str | None) -> int:
     return int(text)
 
 
-def encode_cursor(key: dict[str, Any]) -> str:
-    text = json.dumps(key, separators=(",", ":"), sort_keys=True)
+def encode_cursor(projection: Projection, status: str, positions: list[Position]) -> str:
+    """`{"status": ..., "after": [...]}`, one entry per shard: null (not read yet), false (read to its end) or
+    `[id, last_updated]` of the last loan listed from it."""
+    _, sort = index_keys(projection, BY_STATUS)
+    after = [position if not isinstance(position, dict) else [position[projection.key]["S"], position[sort]["S"]]
+             for position in positions]
+    text = json.dumps({"status": status, "after": after}, separators=(",", ":"))
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
-def decode_cursor(projection: Projection, status: str, cursor: str) -> dict[str, Any]:
-    """The last key a previous page returned, or `InvalidQueryError` naming `cursor`."""
+def decode_cursor(projection: Projection, status: str, cursor: str) -> list[Position]:
+    """Each shard's position from a cursor a previous page gave out, or `InvalidQueryError` naming `cursor`."""
     try:
         if len(cursor) > MAX_CURSOR:
             raise ValueError(f"it is longer than {MAX_CURSOR} characters")
         raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
-        key = json.loads(raw.decode("utf-8"))
-        _check_key(projection, status, key)
+        return _positions(projection, status, json.loads(raw.decode("utf-8")))
     except (ValueError, binascii.Error, RecursionError, InvalidIdError) as exc:
         raise InvalidQueryError(f"cursor is not one this listing gave out: {exc}", "cursor") from exc
-    return key
 
 
-def _check_key(projection: Projection, status: str, key: object) -> None:
-    (spec,) = [spec for spec in projection.indexes if spec["IndexName"] == BY_STATUS]
-    names = {projection.key, *(part["AttributeName"] for part in spec["KeySchema"])}
-    if not isinstance(key, dict) or set(key) != names:
-        raise ValueError(f"it must hold exactly {', '.join(sorted(names))}")
-    for name, value in key.items():
-        if not (isinstance(value, dict) and list(value) == ["S"] and isinstance(value["S"], str)
-                and 0 < len(value["S"]) <= 256):
-            raise ValueError(f"{name} must be a string of 1 to 256 characters")
-    check_id(key[projection.key]["S"])
-    partition = next(part["AttributeName"] for part in spec["KeySchema"] if part["KeyType"] == "HASH")
-    if key[partition]["S"] != status:
-        raise ValueError(f"it belongs to a listing of another {partition}")
+def _positions(projection: Projection, status: str, value: object) -> list[Position]:
+    if not isinstance(value, dict) or set(value) != {"status", "after"}:
+        raise ValueError("it must hold exactly after and status")
+    if value["status"] != status:
+        raise ValueError("it belongs to a listing of another status")
+    after = value["after"]
+    if not isinstance(after, list) or len(after) != STATUS_SHARDS:
+        raise ValueError(f"after must list {STATUS_SHARDS} positions, one per shard")
+    partition, sort = index_keys(projection, BY_STATUS)
+    positions: list[Position] = []
+    for shard, position in enumerate(after):
+        if position is None or position is False:
+            positions.append(position)
+            continue
+        if not (isinstance(position, list) and len(position) == 2
+                and all(isinstance(part, str) and 0 < len(part) <= 256 for part in position)):
+            raise ValueError("each position must be null, false or [id, last_updated], strings of 1 to 256 "
+                             "characters")
+        loan_id, updated = position
+        check_id(loan_id)
+        positions.append({projection.key: {"S": loan_id}, partition: {"S": f"{status}#{shard}"},
+                          sort: {"S": updated}})
+    return positions

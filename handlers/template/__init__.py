@@ -17,7 +17,7 @@ from typing import Any
 from core.errors import ConfigurationError
 from handlers.registry import Registry
 from handlers.settings import Settings
-from handlers.template import api, data, functions, operations, rebuild
+from handlers.template import api, data, functions, operations, rebuild, releases
 from handlers.template.stack import Stack, stack
 from handlers.template.yaml_text import Equals, Ref, render
 
@@ -75,6 +75,12 @@ def parameters(stack: Stack) -> dict[str, Any]:
                                  "Description": "Reserved concurrency of the projector: one batch per stream shard "
                                                 "runs at a time, so at least the shard count; it also keeps the "
                                                 "projector from starving the API functions."},
+        "ManageApiGatewayAccount": {
+            "Type": "String", "Default": "false", "AllowedValues": ["false", "true"],
+            "Description": "true: this stack sets the account's API Gateway CloudWatch logging role (an account-wide "
+                           "singleton, kept when the stack is deleted). Leave false when the account already has "
+                           "one (any API with access logs set it), so no two stacks fight over it."},
+        **releases.parameters(),
         "MaximumRecordAgeInSeconds": {"Type": "Number", "Default": 43200, "MinValue": 60, "MaxValue": 86400,
                                       "Description": "Records older than this go to the on-failure queue instead of "
                                                      "being retried; below the stream's 24-hour retention, so a stuck "
@@ -110,7 +116,8 @@ def generate(registry: Registry, settings: Settings, code: str = "lambda/") -> s
         "Metadata": {"LintExceptions": LINT_EXCEPTIONS},
         "Parameters": parameters(current),
         "Conditions": {"CreateUserPool": Equals(Ref("UserPoolArn"), ""),
-                       "SnapshotsInS3": Equals(Ref("SnapshotStore"), "s3")},
+                       "SnapshotsInS3": Equals(Ref("SnapshotStore"), "s3"),
+                       "ManageApiGatewayAccount": Equals(Ref("ManageApiGatewayAccount"), "true")},
         "Globals": {"Function": {
             "Runtime": "python3.13", "Timeout": 60, "MemorySize": 512, "Architectures": ["arm64"],
             "Tracing": "Active",
@@ -130,5 +137,5 @@ def generate(registry: Registry, settings: Settings, code: str = "lambda/") -> s
         ("the dashboard: the metrics the handlers publish (namespace aws-es) beside AWS's own",
          {"OperationsDashboard": operations.dashboard(current)}),
     ]
-    outputs = {**api.outputs(current), **data.outputs(current), **rebuild.outputs()}
+    outputs = {**api.outputs(current), **data.outputs(current), **rebuild.outputs(), **releases.outputs()}
     return render(header, groups, outputs)

@@ -1,5 +1,6 @@
 """The REST API: every route authorized (IAM by default, Cognito JWTs by parameter), throttled, access-logged and
-traced; the account's API Gateway logging role; the user pool when none is given."""
+traced; the account's API Gateway logging role when ManageApiGatewayAccount says so; the user pool when none is
+given."""
 
 from __future__ import annotations
 
@@ -18,8 +19,14 @@ STAGE = "Prod"
 
 
 def api(stack: Stack) -> dict[str, Any]:
-    return {"Type": "AWS::Serverless::Api", "DependsOn": "ApiGatewayAccount", "Properties": {
+    return {"Type": "AWS::Serverless::Api", "Properties": {
         "Name": Sub(f"${{AWS::StackName}}-{stack.name}"),
+        # Naming the account settings makes the API wait for them when this stack sets them (its access logs
+        # need API Gateway's logging role); otherwise the account's existing role is used.
+        "Description": If("ManageApiGatewayAccount",
+                          Sub(f"The {stack.name} API (after the account's API Gateway settings "
+                              "${ApiGatewayAccount})"),
+                          f"The {stack.name} API"),
         "StageName": STAGE,
         "EndpointConfiguration": {"Type": "REGIONAL"},
         "TracingEnabled": True,
@@ -36,19 +43,22 @@ def api(stack: Stack) -> dict[str, Any]:
 
 
 def resources(stack: Stack) -> dict[str, dict[str, Any]]:
-    """The API, its access logs, and API Gateway's logging role: one per account and region, kept when the
-    stack is deleted, since other APIs of the account may use it."""
+    """The API, its access logs, and, only when ManageApiGatewayAccount is true, API Gateway's logging role: one
+    per account and region (an account-wide setting), kept when the stack is deleted, since other APIs of the
+    account may use it."""
     return {
         stack.api: api(stack),
         "ApiAccessLogs": {"Type": "AWS::Logs::LogGroup", "Properties": {"RetentionInDays": Ref("LogRetentionDays")}},
-        "ApiGatewayLoggingRole": {"Type": "AWS::IAM::Role", "DeletionPolicy": "Retain",
+        "ApiGatewayLoggingRole": {"Type": "AWS::IAM::Role", "Condition": "ManageApiGatewayAccount",
+                                  "DeletionPolicy": "Retain",
                                   "UpdateReplacePolicy": "Retain", "Properties": {
             "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": [{
                 "Effect": "Allow", "Principal": {"Service": "apigateway.amazonaws.com"},
                 "Action": "sts:AssumeRole"}]},
             "ManagedPolicyArns": [Sub("arn:${AWS::Partition}:iam::aws:policy/service-role/"
                                       "AmazonAPIGatewayPushToCloudWatchLogs")]}},
-        "ApiGatewayAccount": {"Type": "AWS::ApiGateway::Account", "DeletionPolicy": "Retain",
+        "ApiGatewayAccount": {"Type": "AWS::ApiGateway::Account", "Condition": "ManageApiGatewayAccount",
+                              "DeletionPolicy": "Retain",
                               "UpdateReplacePolicy": "Retain",
                               "Properties": {"CloudWatchRoleArn": GetAtt("ApiGatewayLoggingRole.Arn")}},
         "UserPool": {"Type": "AWS::Cognito::UserPool", "Condition": "CreateUserPool", "Properties": {

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from handlers.template.releases import released
 from handlers.template.stack import Stack, Table
 from handlers.template.yaml_text import NO_VALUE, GetAtt, If, Ref, Sub, arn
 
@@ -105,7 +106,7 @@ def projector(stack: Stack, code: str) -> dict[str, Any]:
         "it (handlers/projector.py).", "handlers.projector.lambda_handler", code, environment,
         ReservedConcurrentExecutions=Ref("ProjectorConcurrency"),
         FunctionName=Sub("${AWS::StackName}-projector"),
-        Role=GetAtt("ProjectorRole.Arn"),
+        Role=GetAtt("ProjectorRole.Arn"), **released("ProjectorFunction"),
         Events={f"{events.id.removesuffix('Table')}Stream": stream_mapping(events) for events in stack.projected})
 
 
@@ -131,7 +132,7 @@ def commands(stack: Stack, code: str) -> dict[str, Any]:
         f"The commands API (handlers/commands.py, the command routes of {', '.join(stack.modules)}); snapshots in "
         "the events table or the bucket.", "handlers.commands.lambda_handler", code, environment,
         Timeout=20,  # below API Gateway's 29 s, so a reply is never cut off after a commit
-        Policies=policies, **_events(api_events(stack, "commands")))
+        Policies=policies, **released("CommandsFunction"), **_events(api_events(stack, "commands")))
 
 
 def queries(stack: Stack, code: str) -> dict[str, Any]:
@@ -158,7 +159,7 @@ def queries(stack: Stack, code: str) -> dict[str, Any]:
         f"The queries API (handlers/queries.py, the query routes of {', '.join(stack.modules)}) over the live query "
         "tables.", "handlers.queries.lambda_handler", code, environment,
         Timeout=20,  # below API Gateway's 29 s
-        Policies=policies, **_events(api_events(stack, "queries")))
+        Policies=policies, **released("QueriesFunction"), **_events(api_events(stack, "queries")))
 
 
 def _events(events: dict[str, Any]) -> dict[str, Any]:

@@ -18,40 +18,159 @@ SNAPSHOTS = ("SnapshotHit", "SnapshotCacheHit", "SnapshotSkippedStale", "Snapsho
              "SnapshotSkippedImpossible", "SnapshotSkippedUnavailable", "SnapshotWritten", "SnapshotWriteFailed")
 
 
+#: Every alarm but a discrete event's looks at one-minute periods and fires when DATAPOINTS of the last
+#: PERIODS breach: a fault that lasts, not one noisy minute (README: Alarms).
+PERIODS, DATAPOINTS = 5, 3
+#: API Gateway's p99 latency above which a route is slow for its callers: a command or query is one to three
+#: DynamoDB calls (tens of ms) and a cold start about a second; 2.5 s sustained is more than either.
+API_P99_MS = 2500
+#: A function's p99 duration above which it is near its timeout: the API functions time out at 20 s, the
+#: projector at 60 s; alarm at a quarter of each, long before replies are cut off.
+DURATION_P99_MS = {"CommandsFunction": 5000, "QueriesFunction": 5000, "ProjectorFunction": 15000}
+THROTTLES = ("ReadThrottleEvents", "WriteThrottleEvents")
+#: The operations a table of this stack serves: SystemErrors is published per operation.
+OPERATIONS = ("GetItem", "BatchGetItem", "Query", "Scan", "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem",
+              "TransactWriteItems")
+
+
 def alarm(description: str, namespace: str, metric: str, dimensions: list[dict[str, Any]], statistic: str = "Sum",
-          evaluation_periods: int = 1, threshold: int = 0) -> dict[str, Any]:
+          evaluation_periods: int = PERIODS, threshold: float = 0, datapoints: int = DATAPOINTS,
+          period: int = 60) -> dict[str, Any]:
+    """A metric alarm: `statistic` above `threshold` in `datapoints` of the last `evaluation_periods` periods;
+    a percentile (`p99`) is an extended statistic."""
+    kind = "ExtendedStatistic" if statistic.startswith("p") else "Statistic"
     return {"Type": "AWS::CloudWatch::Alarm", "Properties": {
         "AlarmDescription": description, "Namespace": namespace, "MetricName": metric, "Dimensions": dimensions,
-        "Statistic": statistic, "Period": 60, "EvaluationPeriods": evaluation_periods, "Threshold": threshold,
-        "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching",
+        kind: statistic, "Period": period, "EvaluationPeriods": evaluation_periods, "DatapointsToAlarm": datapoints,
+        "Threshold": threshold, "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching",
         "AlarmActions": [Ref("AlarmTopicArn")], "OKActions": [Ref("AlarmTopicArn")]}}
 
 
-def alarms(stack: Stack) -> dict[str, dict[str, Any]]:
+def sum_alarm(description: str, namespace: str, metrics: list[tuple[str, list[dict[str, Any]]]],
+              threshold: float = 0) -> dict[str, Any]:
+    """An alarm on the sum of several metrics (metric math), over DATAPOINTS of PERIODS minutes."""
+    queries: list[dict[str, Any]] = [
+        {"Id": f"m{index}", "ReturnData": False, "MetricStat": {
+            "Metric": {"Namespace": namespace, "MetricName": metric, "Dimensions": dimensions},
+            "Period": 60, "Stat": "Sum"}}
+        for index, (metric, dimensions) in enumerate(metrics)]
+    total = "+".join(f"FILL(m{index}, 0)" for index in range(len(metrics)))
+    queries.append({"Id": "total", "Label": "sum", "ReturnData": True, "Expression": total})
+    return {"Type": "AWS::CloudWatch::Alarm", "Properties": {
+        "AlarmDescription": description, "Metrics": queries, "EvaluationPeriods": PERIODS,
+        "DatapointsToAlarm": DATAPOINTS, "Threshold": threshold, "ComparisonOperator": "GreaterThanThreshold",
+        "TreatMissingData": "notBreaching",
+        "AlarmActions": [Ref("AlarmTopicArn")], "OKActions": [Ref("AlarmTopicArn")]}}
+
+
+def stream_alarms(stack: Stack) -> dict[str, dict[str, Any]]:
+    """The projector's stream: behind, records parked, records it cannot read."""
     streams = ", ".join(table.declared for table in stack.projected)
-    found = {
+    return {
         "ProjectorIteratorAgeAlarm": alarm(
-            f"The projector is more than 5 minutes behind the {streams} stream, which keeps records 24 hours.",
+            f"The projector has been more than 5 minutes behind the {streams} stream (which keeps records 24 "
+            "hours) for 5 minutes running.",
             "AWS/Lambda", "IteratorAge", [{"Name": "FunctionName", "Value": Ref("ProjectorFunction")}],
-            statistic="Maximum", evaluation_periods=5, threshold=300000),
+            statistic="Maximum", evaluation_periods=5, datapoints=5, threshold=300000),
+        # a parked record stays until it is redriven: one datapoint of a 5-minute gauge is the fact, not noise
         "ProjectorFailuresAlarm": alarm(
-            "Stream records the projector gave up on are waiting in the on-failure queue.",
+            "Stream records the projector gave up on are waiting in the on-failure queue: the read side is "
+            "missing them until they are redriven.",
             "AWS/SQS", "ApproximateNumberOfMessagesVisible",
-            [{"Name": "QueueName", "Value": GetAtt("ProjectorFailures.QueueName")}], statistic="Maximum"),
+            [{"Name": "QueueName", "Value": GetAtt("ProjectorFailures.QueueName")}], statistic="Maximum",
+            evaluation_periods=1, datapoints=1, period=300),
+        "MalformedRecordsAlarm": alarm(
+            "The projector keeps receiving stream records it cannot read (MalformedRecords in 3 of the last 5 "
+            "minutes): a writer is putting items into an events table that are not events.",
+            NAMESPACE, "MalformedRecords", [{"Name": "service", "Value": "projector"}]),
     }
+
+
+def function_alarms(stack: Stack) -> dict[str, dict[str, Any]]:
+    """Each function: errors, throttles (3 of 5 minutes), and its p99 duration near its timeout."""
+    found = {}
     for function, what in FUNCTIONS.items():
         name = function.removesuffix("Function")
-        for metric in ("Errors", "Throttles"):
-            found[f"{name}{metric}Alarm"] = alarm(f"{what} reported {metric.lower()}.", "AWS/Lambda", metric,
-                                                  [{"Name": "FunctionName", "Value": Ref(function)}])
-    found["Api5xxAlarm"] = alarm(
-        f"The {stack.name} API answered 5XX (a function failed, timed out or was throttled).", "AWS/ApiGateway",
-        "5XXError", [{"Name": "ApiName", "Value": Sub(f"${{AWS::StackName}}-{stack.name}")},
-                     {"Name": "Stage", "Value": STAGE}])
-    found["RebuildFailedAlarm"] = alarm(
-        "A rebuild execution failed; the projection was not switched (see its execution history).", "AWS/States",
-        "ExecutionsFailed", [{"Name": "StateMachineArn", "Value": Ref("RebuildStateMachine")}])
+        where = [{"Name": "FunctionName", "Value": Ref(function)}]
+        found[f"{name}ErrorsAlarm"] = alarm(
+            f"{what} failed invocations (an unhandled error) in 3 of the last 5 minutes.", "AWS/Lambda", "Errors",
+            where)
+        found[f"{name}ThrottlesAlarm"] = alarm(
+            f"{what} was throttled (concurrency limit reached) in 3 of the last 5 minutes.", "AWS/Lambda",
+            "Throttles", where)
+        if function in DURATION_P99_MS:
+            limit = DURATION_P99_MS[function]
+            found[f"{name}LatencyAlarm"] = alarm(
+                f"{what}'s p99 duration was above {limit} ms in 3 of the last 5 minutes.", "AWS/Lambda",
+                "Duration", where, statistic="p99", threshold=limit)
     return found
+
+
+def api_alarms(stack: Stack) -> dict[str, dict[str, Any]]:
+    """The API: more than 1% of requests answered 5XX, or a slow p99."""
+    where: list[dict[str, Any]] = [{"Name": "ApiName", "Value": Sub(f"${{AWS::StackName}}-{stack.name}")},
+                                   {"Name": "Stage", "Value": STAGE}]
+    return {
+        # 5XXError's Average is the share of requests answered 5XX
+        "Api5xxAlarm": alarm(
+            f"The {stack.name} API answered more than 1% of requests with 5XX (a function failed, timed out or was "
+            "throttled) in 3 of the last 5 minutes.", "AWS/ApiGateway", "5XXError", where, statistic="Average",
+            threshold=0.01),
+        "ApiLatencyAlarm": alarm(
+            f"The {stack.name} API's p99 latency was above {API_P99_MS} ms in 3 of the last 5 minutes.",
+            "AWS/ApiGateway", "Latency", where, statistic="p99", threshold=API_P99_MS),
+    }
+
+
+def snapshot_alarms(stack: Stack) -> dict[str, dict[str, Any]]:
+    """Snapshots the commands function skipped for a reason that is a fault (a stale one, after a release that
+    changed the fold, is expected and rewritten on the next save), and failed snapshot writes."""
+    where = [{"Name": "service", "Value": "commands"}]
+    reasons = {
+        "SnapshotSkippedCorrupt": "unreadable snapshots (corrupt bytes or a foreign envelope)",
+        "SnapshotSkippedImpossible": "snapshots ahead of their aggregate's log (a snapshot of events that are gone)",
+        "SnapshotSkippedUnavailable": "the snapshot store was unreachable, so every load folded the whole log",
+        "SnapshotWriteFailed": "snapshot writes failed",
+    }
+    return {f"{metric.removeprefix('Snapshot')}Alarm": alarm(
+        f"Commands skipped or lost snapshots in 3 of the last 5 minutes: {why}.", NAMESPACE, metric, where)
+        for metric, why in reasons.items()}
+
+
+def table_alarms(stack: Stack) -> dict[str, dict[str, Any]]:
+    """Every table of the stack: throttled reads or writes (its indexes' included) and DynamoDB system errors,
+    each in 3 of the last 5 minutes."""
+    found = {}
+    indexed = {tables.rows.id: [index["IndexName"] for index in tables.projection.indexes]
+               for tables in stack.projections}
+    for table in [*stack.events, stack.idempotency, *stack.read_tables, stack.control]:
+        name = table.id.removesuffix("Table")
+        base = [{"Name": "TableName", "Value": Ref(table.id)}]
+        throttles = [(metric, base) for metric in THROTTLES]
+        throttles += [(metric, [*base, {"Name": "GlobalSecondaryIndexName", "Value": index}])
+                      for index in indexed.get(table.id, []) for metric in THROTTLES]
+        found[f"{name}ThrottlesAlarm"] = sum_alarm(
+            f"The {table.declared} table (or an index of it) throttled requests in 3 of the last 5 minutes: a hot "
+            "partition, or traffic above twice its previous peak.", "AWS/DynamoDB", throttles)
+        found[f"{name}SystemErrorsAlarm"] = sum_alarm(
+            f"DynamoDB answered requests to the {table.declared} table with a server error (HTTP 500) in 3 of the "
+            "last 5 minutes.", "AWS/DynamoDB",
+            [("SystemErrors", [*base, {"Name": "Operation", "Value": operation}]) for operation in OPERATIONS])
+    return found
+
+
+def rebuild_alarms(stack: Stack) -> dict[str, dict[str, Any]]:
+    # one failed execution is the whole fact (the projection was not switched), never noise
+    return {"RebuildFailedAlarm": alarm(
+        "A rebuild execution failed; the projection was not switched (see its execution history).", "AWS/States",
+        "ExecutionsFailed", [{"Name": "StateMachineArn", "Value": Ref("RebuildStateMachine")}],
+        evaluation_periods=1, datapoints=1)}
+
+
+def alarms(stack: Stack) -> dict[str, dict[str, Any]]:
+    """Every alarm, family by family."""
+    return {**stream_alarms(stack), **function_alarms(stack), **api_alarms(stack), **snapshot_alarms(stack),
+            **table_alarms(stack), **rebuild_alarms(stack)}
 
 
 def words(name: str) -> str:

@@ -22,6 +22,7 @@ from handlers.cli import main
 from handlers.tables import ensure_tables
 from loans import Loan, dashboard
 from loans.dashboard_sources import sources
+from loans.projections import STATUS_SHARDS
 from tests.api_support import LambdaContext
 from tests.dashboard_support import Page
 
@@ -101,8 +102,9 @@ def test_the_page_reads_a_bounded_number_of_items_and_never_scans(app, book):
                                                  lambda model, **_: calls.update([model.name]))
     assert get(app, "/dashboard")[0] == 200
     assert "Scan" not in calls
-    # the newest of each status, one page of each watched status, one key per day of the daily counters
-    assert calls["Query"] == 8 + 2 + dashboard.DAYS
+    # the newest of each status and one page of each watched status (every index shard of each), one key per
+    # day of the daily counters
+    assert calls["Query"] == (8 + 2) * STATUS_SHARDS + dashboard.DAYS
     assert calls["BatchGetItem"] == 1
 
 

@@ -13,6 +13,9 @@ from handlers.app import App
 from handlers.cli import main
 from handlers.tables import ensure_tables
 from loans import Loan
+from loans.api import SUMMARY
+from loans.projections import STATUS_SHARDS, status_partitions
+from projections.query import scan_rows
 from tests.api_support import LambdaContext, refusing, rest_event
 
 
@@ -128,13 +131,19 @@ def cursor_of(value: object) -> str:
 
 
 def tampered(many_page: dict) -> list[str]:
-    key = json.loads(base64.urlsafe_b64decode(many_page["next"] + "=" * (-len(many_page["next"]) % 4)))
-    other_status = {**key, "status": {"S": "PAID"}}
-    as_number = {**key, "last_updated": {"N": "1"}}
-    extra = {**key, "balance": {"S": "1"}}
-    long_id = {**key, "id": {"S": "x" * 3000}}
+    cursor = json.loads(base64.urlsafe_b64decode(many_page["next"] + "=" * (-len(many_page["next"]) % 4)))
+    after = cursor["after"]
+    listed = next(position for position in after if isinstance(position, list))
+    other_status = {**cursor, "status": "PAID"}
+    short = {**cursor, "after": after[:-1]}
+    as_number = {**cursor, "after": [[listed[0], 1], *after[1:]]}
+    extra = {**cursor, "balance": "1"}
+    long_id = {**cursor, "after": [["x" * 3000, listed[1]], *after[1:]]}
+    bad_id = {**cursor, "after": [["tab\there", listed[1]], *after[1:]]}
+    three = {**cursor, "after": [[*listed, "x"], *after[1:]]}
     return ["!!!", "a", many_page["next"] + "!", cursor_of([1]), cursor_of("x"), cursor_of(other_status),
-            cursor_of(as_number), cursor_of(extra), cursor_of(long_id), cursor_of({}),
+            cursor_of(short), cursor_of(as_number), cursor_of(extra), cursor_of(long_id), cursor_of(bad_id),
+            cursor_of(three), cursor_of({}), cursor_of({"status": "CREATED", "after": [True] * len(after)}),
             base64.urlsafe_b64encode(b"\xff\xfe").decode(), "A" * 3000,
             base64.urlsafe_b64encode(b"[" * 1500 + b"]" * 1500).decode()[:2048]]  # deep, and cut at the limit
 
@@ -155,3 +164,39 @@ def test_an_unavailable_store_is_503_with_retry_after(app, loans, monkeypatch, p
     response = queries.handler_for(app)(event, LambdaContext(function_name="loan-queries"))
     assert response["statusCode"] == 503 and int(response["multiValueHeaders"]["Retry-After"][0]) > 0
     assert "unavailable" in json.loads(response["body"])["error"]
+
+
+# -- the sharded by-status index: a merged, ordered, paged read ---------------------------------------------------
+def test_a_listing_merges_the_shards_newest_first_whichever_shard_each_loan_is_in(app, many):
+    rows = [row for row in scan_rows(app.dynamodb, *app.live_tables(SUMMARY)).values() if row["status"] == "CREATED"]
+    assert len({row["status_shard"] for row in rows}) > 1, "eleven loans should not all hash to one shard"
+    newest_first = [loan["id"] for loan in get(app, "/loans", {"status": "CREATED", "limit": "50"})[1]["loans"]]
+    updated = {loan_id: row["last_updated"] for loan_id, row in scan_rows(
+        app.dynamodb, *app.live_tables(SUMMARY)).items()}
+    assert [updated[loan_id] for loan_id in newest_first] == sorted(updated.values(), reverse=True)
+    paged = page_through(app, "CREATED", 3)
+    assert paged == newest_first
+
+
+def test_a_page_costs_at_most_one_query_per_shard_and_a_read_shard_is_not_read_again(app, many):
+    queries_sent: list[str] = []
+    app.dynamodb.meta.events.register("provide-client-params.dynamodb.Query",
+                                      lambda params, **kwargs: queries_sent.append(
+                                          params["ExpressionAttributeValues"][":v"]["S"]))
+    code, first = get(app, "/loans", {"status": "CREATED", "limit": "2"})
+    assert code == 200 and len(queries_sent) == STATUS_SHARDS
+    assert sorted(queries_sent) == sorted(status_partitions("CREATED"))
+    cursor = json.loads(base64.urlsafe_b64decode(first["next"] + "=" * (-len(first["next"]) % 4)))
+    done = {f"CREATED#{shard}" for shard, position in enumerate(cursor["after"]) if position is False}
+    queries_sent.clear()
+    get(app, "/loans", {"status": "CREATED", "limit": "2", "cursor": first["next"]})
+    assert len(queries_sent) <= STATUS_SHARDS and not done & set(queries_sent)
+
+
+def test_the_last_page_has_no_next_and_an_empty_status_lists_nothing(app, many):
+    code, page = get(app, "/loans", {"status": "CREATED", "limit": "11"})
+    assert code == 200 and len(page["loans"]) == 11
+    code, rest = get(app, "/loans", {"status": "CREATED", "limit": "11", "cursor": page["next"]}) if "next" in page \
+        else (200, {"loans": []})
+    assert code == 200 and rest["loans"] == [] and "next" not in rest
+    assert get(app, "/loans", {"status": "SETTLED"})[1] == {"status": "SETTLED", "loans": []}
