@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 #: Each module exposes `run(quick: bool) -> list[dict]`; rows of one suite share their keys.
-SUITES: list[str] = ["benchmarks.hydrate", "benchmarks.projector", "benchmarks.local_stack", "benchmarks.status_shards"]
+SUITES: list[str] = ["benchmarks.fold_peer", "benchmarks.hydrate", "benchmarks.projector", "benchmarks.local_stack",
+                     "benchmarks.status_shards"]
 RESULTS = Path(__file__).parent / "results"
 
 
