@@ -20,6 +20,7 @@ from handlers.app import App
 from handlers.views import UsageError, counters_view, print_view, row_view
 from projections.definition import Projection
 from projections.errors import ProjectionError
+from projections.lag import STUCK_AFTER, projection_health
 from projections.query import read_counters, read_event_counters, read_row
 from projections.rebuild import Rebuild, RebuildProgress, RebuildReport
 from projections.runner import StreamRunner
@@ -80,10 +81,52 @@ def register_project(commands: Any) -> None:
         "from the position the last run recorded per shard in the control table, and prints a one-line summary.",
     )
     command.add_argument("--once", action="store_true", help="deliver what the stream holds now, then stop")
+    command.add_argument("--status", action="store_true",
+                         help="instead, print each projection's state (idle: nothing to do; behind; stuck: events "
+                         "waiting longer than --stuck-after), its last batch's commit-to-visible lag (p50, p99, max) "
+                         "and the local runner's heartbeat; exit 1 when any is stuck")
+    command.add_argument("--stuck-after", type=_seconds, default=STUCK_AFTER, metavar="SECONDS",
+                         help=f"with --status: seconds an event may wait before its projection is stuck "
+                         f"(default: {STUCK_AFTER:g})")
+    command.add_argument("--json", action="store_true", help="with --status: print one JSON object")
     command.set_defaults(run=run_project)
 
 
+def run_status(app: App, args: argparse.Namespace) -> int:
+    """`project --status`: the projector's recorded progress, and what each stream holds after the runner's
+    recorded position (one GetRecords per shard; nothing is delivered)."""
+    now = time.time()
+    report: dict[str, Any] = {}
+    for table in app.events_tables():
+        projections = app.projections_for(table)
+        if not projections:
+            continue
+        pending = projector.runner(app, table).pending()
+        for declared in projections:
+            report[declared.name] = projection_health(app.control(), declared.name, table, now, pending,
+                                                      args.stuck_after)
+    if args.json:
+        print(json.dumps(report))
+    for name, health in ([] if args.json else report.items()):
+        lag = health["lag"]
+        figures = "no lag measured yet" if not lag else (
+            f"last batch lag p50 {lag['p50']:.2f} s, p99 {lag['p99']:.2f} s, max {lag['max']:.2f} s")
+        last = health["last_projected_seconds"]
+        runner = health["runner"]
+        beat = "no local runner recorded" if not runner else (
+            f"local runner {runner['state']}, heartbeat {runner['age_seconds']:.0f} s ago"
+            + (f" ({runner['error']})" if runner["error"] else ""))
+        print(f"{name}: {health['state']}: {health['reason']}; {figures}; "
+              + ("never made a row visible" if last is None else f"last row written {last:,.1f} s ago")
+              + f"; {beat}")
+    return 1 if any(health["state"] == "stuck" for health in report.values()) else 0
+
+
 def run_project(app: App, args: argparse.Namespace) -> int:
+    if args.status:
+        return run_status(app, args)
+    if args.json:
+        raise UsageError("--json goes with --status")
     runners: list[StreamRunner] = []
     try:
         if args.once:
@@ -224,6 +267,16 @@ def _progress_bar(progress: RebuildProgress) -> None:
     total = f" / ~{progress.total:,}" if progress.total else ""
     print(f"\r{progress.events:,}{total} events, {progress.aggregates:,} aggregates, {progress.rate():,.0f} events/s, "
           f"ETA {'?' if eta is None else f'{eta:,.0f} s'}   ", end="", file=sys.stderr, flush=True)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 86400:
+        raise argparse.ArgumentTypeError(f"must be seconds from above 0 to 86400, not {text!r}")
+    return value
 
 
 def _positive(text: str) -> int:

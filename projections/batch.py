@@ -15,6 +15,7 @@ import orjson
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from projections.errors import MalformedRecordError
+from projections.lag import LagFigures, Progress
 from projections.projector import BatchCounts, Projector, StreamEvent
 from projections.records import lag_seconds, parse_record, sequence_number
 
@@ -27,6 +28,8 @@ class BatchResult:
     failed_records: dict[str, str] = field(default_factory=dict)
     lag: float | None = None
     correlation_id: str | None = None
+    #: per projection, what this batch delivered and made visible (projections/lag.py)
+    progress: dict[str, Progress] = field(default_factory=dict)
 
     def check(self, record: DynamoDBRecord) -> None:
         """powertools' record handler: raises for exactly the records this batch failed.
@@ -68,6 +71,10 @@ def project_batch(records: Iterable[DynamoDBRecord], projector: Projector, now: 
             events.append(item)
             result.correlation_id = result.correlation_id or _correlation_id(item) or record.event_id
     projector.apply(events, result.outcome)
+    unprojected = [item.event.created for item in events if item.sequence in result.outcome.failed]
+    result.progress[projector.projection.name] = Progress.of_batch(
+        (item.event.created for item in events), unprojected, result.outcome.newest_projected, projector.clock(),
+        LagFigures.of(result.outcome.visible))
     result.failed_records.update((item.sequence, result.outcome.failed[item.sequence]) for item in events
                                  if item.sequence in result.outcome.failed)
     return result
