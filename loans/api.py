@@ -8,7 +8,8 @@ Both POST routes honour an `Idempotency-Key` header (see `handlers.idempotency`)
 GET  /loans/{id}             the loan's current state                   200
 
 Queries, over the live generation of the query tables (the work is in `loans.queries`):
-GET /loans/{id}/summary                   one loan's summary row                                  200 | 404
+GET /loans/{id}/summary[?min_version=N]   one loan's summary row; with N (a command's consistency token),
+                                          once the row reached version N, else 409 after the wait   200 | 404 | 409
 GET /loans?status=S&limit=N&cursor=C      loans in a status, most recently updated first          200
 GET /portfolio                            per status: loans, principal, outstanding               200
 GET /dashboard, /dashboard/loans/{id}     the dashboard's HTML pages (`loans.dashboard`)          200 | 404
@@ -28,6 +29,7 @@ from loans.loan import Loan
 from loans.queries import InvalidQueryError
 from loans.service import LoanNotFoundError
 from loans.views import portfolio_view
+from projections.consistency import Patience, parse_min_version
 from projections.query import read_counters
 
 if TYPE_CHECKING:
@@ -78,7 +80,11 @@ def query_routes(resolver: APIGatewayRestResolver, app: App) -> None:
 
     @resolver.get("/loans/<loan_id>/summary")
     def summary(loan_id: str) -> Response:
-        return reply(200, queries.summary(app.dynamodb, *app.live_tables(SUMMARY), loan_id))
+        """With `?min_version=N` (a command's consistency token), the row once it reached version N, else 409."""
+        wanted = parse_min_version(resolver.current_event.get_query_string_value("min_version"))
+        patience = Patience(app.settings.projections.consistency_wait)
+        found = queries.summary_at_least(app.dynamodb, *app.live_tables(SUMMARY), loan_id, wanted, patience)
+        return reply(200, found, {"X-Row-Version": str(found.get("version", 0))})
 
     @resolver.get("/loans")
     def by_status() -> Response:
