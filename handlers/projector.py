@@ -82,6 +82,10 @@ def handle(app: App, event: dict[str, Any], context: Any) -> PartialItemFailureR
         unit = MetricUnit.Seconds if name.endswith("Seconds") else MetricUnit.Count
         metrics.add_metric(name=name, unit=unit, value=value)
     publish_lag(app, result, time.time())
+    if result.links:
+        # the commands' trace contexts, sampled or not: one trace reaches from the API to the row
+        logger.info("events projected with their commands' trace context", extra={"trace_links": result.links})
+        tracer.put_metadata(key="trace_links", value=result.links)
     if result.failed_records:
         logger.warning("records not projected", extra={"errors": (result.malformed + result.outcome.errors)[:10]})
     return process_partial_response(event=event, record_handler=result.check, processor=processor, context=context)
@@ -154,4 +158,5 @@ def merge(results: list[BatchResult]) -> BatchResult:
             merged.lag = result.lag if merged.lag is None else max(merged.lag, result.lag)
         merged.correlation_id = merged.correlation_id or result.correlation_id
         merged.progress.update(result.progress)
+        merged.links += [link for link in result.links if link not in merged.links]
     return merged

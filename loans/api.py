@@ -17,10 +17,12 @@ GET /dashboard, /dashboard/loans/{id}     the dashboard's HTML pages (`loans.das
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
+from core.trace import trace_meta
 from handlers import idempotency
 from handlers.api_errors import map_errors, reply
 from loans import dashboard, queries, service
@@ -52,7 +54,8 @@ def command_routes(resolver: APIGatewayRestResolver, app: App) -> None:
         body)."""
         event = resolver.current_event
         body = service.parse_event(event.get("body"), base64_encoded=event.get("isBase64Encoded") is True)
-        return body, service.request_meta(event.get("requestContext"))
+        return body, {**service.request_meta(event.get("requestContext")),
+                      **trace_meta(event.get("headers"), os.environ)}
 
     @resolver.post("/loans")
     def open_loan() -> Response:
