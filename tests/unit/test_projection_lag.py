@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -269,3 +270,17 @@ def test_handler_for_records_no_progress_for_a_refused_batch(app: App, stack: An
               "dynamodb": {"SequenceNumber": "1"}}
     assert handler_for(app)({"Records": [record]}, LocalContext())["batchItemFailures"]
     assert app.control().progress("loan-summary") is None
+
+
+def test_the_dashboards_health_section_shows_the_state_the_lag_and_the_runner(app: App, stack: Any) -> None:
+    from handlers import queries
+    from tests.api_support import LambdaContext, rest_event
+
+    run_portfolio()
+    runner(app).drain()
+    app.control().record_heartbeat(app.table(Loan), Heartbeat(datetime.now(UTC).timestamp() - 120, "running"))
+    response = queries.handler_for(app)(rest_event("GET", "/dashboard"), LambdaContext())
+    page = response["body"]
+    assert response["statusCode"] == 200
+    assert 'class="state-idle">idle</span>: nothing to do' in page and "p99" in page
+    assert re.search(r"stalled or stopped, heartbeat 12[0-9] s ago", page)
