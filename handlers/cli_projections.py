@@ -86,7 +86,7 @@ def register_project(commands: Any) -> None:
                          help="instead, print each projection's state (idle: nothing to do; behind; stuck: events "
                          "waiting longer than --stuck-after), its last batch's commit-to-visible lag (p50, p99, max) "
                          "and the local runner's heartbeat; exit 1 when any is stuck")
-    command.add_argument("--stuck-after", type=_seconds, default=STUCK_AFTER, metavar="SECONDS",
+    command.add_argument("--stuck-after", type=_seconds, default=None, metavar="SECONDS",
                          help=f"with --status: seconds an event may wait before its projection is stuck "
                          f"(default: {STUCK_AFTER:g})")
     command.add_argument("--json", action="store_true", help="with --status: print one JSON object")
@@ -105,7 +105,7 @@ def run_status(app: App, args: argparse.Namespace) -> int:
         pending = projector.runner(app, table).pending()
         for declared in projections:
             report[declared.name] = projection_health(app.control(), declared.name, table, now, pending,
-                                                      args.stuck_after)
+                                                      args.stuck_after or STUCK_AFTER)
     if args.json:
         print(json.dumps(report))
     for name, health in ([] if args.json else report.items()):
@@ -125,9 +125,11 @@ def run_status(app: App, args: argparse.Namespace) -> int:
 
 def run_project(app: App, args: argparse.Namespace) -> int:
     if args.status:
+        if args.once:
+            raise UsageError("--status only reads; it does not go with --once")
         return run_status(app, args)
-    if args.json:
-        raise UsageError("--json goes with --status")
+    if args.json or args.stuck_after is not None:
+        raise UsageError(f"{'--json' if args.json else '--stuck-after'} goes with --status")
     runners: list[StreamRunner] = []
     try:
         if args.once:

@@ -208,6 +208,13 @@ def test_project_status_tells_idle_from_waiting_events(app: App, stack: Any, cap
     assert line.startswith("loan-summary: idle: nothing to do") and "p99" in line and "heartbeat" not in line
 
 
+@pytest.mark.parametrize("argv", [["--status", "--once"], ["--json"], ["--stuck-after", "5"]])
+def test_project_refuses_options_that_go_with_status_alone(app: App, argv: list[str], capsys: Any) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["project", *argv])
+    assert exited.value.code == 2 and "--status" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("bad", ["0", "-1", "nan", "soon", "1e9"])
 def test_project_status_refuses_a_bad_stuck_after(app: App, bad: str, capsys: Any) -> None:
     with pytest.raises(SystemExit):
