@@ -28,6 +28,7 @@ from core import (
 )
 from core.errors import ConfigurationError, error_code
 from handlers.bodies import RequestBodyError
+from projections.consistency import InvalidVersionError, RowBehindError
 
 #: Seconds a client should wait before sending a request the store could not take.
 RETRY_AFTER = 2
@@ -100,6 +101,18 @@ def add_error_handlers(app: APIGatewayRestResolver, logger: Logger) -> None:
             "aggregate_id": aggregate_id, "event_number": getattr(exc, "number", None), "reason": str(exc)})
         return reply(500, {"error": "this aggregate's stored events cannot be read; the fault is the service's and "
                                     "is logged, the request was not applied"})
+
+    @app.exception_handler(InvalidVersionError)
+    def bad_version(exc: InvalidVersionError) -> Response:
+        return reply(400, {"error": str(exc), "field": exc.field})
+
+    @app.exception_handler(RowBehindError)
+    def behind(exc: RowBehindError) -> Response:
+        """Read-your-writes not reached within the wait: 409, no row (never a stale one passed off as current),
+        the version the row holds in `X-Row-Version`, and when to ask again."""
+        return reply(409, {"error": str(exc), "field": exc.field, "id": exc.key, "min_version": exc.wanted,
+                           "version": exc.version, "waited_seconds": round(exc.waited, 3)},
+                     {"X-Row-Version": str(exc.version), "Retry-After": "1"})
 
     @app.exception_handler([StoreUnavailableError, ClientError, ConnectionFailedError, HTTPClientError])
     def store_unavailable(exc: Exception) -> Response:

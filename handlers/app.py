@@ -239,7 +239,7 @@ class App:
         table = events_table or self.table(self.registry.default_aggregate)
         return StreamRunner(self.streams, self.stream_arn(table), handler, self.on_failure_queue(),
                             self.settings.projections.runner, self.settings.region or "us-east-1",
-                            positions=self.control())
+                            positions=self.control(), heartbeats=self.control().record_heartbeat)
 
     def runners(self, handler: Handler) -> list[StreamRunner]:
         """One stream runner per registered events table that feeds a projection, each feeding `handler`."""

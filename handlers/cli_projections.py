@@ -18,8 +18,10 @@ from core.store import EventStore
 from handlers import projector
 from handlers.app import App
 from handlers.views import UsageError, counters_view, print_view, row_view
+from projections.consistency import Patience, parse_min_version, read_at_least
 from projections.definition import Projection
 from projections.errors import ProjectionError
+from projections.lag import STUCK_AFTER, projection_health
 from projections.query import read_counters, read_event_counters, read_row
 from projections.rebuild import Rebuild, RebuildProgress, RebuildReport
 from projections.runner import StreamRunner
@@ -80,10 +82,54 @@ def register_project(commands: Any) -> None:
         "from the position the last run recorded per shard in the control table, and prints a one-line summary.",
     )
     command.add_argument("--once", action="store_true", help="deliver what the stream holds now, then stop")
+    command.add_argument("--status", action="store_true",
+                         help="instead, print each projection's state (idle: nothing to do; behind; stuck: events "
+                         "waiting longer than --stuck-after), its last batch's commit-to-visible lag (p50, p99, max) "
+                         "and the local runner's heartbeat; exit 1 when any is stuck")
+    command.add_argument("--stuck-after", type=_seconds, default=None, metavar="SECONDS",
+                         help=f"with --status: seconds an event may wait before its projection is stuck "
+                         f"(default: {STUCK_AFTER:g})")
+    command.add_argument("--json", action="store_true", help="with --status: print one JSON object")
     command.set_defaults(run=run_project)
 
 
+def run_status(app: App, args: argparse.Namespace) -> int:
+    """`project --status`: the projector's recorded progress, and what each stream holds after the runner's
+    recorded position (one GetRecords per shard; nothing is delivered)."""
+    now = time.time()
+    report: dict[str, Any] = {}
+    for table in app.events_tables():
+        projections = app.projections_for(table)
+        if not projections:
+            continue
+        pending = projector.runner(app, table).pending()
+        for declared in projections:
+            report[declared.name] = projection_health(app.control(), declared.name, table, now, pending,
+                                                      args.stuck_after or STUCK_AFTER)
+    if args.json:
+        print(json.dumps(report))
+    for name, health in ([] if args.json else report.items()):
+        lag = health["lag"]
+        figures = "no lag measured yet" if not lag else (
+            f"last batch lag p50 {lag['p50']:.2f} s, p99 {lag['p99']:.2f} s, max {lag['max']:.2f} s")
+        last = health["last_projected_seconds"]
+        runner = health["runner"]
+        beat = "no local runner recorded" if not runner else (
+            f"local runner {runner['state']}, heartbeat {runner['age_seconds']:.0f} s ago"
+            + (f" ({runner['error']})" if runner["error"] else ""))
+        print(f"{name}: {health['state']}: {health['reason']}; {figures}; "
+              + ("never made a row visible" if last is None else f"last row written {last:,.1f} s ago")
+              + f"; {beat}")
+    return 1 if any(health["state"] == "stuck" for health in report.values()) else 0
+
+
 def run_project(app: App, args: argparse.Namespace) -> int:
+    if args.status:
+        if args.once:
+            raise UsageError("--status only reads; it does not go with --once")
+        return run_status(app, args)
+    if args.json or args.stuck_after is not None:
+        raise UsageError(f"{'--json' if args.json else '--stuck-after'} goes with --status")
     runners: list[StreamRunner] = []
     try:
         if args.once:
@@ -117,6 +163,12 @@ def register_query(commands: Any) -> None:
     command.add_argument("id", nargs="?", metavar="KEY", help="the row's key (an aggregate id)")
     command.add_argument("--json", action="store_true", help="print one JSON object (amounts as strings with "
                          "their cents, counts as whole numbers)")
+    command.add_argument("--min-version", type=_min_version, default=None, metavar="N",
+                         help="read your own writes: print the row only once its version is at least N (the version "
+                         "of a command's consistency token), waiting up to --wait seconds; else say the row is "
+                         "behind and exit 1")
+    command.add_argument("--wait", type=_wait, default=None, metavar="SECONDS",
+                         help="with --min-version: the longest wait (default: QUERY_CONSISTENCY_WAIT, 2)")
     command.set_defaults(run=run_query)
 
 
@@ -129,11 +181,17 @@ def run_query(app: App, args: argparse.Namespace) -> int:
         raise UsageError(f"{args.projection} takes no KEY: it prints the counters of {declared.name}")
     if not counters and args.id is None:
         raise UsageError(f"query {args.projection} needs a KEY: the row's {declared.key}")
+    if (counters or args.projection == declared.event_counters_name) and args.min_version is not None:
+        raise UsageError("--min-version goes with a row (query PROJECTION KEY), not with counters")
+    if args.wait is not None and args.min_version is None:
+        raise UsageError("--wait goes with --min-version")
     declared, tables = app.live_tables(declared)
     if counters:
         report = counters_view(app.registry, args.projection, declared, read_counters(app.dynamodb, tables))
     else:
-        row = read_row(app.dynamodb, declared, tables, args.id)
+        wait = app.settings.projections.consistency_wait if args.wait is None else args.wait
+        row = read_at_least(lambda: read_row(app.dynamodb, declared, tables, args.id), args.id, args.min_version,
+                            Patience(wait))
         if row is None:
             raise EventSourcingError(f"no {args.projection} {args.id!r} in projection {declared.name}")
         report = row_view(app.registry, declared, args.id, row)
@@ -147,6 +205,8 @@ def run_query(app: App, args: argparse.Namespace) -> int:
 def print_event_counters(app: App, declared: Projection, args: argparse.Namespace) -> int:
     """`query daily DAY`: the event counters of one group (read by key, never a scan). A group no event added
     to says so: `{"DAY": {}}` with `--json`."""
+    if args.min_version is not None:
+        raise UsageError("--min-version goes with a row (query PROJECTION KEY), not with counters")
     if args.id is None:
         raise UsageError(f"query {args.projection} needs a KEY: the group to read (for example a day, 2026-11-26)")
     declared, tables = app.live_tables(declared)
@@ -224,6 +284,35 @@ def _progress_bar(progress: RebuildProgress) -> None:
     total = f" / ~{progress.total:,}" if progress.total else ""
     print(f"\r{progress.events:,}{total} events, {progress.aggregates:,} aggregates, {progress.rate():,.0f} events/s, "
           f"ETA {'?' if eta is None else f'{eta:,.0f} s'}   ", end="", file=sys.stderr, flush=True)
+
+
+def _min_version(text: str) -> int:
+    try:
+        version = parse_min_version(text)
+    except ProjectionError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    assert version is not None
+    return version
+
+
+def _wait(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 300:
+        raise argparse.ArgumentTypeError(f"must be seconds from 0 to 300, not {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 86400:
+        raise argparse.ArgumentTypeError(f"must be seconds from above 0 to 86400, not {text!r}")
+    return value
 
 
 def _positive(text: str) -> int:

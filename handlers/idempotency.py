@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from urllib.parse import quote
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.idempotency import (
@@ -153,13 +154,37 @@ def command(resolver: APIGatewayRestResolver, app: App, run: Run[A], render: Ren
     `key.marker` to `commit`), `render(aggregate, event)` is the reply body. The keys live in `app`'s
     idempotency table."""
     value = header(resolver.current_event)
+    render = with_token(render)
     if value is None:
         aggregate, event = run(None)
-        return reply(status, render(aggregate, event))
+        body = render(aggregate, event)
+        return reply(status, body, token_header(body))
     key = CommandKey.of(resolver.current_event, check_key(value), render, status, table_name(app.settings),
                         app.dynamodb)
     answer = once(resolver, key, run)
-    return reply(answer["status"], answer["body"])
+    return reply(answer["status"], answer["body"], token_header(answer["body"]))
+
+
+#: The reply header carrying a command's consistency token: `<aggregate id, percent-encoded>@<version>`.
+TOKEN_HEADER = "X-Consistency-Token"
+
+
+def with_token(render: Render[A]) -> Render[A]:
+    """`render` with the consistency token in the body: `consistency: {id, version}`, the aggregate's id and the
+    version this command's commit made (its last event's number), which the queries accept as `min_version`.
+    Kept in the idempotency marker with the rest of the reply, so a retried request gets the same token."""
+
+    def rendered(aggregate: A, event: Event) -> dict[str, Any]:
+        return {**render(aggregate, event), "consistency": {"id": aggregate.id, "version": event.number}}
+
+    return rendered
+
+
+def token_header(body: Any) -> dict[str, str] | None:
+    token = body.get("consistency") if isinstance(body, dict) else None
+    if not isinstance(token, dict) or "id" not in token or "version" not in token:
+        return None  # a reply stored before tokens existed
+    return {TOKEN_HEADER: f"{quote(str(token['id']), safe='')}@{token['version']}"}
 
 
 def once(resolver: APIGatewayRestResolver, key: CommandKey[A], run: Run[A]) -> dict[str, Any]:

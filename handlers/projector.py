@@ -18,10 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from botocore.exceptions import BotoCoreError, ClientError
 
+from core.errors import EventSourcingError
 from handlers.app import App, ProcessApp
 from projections.batch import BatchResult, project_batch
 from projections.errors import ForeignRecordError
@@ -78,9 +81,33 @@ def handle(app: App, event: dict[str, Any], context: Any) -> PartialItemFailureR
     for name, value in result.metrics().items():
         unit = MetricUnit.Seconds if name.endswith("Seconds") else MetricUnit.Count
         metrics.add_metric(name=name, unit=unit, value=value)
+    publish_lag(app, result, time.time())
+    if result.links:
+        # the commands' trace contexts, sampled or not: one trace reaches from the API to the row
+        logger.info("events projected with their commands' trace context", extra={"trace_links": result.links})
+        tracer.put_metadata(key="trace_links", value=result.links)
     if result.failed_records:
         logger.warning("records not projected", extra={"errors": (result.malformed + result.outcome.errors)[:10]})
     return process_partial_response(event=event, record_handler=result.check, processor=processor, context=context)
+
+
+def publish_lag(app: App, result: BatchResult, now: float) -> None:
+    """Per projection: its commit-to-visible lag (p50, p99, max; dimension `projection`) as metrics, and its
+    progress in the control table (projections/lag.py), which `aws-es project --status` and the dashboard read.
+    Recording progress is best effort: the rows are written already, and a lost record only ages the figures."""
+    for name, progress in result.progress.items():
+        if progress.figures is not None:
+            emf = AmazonCloudWatchEMFProvider(namespace="aws-es", service="projector")
+            emf.add_dimension(name="projection", value=name)
+            for metric, value in progress.figures.metrics().items():
+                emf.add_metric(name=metric, unit=MetricUnit.Seconds, value=value)
+            emf.flush_metrics()
+        if progress.seen is None:
+            continue  # nothing of this projection's was delivered: nothing to record
+        try:
+            app.control().record_progress(name, progress)
+        except (ClientError, BotoCoreError, EventSourcingError) as exc:
+            logger.warning("projection progress not recorded", extra={"projection": name, "error": str(exc)})
 
 
 def project_all(records: Iterable[DynamoDBRecord], app: App, now: float) -> BatchResult:
@@ -130,4 +157,6 @@ def merge(results: list[BatchResult]) -> BatchResult:
         if result.lag is not None:
             merged.lag = result.lag if merged.lag is None else max(merged.lag, result.lag)
         merged.correlation_id = merged.correlation_id or result.correlation_id
+        merged.progress.update(result.progress)
+        merged.links += [link for link in result.links if link not in merged.links]
     return merged

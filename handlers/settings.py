@@ -35,6 +35,8 @@ class ProjectionSettings:
     on_failure_queue: str = "aws-es-projector-failures"
     shards: int = 8
     control_ttl: float = 5.0
+    #: seconds a query given `min_version` waits for the row to reach it (`QUERY_CONSISTENCY_WAIT`)
+    consistency_wait: float = 2.0
     runner: RunnerSettings = field(default_factory=RunnerSettings)
 
 
@@ -87,6 +89,7 @@ def _projection_settings(values: Mapping[str, str]) -> ProjectionSettings:
         on_failure_queue=values.get("ON_FAILURE_QUEUE", "aws-es-projector-failures"),
         shards=_number(values, "PROJECTION_COUNTER_SHARDS", "8", int, 1, 1000),
         control_ttl=_number(values, "PROJECTION_CONTROL_TTL", "5", float, 0, 3600),
+        consistency_wait=_number(values, "QUERY_CONSISTENCY_WAIT", "2", float, 0, 15),
         runner=RunnerSettings(
             batch_size=_number(values, "PROJECTOR_BATCH_SIZE", "100", int, 1, 10_000),
             window=_number(values, "PROJECTOR_BATCH_WINDOW", "0.5", float, 0, 300),

@@ -9,7 +9,8 @@ GET  /loans/{id}             the loan's current state                   200
 GET  /loans/{id}?as_of=ISO    the loan as it was then (statements, audits) 200 | 400 naming as_of | 404
 
 Queries, over the live generation of the query tables (the work is in `loans.queries`):
-GET /loans/{id}/summary                   one loan's summary row                                  200 | 404
+GET /loans/{id}/summary[?min_version=N]   one loan's summary row; with N (a command's consistency token),
+                                          once the row reached version N, else 409 after the wait   200 | 404 | 409
 GET /loans?status=S&limit=N&cursor=C      loans in a status, most recently updated first          200
 GET /portfolio                            per status: loans, principal, outstanding               200
 GET /dashboard, /dashboard/loans/{id}     the dashboard's HTML pages (`loans.dashboard`)          200 | 404
@@ -17,6 +18,7 @@ GET /dashboard, /dashboard/loans/{id}     the dashboard's HTML pages (`loans.das
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +26,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
 from core.errors import InvalidReadError
 from core.repository import Until
+from core.trace import trace_meta
 from handlers import idempotency
 from handlers.api_errors import map_errors, reply
 from loans import dashboard, queries, service
@@ -32,6 +35,7 @@ from loans.loan import Loan
 from loans.queries import InvalidQueryError
 from loans.service import LoanNotFoundError
 from loans.views import portfolio_view
+from projections.consistency import Patience, parse_min_version
 from projections.query import read_counters
 
 if TYPE_CHECKING:
@@ -55,7 +59,8 @@ def command_routes(resolver: APIGatewayRestResolver, app: App) -> None:
         body)."""
         event = resolver.current_event
         body = service.parse_event(event.get("body"), base64_encoded=event.get("isBase64Encoded") is True)
-        return body, service.request_meta(event.get("requestContext"))
+        return body, {**service.request_meta(event.get("requestContext")),
+                      **trace_meta(event.get("headers"), os.environ)}
 
     @resolver.post("/loans")
     def open_loan() -> Response:
@@ -95,7 +100,11 @@ def query_routes(resolver: APIGatewayRestResolver, app: App) -> None:
 
     @resolver.get("/loans/<loan_id>/summary")
     def summary(loan_id: str) -> Response:
-        return reply(200, queries.summary(app.dynamodb, *app.live_tables(SUMMARY), loan_id))
+        """With `?min_version=N` (a command's consistency token), the row once it reached version N, else 409."""
+        wanted = parse_min_version(resolver.current_event.get_query_string_value("min_version"))
+        patience = Patience(app.settings.projections.consistency_wait)
+        found = queries.summary_at_least(app.dynamodb, *app.live_tables(SUMMARY), loan_id, wanted, patience)
+        return reply(200, found, {"X-Row-Version": str(found.get("version", 0))})
 
     @resolver.get("/loans")
     def by_status() -> Response:

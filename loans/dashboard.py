@@ -27,6 +27,7 @@ from loans.loan import ARREARS, COLLECTIONS, STATUSES, Loan
 from loans.projections import BY_STATUS, read_daily, status_partitions
 from loans.views import loan_view, portfolio_view
 from projections.definition import Projection
+from projections.lag import projection_health
 from projections.query import query_partitions
 from projections.tables import Control, Tables
 
@@ -123,7 +124,16 @@ def read_health(sources: Sources, recent: list[dict[str, Any]]) -> dict[str, Any
     lag = (sources.clock() - datetime.fromisoformat(newest)).total_seconds() if newest else None
     return {"lag_seconds": lag, "failures": sources.failures(),
             "projections": [{"name": sources.projection.name, "live": state["live"], "rebuilt": rebuilt,
-                             "building": state["building"]}]}
+                             "building": state["building"], **read_projection_lag(sources)}]}
+
+
+def read_projection_lag(sources: Sources) -> dict[str, Any]:
+    """The projection's truthful lag (projections/lag.py): `state` (idle, behind, stuck, never projected) and
+    `reason`, its last batch's commit-to-visible `lag` (p50, p99, max seconds), `last_projected_seconds`, and
+    the local stream `runner`'s heartbeat (`state`, `age_seconds`; None where none ran, as on AWS). Two keyed
+    reads of the control table."""
+    table = getattr(sources.events, "table", "")
+    return projection_health(sources.control, sources.projection.name, str(table), sources.clock().timestamp())
 
 
 def dashboard_view(sources: Sources, cursors: Mapping[str, str | None]) -> dict[str, Any]:

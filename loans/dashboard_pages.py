@@ -106,15 +106,31 @@ def health_section(health: Mapping[str, Any]) -> str:
     """Projection lag, records in the failure queue, and each projection's live generation."""
     lag = health.get("lag_seconds")
     failures = health.get("failures")
-    facts = [["projection lag (age of the newest projected event)",
+    facts = [["age of the newest projected event (not the lag: see each projection's state)",
               "no events projected" if lag is None else f"{lag:,.1f} s"],
              ["records in the failure queue", "no queue" if failures is None else f"{failures:,}"]]
     summary = table(["", ""], [[escape(a), escape(b)] for a, b in facts], {1})
     rows = [[escape(item["name"]), str(item["live"]), escape(item.get("rebuilt") or "never (initial generation)"),
-             escape(str(item.get("building")) if item.get("building") is not None else "")]
+             escape(str(item.get("building")) if item.get("building") is not None else ""), *lag_cells(item)]
             for item in health.get("projections", ())]
-    listing = table(["projection", "live generation", "last rebuilt", "rebuilding"], rows, {1})
+    listing = table(["projection", "live generation", "last rebuilt", "rebuilding", "state", "commit-to-visible lag",
+                     "local runner"], rows, {1})
     return f'<section id="health"><h2>Read side</h2>{summary}{listing}</section>'
+
+
+def lag_cells(item: Mapping[str, Any]) -> list[str]:
+    """A projection's state (idle, behind, stuck) with why, its last batch's lag, and its runner's heartbeat."""
+    if "state" not in item:
+        return ["", "", ""]
+    lag = item.get("lag")
+    figures = "none measured yet" if not lag else (f"p50 {lag['p50']:,.2f} s, p99 {lag['p99']:,.2f} s, "
+                                                     f"max {lag['max']:,.2f} s")
+    runner = item.get("runner")
+    beat = "none (on AWS: the event source mapping)" if not runner else (
+        f"{runner['state']}, heartbeat {runner['age_seconds']:,.0f} s ago"
+        + (f" ({runner['error']})" if runner.get("error") else ""))
+    return [f'<span class="state-{escape(item["state"].split()[0])}">{escape(item["state"])}</span>: '
+            f'{escape(str(item.get("reason", "")))}', escape(figures), escape(beat)]
 
 
 def dashboard_page(view: Mapping[str, Any]) -> str:

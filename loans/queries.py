@@ -19,6 +19,7 @@ from loans.loan import STATUSES
 from loans.projections import BY_STATUS, STATUS_SHARDS, status_partitions
 from loans.service import LoanNotFoundError
 from loans.views import loan_view
+from projections.consistency import Patience, read_at_least
 from projections.definition import Projection
 from projections.query import DONE, Position, index_keys, query_partitions, read_row
 from projections.tables import Tables
@@ -42,6 +43,17 @@ class InvalidQueryError(EventSourcingError):
 
 def summary(client: DynamoDBClient, projection: Projection, tables: Tables, loan_id: str) -> dict[str, Any]:
     row = read_row(client, projection, tables, check_id(loan_id))
+    if row is None:
+        raise LoanNotFoundError(loan_id)
+    return loan_view(loan_id, row)
+
+
+def summary_at_least(client: DynamoDBClient, projection: Projection, tables: Tables, loan_id: str,
+                     min_version: int | None, patience: Patience | None = None) -> dict[str, Any]:
+    """`summary`, once the row reached `min_version` (a command's consistency token); `RowBehindError` when it
+    has not within the wait (projections/consistency.py)."""
+    check_id(loan_id)
+    row = read_at_least(lambda: read_row(client, projection, tables, loan_id), loan_id, min_version, patience)
     if row is None:
         raise LoanNotFoundError(loan_id)
     return loan_view(loan_id, row)

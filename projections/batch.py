@@ -14,7 +14,9 @@ from typing import Any
 import orjson
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
+from core.trace import trace_links
 from projections.errors import MalformedRecordError
+from projections.lag import LagFigures, Progress
 from projections.projector import BatchCounts, Projector, StreamEvent
 from projections.records import lag_seconds, parse_record, sequence_number
 
@@ -27,6 +29,10 @@ class BatchResult:
     failed_records: dict[str, str] = field(default_factory=dict)
     lag: float | None = None
     correlation_id: str | None = None
+    #: per event folded whose command kept a trace context: aggregate id, number and that context (core/trace.py)
+    links: list[dict[str, object]] = field(default_factory=list)
+    #: per projection, what this batch delivered and made visible (projections/lag.py)
+    progress: dict[str, Progress] = field(default_factory=dict)
 
     def check(self, record: DynamoDBRecord) -> None:
         """powertools' record handler: raises for exactly the records this batch failed.
@@ -68,16 +74,28 @@ def project_batch(records: Iterable[DynamoDBRecord], projector: Projector, now: 
             events.append(item)
             result.correlation_id = result.correlation_id or _correlation_id(item) or record.event_id
     projector.apply(events, result.outcome)
+    result.links = [{"aggregate_id": item.aggregate_id, "number": item.event.number, **context}
+                    for item in events if item.sequence not in result.outcome.failed
+                    and (context := trace_links(_meta(item)))]
+    unprojected = [item.event.created for item in events if item.sequence in result.outcome.failed]
+    result.progress[projector.projection.name] = Progress.of_batch(
+        (item.event.created for item in events), unprojected, result.outcome.newest_projected, projector.clock(),
+        LagFigures.of(result.outcome.visible))
     result.failed_records.update((item.sequence, result.outcome.failed[item.sequence]) for item in events
                                  if item.sequence in result.outcome.failed)
     return result
 
 
-def _correlation_id(item: StreamEvent) -> str | None:
+def _meta(item: StreamEvent) -> dict[str, Any]:
     if not item.event.meta:
-        return None
+        return {}
     try:
         meta: Any = orjson.loads(item.event.meta)
     except orjson.JSONDecodeError:
-        return None
-    return meta.get("correlation_id") if isinstance(meta, dict) else None
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
+def _correlation_id(item: StreamEvent) -> str | None:
+    value = _meta(item).get("correlation_id")
+    return value if isinstance(value, str) else None

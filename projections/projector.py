@@ -10,6 +10,7 @@ version is a duplicate; a gap is filled from the event store; a conflicting writ
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -25,6 +26,7 @@ from projections.definition import Projection, Row, counter_deltas, nonzero, pro
 from projections.dynamodb_store import DEFAULT_SHARDS, DynamoDBProjectionStore
 from projections.errors import GapError, RowsUnavailableError, StaleRowError, WriteConflictError
 from projections.items import version_of
+from projections.lag import created_seconds
 from projections.store import ProjectionStore, Totals
 from projections.tables import Tables
 
@@ -49,6 +51,17 @@ class BatchCounts:
     writes: int = 0
     failed: dict[str, str] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    #: commit-to-visible lag of each event folded (seconds from its `created` to its row's write returning)
+    visible: list[float] = field(default_factory=list)
+    #: the newest `created` (epoch seconds) among the events folded
+    newest_projected: float | None = None
+
+    def made_visible(self, events: Iterable[RecordedEvent], written: float) -> None:
+        for event in events:
+            created = created_seconds(event.created)
+            if created is not None:
+                self.visible.append(max(0.0, written - created))
+                self.newest_projected = max(created, self.newest_projected or created)
 
     def fail(self, events: Iterable[StreamEvent], error: BaseException) -> None:
         self.failed.update((item.sequence, str(error)) for item in events)
@@ -61,8 +74,10 @@ class Projector:
 
     def __init__(self, projection: Projection, client: Any, store: EventStore,
                  tables: Callable[[], Tables], shards: int = DEFAULT_SHARDS, attempts: int = 5,
-                 rows: ProjectionStore | None = None) -> None:
+                 rows: ProjectionStore | None = None, clock: Callable[[], float] = time.time) -> None:
         self.projection = projection
+        #: wall-clock seconds, read when a row's write returns (commit-to-visible lag)
+        self.clock = clock
         self.client = client
         self.store = store
         self.tables = tables
@@ -119,6 +134,7 @@ class Projector:
                 row = self.read_rows(tables, [aggregate_id]).get(aggregate_id)
                 continue
             outcome.folded += len(events)
+            outcome.made_visible(events, self.clock())
             return
         raise WriteConflictError(f"row {aggregate_id!r} of {self.projection.name} kept changing over "
                                  f"{self.attempts} attempts")

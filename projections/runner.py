@@ -6,23 +6,38 @@ bisecting a failing batch, up to `max_retries` times; then it sends the failed r
 destination and moves on. Every poll takes a fresh AFTER_SEQUENCE_NUMBER iterator (docs/local-aws.md, "A
 fresh iterator on every poll").
 Its position in each shard is recorded after every delivered batch (in the control table, see
-`projections.tables.Control.position`), so a runner in another process resumes from it.
+`projections.tables.Control.position`), so a runner in another process resumes from it. A runner that
+cannot reach its stream or stores backs off and resumes (`run`), and records a heartbeat in the control
+table (`Control.record_heartbeat`) so a dead or stalled runner shows.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from projections.records import lambda_record
+from botocore.exceptions import BotoCoreError, ClientError
+
+from projections.errors import MalformedRecordError
+from projections.lag import Heartbeat, created_seconds
+from projections.records import lambda_record, parse_record, stream_table
+
+logger = logging.getLogger(__name__)
+#: What a runner backs off from rather than dying: the stream or a store it writes cannot be reached.
+UNREACHABLE = (BotoCoreError, ClientError, OSError)
+#: The longest a runner waits between attempts while its stream is unreachable (seconds).
+MAX_BACKOFF = 5.0
 
 #: handler(event, context) -> {"batchItemFailures": [{"itemIdentifier": sequence}, ...]}
 Handler = Callable[[dict[str, Any], Any], Any]
 #: on_failure(records, reason) receives the records given up on.
 OnFailure = Callable[[list[dict[str, Any]], str], None]
+#: heartbeats(events_table, beat) records the sign of life of the runner of that table's stream.
+Beat = Callable[[str, Heartbeat], None]
 
 
 class Positions(Protocol):
@@ -71,7 +86,8 @@ class StreamRunner:
 
     def __init__(self, streams: Any, stream_arn: str, handler: Handler, on_failure: OnFailure,
                  settings: RunnerSettings | None = None, region: str = "us-east-1",
-                 positions: Positions | None = None) -> None:
+                 positions: Positions | None = None, heartbeats: Beat | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.streams = streams
         self.stream_arn = stream_arn
         self.handler = handler
@@ -84,6 +100,10 @@ class StreamRunner:
         self.delivered = 0
         self.given_up = 0
         self.idle = threading.Event()
+        #: records this runner's sign of life (`Control.record_heartbeat`), at most once a second
+        self.heartbeats = heartbeats
+        self.clock = clock
+        self._last_beat = 0.0
 
     def shards(self) -> list[str]:
         """Shard ids, parents before children, so each item's records stay in order."""
@@ -113,9 +133,58 @@ class StreamRunner:
         return delivered
 
     def run(self, stop: threading.Event) -> None:
+        """Poll until `stop` is set. When the stream or the stores cannot be reached (the local stack stopped,
+        a table deleted), back off (doubling up to `MAX_BACKOFF` seconds) and resume from the recorded
+        positions once they answer; one log line says it went away, one that it is back."""
+        away: float | None = None
+        delay = self.settings.poll_interval
         while not stop.is_set():
-            if self.run_once() == 0:
+            try:
+                count = self.run_once()
+            except UNREACHABLE as exc:
+                if away is None:
+                    away = time.monotonic()
+                    logger.warning("projector: stream %s unreachable (%s: %s); backing off and retrying",
+                                   self.stream_arn, type(exc).__name__, _first_line(exc))
+                self.beat("backing off", f"{type(exc).__name__}: {_first_line(exc)}")
+                delay = min(MAX_BACKOFF, max(delay * 2, self.settings.poll_interval, 0.1))
+                stop.wait(delay)
+                continue
+            if away is not None:
+                logger.warning("projector: stream %s reachable again after %.1f s; resumed from the recorded "
+                               "positions", self.stream_arn, time.monotonic() - away)
+                away, delay = None, self.settings.poll_interval
+            self.beat("running")
+            if count == 0:
                 stop.wait(self.settings.poll_interval)
+
+    def beat(self, state: str, error: str = "") -> None:
+        """Record a heartbeat (at most once a second while running); a failure to record it is not fatal."""
+        now = self.clock()
+        if self.heartbeats is None or (state == "running" and now - self._last_beat < 1.0):
+            return
+        try:
+            self.heartbeats(stream_table(self.stream_arn) or self.stream_arn, Heartbeat(now, state, error))
+            self._last_beat = now
+        except UNREACHABLE:
+            self._last_beat = 0.0
+
+    def pending(self) -> float | None:
+        """The `created` (epoch seconds) of the oldest event the stream holds after the recorded position of
+        each shard, or None when no shard holds one: one GetRecords per shard, nothing delivered."""
+        oldest: float | None = None
+        for shard_id in self.shards():
+            after = self.positions.get(shard_id) or self.store.position(self.stream_arn, shard_id)
+            for record in self._poll(shard_id, after, 100):
+                try:
+                    item = parse_record(record)
+                except MalformedRecordError:
+                    continue
+                created = created_seconds(item.event.created) if item is not None else None
+                if created is not None:
+                    oldest = created if oldest is None else min(oldest, created)
+                    break
+        return oldest
 
     def drain(self, max_passes: int = 10_000) -> int:
         """Deliver until a pass finds nothing new (tests and `aws-es project --once`)."""
@@ -189,6 +258,10 @@ class StreamRunner:
             sequence = self.positions[shard_id] = _sequence(batch[-1])
             self.store.record_position(self.stream_arn, shard_id, sequence)
             self.delivered += len(batch)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [""])[0][:200]
 
 
 def _sequence(record: dict[str, Any]) -> str:

@@ -4,7 +4,9 @@ Generation 0 is the base table name (`LoanSummary`); a rebuild creates generatio
 The control table holds one item per projection naming its live generation; readers and the projector
 consult it through a short cache, so a switch reaches every process within `ttl` seconds. It also keeps each
 rebuild segment's checkpoint and the local stream runner's position in each shard (`position#<stream arn>#<shard
-id>`), so a runner or a rebuild worker started in another process resumes where the last one stopped.
+id>`), so a runner or a rebuild worker started in another process resumes where the last one stopped, each
+projection's progress (`progress#<name>`, projections/lag.py) and each local runner's heartbeat
+(`heartbeat#<events table>`).
 
 `ControlStore` is what a rebuild needs of it; `Control` keeps its items in DynamoDB (or any `ControlItems`),
 `InMemoryControl` in memory. tests/unit/test_projection_store_contract.py runs both through the same tests.
@@ -21,6 +23,7 @@ from typing import Any, Protocol
 from projections.control_items import ControlItems, DynamoDBControlItems, InMemoryControlItems
 from projections.definition import Projection
 from projections.errors import ProjectionError
+from projections.lag import Heartbeat, Progress
 
 #: The longest a reader may cache which generation is live (`PROJECTION_CONTROL_TTL` is bounded the same).
 MAX_TTL = 3600.0
@@ -254,6 +257,21 @@ class Control:
 
     def record_position(self, stream_arn: str, shard_id: str, sequence: str) -> None:
         self.items.put(f"position#{stream_arn}#{shard_id}", {"sequence": sequence})
+
+    def progress(self, name: str) -> Progress | None:
+        """What the projector last recorded of projection `name`'s batches (projections/lag.py)."""
+        return Progress.from_item(self.items.get(f"progress#{name}"))
+
+    def record_progress(self, name: str, progress: Progress) -> None:
+        """Keep one batch's progress, over what was recorded (one read and one write per batch)."""
+        self.items.put(f"progress#{name}", progress.after(self.progress(name)).item())
+
+    def heartbeat(self, events_table: str) -> Heartbeat | None:
+        """The last sign of life of the local runner of an events table's stream, or None when none ran."""
+        return Heartbeat.from_item(self.items.get(f"heartbeat#{events_table}"))
+
+    def record_heartbeat(self, events_table: str, beat: Heartbeat) -> None:
+        self.items.put(f"heartbeat#{events_table}", beat.item())
 
     def _change(self, name: str, assign: dict[str, int], remove: tuple[str, ...], when: tuple[str, int | None]) -> None:
         if not self.items.change(name, assign, remove, when):

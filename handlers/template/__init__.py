@@ -17,7 +17,7 @@ from typing import Any
 from core.errors import ConfigurationError
 from handlers.registry import Registry
 from handlers.settings import Settings
-from handlers.template import api, data, functions, operations, rebuild, releases
+from handlers.template import api, data, functions, lag, operations, rebuild, releases
 from handlers.template.stack import Stack, stack
 from handlers.template.yaml_text import Equals, Ref, render
 
@@ -114,7 +114,7 @@ def generate(registry: Registry, settings: Settings, code: str = "lambda/") -> s
         "Description": description(current),
         # Every lint rule a resource turns off (its `cfn-lint` Metadata), with the reason.
         "Metadata": {"LintExceptions": LINT_EXCEPTIONS},
-        "Parameters": parameters(current),
+        "Parameters": {**parameters(current), **lag.parameters()},
         "Conditions": {"CreateUserPool": Equals(Ref("UserPoolArn"), ""),
                        "SnapshotsInS3": Equals(Ref("SnapshotStore"), "s3"),
                        "ManageApiGatewayAccount": Equals(Ref("ManageApiGatewayAccount"), "true")},
@@ -134,6 +134,7 @@ def generate(registry: Registry, settings: Settings, code: str = "lambda/") -> s
          rebuild.resources(current)),
         ("logs: one group per function, with retention", functions.log_groups()),
         ("alarms, all on the AlarmTopicArn topic", operations.resources(current)),
+        ("commit-to-visible lag alarms, one per projection", lag.resources(current)),
         ("the dashboard: the metrics the handlers publish (namespace aws-es) beside AWS's own",
          {"OperationsDashboard": operations.dashboard(current)}),
     ]

@@ -65,6 +65,9 @@ def projector_role(stack: Stack) -> dict[str, Any]:
     statements += [
         allow("EventsRead", ["dynamodb:GetItem", "dynamodb:Query"], [arn(t.id) for t in stack.projected]),
         allow("LiveGeneration", ["dynamodb:GetItem"], [arn(stack.control.id)]),
+        # each projection's progress after a batch (projections/lag.py), and only those items
+        allow("ProjectionProgress", ["dynamodb:PutItem"], [arn(stack.control.id)],
+              Condition={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["progress#*"]}}),
         allow("ProjectionGenerations", ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem",
                                         "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"],
               [*(arn(t.id) for t in stack.read_tables), *(generations(t) for t in stack.read_tables)]),

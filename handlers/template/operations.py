@@ -7,6 +7,7 @@ import json
 import re
 from typing import Any
 
+from handlers.template import lag
 from handlers.template.api import STAGE
 from handlers.template.functions import FUNCTIONS, NAMESPACE
 from handlers.template.stack import Stack
@@ -207,6 +208,8 @@ def dashboard(stack: Stack) -> dict[str, Any]:
             ["AWS/Lambda", "Throttles", "FunctionName", "${ProjectorFunction}",
              {"stat": "Sum", "label": "projector throttles"}]], 60, None),
         ("Projected events", [[NAMESPACE, metric, *service] for metric in PROJECTED], 60, "Sum"),
+        ("Commit-to-visible lag (s), per projection: from an event's commit to its row's write",
+         lag.dashboard_metrics(stack), 60, None),
     ]
     commands = [route for route in stack.routes_of("commands") if route.method != "GET"]
     if commands:

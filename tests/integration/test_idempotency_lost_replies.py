@@ -64,7 +64,9 @@ def test_an_open_whose_every_reply_was_lost_is_answered_on_retry_and_committed_o
     assert powertools_records(stack) == []  # the failed attempt's record was deleted: only the marker remains
 
     status, body = call(server_app, "POST", "/loans", OPEN, key="open-lost")
-    assert status == 201 and body == call(server_app, "GET", f"/loans/{loan_id}")[1] and body["id"] == loan_id
+    token = {"consistency": {"id": loan_id, "version": 1}}  # the marker's reply carries the commit's token
+    assert status == 201 and body == {**call(server_app, "GET", f"/loans/{loan_id}")[1], **token}
+    assert body["id"] == loan_id
     assert events(stack) == [(loan_id, 1, "LoanCreated")]
     assert call(server_app, "POST", "/loans", OPEN.replace("250.00", "251.00"), key="open-lost")[0] == 422
 
@@ -80,7 +82,8 @@ def test_an_event_whose_every_reply_was_lost_is_answered_on_retry_and_committed_
     # The retry decides on a state that already holds its own event (LoanApproved twice is illegal): the
     # marker answers, not the guard.
     status, body = call(server_app, "POST", path, '{"type": "LoanApproved"}', key="approve-lost")
-    expected = {**call(server_app, "GET", f"/loans/{loan['id']}")[1], "event": {"type": "LoanApproved", "number": 2}}
+    expected = {**call(server_app, "GET", f"/loans/{loan['id']}")[1], "event": {"type": "LoanApproved", "number": 2},
+                "consistency": {"id": loan["id"], "version": 2}}
     assert status == 201 and body == expected
     assert len(events(stack)) == 2
 
@@ -106,6 +109,7 @@ def test_a_function_that_died_after_its_commit_leaves_a_record_in_progress_then_
                       UpdateExpression="SET in_progress_expiration = :past",
                       ExpressionAttributeValues={":past": {"N": "1"}})
     status, body = call(server_app, "POST", "/loans", OPEN, key="died")
-    assert status == 201 and body == call(server_app, "GET", f"/loans/{loan_id}")[1]
+    assert status == 201 and body == {**call(server_app, "GET", f"/loans/{loan_id}")[1],
+                                      "consistency": {"id": loan_id, "version": 1}}
     assert len(events(stack)) == 1
     assert json.loads(powertools_records(stack)[0]["data"]["S"])["body"] == body

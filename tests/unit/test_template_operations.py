@@ -21,6 +21,7 @@ from handlers.app import App
 from handlers.tables import ensure_tables
 from loans import Loan
 from projections.batch import BatchResult
+from projections.lag import LagFigures
 from projections.projector import BatchCounts
 from snapshots.metrics import metric_values
 from tests.template_support import deployed, resources
@@ -91,6 +92,16 @@ def test_the_alarms_watch_lag_failures_errors_throttles_and_5xx_on_the_given_top
     assert expected <= watched, expected - watched
 
 
+def test_each_projection_has_a_lag_alarm_on_the_p99_the_projector_publishes_for_it(stack: dict[str, Any]) -> None:
+    alarms = [a["Properties"] for a in resources(stack, "AWS::CloudWatch::Alarm").values()
+              if a["Properties"]["MetricName"] == "CommitToVisibleP99Seconds"]
+    assert [a["Dimensions"] for a in alarms] == [[{"Name": "projection", "Value": "loan-summary"},
+                                                  {"Name": "service", "Value": "projector"}]]
+    (lag,) = alarms
+    assert (lag["Namespace"], lag["Statistic"], lag["Threshold"]) == ("aws-es", "Maximum", 60)
+    assert (lag["EvaluationPeriods"], lag["DatapointsToAlarm"], lag["TreatMissingData"]) == (5, 3, "notBreaching")
+
+
 def dashboard_metrics(stack: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     (board,) = resources(stack, "AWS::CloudWatch::Dashboard").values()
     body = json.loads(re.sub(r"\$\{[^}]+\}", "X", board["Properties"]["DashboardBody"]["Fn::Sub"]))
@@ -102,7 +113,7 @@ def test_the_dashboard_shows_what_the_code_publishes(stack: dict[str, Any]) -> N
     titles, lines = dashboard_metrics(stack)
     for topic in ("lag", "failures", "Commands by outcome", "Snapshots: hits and skips"):
         assert any(topic in title for title in titles), (topic, titles)
-    projector = set(BatchResult(BatchCounts(), lag=1.0).metrics())
+    projector = set(BatchResult(BatchCounts(), lag=1.0).metrics()) | set(LagFigures(1, 1.0, 1.0, 1.0).metrics())
     snapshot_metrics = set(metric_values(Counter()))
     shown = {line[1] for line in lines if line[0] == "aws-es"}
     unpublished = shown - projector - snapshot_metrics
