@@ -78,6 +78,9 @@ def handle(app: App, event: dict[str, Any], context: Any) -> PartialItemFailureR
     for name, value in result.metrics().items():
         unit = MetricUnit.Seconds if name.endswith("Seconds") else MetricUnit.Count
         metrics.add_metric(name=name, unit=unit, value=value)
+    if result.outcome.parked:
+        logger.warning("events parked", extra={"parked": result.outcome.parked,
+                                               "aggregates": result.outcome.parked_aggregates[:10]})
     if result.failed_records:
         logger.warning("records not projected", extra={"errors": (result.malformed + result.outcome.errors)[:10]})
     return process_partial_response(event=event, record_handler=result.check, processor=processor, context=context)
@@ -120,8 +123,9 @@ def merge(results: list[BatchResult]) -> BatchResult:
     """One result for the reply: a record fails when any projection failed it."""
     merged = BatchResult(BatchCounts())
     for result in results:
-        for name in ("folded", "duplicates", "gaps_filled", "conflicts", "writes"):
+        for name in ("folded", "duplicates", "gaps_filled", "conflicts", "writes", "parked"):
             setattr(merged.outcome, name, getattr(merged.outcome, name) + getattr(result.outcome, name))
+        merged.outcome.parked_aggregates += result.outcome.parked_aggregates
         merged.outcome.failed.update(result.outcome.failed)
         merged.outcome.errors += [error for error in result.outcome.errors if error not in merged.outcome.errors]
         merged.malformed += [reason for reason in result.malformed if reason not in merged.malformed]
