@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 
 from core import EventSourcingError, InvalidIdError, check_id
 from core.metering import RequestMeter
-from handlers import cli_projections
+from handlers import cli_parking, cli_projections
 from handlers.app import App
 from handlers.cli_snapshots import register_snapshot
 from handlers.cli_template import register_template
@@ -310,7 +310,7 @@ def port_number(text: str) -> int:
 COMMANDS: list[Callable[[Any], None]] = [
     register_init, register_demo, register_local, register_hydrate, register_snapshot,
     cli_projections.register_project, cli_projections.register_query, cli_projections.register_rebuild,
-    register_template,
+    register_template, cli_parking.register_parked, cli_parking.register_redrive,
 ]
 
 

@@ -190,8 +190,8 @@ class DynamoDBParkingStore:
         try:
             self._call(
                 "update_item", TableName=self.table, Key=self.key(projection, aggregate_id),
-                UpdateExpression="SET #first = if_not_exists(#first, :first), #reason = if_not_exists(#reason, :reason), "
-                "#since = if_not_exists(#since, :since), #last = :last, #id = :id, #projection = :projection",
+                UpdateExpression="SET #first = if_not_exists(#first, :first), "
+                "#reason = if_not_exists(#reason, :reason), #since = if_not_exists(#since, :since), #last = :last, #id = :id, #projection = :projection",
                 ConditionExpression="attribute_not_exists(#last) OR #last < :last",
                 ExpressionAttributeNames={"#first": "first", "#last": "last", "#reason": "reason", "#since": "since",
                                           "#id": "id", "#projection": "projection"},
@@ -221,7 +221,8 @@ class DynamoDBParkingStore:
 
     def parked(self, projection: str | None = None) -> list[Parked]:
         request: dict[str, Any] = {"TableName": self.table, "ConsistentRead": True,
-                                   "FilterExpression": "#number = :marker", "ExpressionAttributeNames": {"#number": "number"},
+                                   "FilterExpression": "#number = :marker",
+                                   "ExpressionAttributeNames": {"#number": "number"},
                                    "ExpressionAttributeValues": {":marker": {"N": str(MARKER)}}}
         found = [_marker(item) for item in self._pages("scan", request)]
         return sorted((marker for marker in found if projection in (None, marker.projection)),
