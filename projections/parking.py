@@ -191,7 +191,8 @@ class DynamoDBParkingStore:
             self._call(
                 "update_item", TableName=self.table, Key=self.key(projection, aggregate_id),
                 UpdateExpression="SET #first = if_not_exists(#first, :first), "
-                "#reason = if_not_exists(#reason, :reason), #since = if_not_exists(#since, :since), #last = :last, #id = :id, #projection = :projection",
+                "#reason = if_not_exists(#reason, :reason), #since = if_not_exists(#since, :since), "
+                "#last = :last, #id = :id, #projection = :projection",
                 ConditionExpression="attribute_not_exists(#last) OR #last < :last",
                 ExpressionAttributeNames={"#first": "first", "#last": "last", "#reason": "reason", "#since": "since",
                                           "#id": "id", "#projection": "projection"},
