@@ -25,8 +25,9 @@ def register_parked(commands: Any) -> None:
 
 
 def run_parked(app: App, args: argparse.Namespace) -> int:
-    name = app.projection(args.projection).name if args.projection else None
-    parked = app.parking().parked(name)
+    names = [app.projection(args.projection).name] if args.projection else [p.name for p in app.projections()]
+    parking = app.parking()
+    parked = [marker for name in names for marker in parking.parked(name)]
     for marker in parked:
         print(f"{marker.projection}  {marker.aggregate_id}  first {marker.first}  count {marker.count}  "
               f"since {marker.since}  {marker.reason}")

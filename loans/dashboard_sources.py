@@ -30,7 +30,8 @@ def failure_queue_depth(app: Any) -> int | None:
 
 
 def parked_events(app: Any) -> int | None:
-    """Events the projector parked for the dashboard's projection, or None when there is no parking table."""
+    """Events the projector parked for the dashboard's projection (one Query of the parking table's index of
+    markers), or None when there is no parking table."""
     try:
         return sum(marker.count for marker in app.parking().parked(SUMMARY))
     except ProjectionError:

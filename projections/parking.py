@@ -15,7 +15,8 @@ again) and writes the events before the marker, so a marker never names an event
 event parked while a redrive runs starts a new marker and waits for the next redrive.
 
 The DynamoDB table (`ParkedEvents`) is keyed by `parked` = `<projection>#<aggregate id>` (S) and `number` (N);
-the marker is the item numbered 0 (events are numbered from 1). tests/unit/test_parking_store_contract.py runs
+the marker is the item numbered 0 (events are numbered from 1), and only markers carry `projection`, the key of
+the sparse index `by-projection` that lists one projection's parked aggregates without a scan. tests/unit/test_parking_store_contract.py runs
 the contract against both stores.
 """
 
@@ -41,6 +42,8 @@ PARKED_EVENTS_TABLE = "ParkedEvents"
 MARKER = 0
 #: Keys per BatchGetItem request (DynamoDB's limit).
 BATCH_GET_KEYS = 100
+#: The sparse index of the markers by projection (events carry no `projection` attribute).
+BY_PROJECTION = "by-projection"
 #: A reason longer than this is cut (a marker stays small).
 REASON_LIMIT = 1000
 
@@ -182,8 +185,7 @@ class DynamoDBParkingStore:
         if not events:
             return
         name = f"{projection}#{aggregate_id}"
-        puts = [{"PutRequest": {"Item": {"parked": {"S": name}, "projection": {"S": projection},
-                                         **to_item(aggregate_id, event)}}} for event in events]
+        puts = [{"PutRequest": {"Item": {"parked": {"S": name}, **to_item(aggregate_id, event)}}} for event in events]
         for start in range(0, len(puts), 25):
             self._batch_write(puts[start:start + 25])
         last = max(event.number for event in events)
@@ -221,13 +223,21 @@ class DynamoDBParkingStore:
         return [from_item(item) for item in self._pages("query", request)]
 
     def parked(self, projection: str | None = None) -> list[Parked]:
-        request: dict[str, Any] = {"TableName": self.table, "ConsistentRead": True,
-                                   "FilterExpression": "#number = :marker",
-                                   "ExpressionAttributeNames": {"#number": "number"},
-                                   "ExpressionAttributeValues": {":marker": {"N": str(MARKER)}}}
-        found = [_marker(item) for item in self._pages("scan", request)]
-        return sorted((marker for marker in found if projection in (None, marker.projection)),
-                      key=lambda marker: (marker.projection, marker.aggregate_id))
+        """One projection's markers: a Query of the sparse index `by-projection` (only markers carry
+        `projection`); every projection's: a Scan of the markers (the command line's, never a reader's)."""
+        request: dict[str, Any]
+        if projection is None:
+            request = {"TableName": self.table, "ConsistentRead": True, "FilterExpression": "#number = :marker",
+                       "ExpressionAttributeNames": {"#number": "number"},
+                       "ExpressionAttributeValues": {":marker": {"N": str(MARKER)}}}
+            found = [_marker(item) for item in self._pages("scan", request)]
+        else:
+            request = {"TableName": self.table, "IndexName": BY_PROJECTION,
+                       "KeyConditionExpression": "#projection = :projection",
+                       "ExpressionAttributeNames": {"#projection": "projection"},
+                       "ExpressionAttributeValues": {":projection": {"S": projection}}}
+            found = [_marker(item) for item in self._pages("query", request)]
+        return sorted(found, key=lambda marker: (marker.projection, marker.aggregate_id))
 
     def release(self, parked: Parked) -> bool:
         try:
@@ -273,6 +283,12 @@ def parking_table_definition(name: str = PARKED_EVENTS_TABLE) -> dict[str, Any]:
         "TableName": name,
         "KeySchema": [{"AttributeName": "parked", "KeyType": "HASH"}, {"AttributeName": "number", "KeyType": "RANGE"}],
         "AttributeDefinitions": [{"AttributeName": "parked", "AttributeType": "S"},
-                                 {"AttributeName": "number", "AttributeType": "N"}],
+                                 {"AttributeName": "number", "AttributeType": "N"},
+                                 {"AttributeName": "projection", "AttributeType": "S"}],
+        "GlobalSecondaryIndexes": [{
+            "IndexName": BY_PROJECTION,
+            "KeySchema": [{"AttributeName": "projection", "KeyType": "HASH"},
+                          {"AttributeName": "parked", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "ALL"}}],
         "BillingMode": "PAY_PER_REQUEST",
     }

@@ -122,7 +122,7 @@ def generate(registry: Registry, settings: Settings, code: str = "lambda/") -> s
         ("data: the events tables are the only source of truth; everything else can be rebuilt from them",
          data.resources(current)),
         ("functions, each with only the permissions it needs",
-         parking.extend_projector(functions.resources(current, code))),
+         parking.extend_functions(functions.resources(current, code))),
         ("the API: every route authorized (IAM by default, Cognito JWTs by parameter), throttled, access-logged",
          api.resources(current)),
         ("rebuilds: Begin, a Map of segment workers (each looping until its segment is checkpointed), Finish",

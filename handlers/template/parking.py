@@ -10,9 +10,9 @@ from handlers.template.data import table
 from handlers.template.functions import NAMESPACE, allow, generations
 from handlers.template.operations import alarm
 from handlers.template.stack import Stack, Table
-from handlers.template.yaml_text import Ref
+from handlers.template.yaml_text import Ref, Sub
 from handlers.template.yaml_text import arn as arn_of
-from projections.parking import PARKED_EVENTS_TABLE, parking_table_definition
+from projections.parking import BY_PROJECTION, PARKED_EVENTS_TABLE, parking_table_definition
 
 PARKED = Table(PARKED_EVENTS_TABLE)
 
@@ -29,12 +29,21 @@ def projector_statements() -> list[dict[str, Any]]:
                   [arn_of(PARKED.id)])]
 
 
-def extend_projector(functions: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The projector (of `functions.resources`) given the parking table's name and its permissions on it."""
+def extend_functions(functions: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The functions of `functions.resources` given the parking table's name, the projector its permissions on
+    it and the queries function (the dashboard's count of parked events) a Query of its index of markers."""
     statements = functions["ProjectorRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
     statements[:] = [*statements, *projector_statements()]
-    functions["ProjectorFunction"]["Properties"]["Environment"]["Variables"][PARKED.variable] = Ref(PARKED.id)
+    queries = functions["QueriesFunction"]["Properties"]
+    queries["Policies"] = [*queries["Policies"], {"Statement": [
+        allow("ParkedCount", ["dynamodb:Query"], [markers_index()])]}]
+    for name in ("ProjectorFunction", "QueriesFunction"):
+        functions[name]["Properties"]["Environment"]["Variables"][PARKED.variable] = Ref(PARKED.id)
     return functions
+
+
+def markers_index() -> Sub:
+    return Sub(f"${{{PARKED.id}.Arn}}/index/{BY_PROJECTION}")
 
 
 def operator_policy(stack: Stack) -> dict[str, Any]:
@@ -44,6 +53,7 @@ def operator_policy(stack: Stack) -> dict[str, Any]:
     statements = [
         allow("ParkedEvents", ["dynamodb:Scan", "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:DeleteItem",
                                "dynamodb:BatchWriteItem"], [arn_of(PARKED.id)]),
+        allow("ParkedByProjection", ["dynamodb:Query"], [markers_index()]),
         allow("EventsRead", ["dynamodb:GetItem", "dynamodb:Query"], [arn_of(t.id) for t in stack.projected]),
         allow("LiveGeneration", ["dynamodb:GetItem"], [arn_of(stack.control.id)]),
         allow("ProjectionGenerations", ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:PutItem",

@@ -101,8 +101,9 @@ def test_the_page_reads_a_bounded_number_of_items_and_never_scans(app, book):
                                                  lambda model, **_: calls.update([model.name]))
     assert get(app, "/dashboard")[0] == 200
     assert "Scan" not in calls
-    # the newest of each status, one page of each watched status, one key per day of the daily counters
-    assert calls["Query"] == 8 + 2 + dashboard.DAYS
+    # the newest of each status, one page of each watched status, one key per day of the daily counters, and
+    # the parked aggregates of the projection (the parking table's index of markers)
+    assert calls["Query"] == 8 + 2 + dashboard.DAYS + 1
     assert calls["BatchGetItem"] == 1
 
 

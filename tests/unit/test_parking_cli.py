@@ -15,6 +15,9 @@ from handlers.cli import main
 from handlers.projector import runner
 from handlers.tables import ensure_tables
 from loans import Loan
+from loans.dashboard import read_health
+from loans.dashboard_pages import health_section
+from loans.dashboard_sources import parked_events, sources
 from projections.query import scan_rows
 from projections.tables import tables_for
 from tests.projection_support import PROJECTION
@@ -73,6 +76,8 @@ def test_an_unfoldable_event_parks_its_aggregate_and_others_flow(app: App, poiso
     assert "cannot fold event LoanPaid#4" in out[0] and "this release cannot fold 7.77" in out[0]
     assert out[-1] == "1 aggregates parked, 2 events"
     assert [e.number for e in app.parking().events("loan-summary", bad.id)] == [4, 5]
+    health = read_health(sources(app), [])
+    assert health["parked"] == 2 and "<td>events parked (aws-es parked)</td><td" in health_section(health)
     # a later event of the parked loan is parked behind, in order
     bad.commit({"type": "LoanPaid", "amount": Decimal("3.00")})
     runner(app).drain()
@@ -99,6 +104,7 @@ def test_redrive_before_the_fix_keeps_it_parked_and_after_it_folds_in_order(
     assert main(["rebuild", "loan-summary", "--verify"]) == 0
     assert main(["parked"]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "0 aggregates parked, 0 events: nothing to redrive"
+    assert parked_events(app) == 0
 
 
 def test_an_interrupted_redrive_run_again_folds_once(app: App, poisoned: tuple[Loan, Loan, Any],

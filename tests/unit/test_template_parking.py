@@ -14,17 +14,22 @@ def test_the_parking_table_is_keyed_per_projection_and_aggregate_and_kept() -> N
     assert properties["KeySchema"] == [{"AttributeName": "parked", "KeyType": "HASH"},
                                        {"AttributeName": "number", "KeyType": "RANGE"}]
     assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    (index,) = properties["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "by-projection" and index["KeySchema"][0]["AttributeName"] == "projection"
     assert "TimeToLiveSpecification" not in properties  # parked events wait for a redrive, however long
 
 
-def test_only_the_projector_touches_the_parking_table_and_never_reads_it_whole_or_deletes() -> None:
+def test_the_projector_parks_without_reading_the_table_whole_or_deleting_and_the_dashboard_only_counts() -> None:
     output = deployed()
-    grants = {(name, action) for name, granted in principals(output).items() for _, action, resource in granted
+    grants = {(name, action, resource.rsplit("/", 1)[-1] if "/index/" in resource else "table")
+              for name, granted in principals(output).items() for _, action, resource in granted
               if "ParkedEventsTable" in resource}
-    assert grants == {("ProjectorFunction", f"dynamodb:{action}")
-                      for action in ("BatchGetItem", "BatchWriteItem", "UpdateItem")}
-    variables = output["Resources"]["ProjectorFunction"]["Properties"]["Environment"]["Variables"]
-    assert variables["PARKED_EVENTS_TABLE"] == {"Ref": "ParkedEventsTable"}
+    assert grants == {*(("ProjectorFunction", f"dynamodb:{action}", "table")
+                        for action in ("BatchGetItem", "BatchWriteItem", "UpdateItem")),
+                      ("QueriesFunction", "dynamodb:Query", "by-projection")}
+    for function in ("ProjectorFunction", "QueriesFunction"):
+        variables = output["Resources"][function]["Properties"]["Environment"]["Variables"]
+        assert variables["PARKED_EVENTS_TABLE"] == {"Ref": "ParkedEventsTable"}
 
 
 def test_the_operator_policy_allows_parked_and_redrive_on_named_tables_only() -> None:
@@ -34,6 +39,7 @@ def test_the_operator_policy_allows_parked_and_redrive_on_named_tables_only() ->
     parked = {action for _, action, resource in granted if "ParkedEventsTable" in resource}
     assert parked == {"dynamodb:Scan", "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:DeleteItem",
                       "dynamodb:BatchWriteItem"}
+    assert {action for _, action, resource in granted if "/index/by-projection" in resource} == {"dynamodb:Query"}
     assert all(resource != "*" and "*" not in action for _, action, resource in granted)
     events_writes = [action for _, action, resource in granted
                      if "LoansTable" in resource and action not in ("dynamodb:GetItem", "dynamodb:Query")]
