@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 #: Each module exposes `run(quick: bool) -> list[dict]`; rows of one suite share their keys.
-SUITES: list[str] = ["benchmarks.hydrate", "benchmarks.projector", "benchmarks.local_stack"]
+SUITES: list[str] = ["benchmarks.hydrate", "benchmarks.projector", "benchmarks.local_stack", "benchmarks.parking"]
 RESULTS = Path(__file__).parent / "results"
 
 

@@ -15,9 +15,9 @@ again) and writes the events before the marker, so a marker never names an event
 event parked while a redrive runs starts a new marker and waits for the next redrive.
 
 The DynamoDB table (`ParkedEvents`) is keyed by `parked` = `<projection>#<aggregate id>` (S) and `number` (N);
-the marker is the item numbered 0 (events are numbered from 1), and only markers carry `projection`, the key of
-the sparse index `by-projection` that lists one projection's parked aggregates without a scan. tests/unit/test_parking_store_contract.py runs
-the contract against both stores.
+the marker is the item numbered 0 (events are numbered from 1), and only markers carry `projection`, the key
+of the sparse index `by-projection` that lists one projection's parked aggregates without a scan.
+tests/unit/test_parking_store_contract.py runs the contract against both stores.
 """
 
 from __future__ import annotations
