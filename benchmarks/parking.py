@@ -73,7 +73,7 @@ def lag_run(loans: int, payments: int, poisoned: bool) -> dict[str, Any]:
         original(tables, aggregate_id, *args)
         written[aggregate_id] = time.time()
 
-    rows.write = timed  # type: ignore[method-assign]
+    rows.write = timed  # type: ignore[method-assign,assignment]
     projector = Projector(PROJECTION, None, log, lambda: TABLES, rows=rows, parking=parking)
     versions: dict[str, int] = {}
     lags: list[float] = []

@@ -98,8 +98,8 @@ def register_init(commands: Any) -> None:
     command = commands.add_parser(
         "init", help="create every registered table (idempotent)",
         description="Create the events table of every aggregate and the tables of every projection the modules in "
-        "AWS_ES_MODULES declare, and the control table, if missing, and wait until they are active; with "
-        "SNAPSHOT_STORE=s3, create the SNAPSHOT_BUCKET too.",
+        "AWS_ES_MODULES declare, the control table and the parking table (ParkedEvents), if missing, and wait "
+        "until they are active; with SNAPSHOT_STORE=s3, create the SNAPSHOT_BUCKET too.",
     )
     command.set_defaults(run=run_init)
 
