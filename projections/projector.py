@@ -30,7 +30,6 @@ from projections.definition import Projection, Row, counter_deltas, nonzero, pro
 from projections.dynamodb_store import DEFAULT_SHARDS, DynamoDBProjectionStore
 from projections.errors import (
     GapError,
-    ProjectionError,
     RowsUnavailableError,
     StaleRowError,
     UnfoldableEventError,
@@ -100,8 +99,11 @@ class Projector:
         rows, unread = self.try_read_rows(tables, list(groups))
         parked, unknown = self._parked_among(list(groups))
         for aggregate_id, items in groups.items():
-            if aggregate_id in unread or unknown is not None:
-                outcome.fail(items, unread.get(aggregate_id) or unknown or ProjectionError("unreadable"))
+            if aggregate_id in unread:
+                outcome.fail(items, unread[aggregate_id])
+                continue
+            if unknown is not None:  # whether it is parked cannot be told: redelivered later
+                outcome.fail(items, unknown)
                 continue
             try:
                 if aggregate_id in parked:
