@@ -31,6 +31,7 @@ from handlers.registry import Registry, load
 from handlers.settings import Settings
 from projections.definition import Projection
 from projections.dynamodb_store import DynamoDBProjectionStore
+from projections.parking import PARKED_EVENTS_TABLE, DynamoDBParkingStore, parking_table_definition
 from projections.projector import Projector
 from projections.tables import Control, Tables, generation_definitions, keyed_table_definition, tables_for
 from snapshots.cache import AggregateCache
@@ -202,7 +203,8 @@ class App:
         gate = self.control()
         live = tables or (lambda: tables_for(declared, gate.live(declared.name)))
         store = DynamoDBEventStore(self.events_table_of(declared), self.dynamodb)
-        return Projector(declared, self.dynamodb, store, live, shards=self.settings.projections.shards)
+        return Projector(declared, self.dynamodb, store, live, shards=self.settings.projections.shards,
+                         parking=self.parking())
 
     def projector(self, events_table: str) -> list[Projector]:
         """The live projectors of every projection fed by `events_table` (empty when none is registered)."""
@@ -211,6 +213,14 @@ class App:
                 self._projectors[events_table] = [self.projector_for(declared)
                                                   for declared in self.projections_for(events_table)]
             return self._projectors[events_table]
+
+    def parking_table(self) -> str:
+        """The table where unfoldable events wait for a redrive (`PARKED_EVENTS_TABLE` overrides the name)."""
+        return self.settings.table_name(PARKED_EVENTS_TABLE)
+
+    def parking(self) -> DynamoDBParkingStore:
+        """The parking store every projector of this App parks in and `aws-es parked`/`redrive` read."""
+        return DynamoDBParkingStore(self.parking_table(), self.dynamodb)
 
     # -- local stream runner ----------------------------------------------------------------------------------
     def stream_arn(self, events_table: str) -> str:
@@ -248,11 +258,12 @@ class App:
     # -- tables -----------------------------------------------------------------------------------------------
     def table_definitions(self) -> list[dict[str, Any]]:
         """CreateTable arguments of every table the registry needs: events, projections (live generation 0)
-        and the control table."""
+        the control table and the parking table."""
         definitions = [events_table_definition(table) for table in self.events_tables()]
         for declared in self.projections():
             definitions += generation_definitions(declared, 0)
         definitions.append(keyed_table_definition(self.settings.projections.control_table, key="name"))
+        definitions.append(parking_table_definition(self.parking_table()))
         return definitions
 
 

@@ -20,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 from core import EventSourcingError, InvalidIdError, check_id
 from core.metering import RequestMeter
 from core.repository import Until
-from handlers import cli_projections
+from handlers import cli_parking, cli_projections
 from handlers.app import App
 from handlers.cli_snapshots import register_snapshot
 from handlers.cli_template import register_template
@@ -99,8 +99,8 @@ def register_init(commands: Any) -> None:
     command = commands.add_parser(
         "init", help="create every registered table (idempotent)",
         description="Create the events table of every aggregate and the tables of every projection the modules in "
-        "AWS_ES_MODULES declare, and the control table, if missing, and wait until they are active; with "
-        "SNAPSHOT_STORE=s3, create the SNAPSHOT_BUCKET too.",
+        "AWS_ES_MODULES declare, the control table and the parking table (ParkedEvents), if missing, and wait "
+        "until they are active; with SNAPSHOT_STORE=s3, create the SNAPSHOT_BUCKET too.",
     )
     command.set_defaults(run=run_init)
 
@@ -323,7 +323,7 @@ def port_number(text: str) -> int:
 COMMANDS: list[Callable[[Any], None]] = [
     register_init, register_demo, register_local, register_hydrate, register_snapshot,
     cli_projections.register_project, cli_projections.register_query, cli_projections.register_rebuild,
-    register_template,
+    register_template, cli_parking.register_parked, cli_parking.register_redrive,
 ]
 
 

@@ -260,6 +260,10 @@ def run_rebuild(app: App, args: argparse.Namespace) -> int:
     print(f"generation {report.generation}: {report.events:,} events, {report.aggregates:,} aggregates; "
           f"segments run {report.segments_run}, skipped (already done) {report.segments_skipped}; {done}"
           + (f"; {report.caught_up} rows caught up" if report.switched else ""))
+    parked = app.parking().parked(declared.name) if report.switched else []
+    if parked:
+        print(f"{len(parked)} aggregates of {declared.name} are still parked: `aws-es redrive {declared.name}` "
+              "folds what the new generation lacks and removes them")
     return 0
 
 

@@ -86,6 +86,9 @@ def handle(app: App, event: dict[str, Any], context: Any) -> PartialItemFailureR
         # the commands' trace contexts, sampled or not: one trace reaches from the API to the row
         logger.info("events projected with their commands' trace context", extra={"trace_links": result.links})
         tracer.put_metadata(key="trace_links", value=result.links)
+    if result.outcome.parked:
+        logger.warning("events parked", extra={"parked": result.outcome.parked,
+                                               "aggregates": result.outcome.parked_aggregates[:10]})
     if result.failed_records:
         logger.warning("records not projected", extra={"errors": (result.malformed + result.outcome.errors)[:10]})
     return process_partial_response(event=event, record_handler=result.check, processor=processor, context=context)
@@ -147,8 +150,9 @@ def merge(results: list[BatchResult]) -> BatchResult:
     """One result for the reply: a record fails when any projection failed it."""
     merged = BatchResult(BatchCounts())
     for result in results:
-        for name in ("folded", "duplicates", "gaps_filled", "conflicts", "writes"):
+        for name in ("folded", "duplicates", "gaps_filled", "conflicts", "writes", "parked"):
             setattr(merged.outcome, name, getattr(merged.outcome, name) + getattr(result.outcome, name))
+        merged.outcome.parked_aggregates += result.outcome.parked_aggregates
         merged.outcome.failed.update(result.outcome.failed)
         merged.outcome.errors += [error for error in result.outcome.errors if error not in merged.outcome.errors]
         merged.malformed += [reason for reason in result.malformed if reason not in merged.malformed]

@@ -59,6 +59,8 @@ class Sources:
     shards: int
     failures: Callable[[], int | None]
     daily: Callable[[int], list[dict[str, Any]]] | None = None
+    #: events the projector parked for this projection (None: no parking table)
+    parked: Callable[[], int | None] | None = None
     clock: Callable[[], datetime] = field(default=_now)
 
 
@@ -122,7 +124,7 @@ def read_health(sources: Sources, recent: list[dict[str, Any]]) -> dict[str, Any
         rebuilt = table["CreationDateTime"].astimezone(UTC).isoformat(timespec="seconds")
     newest = max((loan["last_updated"] for loan in recent if "last_updated" in loan), default=None)
     lag = (sources.clock() - datetime.fromisoformat(newest)).total_seconds() if newest else None
-    return {"lag_seconds": lag, "failures": sources.failures(),
+    return {"lag_seconds": lag, "failures": sources.failures(), "parked": sources.parked() if sources.parked else None,
             "projections": [{"name": sources.projection.name, "live": state["live"], "rebuilt": rebuilt,
                              "building": state["building"], **read_projection_lag(sources)}]}
 

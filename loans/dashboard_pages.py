@@ -103,12 +103,14 @@ def recent_section(loans: Sequence[Mapping[str, Any]]) -> str:
 
 
 def health_section(health: Mapping[str, Any]) -> str:
-    """Projection lag, records in the failure queue, and each projection's live generation."""
+    """Projection lag, records in the failure queue, events parked, and each projection's live generation."""
     lag = health.get("lag_seconds")
     failures = health.get("failures")
+    parked = health.get("parked")
     facts = [["age of the newest projected event (not the lag: see each projection's state)",
               "no events projected" if lag is None else f"{lag:,.1f} s"],
-             ["records in the failure queue", "no queue" if failures is None else f"{failures:,}"]]
+             ["records in the failure queue", "no queue" if failures is None else f"{failures:,}"],
+             ["events parked (aws-es parked)", "no parking table" if parked is None else f"{parked:,}"]]
     summary = table(["", ""], [[escape(a), escape(b)] for a, b in facts], {1})
     rows = [[escape(item["name"]), str(item["live"]), escape(item.get("rebuilt") or "never (initial generation)"),
              escape(str(item.get("building")) if item.get("building") is not None else ""), *lag_cells(item)]

@@ -9,6 +9,7 @@ from botocore.exceptions import ClientError
 
 from loans.dashboard import Sources, daily_reader
 from loans.loan import Loan
+from projections.errors import ProjectionError
 
 #: The projection the dashboard reads (its counters are the portfolio, its event counters the days).
 SUMMARY = "loan-summary"
@@ -28,10 +29,20 @@ def failure_queue_depth(app: Any) -> int | None:
     return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
 
 
+def parked_events(app: Any) -> int | None:
+    """Events the projector parked for the dashboard's projection (one Query of the parking table's index of
+    markers), or None when there is no parking table."""
+    try:
+        return sum(marker.count for marker in app.parking().parked(SUMMARY))
+    except ProjectionError:
+        return None
+
+
 def sources(app: Any) -> Sources:
     """The dashboard's sources for one request (the live generation may have changed since the last)."""
     projection, tables = app.live_tables(SUMMARY)
     client = app.dynamodb
     return Sources(client=client, projection=projection, tables=tables, control=app.control(),
                    events=app.event_store(Loan), shards=app.settings.projections.shards,
-                   failures=lambda: failure_queue_depth(app), daily=daily_reader(client, tables))
+                   failures=lambda: failure_queue_depth(app), daily=daily_reader(client, tables),
+                   parked=lambda: parked_events(app))

@@ -47,7 +47,7 @@ class BatchResult:
     def metrics(self) -> dict[str, float]:
         values: dict[str, float] = {"EventsFolded": self.outcome.folded, "DuplicatesSkipped": self.outcome.duplicates,
                   "GapsFilled": self.outcome.gaps_filled, "MalformedRecords": len(self.malformed),
-                  "WriteRequests": self.outcome.writes}
+                  "WriteRequests": self.outcome.writes, "ParkedEvents": self.outcome.parked}
         if self.lag is not None:
             values["ProjectionLagSeconds"] = self.lag
         return values

@@ -6,6 +6,11 @@ and the event counters of the events folded (one TransactWriteItems, or one PutI
 through a projection store (projections/store.py). So each batch costs at most one write request per distinct
 aggregate, and a row and its counters never disagree. An event at or below the row's
 version is a duplicate; a gap is filled from the event store; a conflicting write is re-read and retried.
+
+With a parking store (projections/parking.py), an event the projection cannot fold is parked with the
+aggregate's later ones instead of failing its records (the events before it are folded), and the events of an
+aggregate already parked are parked behind it; one `parked_among` request per batch tells which are parked.
+`redrive` folds an aggregate's parked events through the same path once the fold is fixed.
 """
 
 from __future__ import annotations
@@ -24,9 +29,16 @@ from core.events import RecordedEvent
 from core.store import EventStore
 from projections.definition import Projection, Row, counter_deltas, nonzero, project_records
 from projections.dynamodb_store import DEFAULT_SHARDS, DynamoDBProjectionStore
-from projections.errors import GapError, RowsUnavailableError, StaleRowError, WriteConflictError
+from projections.errors import (
+    GapError,
+    RowsUnavailableError,
+    StaleRowError,
+    UnfoldableEventError,
+    WriteConflictError,
+)
 from projections.items import version_of
 from projections.lag import created_seconds
+from projections.parking import Parked, ParkingStore
 from projections.store import ProjectionStore, Totals
 from projections.tables import Tables
 
@@ -49,6 +61,9 @@ class BatchCounts:
     gaps_filled: int = 0
     conflicts: int = 0
     writes: int = 0
+    #: events parked by this batch (projections/parking.py), and the aggregates they belong to
+    parked: int = 0
+    parked_aggregates: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     #: commit-to-visible lag of each event folded (seconds from its `created` to its row's write returning)
@@ -74,7 +89,8 @@ class Projector:
 
     def __init__(self, projection: Projection, client: Any, store: EventStore,
                  tables: Callable[[], Tables], shards: int = DEFAULT_SHARDS, attempts: int = 5,
-                 rows: ProjectionStore | None = None, clock: Callable[[], float] = time.time) -> None:
+                 rows: ProjectionStore | None = None, clock: Callable[[], float] = time.time,
+                 parking: ParkingStore | None = None) -> None:
         self.projection = projection
         #: wall-clock seconds, read when a row's write returns (commit-to-visible lag)
         self.clock = clock
@@ -85,6 +101,8 @@ class Projector:
         self.attempts = attempts
         #: where rows and counters live (projections/store.py); DynamoDB through `client` unless given
         self.rows: ProjectionStore = rows or DynamoDBProjectionStore(projection, client, shards)
+        #: where unfoldable events wait for a redrive; None: they fail their records, as before
+        self.parking = parking
 
     def apply(self, events: Iterable[StreamEvent], outcome: BatchCounts | None = None) -> BatchCounts:
         outcome = outcome or BatchCounts()
@@ -95,15 +113,68 @@ class Projector:
             return outcome
         tables = self.tables()
         rows, unread = self.try_read_rows(tables, list(groups))
+        parked, unknown = self._parked_among(list(groups))
         for aggregate_id, items in groups.items():
             if aggregate_id in unread:
                 outcome.fail(items, unread[aggregate_id])
                 continue
+            if unknown is not None:  # whether it is parked cannot be told: redelivered later
+                outcome.fail(items, unknown)
+                continue
             try:
-                self._project(tables, aggregate_id, items, rows.get(aggregate_id), outcome)
+                if aggregate_id in parked:
+                    self._park_behind(parked[aggregate_id], items, outcome)
+                else:
+                    self._project(tables, aggregate_id, items, rows.get(aggregate_id), outcome, park=True)
             except (EventSourcingError, ClientError, BotoCoreError) as exc:
                 outcome.fail(items, exc)
         return outcome
+
+    def _parked_among(self, ids: list[str]) -> tuple[dict[str, Parked], BaseException | None]:
+        """The parked aggregates among `ids` (none without a parking store), or why that could not be told."""
+        if self.parking is None:
+            return {}, None
+        try:
+            return self.parking.parked_among(self.projection.name, ids), None
+        except (EventSourcingError, ClientError, BotoCoreError) as exc:
+            return {}, exc
+
+    def _park_behind(self, parked: Parked, items: list[StreamEvent], outcome: BatchCounts) -> None:
+        """Park the events of an already parked aggregate after what is parked (filling gaps from the store)."""
+        assert self.parking is not None
+        pending = sorted({i.event.number: i.event for i in items if i.event.number > parked.last}.values())
+        outcome.duplicates += len(items) - len(pending)
+        if not pending:
+            return
+        events = self._contiguous(parked.aggregate_id, parked.last, pending[-1].number, pending, outcome)
+        self.parking.park(self.projection.name, parked.aggregate_id, events, parked.reason)
+        outcome.parked += len(events)
+        if parked.aggregate_id not in outcome.parked_aggregates:
+            outcome.parked_aggregates.append(parked.aggregate_id)
+
+    def redrive(self, aggregate_id: str) -> BatchCounts:
+        """Fold the aggregate's parked events into the live row, in order, and remove them from parking.
+
+        Idempotent: events at or below the row's version are duplicates, and the parked events are removed
+        only after the row holds them. An event that still cannot be folded raises `UnfoldableEventError`
+        and leaves everything parked. Events parked meanwhile are folded by a further pass.
+        """
+        outcome = BatchCounts()
+        if self.parking is None:
+            return outcome
+        for _ in range(self.attempts):
+            marker = self.parking.parked_among(self.projection.name, [aggregate_id]).get(aggregate_id)
+            if marker is None:
+                return outcome
+            events = self.parking.events(self.projection.name, aggregate_id)
+            items = [StreamEvent(aggregate_id, event) for event in events if event.number <= marker.last]
+            tables = self.tables()
+            row = self.read_rows(tables, [aggregate_id]).get(aggregate_id)
+            self._project(tables, aggregate_id, items, row, outcome, upto=marker.last)
+            if self.parking.release(marker):
+                return outcome
+        raise WriteConflictError(f"parked events of {aggregate_id!r} in {self.projection.name} kept growing over "
+                                 f"{self.attempts} redrives")
 
     def catch_up(self, tables: Tables, aggregate_id: str, version: int) -> BatchCounts:
         """Bring one row in `tables` up to at least `version` from the event store (used by rebuilds)."""
@@ -114,8 +185,9 @@ class Projector:
         return outcome
 
     def _project(self, tables: Tables, aggregate_id: str, items: list[StreamEvent], row: Row | None,
-                 outcome: BatchCounts, upto: int = 0) -> None:
-        """Fold `items` (and, with `upto`, every event up to that number) into the row; retry on conflicts."""
+                 outcome: BatchCounts, upto: int = 0, park: bool = False) -> None:
+        """Fold `items` (and, with `upto`, every event up to that number) into the row; retry on conflicts.
+        With `park` and a parking store, an unfoldable event and those after it are parked, the rest folded."""
         for attempt in range(self.attempts):
             version = version_of(row)
             pending = sorted({i.event.number: i.event for i in items if i.event.number > version}.values())
@@ -126,7 +198,17 @@ class Projector:
                 return
             events = self._contiguous(aggregate_id, version, last, pending, outcome)
             tally: dict[str, dict[str, Decimal]] = {}
-            new = project_records(self.projection, aggregate_id, row, events, tally)
+            try:
+                new = project_records(self.projection, aggregate_id, row, events, tally)
+            except UnfoldableEventError as exc:
+                if not park or self.parking is None:
+                    raise
+                self._park(aggregate_id, [e for e in events if e.number >= exc.number], str(exc), outcome)
+                events = [e for e in events if e.number < exc.number]
+                if not events:
+                    return
+                tally = {}
+                new = project_records(self.projection, aggregate_id, row, events, tally)
             try:
                 self._write(tables, aggregate_id, row, new, tally, outcome)
             except StaleRowError:
@@ -138,6 +220,13 @@ class Projector:
             return
         raise WriteConflictError(f"row {aggregate_id!r} of {self.projection.name} kept changing over "
                                  f"{self.attempts} attempts")
+
+    def _park(self, aggregate_id: str, events: list[RecordedEvent], reason: str, outcome: BatchCounts) -> None:
+        assert self.parking is not None
+        self.parking.park(self.projection.name, aggregate_id, events, reason)
+        outcome.parked += len(events)
+        if aggregate_id not in outcome.parked_aggregates:
+            outcome.parked_aggregates.append(aggregate_id)
 
     def _contiguous(self, aggregate_id: str, version: int, last: int, pending: list[RecordedEvent],
                     outcome: BatchCounts) -> list[RecordedEvent]:

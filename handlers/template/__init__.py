@@ -17,7 +17,7 @@ from typing import Any
 from core.errors import ConfigurationError
 from handlers.registry import Registry
 from handlers.settings import Settings
-from handlers.template import api, data, functions, lag, operations, rebuild, releases
+from handlers.template import api, data, functions, lag, operations, parking, rebuild, releases
 from handlers.template.stack import Stack, stack
 from handlers.template.yaml_text import Equals, Ref, render
 
@@ -101,7 +101,8 @@ def description(stack: Stack) -> str:
             f"projections ({projections}), the {stack.control.declared} table naming each projection's live "
             "generation, the idempotency table, the snapshot bucket (TLS only), the commands and queries APIs behind "
             "IAM (SigV4) or Cognito authorization, the stream projector with partial batch responses, bisection, "
-            "bounded retries and an SQS on-failure destination, the rebuild state machine, alarms and a dashboard.")
+            "bounded retries, an SQS on-failure destination and a parking table for events a projection cannot fold, "
+            "the rebuild state machine, alarms and a dashboard.")
 
 
 def generate(registry: Registry, settings: Settings, code: str = "lambda/") -> str:
@@ -127,7 +128,8 @@ def generate(registry: Registry, settings: Settings, code: str = "lambda/") -> s
     groups = [
         ("data: the events tables are the only source of truth; everything else can be rebuilt from them",
          data.resources(current)),
-        ("functions, each with only the permissions it needs", functions.resources(current, code)),
+        ("functions, each with only the permissions it needs",
+         parking.extend_functions(functions.resources(current, code))),
         ("the API: every route authorized (IAM by default, Cognito JWTs by parameter), throttled, access-logged",
          api.resources(current)),
         ("rebuilds: Begin, a Map of segment workers (each looping until its segment is checkpointed), Finish",
@@ -135,8 +137,11 @@ def generate(registry: Registry, settings: Settings, code: str = "lambda/") -> s
         ("logs: one group per function, with retention", functions.log_groups()),
         ("alarms, all on the AlarmTopicArn topic", operations.resources(current)),
         ("commit-to-visible lag alarms, one per projection", lag.resources(current)),
+        ("parking: events a projection cannot fold wait here, per aggregate and in order, for `aws-es redrive`",
+         parking.resources(current)),
         ("the dashboard: the metrics the handlers publish (namespace aws-es) beside AWS's own",
          {"OperationsDashboard": operations.dashboard(current)}),
     ]
-    outputs = {**api.outputs(current), **data.outputs(current), **rebuild.outputs(), **releases.outputs()}
+    outputs = {**api.outputs(current), **data.outputs(current), **rebuild.outputs(), **releases.outputs(),
+               **parking.outputs()}
     return render(header, groups, outputs)

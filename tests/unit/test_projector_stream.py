@@ -64,7 +64,7 @@ def test_handler_folds_real_stream_records_and_reports_no_failures(
     lambda r: r["dynamodb"].pop("NewImage"),
     lambda r: r["dynamodb"]["NewImage"].pop("type"),
     lambda r: r["dynamodb"]["NewImage"].update(number={"N": "x1"}),
-    lambda r: r["dynamodb"]["NewImage"].update(data={"S": "not json"}),
+    lambda r: r["dynamodb"]["NewImage"].update(type={"N": "7"}),
     lambda r: r.update(eventName="UPSERT"),
 ])
 def test_a_malformed_record_fails_alone(app, stream_records, live_tables, stack: Any, damage: Any) -> None:
@@ -112,7 +112,8 @@ def test_a_poison_record_ends_in_the_on_failure_queue_and_the_rest_is_applied(li
     run_portfolio()
     poison = "poison-loan"
     stack.put_item(TableName="Loans", Item={"id": {"S": poison}, "number": {"N": "1"}, "type": {"S": "LoanCreated"},
-                                           "created": {"S": "2026-01-01T00:00:00+00:00"}, "data": {"S": "{oops"}})
+                                           "created": {"S": "2026-01-01T00:00:00+00:00"}, "data": {"S": "{}"},
+                                           "meta": {"N": "1"}})  # a stream record no event can be read from
     run_portfolio()
     invocations: list[int] = []
 
@@ -189,15 +190,14 @@ def test_failures_are_matched_by_sequence_number_even_when_the_records_were_copi
     run_portfolio()
     event = {"Records": stream_records(stack)}
     victim = event["Records"][0]
-    victim["dynamodb"]["NewImage"]["data"] = {"S": "not json"}
+    victim["dynamodb"]["NewImage"]["type"] = {"N": "7"}
     copied = copy.deepcopy(event)  # what the batch was parsed from is not the object the reply is built from
     result = project_batch(DynamoDBStreamEvent(copied).records, app.projector("Loans")[0], time.time(),
                            source_table="Loans")
     reply = process_partial_response(event=event, record_handler=result.check, context=LocalContext(),
                                      processor=BatchProcessor(event_type=EventType.DynamoDBStreams))
-    loan_id = victim["dynamodb"]["NewImage"]["id"]["S"]  # its loan's records cannot be folded past it
-    assert reply["batchItemFailures"] == [{"itemIdentifier": r["dynamodb"]["SequenceNumber"]}
-                                          for r in event["Records"] if r["dynamodb"]["NewImage"]["id"]["S"] == loan_id]
+    # the malformed record alone (its loan's later records fill the gap from the event store)
+    assert reply["batchItemFailures"] == [{"itemIdentifier": victim["dynamodb"]["SequenceNumber"]}]
 
 
 def test_a_record_from_another_tables_stream_is_reported_and_never_folded(
@@ -283,10 +283,10 @@ def test_keys_left_unprocessed_for_good_fail_only_their_loans_records(
         if len(seen) > 20:
             raise AssertionError("the projector kept asking for the same key")
         (table, spec), = items.items()
-        keys = [key for key in spec["Keys"] if key["id"]["S"] == stuck]
+        keys = [key for key in spec["Keys"] if key.get("id", {}).get("S") == stuck]  # rows only, not parking
         if not keys:
             return None
-        rest = [key for key in spec["Keys"] if key["id"]["S"] != stuck]
+        rest = [key for key in spec["Keys"] if key.get("id", {}).get("S") != stuck]
         found = stack.batch_get_item(RequestItems={table: {**spec, "Keys": rest}})["Responses"] if rest else {}
         return 200, {"Responses": found, "UnprocessedKeys": {table: {**spec, "Keys": keys}}}
 

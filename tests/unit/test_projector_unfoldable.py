@@ -96,22 +96,25 @@ def test_verify_names_each_loan_whose_log_disagrees_with_its_row(foreign: dict[s
     assert "KeyError" not in out + err
 
 
-def test_the_live_projector_reports_the_records_it_cannot_fold_by_name(app, foreign: dict[str, str]) -> None:
+def test_the_live_projector_parks_the_events_it_cannot_fold_by_name_and_fails_no_record(app, foreign: dict[str, str]
+                                                                                       ) -> None:
     bad = foreign
     newcomer = Loan()
     newcomer.commit({"type": "LoanCreated", "requested_amount": Decimal("5.00"), "interest": Decimal("0")})
     records: list[dict[str, Any]] = []
     app.runner(lambda event, _: records.extend(event["Records"])).drain()
     assert len(records) == 5  # the runner resumed after what the fixture projected
-    owner = {r["dynamodb"]["SequenceNumber"]: r["dynamodb"]["NewImage"]["id"]["S"] for r in records}
     reply = handler_for(app)({"Records": records}, LocalContext())
-    failed = {item["itemIdentifier"] for item in reply["batchItemFailures"]}
-    assert failed == {sequence for sequence, loan_id in owner.items() if loan_id in bad}
+    assert reply["batchItemFailures"] == []  # parked, so no shard waits and no batch is retried
+    parked = {marker.aggregate_id: marker for marker in app.parking().parked(PROJECTION.name)}
+    assert set(parked) == set(bad)
+    for loan_id, event in bad.items():
+        assert f"cannot fold event {event} of {loan_id!r}" in parked[loan_id].reason
+        assert f"{event.split('#')[0]}#{parked[loan_id].first}" == event
+    assert parked["foreign-created"].count == 3
     result = project_batch(DynamoDBStreamEvent({"Records": records}).records, app.projector("Loans")[0],
                            time.time(), source_table="Loans")
-    for sequence in failed:
-        loan_id = owner[sequence]
-        assert f"cannot fold event {bad[loan_id]} of {loan_id!r}" in result.failed_records[sequence]
+    assert result.failed_records == {} and result.outcome.duplicates == 5  # redelivered: all held or parked
     tables = tables_for(PROJECTION, 0)
     assert scan_rows(app.dynamodb, PROJECTION, tables)[newcomer.id]["status"] == "CREATED"
 

@@ -219,7 +219,7 @@ def test_the_app_applies_the_overrides_to_every_table_it_names() -> None:
 
     current = App.from_env({"AWS_ES_MODULES": "loans,tests.accounts", "BANK_ACCOUNTS_TABLE": "acc-events",
                             "BALANCES_BY_OWNER_TABLE": "acc-owners", "LOAN_SUMMARY_TABLE": "summary-x",
-                            "PORTFOLIO_TABLE": "portfolio-x"})
+                            "PORTFOLIO_TABLE": "portfolio-x", "PARKED_EVENTS_TABLE": "parked-x"})
     with current.bound():
         assert BankAccount("a").table == "acc-events" and current.table(BankAccount) == "acc-events"
     balance = current.projection("account")
@@ -228,7 +228,8 @@ def test_the_app_applies_the_overrides_to_every_table_it_names() -> None:
     assert (summary.table, summary.counters_table) == ("summary-x", "portfolio-x")
     names = {definition["TableName"] for definition in current.table_definitions()}
     assert names == {"Loans", "acc-events", "summary-x", "portfolio-x", "LoanDaily", "AccountBalance", "acc-owners",
-                     "AccountActivity", "ProjectionControl"}
+                     "AccountActivity", "ProjectionControl", "parked-x"}
+    assert current.parking().table == "parked-x"
     assert [p.name for p in current.projections_for("acc-events")] == ["account-balance", "account-activity"]
 
 

@@ -120,7 +120,7 @@ def test_the_events_table_survives_stack_deletion_and_replacement() -> None:
 def test_every_table_has_point_in_time_recovery_and_states_its_encryption() -> None:
     tables = resources(deployed(), "AWS::DynamoDB::Table")
     assert set(tables) == {"LoansTable", "LoanSummaryTable", "PortfolioTable", "LoanDailyTable",
-                           "ProjectionControlTable", "IdempotencyTable"}
+                           "ProjectionControlTable", "IdempotencyTable", "ParkedEventsTable"}
     for name, table in tables.items():
         properties = table["Properties"]
         assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}, name
