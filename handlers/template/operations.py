@@ -10,8 +10,9 @@ from typing import Any
 from handlers.template import lag
 from handlers.template.api import STAGE
 from handlers.template.functions import FUNCTIONS, NAMESPACE
-from handlers.template.stack import Stack
+from handlers.template.stack import Stack, Table
 from handlers.template.yaml_text import GetAtt, Ref, Sub
+from projections.parking import PARKED_EVENTS_TABLE
 
 #: What the handlers publish for the dashboard (projections/batch.py, snapshots/metrics.py).
 PROJECTED = ("EventsFolded", "DuplicatesSkipped", "GapsFilled", "WriteRequests")
@@ -144,7 +145,7 @@ def table_alarms(stack: Stack) -> dict[str, dict[str, Any]]:
     found = {}
     indexed = {tables.rows.id: [index["IndexName"] for index in tables.projection.indexes]
                for tables in stack.projections}
-    for table in [*stack.events, stack.idempotency, *stack.read_tables, stack.control]:
+    for table in [*stack.events, stack.idempotency, *stack.read_tables, stack.control, Table(PARKED_EVENTS_TABLE)]:
         name = table.id.removesuffix("Table")
         base = [{"Name": "TableName", "Value": Ref(table.id)}]
         throttles = [(metric, base) for metric in THROTTLES]
