@@ -28,7 +28,7 @@ def register_template(commands: Any) -> None:
     command.set_defaults(run=run_template)
 
 
-def run_template(args: argparse.Namespace) -> int:
+def run_template(app: Any, args: argparse.Namespace) -> int:
     from handlers.registry import load
     from handlers.settings import Settings
     from handlers.template import code_uri, generate

@@ -169,7 +169,9 @@ def _events(events: dict[str, Any]) -> dict[str, Any]:
 def rebuild_worker(stack: Stack, code: str) -> dict[str, Any]:
     """One step of a rebuild: scans a segment of the log, creates and fills the new generation, switches it."""
     tables = [*stack.projected, *stack.read_tables, stack.control]
-    environment = variables(tables, PROJECTION_COUNTER_SHARDS=Ref("CounterShards"), **powertools("rebuild-worker"))
+    environment = variables(tables, PROJECTION_COUNTER_SHARDS=Ref("CounterShards"),
+                            REBUILD_MAX_SEGMENTS=Ref("RebuildMaxSegments"),
+                            REBUILD_MAX_CONCURRENCY=Ref("RebuildMaxConcurrency"), **powertools("rebuild-worker"))
     policies = [{"Statement": [
         allow("EventsScan", ["dynamodb:Scan", "dynamodb:Query", "dynamodb:GetItem", "dynamodb:DescribeTable"],
               [arn(t.id) for t in stack.projected]),
