@@ -22,13 +22,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from aws_lambda_powertools import Logger, Tracer
 
 from core.errors import EventSourcingError
 from handlers.app import App, ProcessApp
+from handlers.rebuild_generations import HardenedGenerations, drop_old_generations
 from projections.rebuild import CHECKPOINT_EVERY, Rebuild, RebuildReport
+from projections.store import ProjectionStore
 
 logger = Logger(service="rebuild-worker")
 tracer = Tracer(service="rebuild-worker")
@@ -48,13 +50,19 @@ class Limits:
     max_segments: int = 1000
     max_concurrency: int = 40
     stop_margin_ms: int = 60_000
+    #: the deployed stack's name, tagged on every generation table a rebuild creates
+    stack: str = "aws-es"
+    #: generations kept behind the live one; older ones' tables are deleted after a successful finish
+    keep_generations: int = 1
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Limits:
         values = os.environ if environ is None else environ
         return cls(_whole(values, "REBUILD_MAX_SEGMENTS", cls.max_segments, 1, 10_000),
                    _whole(values, "REBUILD_MAX_CONCURRENCY", cls.max_concurrency, 1, 10_000),
-                   _whole(values, "REBUILD_STOP_MARGIN_SECONDS", cls.stop_margin_ms // 1000, 1, 840) * 1000)
+                   _whole(values, "REBUILD_STOP_MARGIN_SECONDS", cls.stop_margin_ms // 1000, 1, 840) * 1000,
+                   values.get("REBUILD_STACK_NAME") or cls.stack,
+                   _whole(values, "REBUILD_KEEP_GENERATIONS", cls.keep_generations, 0, 100))
 
 
 def _whole(values: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -109,11 +117,13 @@ class Step:
         return cls(action, projection, segments, segment, concurrency, every)
 
 
-def rebuild_for(app: App, step: Step, stop: Callable[[], bool] | None = None) -> Rebuild:
+def rebuild_for(app: App, step: Step, stop: Callable[[], bool] | None = None, limits: Limits | None = None) -> Rebuild:
     """The Rebuild `aws-es rebuild` builds (handlers/cli_projections.py), one segment at a time; its finish trusts
-    the segments' marks rather than counting every row of the generation in one Lambda."""
+    the segments' marks rather than counting every row of the generation in one Lambda, and its generation's
+    tables are created encrypted, tagged and with point-in-time recovery."""
     declared = app.projection(step.projection)
-    return Rebuild(declared, app.events_of(declared), app.projection_store(declared), app.control(),
+    rows = HardenedGenerations(app.projection_store(declared), declared, app.dynamodb, (limits or Limits()).stack)
+    return Rebuild(declared, app.events_of(declared), cast(ProjectionStore, rows), app.control(),
                    segments=step.segments, workers=1, checkpoint_every=step.checkpoint_every, stop=stop,
                    count_rows=False)
 
@@ -121,7 +131,7 @@ def rebuild_for(app: App, step: Step, stop: Callable[[], bool] | None = None) ->
 def begin(app: App, step: Step, context: Any = None, limits: Limits | None = None) -> dict[str, Any]:
     """Record (or find) the generation being built and create its tables; say if only a catch-up is left, and
     plan the segments: their numbers, how many run at once, the checkpoint interval."""
-    generation, catch_up_only = rebuild_for(app, step).begin()
+    generation, catch_up_only = rebuild_for(app, step, limits=limits).begin()
     return {"generation": generation, "catch_up_only": catch_up_only, "segments": step.segments,
             "items": list(range(step.segments)), "concurrency": step.concurrency,
             "checkpoint_every": step.checkpoint_every}
@@ -133,7 +143,7 @@ def run_segment(app: App, step: Step, context: Any = None, limits: Limits | None
     margin = (limits or Limits()).stop_margin_ms
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     stop = (lambda: int(remaining()) < margin) if callable(remaining) else None
-    work = rebuild_for(app, step, stop)
+    work = rebuild_for(app, step, stop, limits)
     report = work.run(step.segment)
     _refuse_failures(report)
     done = work.control.segment_done(work.projection.name, report.generation, step.segment or 0, step.segments)
@@ -142,13 +152,18 @@ def run_segment(app: App, step: Step, context: Any = None, limits: Limits | None
 
 
 def finish(app: App, step: Step, context: Any = None, limits: Limits | None = None) -> dict[str, Any]:
-    """Verify the counts, switch the generation live and catch up, as the command line does."""
-    report = rebuild_for(app, step).run(None)
+    """Check every segment's mark, switch the generation live and catch up, as the command line does; then delete
+    the tables of generations more than `keep_generations` switches behind."""
+    limits = limits or Limits()
+    work = rebuild_for(app, step, limits=limits)
+    report = work.run(None)
     _refuse_failures(report)
     if not report.switched:
         raise RebuildStepError(f"generation {report.generation} was not switched live")
+    dropped = drop_old_generations(work.projection, work.control, app.dynamodb, limits.stack,
+                                   limits.keep_generations)
     return {"generation": report.generation, "switched": True, "events": report.events,
-            "aggregates": report.aggregates, "caught_up": report.caught_up}
+            "aggregates": report.aggregates, "caught_up": report.caught_up, "dropped": dropped}
 
 
 def _refuse_failures(report: RebuildReport) -> None:

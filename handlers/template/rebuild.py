@@ -72,6 +72,10 @@ def parameters() -> dict[str, dict[str, Any]]:
                                   "Description": "The most segment workers a rebuild runs at once (the Distributed "
                                                  "Map's MaxConcurrency; REBUILD_MAX_CONCURRENCY): bounds the read "
                                                  "capacity it takes from the events table."},
+        "RebuildKeepGenerations": {"Type": "Number", "Default": 1, "MinValue": 0, "MaxValue": 100,
+                                   "Description": "Generations of a projection kept behind the live one; after a "
+                                                  "successful rebuild, older generations' tables are deleted "
+                                                  "(REBUILD_KEEP_GENERATIONS; generation 0, the stack's own, never)."},
     }
 
 

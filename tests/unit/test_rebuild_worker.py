@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from handlers import rebuild_worker
+from handlers import rebuild_generations, rebuild_worker
 from handlers.app import App
 from handlers.projector import runner
 from handlers.tables import ensure_tables
@@ -110,3 +110,57 @@ def test_a_malformed_step_is_refused_by_name_before_any_request(
         invoke, aws: None, event: dict[str, Any], named: str) -> None:
     with pytest.raises(rebuild_worker.RebuildStepError, match=f"^{named} must be"):
         invoke(**event)
+
+
+def rebuild_once(worker: Callable[..., dict[str, Any]], segments: int = 2) -> dict[str, Any]:
+    worker(action="begin", segments=segments)
+    for k in range(segments):
+        assert worker(action="segment", segments=segments, segment=k)["done"]
+    return worker(action="finish", segments=segments)
+
+
+@pytest.fixture
+def stacked(app: App) -> Callable[..., dict[str, Any]]:
+    """The worker as deployed in stack `loans-prod`, keeping one generation behind the live one."""
+    limits = rebuild_worker.Limits(stack="loans-prod", keep_generations=1)
+    worker = rebuild_worker.handler_for(app, limits)
+    return lambda **event: worker({"projection": "loan-summary", **event}, LambdaContext("rebuild-worker", 1024))
+
+
+def test_begin_creates_the_generation_encrypted_with_point_in_time_recovery_and_tagged(
+        app: App, stacked: Callable[..., dict[str, Any]], loans: list[Loan]) -> None:
+    stacked(action="begin", segments=2)
+    client = app.dynamodb
+    for name in rebuild_generations.names(tables_for(app.projection("loan-summary"), 1)):
+        table = client.describe_table(TableName=name)["Table"]
+        assert (table["SSEDescription"]["Status"], table["SSEDescription"]["SSEType"]) == ("ENABLED", "KMS")
+        backups = client.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
+        assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
+        tags = {t["Key"]: t["Value"] for t in client.list_tags_of_resource(ResourceArn=table["TableArn"])["Tags"]}
+        assert tags == {"aws-es:stack": "loans-prod", "aws-es:projection": "loan-summary", "aws-es:generation": "1"}
+
+
+def test_old_generations_are_deleted_after_the_kept_switches_never_the_live_one_or_during_a_rebuild(
+        app: App, stacked: Callable[..., dict[str, Any]], loans: list[Loan]) -> None:
+    declared = app.projection("loan-summary")
+    existing = lambda: set(app.dynamodb.list_tables()["TableNames"])  # noqa: E731
+    assert rebuild_once(stacked)["dropped"] == []  # live 1, kept 0 (the stack's own)
+    assert rebuild_once(stacked)["dropped"] == []  # live 2, kept 1
+    third = rebuild_once(stacked)  # live 3: generation 1 is two switches behind
+    assert sorted(third["dropped"]) == sorted(rebuild_generations.names(tables_for(declared, 1)))
+    tables = existing()
+    for generation in (0, 2, 3):
+        assert set(rebuild_generations.names(tables_for(declared, generation))) <= tables
+    stacked(action="begin", segments=2)  # generation 4 being built: nothing goes meanwhile
+    assert rebuild_generations.drop_old_generations(declared, app.control(), app.dynamodb, "loans-prod", 0) == []
+    assert set(rebuild_generations.names(tables_for(declared, 2))) <= existing()
+
+
+def test_a_generation_table_not_tagged_as_this_stacks_is_never_deleted(
+        app: App, invoke: Callable[..., dict[str, Any]], stacked: Callable[..., dict[str, Any]],
+        loans: list[Loan]) -> None:
+    declared = app.projection("loan-summary")
+    rebuild_once(invoke)  # generation 1, tagged as the default stack's, not loans-prod's
+    rebuild_once(stacked)
+    assert rebuild_once(stacked)["dropped"] == []
+    assert set(rebuild_generations.names(tables_for(declared, 1))) <= set(app.dynamodb.list_tables()["TableNames"])
