@@ -114,3 +114,10 @@ def test_on_aws_refuses_a_single_segment_or_verify(capsys: Any, extra: list[str]
         main(["rebuild", "loan-summary", "--on-aws", *extra])
     assert exited.value.code == 2
     assert "--on-aws runs every segment and the finish" in capsys.readouterr().err
+
+
+def test_a_negative_poll_interval_is_refused(capsys: Any) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["rebuild", "loan-summary", "--on-aws", "--poll", "-1"])
+    assert exited.value.code == 2
+    assert "--poll must be zero or more seconds, not -1.0" in capsys.readouterr().err

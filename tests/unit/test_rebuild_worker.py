@@ -164,3 +164,44 @@ def test_a_generation_table_not_tagged_as_this_stacks_is_never_deleted(
     rebuild_once(stacked)
     assert rebuild_once(stacked)["dropped"] == []
     assert set(rebuild_generations.names(tables_for(declared, 1))) <= set(app.dynamodb.list_tables()["TableNames"])
+
+
+@pytest.mark.parametrize(("environ", "named"), [
+    ({"REBUILD_MAX_SEGMENTS": "many"}, "REBUILD_MAX_SEGMENTS must be a whole number from 1 to 10000, not 'many'"),
+    ({"REBUILD_MAX_CONCURRENCY": "0"}, "REBUILD_MAX_CONCURRENCY must be a whole number from 1 to 10000"),
+    ({"REBUILD_STOP_MARGIN_SECONDS": "900"}, "REBUILD_STOP_MARGIN_SECONDS must be a whole number from 1 to 840"),
+    ({"REBUILD_KEEP_GENERATIONS": "-1"}, "REBUILD_KEEP_GENERATIONS must be a whole number from 0 to 100"),
+])
+def test_a_bad_deployment_limit_is_refused_by_name(environ: dict[str, str], named: str) -> None:
+    with pytest.raises(rebuild_worker.RebuildStepError, match=f"^{named}"):
+        rebuild_worker.Limits.from_env(environ)
+
+
+def test_the_deployment_limits_are_read_from_the_environment() -> None:
+    limits = rebuild_worker.Limits.from_env({"REBUILD_MAX_SEGMENTS": "64", "REBUILD_MAX_CONCURRENCY": "8",
+                                            "REBUILD_STOP_MARGIN_SECONDS": "90", "REBUILD_STACK_NAME": "loans",
+                                            "REBUILD_KEEP_GENERATIONS": "2"})
+    assert limits == rebuild_worker.Limits(64, 8, 90_000, "loans", 2)
+    assert rebuild_worker.Limits.from_env({}) == rebuild_worker.Limits()
+
+
+@pytest.mark.parametrize(("event", "named"), [
+    ({"action": "begin", "input": ["loan-summary"]}, "input must be an object"),
+    ({"action": "begin", "input": {"projection": "loan-summary", "segments": 4, "concurrency": True}},
+     "concurrency must be a whole number from 1 to 40"),
+    ({"action": "begin", "input": {"projection": "loan-summary", "segments": 1001}},
+     "segments must be a whole number from 1 to 1000"),
+    ({"action": "segment", "projection": "loan-summary", "segments": 2, "segment": 0, "checkpoint_every": 0},
+     "checkpoint_every must be"),
+])
+def test_a_plan_beyond_the_limits_is_refused_by_name(event: dict[str, Any], named: str) -> None:
+    with pytest.raises(rebuild_worker.RebuildStepError, match=f"^{named}"):
+        rebuild_worker.Step.parse(event)
+
+
+def test_begin_takes_the_executions_input_and_answers_the_plan(app: App, loans: list[Loan]) -> None:
+    worker = rebuild_worker.handler_for(app, rebuild_worker.Limits(max_concurrency=3))
+    plan = worker({"action": "begin", "input": {"projection": "loan-summary", "segments": 5, "checkpoint_every": 7}},
+                  LambdaContext("rebuild-worker", 1024))
+    assert plan == {"generation": 1, "catch_up_only": False, "segments": 5, "items": [0, 1, 2, 3, 4],
+                    "concurrency": 3, "checkpoint_every": 7}
