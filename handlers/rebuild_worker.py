@@ -6,7 +6,12 @@ scan segment folded into the generation being built, then checkpointed) and `fin
 before the segments fan out, so parallel workers never race to start it. Each step is safe to run again:
 a checkpointed segment is skipped, and a rebuild stopped after its switch resumes its catch-up.
 
-Input: {"action": "begin" | "segment" | "finish", "projection": NAME, "segments": N, "segment": K}; `begin` also
+The state machine runs begin, segment (each K), switch (every segment's mark checked, the generation switched
+live), catch_up (each K: part K of a parallel scan of the previous generation's rows, caught up), close (the
+catch-up recorded, old generations deleted); `finish` is switch, catch-up and close in one step, for a small
+projection or a caller without the state machine.
+
+Input: {"action": ACTION, "projection": NAME, "segments": N, "segment": K}; `begin` also
 takes "concurrency" and "checkpoint_every", and an "input" object (the execution's input) whose fields fill in the
 step's. `begin` answers the plan the state machine follows: the generation, the segment numbers to map over, how
 many at once, the checkpoint interval. Both limits are bounded by the deployment (`REBUILD_MAX_SEGMENTS`,
@@ -29,13 +34,16 @@ from aws_lambda_powertools import Logger, Tracer
 from core.errors import EventSourcingError
 from handlers.app import App, ProcessApp
 from handlers.rebuild_generations import HardenedGenerations, drop_old_generations
+from projections.dynamodb_store import scan
+from projections.items import from_item
 from projections.rebuild import CHECKPOINT_EVERY, Rebuild, RebuildReport
 from projections.store import ProjectionStore
+from projections.tables import tables_for
 
 logger = Logger(service="rebuild-worker")
 tracer = Tracer(service="rebuild-worker")
 
-ACTIONS = ("begin", "segment", "finish")
+ACTIONS = ("begin", "segment", "switch", "catch_up", "close", "finish")
 
 
 class RebuildStepError(EventSourcingError):
@@ -93,6 +101,8 @@ class Step:
     segment: int | None
     concurrency: int = 1
     checkpoint_every: int = CHECKPOINT_EVERY
+    #: `close`: the rows the `catch_up` parts caught up, summed
+    caught_up: int = 0
 
     @classmethod
     def parse(cls, event: dict[str, Any], limits: Limits | None = None) -> Step:
@@ -106,7 +116,7 @@ class Step:
         if action not in ACTIONS:
             raise RebuildStepError(f"action must be one of {', '.join(ACTIONS)}, not {action!r}")
         segments = _number(event, "segments", 1, limits.max_segments)
-        if action == "segment" and (not isinstance(segment, int) or isinstance(segment, bool)
+        if action in ("segment", "catch_up") and (not isinstance(segment, int) or isinstance(segment, bool)
                                     or not 0 <= segment < segments):
             raise RebuildStepError(f"segment must be a whole number in 0..{segments - 1}, not {segment!r}")
         projection = event.get("projection")
@@ -114,7 +124,11 @@ class Step:
             raise RebuildStepError(f"projection must be a registered projection's name, not {projection!r}")
         concurrency = _number(event, "concurrency", 1, limits.max_concurrency, min(segments, limits.max_concurrency))
         every = _number(event, "checkpoint_every", 1, 1_000_000, CHECKPOINT_EVERY)
-        return cls(action, projection, segments, segment, concurrency, every)
+        parts = event.get("caught_up", [])
+        if not isinstance(parts, list) or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0
+                                                  for n in parts):
+            raise RebuildStepError(f"caught_up must be a list of row counts, not {parts!r}")
+        return cls(action, projection, segments, segment, concurrency, every, sum(parts))
 
 
 def rebuild_for(app: App, step: Step, stop: Callable[[], bool] | None = None, limits: Limits | None = None) -> Rebuild:
@@ -151,6 +165,49 @@ def run_segment(app: App, step: Step, context: Any = None, limits: Limits | None
             "events": report.events, "aggregates": report.aggregates}
 
 
+def switch(app: App, step: Step, context: Any = None, limits: Limits | None = None) -> dict[str, Any]:
+    """Check every segment's mark and switch the generation live, leaving the catch-up to `catch_up` steps."""
+    work = rebuild_for(app, step, limits=limits)
+    work.catch_up = False
+    report = work.run(None)
+    _refuse_failures(report)
+    if not report.switched:
+        raise RebuildStepError(f"generation {report.generation} was not switched live")
+    return {"generation": report.generation, "switched": True}
+
+
+def catch_up(app: App, step: Step, context: Any = None, limits: Limits | None = None) -> dict[str, Any]:
+    """Catch up the live generation's rows from segment K of N of the previous generation's rows table (a
+    parallel scan): the rows the live projector advanced there while the rebuild ran."""
+    work = rebuild_for(app, step, limits=limits)
+    state = work.control.state(work.projection.name, fresh=True)
+    if state["previous"] is None:  # caught up and closed already
+        return {"segment": step.segment, "caught_up": 0}
+    old, new = (tables_for(work.projection, int(state[key])) for key in ("previous", "live"))
+    key = work.projection.key
+    part = (from_item(key, item) for item in scan(app.dynamodb, old.rows, step.segment or 0, step.segments))
+    return {"segment": step.segment, "caught_up": work.catch_up_rows(part, new)}
+
+
+def close(app: App, step: Step, context: Any = None, limits: Limits | None = None) -> dict[str, Any]:
+    """Every part caught up: record it, then delete generations more than `keep_generations` behind; answer
+    what the rebuild did (its counts from the segments' marks)."""
+    limits = limits or Limits()
+    work = rebuild_for(app, step, limits=limits)
+    name = work.projection.name
+    state = work.control.state(name, fresh=True)
+    if state["building"] is not None:
+        raise RebuildStepError(f"generation {state['building']} of {name} is still being built, not switched")
+    live = int(state["live"])
+    if state["previous"] is not None:
+        work.control.caught_up(name, live)
+    marks = [work.control.segment_done(name, live, k, step.segments) for k in range(step.segments)]
+    dropped = drop_old_generations(work.projection, work.control, app.dynamodb, limits.stack,
+                                   limits.keep_generations)
+    return {"generation": live, "switched": True, "events": sum(m["events"] for m in marks if m),
+            "aggregates": sum(m["aggregates"] for m in marks if m), "caught_up": step.caught_up, "dropped": dropped}
+
+
 def finish(app: App, step: Step, context: Any = None, limits: Limits | None = None) -> dict[str, Any]:
     """Check every segment's mark, switch the generation live and catch up, as the command line does; then delete
     the tables of generations more than `keep_generations` switches behind."""
@@ -175,7 +232,7 @@ def _refuse_failures(report: RebuildReport) -> None:
 
 
 STEPS: dict[str, Callable[[App, Step, Any, Limits], dict[str, Any]]] = {
-    "begin": begin, "segment": run_segment, "finish": finish}
+    "begin": begin, "segment": run_segment, "switch": switch, "catch_up": catch_up, "close": close, "finish": finish}
 process_app = ProcessApp()
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -241,7 +241,7 @@ class Rebuild:
     def __init__(self, projection: Projection, events: EventStore, rows: ProjectionStore, control: ControlStore,
                  segments: int = 8, workers: int = 4, on_progress: Callable[[RebuildProgress], None] | None = None,
                  checkpoint_every: int = CHECKPOINT_EVERY, stop: Callable[[], bool] | None = None,
-                 count_rows: bool = True) -> None:
+                 count_rows: bool = True, catch_up: bool = True) -> None:
         if segments < 1 or workers < 1 or checkpoint_every < 1:
             raise ProjectionError(f"a rebuild needs at least 1 segment, worker and event per checkpoint, not "
                                   f"segments={segments!r}, workers={workers!r}, checkpoint_every={checkpoint_every!r}")
@@ -258,6 +258,9 @@ class Rebuild:
         self.stop = stop
         #: the finish counts the new generation's rows against the segments' marks (one pass over every row)
         self.count_rows = count_rows
+        #: the finish catches up from the previous generation itself (else the caller does, in parts:
+        #: `catch_up_rows`, then `ControlStore.caught_up`)
+        self.catch_up = catch_up
         self.progress = RebuildProgress(callback=on_progress)
         self.failures: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -277,6 +280,8 @@ class Rebuild:
             raise ProjectionError(f"segment {only} is not in 0..{self.segments - 1}")
         generation, catch_up_only = self.begin()
         if catch_up_only:
+            if not self.catch_up:
+                return RebuildReport(generation, [], list(range(self.segments)), 0, 0, switched=True)
             return self._resume_catch_up(generation)
         tables = tables_for(self.projection, generation)
         self.progress.total = self.events.estimate() or 0
@@ -328,6 +333,8 @@ class Rebuild:
         self.control.switch(self.projection.name, tables.generation, live)
         report.switched = True
         self.control.await_readers()
+        if not self.catch_up:
+            return
         report.caught_up = self._catch_up(tables_for(self.projection, live), tables)
         self.control.caught_up(self.projection.name, tables.generation)
 
@@ -340,6 +347,30 @@ class Rebuild:
             report.caught_up = self._catch_up(tables_for(self.projection, int(previous)), tables)
             self.control.caught_up(self.projection.name, generation)
         return report
+
+    def catch_up_rows(self, old_rows: Iterable[tuple[str, Row]], new: Tables, batch: int = 100) -> int:
+        """Catch up, in `new`, each of `old_rows` (a part of the previous generation) that the live projector
+        advanced past its row in `new`; the rows caught up."""
+        projector = Projector(self.projection, None, self.events, lambda: new, rows=self.rows)
+        caught_up = 0
+        pending: list[tuple[str, Row]] = []
+
+        def check() -> int:
+            newer, unavailable = self.rows.read_rows(new, [key for key, _ in pending])
+            if unavailable:
+                raise ProjectionError(f"cannot read {len(unavailable)} rows of {new.rows} to catch them up: "
+                                      f"{next(iter(unavailable.values()))}")
+            behind = [(key, row) for key, row in pending if version_of(row) > version_of(newer.get(key))]
+            for key, row in behind:
+                projector.catch_up(new, key, version_of(row))
+            pending.clear()
+            return len(behind)
+
+        for key, row in old_rows:
+            pending.append((key, row))
+            if len(pending) >= batch:
+                caught_up += check()
+        return caught_up + (check() if pending else 0)
 
     def _catch_up(self, old: Tables, new: Tables) -> int:
         """Rows the live projector advanced in the old generation while this rebuild ran."""

@@ -31,12 +31,21 @@ def definition(stack: Stack) -> dict[str, Any]:
                              "Default": "Pause"},
             "Pause": {"Type": "Wait", "Seconds": 1, "Next": "Segment"},
             "SegmentDone": {"Type": "Succeed"}}}
+    catch_up = {
+        "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+        "StartAt": "CatchUpPart",
+        "States": {
+            "CatchUpPart": {"Type": "Task", "Resource": LAMBDA_INVOKE,
+                            "Parameters": {"FunctionName": "${Worker}", "Payload.$": "$"},
+                            "OutputPath": "$.Payload.caught_up", "Retry": RETRY, "End": True}}}
     return {
         "Comment": f'aws-es rebuild on Lambda. Input {{"projection": "{example}", "segments": N, "concurrency": C}} '
                    '(optional "checkpoint_every": E): Begin plans it (N and C within the stack\'s RebuildMaxSegments '
                    "and RebuildMaxConcurrency) and begins the generation; a Distributed Map folds segments 0..N-1, at "
                    "most C at once, each `aws-es rebuild --segment K --of N` run again from its checkpoint until "
-                   "done; Finish checks the segments' marks, switches and catches up.",
+                   "done; Switch checks the segments' marks and switches; a second Distributed Map catches up the rows the live "
+                   "projector advanced meanwhile, part K of the previous generation each; Close records it and deletes "
+                   "generations older than the stack's RebuildKeepGenerations.",
         "StartAt": "Begin",
         "States": {
             "Begin": {"Type": "Task", "Resource": LAMBDA_INVOKE,
@@ -49,19 +58,29 @@ def definition(stack: Stack) -> dict[str, Any]:
                       "ResultPath": "$.plan", "Retry": RETRY, "Next": "OnlyCatchUpLeft"},
             "OnlyCatchUpLeft": {"Type": "Choice",
                                 "Choices": [{"Variable": "$.plan.catch_up_only", "BooleanEquals": True,
-                                             "Next": "Finish"}],
+                                             "Next": "CatchUp"}],
                                 "Default": "Segments"},
             "Segments": {"Type": "Map", "ItemsPath": "$.plan.items",
                          "MaxConcurrencyPath": "$.plan.concurrency", "ToleratedFailurePercentage": 0,
                          "ItemSelector": {"action": "segment", "projection.$": "$.projection",
                                           "segments.$": "$.plan.segments", "segment.$": "$$.Map.Item.Value",
                                           "checkpoint_every.$": "$.plan.checkpoint_every"},
-                         "ItemProcessor": segment, "ResultPath": None, "Next": "Finish"},
-            "Finish": {"Type": "Task", "Resource": LAMBDA_INVOKE,
+                         "ItemProcessor": segment, "ResultPath": None, "Next": "Switch"},
+            "Switch": {"Type": "Task", "Resource": LAMBDA_INVOKE,
                        "Parameters": {"FunctionName": "${Worker}",
-                                      "Payload": {"action": "finish", "projection.$": "$.projection",
+                                      "Payload": {"action": "switch", "projection.$": "$.projection",
                                                   "segments.$": "$.plan.segments"}},
-                       "OutputPath": "$.Payload", "Retry": RETRY, "End": True}}}
+                       "ResultPath": None, "Retry": RETRY, "Next": "CatchUp"},
+            "CatchUp": {"Type": "Map", "ItemsPath": "$.plan.items",
+                        "MaxConcurrencyPath": "$.plan.concurrency", "ToleratedFailurePercentage": 0,
+                        "ItemSelector": {"action": "catch_up", "projection.$": "$.projection",
+                                         "segments.$": "$.plan.segments", "segment.$": "$$.Map.Item.Value"},
+                        "ItemProcessor": catch_up, "ResultPath": "$.caught_up", "Next": "Close"},
+            "Close": {"Type": "Task", "Resource": LAMBDA_INVOKE,
+                      "Parameters": {"FunctionName": "${Worker}",
+                                     "Payload": {"action": "close", "projection.$": "$.projection",
+                                                 "segments.$": "$.plan.segments", "caught_up.$": "$.caught_up"}},
+                      "OutputPath": "$.Payload", "Retry": RETRY, "End": True}}}
 
 
 def parameters() -> dict[str, dict[str, Any]]:

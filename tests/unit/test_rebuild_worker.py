@@ -193,6 +193,9 @@ def test_the_deployment_limits_are_read_from_the_environment() -> None:
      "segments must be a whole number from 1 to 1000"),
     ({"action": "segment", "projection": "loan-summary", "segments": 2, "segment": 0, "checkpoint_every": 0},
      "checkpoint_every must be"),
+    ({"action": "catch_up", "projection": "loan-summary", "segments": 2}, "segment must be a whole number in 0..1"),
+    ({"action": "close", "projection": "loan-summary", "segments": 2, "caught_up": [1, -2]},
+     "caught_up must be a list of row counts"),
 ])
 def test_a_plan_beyond_the_limits_is_refused_by_name(event: dict[str, Any], named: str) -> None:
     with pytest.raises(rebuild_worker.RebuildStepError, match=f"^{named}"):
