@@ -43,9 +43,9 @@ def definition(stack: Stack) -> dict[str, Any]:
                    '(optional "checkpoint_every": E): Begin plans it (N and C within the stack\'s RebuildMaxSegments '
                    "and RebuildMaxConcurrency) and begins the generation; a Distributed Map folds segments 0..N-1, at "
                    "most C at once, each `aws-es rebuild --segment K --of N` run again from its checkpoint until "
-                   "done; Switch checks the segments' marks and switches; a second Distributed Map catches up the rows the live "
-                   "projector advanced meanwhile, part K of the previous generation each; Close records it and deletes "
-                   "generations older than the stack's RebuildKeepGenerations.",
+                   "done; Switch checks the segments' marks and switches; a second Distributed Map catches up the "
+                   "rows the live projector advanced meanwhile, part K of the previous generation each; Close "
+                   "records it and deletes generations older than the stack's RebuildKeepGenerations.",
         "StartAt": "Begin",
         "States": {
             "Begin": {"Type": "Task", "Resource": LAMBDA_INVOKE,

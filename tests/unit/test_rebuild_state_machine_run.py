@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import os
 import threading
-from decimal import Decimal
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
-from handlers import rebuild_worker
 from core.errors import EventSourcingError
+from handlers import rebuild_worker
 from handlers.app import App
 from handlers.projector import runner
 from handlers.tables import ensure_tables
