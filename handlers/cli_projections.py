@@ -239,11 +239,27 @@ def register_rebuild(commands: Any) -> None:
     command.add_argument("--verify", action="store_true",
                          help="instead, check every live row against the aggregate's own state (its handlers "
                          "folding the log) and the counters against the sum of the rows; exit 1 on any difference")
+    aws = command.add_argument_group(
+        "on AWS", "--on-aws starts the deployed rebuild state machine instead (README: Rebuilds on AWS): --of "
+        "segments, at most --concurrency at once, and follows it, printing the segments done")
+    aws.add_argument("--on-aws", action="store_true", help="run the rebuild on the deployed stack's state machine")
+    aws.add_argument("--state-machine", metavar="ARN", default=None,
+                     help="its ARN (default: $AWS_ES_REBUILD_STATE_MACHINE, else --stack's RebuildStateMachine output)")
+    aws.add_argument("--stack", metavar="NAME", default=None, help="the deployed stack that names the state machine")
+    aws.add_argument("--concurrency", type=_positive, default=None, metavar="C",
+                     help="segment workers at once (default: --of, within the stack's RebuildMaxConcurrency)")
+    aws.add_argument("--checkpoint-every", type=_positive, default=None, metavar="E",
+                     help="events between two checkpoints in a segment (default: 10,000)")
+    aws.add_argument("--poll", type=float, default=10.0, metavar="SECONDS",
+                     help="seconds between two progress checks (default: 10)")
+    aws.add_argument("--no-follow", action="store_true", help="start the execution and return")
     command.set_defaults(run=run_rebuild)
 
 
 def run_rebuild(app: App, args: argparse.Namespace) -> int:
     declared = app.projection(args.projection)
+    if args.on_aws:
+        return _on_aws(app, declared, args)
     events = app.events_of(declared)
     rows = app.projection_store(declared)
     if args.verify:
@@ -264,6 +280,27 @@ def run_rebuild(app: App, args: argparse.Namespace) -> int:
     if parked:
         print(f"{len(parked)} aggregates of {declared.name} are still parked: `aws-es redrive {declared.name}` "
               "folds what the new generation lacks and removes them")
+    return 0
+
+
+def _on_aws(app: App, declared: Projection, args: argparse.Namespace) -> int:
+    from handlers import rebuild_on_aws
+
+    if args.segment is not None or args.verify:
+        raise UsageError("--on-aws runs every segment and the finish: leave out --segment and --verify")
+    if not args.poll >= 0:
+        raise UsageError(f"--poll must be zero or more seconds, not {args.poll}")
+    arn = rebuild_on_aws.state_machine_arn(app, args.state_machine, args.stack, os.environ)
+    execution_input: dict[str, Any] = {"projection": declared.name, "segments": args.of}
+    if args.concurrency is not None:
+        execution_input["concurrency"] = args.concurrency
+    if args.checkpoint_every is not None:
+        execution_input["checkpoint_every"] = args.checkpoint_every
+    output = rebuild_on_aws.start_and_follow(app, arn, execution_input, follow=not args.no_follow,
+                                             interval=args.poll)
+    if output is not None:
+        print(f"generation {output.get('generation')}: {output.get('events', 0):,} events, "
+              f"{output.get('aggregates', 0):,} aggregates; switched live; {output.get('caught_up', 0)} rows caught up")
     return 0
 
 

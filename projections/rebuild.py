@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -146,18 +146,21 @@ class SegmentResult:
     events: int
     aggregates: int
     failures: dict[str, ProjectionError]
+    #: the worker stopped after a checkpoint (its time nearly up) and the rest of the segment is left to a rerun
+    stopped: bool = False
 
 
 def write_segment(projection: Projection, events: EventStore, rows: ProjectionStore, tables: Tables,
                   segment: int = 0, of: int = 1, *, progress: RebuildProgress | None = None,
                   resume: SegmentPosition | None = None,
                   checkpoint: Callable[[SegmentPosition], None] | None = None,
-                  every: int = CHECKPOINT_EVERY) -> SegmentResult:
+                  every: int = CHECKPOINT_EVERY, stop: Callable[[], bool] | None = None) -> SegmentResult:
     """Fold segment `segment` of `of` into `tables`, after `resume` when given, in chunks of about `every`
     events cut between aggregates; each chunk written in full (rows, then its counter totals) is passed to
     `checkpoint`. Once an aggregate has failed, the chunk grows to the end of the segment and `checkpoint`
     is given the last position before it with `rest_in_one`, so the next run rewrites that chunk whole under
-    the same part name (smaller chunks would leave its totals counted twice)."""
+    the same part name (smaller chunks would leave its totals counted twice). With `stop`, asked after each
+    checkpoint, the fold ends there when it answers true (`stopped`): a run resumed from that checkpoint goes on."""
     if every < 1:
         raise ProjectionError(f"checkpoint_every must be at least 1, not {every!r}")
     mark = resume or SegmentPosition(None, -1, 0, 0)
@@ -200,6 +203,8 @@ def write_segment(projection: Projection, events: EventStore, rows: ProjectionSt
                                       "after another")
             if limit is not None and pending >= limit and not folding.failed:
                 flush(closing=False)
+                if stop is not None and checkpoint is not None and stop():
+                    return SegmentResult(written_events, written_aggregates, {}, stopped=True)
         folding.add(aggregate_id, record)
         current, pending = (aggregate_id, record.number), pending + 1
     flush(closing=True)
@@ -235,7 +240,8 @@ class Rebuild:
 
     def __init__(self, projection: Projection, events: EventStore, rows: ProjectionStore, control: ControlStore,
                  segments: int = 8, workers: int = 4, on_progress: Callable[[RebuildProgress], None] | None = None,
-                 checkpoint_every: int = CHECKPOINT_EVERY) -> None:
+                 checkpoint_every: int = CHECKPOINT_EVERY, stop: Callable[[], bool] | None = None,
+                 count_rows: bool = True, catch_up: bool = True) -> None:
         if segments < 1 or workers < 1 or checkpoint_every < 1:
             raise ProjectionError(f"a rebuild needs at least 1 segment, worker and event per checkpoint, not "
                                   f"segments={segments!r}, workers={workers!r}, checkpoint_every={checkpoint_every!r}")
@@ -248,6 +254,13 @@ class Rebuild:
         self.workers = workers
         self.checkpoint_every = checkpoint_every
         self.on_progress = on_progress
+        #: asked after each checkpoint: true ends the segment there, unmarked, to be resumed by a later run
+        self.stop = stop
+        #: the finish counts the new generation's rows against the segments' marks (one pass over every row)
+        self.count_rows = count_rows
+        #: the finish catches up from the previous generation itself (else the caller does, in parts:
+        #: `catch_up_rows`, then `ControlStore.caught_up`)
+        self.catch_up = catch_up
         self.progress = RebuildProgress(callback=on_progress)
         self.failures: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -267,6 +280,8 @@ class Rebuild:
             raise ProjectionError(f"segment {only} is not in 0..{self.segments - 1}")
         generation, catch_up_only = self.begin()
         if catch_up_only:
+            if not self.catch_up:
+                return RebuildReport(generation, [], list(range(self.segments)), 0, 0, switched=True)
             return self._resume_catch_up(generation)
         tables = tables_for(self.projection, generation)
         self.progress.total = self.events.estimate() or 0
@@ -292,7 +307,9 @@ class Rebuild:
         result = write_segment(self.projection, self.events, self.rows, tables, segment, of,
                                progress=self.progress, resume=self.control.segment_position(name, generation,
                                                                                             segment, of),
-                               checkpoint=checkpoint, every=self.checkpoint_every)
+                               checkpoint=checkpoint, every=self.checkpoint_every, stop=self.stop)
+        if result.stopped:
+            return
         if result.failures:
             with self._lock:
                 self.failures.update((aggregate_id, str(error)) for aggregate_id, error in result.failures.items())
@@ -307,7 +324,7 @@ class Rebuild:
         if any(counts is None for counts in done):
             raise ProjectionError("rebuild is incomplete: some segments have not finished; run it again to resume")
         expected = sum(counts["aggregates"] for counts in done if counts)
-        rows = sum(1 for _ in self.rows.rows(tables))
+        rows = sum(1 for _ in self.rows.rows(tables)) if self.count_rows else expected
         if rows < expected:
             raise ProjectionError(f"generation {tables.generation} holds {rows} rows, expected {expected}")
         report.events = sum(counts["events"] for counts in done if counts)
@@ -316,6 +333,8 @@ class Rebuild:
         self.control.switch(self.projection.name, tables.generation, live)
         report.switched = True
         self.control.await_readers()
+        if not self.catch_up:
+            return
         report.caught_up = self._catch_up(tables_for(self.projection, live), tables)
         self.control.caught_up(self.projection.name, tables.generation)
 
@@ -328,6 +347,30 @@ class Rebuild:
             report.caught_up = self._catch_up(tables_for(self.projection, int(previous)), tables)
             self.control.caught_up(self.projection.name, generation)
         return report
+
+    def catch_up_rows(self, old_rows: Iterable[tuple[str, Row]], new: Tables, batch: int = 100) -> int:
+        """Catch up, in `new`, each of `old_rows` (a part of the previous generation) that the live projector
+        advanced past its row in `new`; the rows caught up."""
+        projector = Projector(self.projection, None, self.events, lambda: new, rows=self.rows)
+        caught_up = 0
+        pending: list[tuple[str, Row]] = []
+
+        def check() -> int:
+            newer, unavailable = self.rows.read_rows(new, [key for key, _ in pending])
+            if unavailable:
+                raise ProjectionError(f"cannot read {len(unavailable)} rows of {new.rows} to catch them up: "
+                                      f"{next(iter(unavailable.values()))}")
+            behind = [(key, row) for key, row in pending if version_of(row) > version_of(newer.get(key))]
+            for key, row in behind:
+                projector.catch_up(new, key, version_of(row))
+            pending.clear()
+            return len(behind)
+
+        for key, row in old_rows:
+            pending.append((key, row))
+            if len(pending) >= batch:
+                caught_up += check()
+        return caught_up + (check() if pending else 0)
 
     def _catch_up(self, old: Tables, new: Tables) -> int:
         """Rows the live projector advanced in the old generation while this rebuild ran."""

@@ -86,6 +86,7 @@ def parameters(stack: Stack) -> dict[str, Any]:
                                                      "being retried; below the stream's 24-hour retention, so a stuck "
                                                      "projector parks records where they can be replayed rather than "
                                                      "losing them."},
+        **rebuild.parameters(),
     }
 
 
@@ -132,7 +133,7 @@ def generate(registry: Registry, settings: Settings, code: str = "lambda/") -> s
          parking.extend_functions(functions.resources(current, code))),
         ("the API: every route authorized (IAM by default, Cognito JWTs by parameter), throttled, access-logged",
          api.resources(current)),
-        ("rebuilds: Begin, a Map of segment workers (each looping until its segment is checkpointed), Finish",
+        ("rebuilds: Begin, a Distributed Map of segment workers (each looping until its segment is done), Finish",
          rebuild.resources(current)),
         ("logs: one group per function, with retention", functions.log_groups()),
         ("alarms, all on the AlarmTopicArn topic", operations.resources(current)),

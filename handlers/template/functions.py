@@ -173,7 +173,11 @@ def _events(events: dict[str, Any]) -> dict[str, Any]:
 def rebuild_worker(stack: Stack, code: str) -> dict[str, Any]:
     """One step of a rebuild: scans a segment of the log, creates and fills the new generation, switches it."""
     tables = [*stack.projected, *stack.read_tables, stack.control]
-    environment = variables(tables, PROJECTION_COUNTER_SHARDS=Ref("CounterShards"), **powertools("rebuild-worker"))
+    environment = variables(tables, PROJECTION_COUNTER_SHARDS=Ref("CounterShards"),
+                            REBUILD_MAX_SEGMENTS=Ref("RebuildMaxSegments"),
+                            REBUILD_MAX_CONCURRENCY=Ref("RebuildMaxConcurrency"),
+                            REBUILD_KEEP_GENERATIONS=Ref("RebuildKeepGenerations"),
+                            REBUILD_STACK_NAME=Ref("AWS::StackName"), **powertools("rebuild-worker"))
     policies = [{"Statement": [
         allow("EventsScan", ["dynamodb:Scan", "dynamodb:Query", "dynamodb:GetItem", "dynamodb:DescribeTable"],
               [arn(t.id) for t in stack.projected]),
@@ -183,8 +187,14 @@ def rebuild_worker(stack: Stack, code: str) -> dict[str, Any]:
               [arn(t.id) for t in stack.read_tables]),
         allow("NewGenerations", ["dynamodb:CreateTable", "dynamodb:DescribeTable", "dynamodb:Scan", "dynamodb:GetItem",
                                  "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:PutItem",
-                                 "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem"],
-              [generations(t) for t in stack.read_tables])]}]
+                                 "dynamodb:UpdateItem", "dynamodb:ConditionCheckItem", "dynamodb:TagResource",
+                                 "dynamodb:ListTagsOfResource", "dynamodb:UpdateContinuousBackups",
+                                 "dynamodb:DeleteTable"],
+              [generations(t) for t in stack.read_tables]),
+        # creating a table encrypted with DynamoDB's AWS managed key (alias/aws/dynamodb), through DynamoDB only
+        allow("NewGenerationsEncrypted", ["kms:DescribeKey", "kms:CreateGrant"],
+              [Sub("arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*")],
+              Condition={"StringEquals": {"kms:ViaService": Sub("dynamodb.${AWS::Region}.amazonaws.com")}})]}]
     return function("One step of a rebuild (handlers/rebuild_worker.py), run by RebuildStateMachine.",
                     "handlers.rebuild_worker.lambda_handler", code, environment,
                     Timeout=900,  # Lambda's limit; a segment must scan within it (README: Rebuilds on AWS)

@@ -82,7 +82,8 @@ def test_a_broken_definition_is_caught() -> None:
     definition["States"]["Begin"]["Next"] = "Nowhere"
     assert set(transition_problems(definition)) == {"Begin goes to 'Nowhere', which is not a state here",
                                                     *(f"{name} is never reached" for name in
-                                                      ("OnlyCatchUpLeft", "Segments", "Finish"))}
+                                                      ("OnlyCatchUpLeft", "Segments", "Switch", "CatchUp",
+                                                       "Close"))}
     assert Linter.validate(json.dumps(definition), Config()) != []
 
 
@@ -93,15 +94,25 @@ def test_every_task_runs_a_step_of_the_templates_worker_function() -> None:
     assert function["Type"] == "AWS::Lambda::Function"
     assert function["Properties"]["Handler"] == "handlers.rebuild_worker.lambda_handler"
     found = tasks(definition)
-    assert set(found) == {"Begin", "Segment", "Finish"}
+    assert set(found) == {"Begin", "Segment", "Switch", "CatchUpPart", "Close"}
     assert all(state["Resource"] == "arn:aws:states:::lambda:invoke" and state["Parameters"]["FunctionName"]
                == WORKER_ARN for state in found.values())
-    segments = definition["States"]["Segments"]
+    segments, parts = definition["States"]["Segments"], definition["States"]["CatchUp"]
     steps = [found["Begin"]["Parameters"]["Payload"]["action"], segments["ItemSelector"]["action"],
-             found["Finish"]["Parameters"]["Payload"]["action"]]
-    assert steps == list(ACTIONS) == ["begin", "segment", "finish"]
-    assert found["Segment"]["Parameters"]["Payload.$"] == "$"
-    assert segments["ItemSelector"]["segment.$"] == "$$.Map.Item.Value"
+             found["Switch"]["Parameters"]["Payload"]["action"], parts["ItemSelector"]["action"],
+             found["Close"]["Parameters"]["Payload"]["action"]]
+    assert [*steps, "finish"] == list(ACTIONS) == ["begin", "segment", "switch", "catch_up", "close", "finish"]
+    assert found["Segment"]["Parameters"]["Payload.$"] == "$" == found["CatchUpPart"]["Parameters"]["Payload.$"]
+    assert segments["ItemSelector"]["segment.$"] == "$$.Map.Item.Value" == parts["ItemSelector"]["segment.$"]
+
+
+def test_both_maps_are_distributed_bounded_by_the_plan_and_tolerate_no_failure() -> None:
+    definition, _, _ = state_machine()
+    for name in ("Segments", "CatchUp"):
+        state = definition["States"][name]
+        assert state["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+        assert (state["ItemsPath"], state["MaxConcurrencyPath"]) == ("$.plan.items", "$.plan.concurrency")
+        assert state["ToleratedFailurePercentage"] == 0
 
 
 def test_each_segment_loops_until_checkpointed_and_retries_lambda_timeouts() -> None:
@@ -115,7 +126,7 @@ def test_each_segment_loops_until_checkpointed_and_retries_lambda_timeouts() -> 
     retried = {error for rule in inner["Segment"]["Retry"] for error in rule["ErrorEquals"]}
     assert {"Sandbox.Timedout", "Lambda.TooManyRequestsException"} <= retried
     assert "States.ALL" not in retried, "a refused step (bad input, unfoldable loans) must fail, not loop"
-    assert segments["Next"] == "Finish" and definition["States"]["Finish"]["End"] is True
+    assert segments["Next"] == "Switch" and definition["States"]["Close"]["End"] is True
 
 
 def test_the_state_machine_may_invoke_its_worker_and_nothing_else_of_the_data() -> None:
