@@ -16,6 +16,7 @@ from core.events import Event, RecordedEvent, from_record
 
 if TYPE_CHECKING:
     from core.aggregate import Aggregate
+    from core.personal import Sealer
     from core.store import EventStore, KeyMarker
 
 
@@ -30,6 +31,9 @@ class Loaded:
 
 class Repository:
     """Loads and saves aggregates of one events table."""
+
+    #: Seals personal fields before they are stored (`core.personal`); None: this repository stores none.
+    sealer: Sealer | None = None
 
     def __init__(self, store: EventStore) -> None:
         self.store = store

@@ -27,6 +27,8 @@ from core import provider as aggregate_provider
 from core.config import Service, default_client
 from core.dynamodb import DynamoDBEventStore, events_table_definition
 from core.errors import ConfigurationError
+from core.kms_keys import KmsKeyStore, LocalTableKeyStore
+from core.personal import KeyStore, Sealer
 from handlers.registry import Registry, load
 from handlers.settings import Settings
 from projections.definition import Projection
@@ -140,13 +142,35 @@ class App:
         with self._lock:
             if (cls, name) not in self._repositories:
                 current = self.settings.snapshots
-                self._repositories[cls, name] = SnapshottingRepository(
+                repository = SnapshottingRepository(
                     self.event_store(cls, name),
                     self.snapshot_store(name),
                     SnapshotPolicy(every=current.every, enabled=current.store != "off"),
                     AggregateCache(current.cache_size),
                 )
+                if cls.personal:
+                    repository.sealer = self.sealer
+                self._repositories[cls, name] = repository
             return self._repositories[cls, name]
+
+    @functools.cached_property
+    def kms(self) -> Any:
+        return self.client("kms")
+
+    @functools.cached_property
+    def key_store(self) -> KeyStore:
+        """The personal data keys: KMS-wrapped in the key table with `PERSONAL_KMS_KEY`, else the local store."""
+        from handlers.tables import KEYS_TABLE
+
+        table = self.settings.table_name(KEYS_TABLE)
+        if self.settings.personal_kms_key:
+            return KmsKeyStore(self.kms, self.dynamodb, table, self.settings.personal_kms_key)
+        return LocalTableKeyStore(self.dynamodb, table)
+
+    @functools.cached_property
+    def sealer(self) -> Sealer:
+        """Seals and reveals personal fields (`core.personal`) with this App's key store."""
+        return Sealer(self.key_store)
 
     # -- read side --------------------------------------------------------------------------------------------
     def projection(self, name: str) -> Projection:

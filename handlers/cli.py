@@ -19,8 +19,10 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 
 from core import EventSourcingError, InvalidIdError, check_id
 from core.metering import RequestMeter
+from core.personal import reveal_fields
 from handlers import cli_projections
 from handlers.app import App
+from handlers.cli_forget import register_forget
 from handlers.cli_snapshots import register_snapshot
 from handlers.cli_template import register_template
 from handlers.registry import UnknownAggregateError
@@ -268,7 +270,10 @@ def run_hydrate(app: App, args: argparse.Namespace) -> int:
     if aggregate.version == 0:
         raise EventSourcingError(f"no {kind.lower()} {aggregate_id!r} in table {aggregate.table!r}")
     metrics = {name: value for name, value in metric_values(counts).items() if value}
-    state = state_view(registry, kind, aggregate.state())
+    folded = aggregate.state()
+    if cls.personal:  # sealed in the state as in the log: shown as the plaintext, or <forgotten>
+        folded = reveal_fields(app.sealer, cls.personal, folded)
+    state = state_view(registry, kind, folded)
     report = {"id": aggregate.id, "version": aggregate.version, "state": state, **cost, "snapshot_metrics": metrics}
     if args.json:
         print(json.dumps(report, default=str))
@@ -310,7 +315,7 @@ def port_number(text: str) -> int:
 COMMANDS: list[Callable[[Any], None]] = [
     register_init, register_demo, register_local, register_hydrate, register_snapshot,
     cli_projections.register_project, cli_projections.register_query, cli_projections.register_rebuild,
-    register_template,
+    register_template, register_forget,
 ]
 
 

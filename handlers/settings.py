@@ -53,6 +53,9 @@ class Settings:
     snapshots: SnapshotSettings = field(default_factory=SnapshotSettings)
     projections: ProjectionSettings = field(default_factory=ProjectionSettings)
     tables: Mapping[str, str] = field(default_factory=dict)
+    #: The KMS key (id, alias or ARN) that wraps each subject's data key; None: the local key store, which keeps
+    #: the data keys unwrapped in the key table (the embedded stack and tests, never an account with real people).
+    personal_kms_key: str | None = None
 
     def table_name(self, declared: str) -> str:
         """The physical name of a declared table: `<UPPER_SNAKE>_TABLE` overrides it when set."""
@@ -69,6 +72,7 @@ class Settings:
             snapshots=parse_snapshot_settings(values),
             projections=_projection_settings(values),
             tables={name: value for name, value in values.items() if name.endswith("_TABLE")},
+            personal_kms_key=values.get("PERSONAL_KMS_KEY"),
         )
 
 

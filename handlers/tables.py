@@ -7,15 +7,22 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from core.kms_keys import keys_table_definition
 from handlers import idempotency
 from handlers.settings import Settings
+
+#: The personal data keys' table, as declared (`PERSONAL_KEYS_TABLE` overrides it).
+KEYS_TABLE = "PersonalKeys"
 
 if TYPE_CHECKING:
     from handlers.app import App
 
 #: Tables beyond the registry's (each entry returns CreateTable arguments for the given settings): the commands'
-#: idempotency table.
-TABLE_DEFINITIONS: list[Callable[[Settings], dict[str, Any]]] = [idempotency.table_definition]
+#: idempotency table and the personal data keys' table.
+TABLE_DEFINITIONS: list[Callable[[Settings], dict[str, Any]]] = [
+    idempotency.table_definition,
+    lambda settings: keys_table_definition(settings.table_name(KEYS_TABLE)),
+]
 
 
 def ensure_table(client: Any, definition: dict[str, Any]) -> bool:

@@ -34,6 +34,10 @@ class Loan(Aggregate):
     """A loan's life, folded from its events."""
 
     table = "Loans"
+    #: The borrower's name is personal: sealed under the borrower's key (`borrower_id`, else the loan's id)
+    #: before it is stored, and unreadable everywhere once `aws-es forget` destroys that key.
+    personal = {"LoanCreated": ("borrower_name",)}
+    personal_subject = "borrower_id"
 
     status: str | None
     requested_amount: Decimal | None
@@ -76,6 +80,8 @@ class Loan(Aggregate):
         self.requested_amount = amount
         self.interest = interest
         self.last_updated = event.created
+        if "borrower_name" in event.data:  # sealed (see `personal`); a loan opened without one has no such field
+            self.borrower_name = event.data["borrower_name"]
 
     def on_loan_approved(self, event: Event) -> None:
         self._expect(event, CREATED)
