@@ -24,7 +24,7 @@ import base64
 import binascii
 import os
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidTag
@@ -108,7 +108,10 @@ def subject_of(token: str) -> str:
     """The subject a sealed token belongs to; `PersonalDataError` when the token is malformed."""
     try:
         head = token[len(PREFIX):].split(".", 1)[0]
-        return base64.urlsafe_b64decode(head.encode()).decode()
+        subject = base64.b64decode(head.encode(), altchars=b"-_", validate=True).decode()
+        if not subject:
+            raise ValueError("it names no subject")
+        return subject
     except (ValueError, UnicodeDecodeError, binascii.Error) as exc:
         raise PersonalDataError(f"sealed value {token[:40]!r} is malformed: {exc}") from exc
 
@@ -216,13 +219,13 @@ def sealed_values(value: Any) -> Iterator[str]:
         elif PREFIX in value:  # JSON text (an encoded payload, a failure-queue message, an archive line)
             for part in value.split('"')[1:]:
                 if part.startswith(PREFIX):
-                    yield part
+                    yield part.rstrip("\\")  # JSON inside JSON (a queued stream record) escapes the quote
     elif isinstance(value, bytes):
         yield from sealed_values(value.decode("utf-8", "replace"))
     elif isinstance(value, Mapping):
         for item in value.values():
             yield from sealed_values(item)
-    elif isinstance(value, (list, tuple, set)):
+    elif isinstance(value, Iterable):  # lists, and the lazy pages of a scan
         for item in value:
             yield from sealed_values(item)
 

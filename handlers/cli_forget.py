@@ -81,9 +81,9 @@ def places(app: App) -> Iterator[tuple[str, Any]]:
         yield f"events+snapshots table {table}", _scan(app, table)
     for declared in app.projections():
         _, live = app.live_tables(declared)
-        for table in (live.rows, live.counters, live.event_counters):
-            if table:
-                yield f"query table {table}", _scan(app, table)
+        for name in (live.rows, live.counters, live.event_counters):
+            if name:
+                yield f"query table {name}", _scan(app, name)
     snapshots = app.settings.snapshots
     if snapshots.store == "s3" and snapshots.bucket:
         yield f"s3://{snapshots.bucket}", _objects(app, snapshots.bucket, snapshots.prefix or "")
