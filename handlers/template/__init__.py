@@ -17,7 +17,7 @@ from typing import Any
 from core.errors import ConfigurationError
 from handlers.registry import Registry
 from handlers.settings import Settings
-from handlers.template import api, data, functions, operations, rebuild
+from handlers.template import api, data, functions, operations, personal, rebuild
 from handlers.template.stack import Stack, stack
 from handlers.template.yaml_text import Equals, Ref, render
 
@@ -120,7 +120,10 @@ def generate(registry: Registry, settings: Settings, code: str = "lambda/") -> s
     groups = [
         ("data: the events tables are the only source of truth; everything else can be rebuilt from them",
          data.resources(current)),
-        ("functions, each with only the permissions it needs", functions.resources(current, code)),
+        ("functions, each with only the permissions it needs",
+         personal.attach(functions.resources(current, code))),
+        ("personal data: each subject's data key, wrapped by a KMS key; aws-es forget deletes it",
+         personal.resources()),
         ("the API: every route authorized (IAM by default, Cognito JWTs by parameter), throttled, access-logged",
          api.resources(current)),
         ("rebuilds: Begin, a Map of segment workers (each looping until its segment is checkpointed), Finish",
