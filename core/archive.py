@@ -219,9 +219,13 @@ class ArchivingEventStore:
         return getattr(self.events, name)
 
     def read(self, aggregate_id: str, after: int = 0) -> Iterator[RecordedEvent]:
-        marker = read_marker(self.events, aggregate_id) if after >= 0 else None
+        tail = self.events.read(aggregate_id, after)  # checks the arguments now, as the table store does
+        return self._read(aggregate_id, after, tail)
+
+    def _read(self, aggregate_id: str, after: int, tail: Iterator[RecordedEvent]) -> Iterator[RecordedEvent]:
+        marker = read_marker(self.events, aggregate_id)
         if marker is None or after >= marker.through:
-            yield from self.events.read(aggregate_id, after)
+            yield from tail
             return
         for archived in marker.ranges:
             if archived.last > after:
@@ -229,9 +233,14 @@ class ArchivingEventStore:
         yield from self.events.read(aggregate_id, marker.through)
 
     def read_backwards(self, aggregate_id: str, before: int | None = None) -> Iterator[RecordedEvent]:
+        newest = self.events.read_backwards(aggregate_id, before)  # checks `before` now
+        return self._backwards(aggregate_id, before, newest)
+
+    def _backwards(self, aggregate_id: str, before: int | None, newest: Iterator[RecordedEvent]
+                   ) -> Iterator[RecordedEvent]:
         marker = read_marker(self.events, aggregate_id)
         through = marker.through if marker else 0
-        for record in self.events.read_backwards(aggregate_id, before):
+        for record in newest:
             if record.number <= through:
                 break
             yield record
@@ -245,10 +254,14 @@ class ArchivingEventStore:
              ) -> Iterator[tuple[str, RecordedEvent]]:
         """The table's scan, each aggregate's archived events first (an archived aggregate keeps at least its
         newest event in the table, so every aggregate is met)."""
+        return self._scan(self.events.scan(segment, of, start_after), start_after)  # arguments checked now
+
+    def _scan(self, table: Iterator[tuple[str, RecordedEvent]], start_after: tuple[str, int] | None
+              ) -> Iterator[tuple[str, RecordedEvent]]:
         current: str | None = None
         through = 0
         resume_id, resume_number = start_after if start_after else (None, 0)
-        for aggregate_id, record in self.events.scan(segment, of, start_after):
+        for aggregate_id, record in table:
             if aggregate_id != current:
                 current = aggregate_id
                 marker = read_marker(self.events, aggregate_id)
@@ -270,6 +283,11 @@ class ArchivingEventStore:
 
     def append(self, aggregate_id: str, expected_version: int, events: Sequence[RecordedEvent], *,
                version_from_store: bool = False, marker: KeyMarker | None = None) -> None:
+        """The table's append; an `expected_version` the archive holds is proven there (the table no longer has
+        that event), so a stale writer gets the table's `ConcurrencyError`, never a false gap."""
+        if not version_from_store and expected_version > 0:
+            archived = read_marker(self.events, aggregate_id)
+            version_from_store = archived is not None and expected_version <= archived.through
         self.events.append(aggregate_id, expected_version, events, version_from_store=version_from_store,
                            marker=marker)
 
