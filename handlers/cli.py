@@ -22,6 +22,7 @@ from core.metering import RequestMeter
 from core.personal import reveal_fields
 from handlers import cli_projections
 from handlers.app import App
+from handlers.cli_archive import register_archive
 from handlers.cli_forget import register_forget
 from handlers.cli_snapshots import register_snapshot
 from handlers.cli_template import register_template
@@ -315,7 +316,7 @@ def port_number(text: str) -> int:
 COMMANDS: list[Callable[[Any], None]] = [
     register_init, register_demo, register_local, register_hydrate, register_snapshot,
     cli_projections.register_project, cli_projections.register_query, cli_projections.register_rebuild,
-    register_template, register_forget,
+    register_template, register_forget, register_archive,
 ]
 
 

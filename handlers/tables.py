@@ -76,8 +76,10 @@ def ensure_bucket(client: Any, bucket: str) -> bool:
 
 
 def ensure_buckets(app: App) -> list[tuple[str, bool]]:
-    """The snapshot bucket, when `app`'s settings configure the S3 snapshot store."""
+    """The snapshot bucket, when `app`'s settings configure the S3 snapshot store, and the archive's bucket,
+    when `ARCHIVE_BUCKET` names one."""
     snapshots = app.settings.snapshots
-    if snapshots.store != "s3" or snapshots.bucket is None:
-        return []
-    return [(f"s3://{snapshots.bucket}", ensure_bucket(app.s3, snapshots.bucket))]
+    buckets = [snapshots.bucket] if snapshots.store == "s3" and snapshots.bucket is not None else []
+    if app.settings.archive_bucket and app.settings.archive_bucket not in buckets:
+        buckets.append(app.settings.archive_bucket)
+    return [(f"s3://{bucket}", ensure_bucket(app.s3, bucket)) for bucket in buckets]

@@ -166,3 +166,64 @@ def test_the_archivable_part_is_below_the_snapshot_minus_the_margin(snapshot, ma
 def test_a_margin_below_one_is_refused(margin: object) -> None:
     with pytest.raises(ArchiveError, match="margin="):
         archivable_through(10, margin)  # type: ignore[arg-type]
+
+
+# -- aws-es archive, on moto: every reader goes on reading the whole history ---------------------------------------
+
+@pytest.fixture
+def archiving_app(aws, monkeypatch):
+    from handlers.app import App
+    from handlers.cli import main
+
+    for name, value in {"ARCHIVE_BUCKET": "cold", "SNAPSHOT_EVERY": "1000"}.items():
+        monkeypatch.setenv(name, value)
+    app = App.from_env()
+    app.bind()
+    assert main(["init"], app=app) == 0
+    return app
+
+
+def test_the_archive_command_moves_cold_events_and_every_reader_reads_them(archiving_app, capsys) -> None:
+    import json
+
+    from handlers.app import App
+    from handlers.cli import main
+    from loans import Loan
+    from loans.demo import run_long_loan
+
+    app = archiving_app
+    loans = [run_long_loan(repayments=40), run_long_loan(repayments=30)]
+    fresh = [Loan(loan.id).hydrate().state() for loan in loans]
+    assert main(["snapshot", "--all", "Loan"], app=app) == 0
+    capsys.readouterr()
+    assert main(["archive", "Loan", "--all", "--margin", "5", "--json"], app=app) == 0
+    reports = {r["id"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert [reports[loan.id]["moved"] for loan in loans] == [loan.version - 5 for loan in loans]
+    table = DynamoDBEventStore("Loans", client=app.dynamodb)
+    assert [len(list(table.read(loan.id))) for loan in loans] == [5, 5]
+
+    again = App.from_env()  # a fresh process: no warm cache
+    with again.bound():
+        assert [Loan(loan.id).hydrate().state() for loan in loans] == fresh
+        assert [[e.number for e in Loan(loan.id).events()] for loan in loans] == [
+            list(range(1, loan.version + 1)) for loan in loans]
+    assert main(["rebuild", "loan-summary"], app=again) == 0
+    assert f"generation 1: {loans[0].version + loans[1].version} events, 2 aggregates" in capsys.readouterr().out
+    assert main(["rebuild", "loan-summary", "--verify"], app=again) == 0  # the rows against the whole log
+    assert main(["archive", "Loan", loans[0].id], app=again) == 0
+    assert "0 events moved in 0 objects" in capsys.readouterr().out
+
+
+def test_the_archive_command_refuses_bad_requests_by_name(archiving_app, capsys, monkeypatch) -> None:
+    from handlers.app import App
+    from handlers.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["archive", "Loan", "--all", "--margin", "0"], app=archiving_app)
+    assert exited.value.code == 2 and "--margin 0 must be 1 or more" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["archive", "Loan"], app=archiving_app)
+    assert "or give --all" in capsys.readouterr().err
+    monkeypatch.delenv("ARCHIVE_BUCKET")
+    assert main(["archive", "Loan", "--all"], app=App.from_env()) == 1
+    assert "archiving is off: set ARCHIVE_BUCKET" in capsys.readouterr().err
