@@ -5,6 +5,7 @@ and, with `--scan`, count what is left readable of it everywhere the App stores 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -25,7 +26,7 @@ def register_forget(commands: Any) -> None:
         "one) then reads as <forgotten> wherever it is kept: events, snapshots, query tables, the archive and "
         "the failure queue; nothing is rewritten, and folds that read no personal field give what they gave. "
         "With --scan, every events table (and the snapshots kept in it), the S3 snapshots, every projection "
-        "table and the failure queue are read and the sealed values of SUBJECT counted, with how many are still "
+        "table and the failure queue and the archive (ARCHIVE_BUCKET) are read and the sealed values of SUBJECT counted, with how many are still "
         "readable (0 after a forget). Forgetting a subject with no key says so and exits 0.",
     )
     command.add_argument("subject", metavar="SUBJECT", help="whose data to forget (a borrower id, or a loan id "
@@ -87,6 +88,9 @@ def places(app: App) -> Iterator[tuple[str, Any]]:
     snapshots = app.settings.snapshots
     if snapshots.store == "s3" and snapshots.bucket:
         yield f"s3://{snapshots.bucket}", _objects(app, snapshots.bucket, snapshots.prefix or "")
+    if app.settings.archive_bucket:
+        yield f"archive s3://{app.settings.archive_bucket}", (
+            gzip.decompress(body) for body in _objects(app, app.settings.archive_bucket, app.settings.archive_prefix))
     yield f"queue {app.settings.projections.on_failure_queue}", _messages(app)
 
 
