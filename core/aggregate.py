@@ -78,6 +78,11 @@ class Aggregate(Resource):
     snapshot_version: ClassVar[int] = 0
     #: The event types' schema versions and the upcasters from older ones (`core.upcasting`); None: all at 1.
     upcasting: ClassVar[Upcasting | None] = None
+    #: Personal payload fields per event type (`{"LoanCreated": ("borrower_name",)}`): sealed under the key of
+    #: their subject before they are stored (see `core.personal`); `personal_subject` is the payload field that
+    #: names the subject, the aggregate's id when unset or absent from an event.
+    personal: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    personal_subject: ClassVar[str | None] = None
     _dispatch: ClassVar[dict[str, tuple[Callable[..., Any], tuple[tuple[str, Any], ...]]]]
     #: True once `hydrate(events)` or `apply` advanced the version without the store; cleared when events are
     #: read from the store or a commit lands. The next append then asks the store to prove it holds event
@@ -219,6 +224,8 @@ class Aggregate(Resource):
         """
         single = not isinstance(event, (list, tuple))
         events = self._prepare(list(event) if isinstance(event, (list, tuple)) else [event])
+        if self.personal:
+            events = self._sealed(events)
         expected = self.version
         saved = self.checkpoint()
         try:
@@ -251,6 +258,31 @@ class Aggregate(Resource):
                 event = event.replace(number=number, created=event.created or now)
             prepared.append(event)
         return prepared
+
+    def _sealed(self, events: list[Event]) -> list[Event]:
+        """The events with their personal fields sealed by the repository's sealer, before anything folds or
+        stores them; a personal value with no sealer to seal it is refused, never stored as it is."""
+        sealer = getattr(self.repository, "sealer", None)
+        out = []
+        for event in events:
+            fields = self.personal.get(event.type, ())
+            present = [name for name in fields if event.data.get(name) is not None]
+            if not present:
+                out.append(event)
+                continue
+            if sealer is None:
+                raise IllegalEventError(
+                    f"{event.type}.{present[0]} is personal and this {type(self).__name__}'s repository has no key "
+                    "store to seal it with", event_type=event.type, field=present[0])
+            subject = event.data.get(self.personal_subject) if self.personal_subject else None
+            if subject is None:
+                subject = self.id
+            if not isinstance(subject, str) or not subject:
+                raise IllegalEventError(
+                    f"{event.type}.{self.personal_subject} names whose personal data this is and must be a "
+                    f"non-empty string, not {subject!r}", event_type=event.type, field=str(self.personal_subject))
+            out.append(event.replace(data=sealer.seal_payload(event.type, event.data, fields, subject)))
+        return out
 
     def checkpoint(self) -> dict[str, Any]:
         """A deep copy of every public attribute (state, id, table, version), for `roll_back`.

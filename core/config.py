@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 #: The services the project builds clients for (each has its own overload, as the stubs' `Session.client`).
-Service = Literal["dynamodb", "dynamodbstreams", "s3", "sqs"]
+Service = Literal["dynamodb", "dynamodbstreams", "s3", "sqs", "kms"]
 
 #: Standard retry mode: throttling and 5xx are retried with backoff; conditional failures are not.
 CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
@@ -41,9 +41,13 @@ def default_client(
 def default_client(
     service: Literal["sqs"], extra: Config | None = None, region: str | None = None, **options: Any
 ) -> SQSClient: ...
+@overload
+def default_client(
+    service: Literal["kms"], extra: Config | None = None, region: str | None = None, **options: Any
+) -> Any: ...
 def default_client(
     service: Service, extra: Config | None = None, region: str | None = None, **options: Any
-) -> DynamoDBClient | DynamoDBStreamsClient | S3Client | SQSClient:
+) -> Any:
     """A new client with the project's retry and timeout settings (merged with `extra`).
 
     A missing region is one `ConfigurationError` that says what to set, for every service alike (S3 alone

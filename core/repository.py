@@ -20,6 +20,7 @@ from core.upcasting import stored_decoder
 
 if TYPE_CHECKING:
     from core.aggregate import Aggregate
+    from core.personal import Sealer
     from core.store import EventStore, KeyMarker
 
 
@@ -81,6 +82,9 @@ class Until:
 
 class Repository:
     """Loads and saves aggregates of one events table."""
+
+    #: Seals personal fields before they are stored (`core.personal`); None: this repository stores none.
+    sealer: Sealer | None = None
 
     def __init__(self, store: EventStore) -> None:
         self.store = store

@@ -24,9 +24,12 @@ import orjson
 from botocore.config import Config
 
 from core import provider as aggregate_provider
+from core.archive import ArchivingEventStore, S3Archive
 from core.config import Service, default_client
 from core.dynamodb import DynamoDBEventStore, events_table_definition
 from core.errors import ConfigurationError
+from core.kms_keys import KmsKeyStore, LocalTableKeyStore
+from core.personal import KeyStore, Sealer
 from handlers.registry import Registry, load
 from handlers.settings import Settings
 from projections.definition import Projection
@@ -129,7 +132,21 @@ class App:
         return self.settings.table_name(cls.declared_table())
 
     def event_store(self, cls: type[Aggregate], table: str | None = None) -> DynamoDBEventStore:
-        return DynamoDBEventStore(table or self.table(cls), self.dynamodb)
+        """The events table's store; with `ARCHIVE_BUCKET`, archive + table read as one (same contract)."""
+        return self.archived(DynamoDBEventStore(table or self.table(cls), self.dynamodb))
+
+    def archived(self, store: DynamoDBEventStore) -> DynamoDBEventStore:
+        """`store` reading its archive too when archiving is configured (`core.archive`)."""
+        if not self.settings.archive_bucket:
+            return store
+        return cast(DynamoDBEventStore, ArchivingEventStore(store, self.cold_archive))
+
+    @functools.cached_property
+    def cold_archive(self) -> S3Archive:
+        """The archive of cold events (`ARCHIVE_BUCKET`, `ARCHIVE_PREFIX`)."""
+        if not self.settings.archive_bucket:
+            raise ConfigurationError("archiving is off: set ARCHIVE_BUCKET to the bucket cold events move to")
+        return S3Archive(self.s3, self.settings.archive_bucket, self.settings.archive_prefix)
 
     def snapshot_store(self, table: str) -> SnapshotStore | None:
         """The configured snapshot store of an events table (`SNAPSHOT_*`) on this App's clients; None when off."""
@@ -141,13 +158,35 @@ class App:
         with self._lock:
             if (cls, name) not in self._repositories:
                 current = self.settings.snapshots
-                self._repositories[cls, name] = SnapshottingRepository(
+                repository = SnapshottingRepository(
                     self.event_store(cls, name),
                     self.snapshot_store(name),
                     SnapshotPolicy(every=current.every, enabled=current.store != "off"),
                     AggregateCache(current.cache_size),
                 )
+                if cls.personal:
+                    repository.sealer = self.sealer
+                self._repositories[cls, name] = repository
             return self._repositories[cls, name]
+
+    @functools.cached_property
+    def kms(self) -> Any:
+        return self.client("kms")
+
+    @functools.cached_property
+    def key_store(self) -> KeyStore:
+        """The personal data keys: KMS-wrapped in the key table with `PERSONAL_KMS_KEY`, else the local store."""
+        from handlers.tables import KEYS_TABLE
+
+        table = self.settings.table_name(KEYS_TABLE)
+        if self.settings.personal_kms_key:
+            return KmsKeyStore(self.kms, self.dynamodb, table, self.settings.personal_kms_key)
+        return LocalTableKeyStore(self.dynamodb, table)
+
+    @functools.cached_property
+    def sealer(self) -> Sealer:
+        """Seals and reveals personal fields (`core.personal`) with this App's key store."""
+        return Sealer(self.key_store)
 
     # -- read side --------------------------------------------------------------------------------------------
     def projection(self, name: str) -> Projection:
@@ -167,7 +206,7 @@ class App:
 
     def events_of(self, projection: Projection) -> DynamoDBEventStore:
         """The event store of the aggregate a projection folds: what rebuild and verify read."""
-        return DynamoDBEventStore(self.events_table_of(projection), self.dynamodb)
+        return self.archived(DynamoDBEventStore(self.events_table_of(projection), self.dynamodb))
 
     def projection_store(self, projection: Projection) -> DynamoDBProjectionStore:
         """Where a projection's rows, counters and event counters live."""

@@ -19,9 +19,12 @@ from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionEr
 
 from core import EventSourcingError, InvalidIdError, check_id
 from core.metering import RequestMeter
+from core.personal import reveal_fields
 from core.repository import Until
 from handlers import cli_parking, cli_projections
 from handlers.app import App
+from handlers.cli_archive import register_archive
+from handlers.cli_forget import register_forget
 from handlers.cli_snapshots import register_snapshot
 from handlers.cli_template import register_template
 from handlers.registry import UnknownAggregateError
@@ -281,7 +284,10 @@ def run_hydrate(app: App, args: argparse.Namespace) -> int:
         when = "" if until is None else " up to that point"
         raise EventSourcingError(f"no {kind.lower()} {aggregate_id!r} in table {aggregate.table!r}{when}")
     metrics = {name: value for name, value in metric_values(counts).items() if value}
-    state = state_view(registry, kind, aggregate.state())
+    folded = aggregate.state()
+    if cls.personal:  # sealed in the state as in the log: shown as the plaintext, or <forgotten>
+        folded = reveal_fields(app.sealer, cls.personal, folded)
+    state = state_view(registry, kind, folded)
     report = {"id": aggregate.id, "version": aggregate.version, "state": state, **cost, "snapshot_metrics": metrics}
     if args.json:
         print(json.dumps(report, default=str))
@@ -323,7 +329,8 @@ def port_number(text: str) -> int:
 COMMANDS: list[Callable[[Any], None]] = [
     register_init, register_demo, register_local, register_hydrate, register_snapshot,
     cli_projections.register_project, cli_projections.register_query, cli_projections.register_rebuild,
-    register_template, cli_parking.register_parked, cli_parking.register_redrive,
+    register_template, cli_parking.register_parked, cli_parking.register_redrive, register_forget,
+    register_archive,
 ]
 
 

@@ -55,6 +55,13 @@ class Settings:
     snapshots: SnapshotSettings = field(default_factory=SnapshotSettings)
     projections: ProjectionSettings = field(default_factory=ProjectionSettings)
     tables: Mapping[str, str] = field(default_factory=dict)
+    #: The KMS key (id, alias or ARN) that wraps each subject's data key; None: the local key store, which keeps
+    #: the data keys unwrapped in the key table (the embedded stack and tests, never an account with real people).
+    personal_kms_key: str | None = None
+    #: The bucket cold events are archived to (`aws-es archive`); None: archiving is off, and every event store
+    #: is the table's alone. `archive_prefix` heads every archive object's key.
+    archive_bucket: str | None = None
+    archive_prefix: str = "archive/"
 
     def table_name(self, declared: str) -> str:
         """The physical name of a declared table: `<UPPER_SNAKE>_TABLE` overrides it when set."""
@@ -71,7 +78,16 @@ class Settings:
             snapshots=parse_snapshot_settings(values),
             projections=_projection_settings(values),
             tables={name: value for name, value in values.items() if name.endswith("_TABLE")},
+            personal_kms_key=values.get("PERSONAL_KMS_KEY"),
+            archive_bucket=values.get("ARCHIVE_BUCKET"),
+            archive_prefix=_prefix(values.get("ARCHIVE_PREFIX", "archive/")),
         )
+
+
+def _prefix(text: str) -> str:
+    if not text.endswith("/") or text.startswith("/") or "//" in text:
+        raise ConfigurationError(f"ARCHIVE_PREFIX={text!r} must be a key prefix ending in '/' (archive/)")
+    return text
 
 
 def _modules(text: str | None) -> tuple[str, ...]:

@@ -7,15 +7,22 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from core.kms_keys import keys_table_definition
 from handlers import idempotency
 from handlers.settings import Settings
+
+#: The personal data keys' table, as declared (`PERSONAL_KEYS_TABLE` overrides it).
+KEYS_TABLE = "PersonalKeys"
 
 if TYPE_CHECKING:
     from handlers.app import App
 
 #: Tables beyond the registry's (each entry returns CreateTable arguments for the given settings): the commands'
-#: idempotency table.
-TABLE_DEFINITIONS: list[Callable[[Settings], dict[str, Any]]] = [idempotency.table_definition]
+#: idempotency table and the personal data keys' table.
+TABLE_DEFINITIONS: list[Callable[[Settings], dict[str, Any]]] = [
+    idempotency.table_definition,
+    lambda settings: keys_table_definition(settings.table_name(KEYS_TABLE)),
+]
 
 
 def ensure_table(client: Any, definition: dict[str, Any]) -> bool:
@@ -69,8 +76,10 @@ def ensure_bucket(client: Any, bucket: str) -> bool:
 
 
 def ensure_buckets(app: App) -> list[tuple[str, bool]]:
-    """The snapshot bucket, when `app`'s settings configure the S3 snapshot store."""
+    """The snapshot bucket, when `app`'s settings configure the S3 snapshot store, and the archive's bucket,
+    when `ARCHIVE_BUCKET` names one."""
     snapshots = app.settings.snapshots
-    if snapshots.store != "s3" or snapshots.bucket is None:
-        return []
-    return [(f"s3://{snapshots.bucket}", ensure_bucket(app.s3, snapshots.bucket))]
+    buckets = [snapshots.bucket] if snapshots.store == "s3" and snapshots.bucket is not None else []
+    if app.settings.archive_bucket and app.settings.archive_bucket not in buckets:
+        buckets.append(app.settings.archive_bucket)
+    return [(f"s3://{bucket}", ensure_bucket(app.s3, bucket)) for bucket in buckets]

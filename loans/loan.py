@@ -46,6 +46,10 @@ class Loan(Aggregate):
     table = "Loans"
     #: Stored forms are versioned with care: `LoanPaid` is at v2 (an optional `channel`), v1 is upcast on read.
     upcasting = Upcasting(versions={"LoanPaid": 2}, upcasters=(Upcaster("LoanPaid", 1, loan_paid_v1),))
+    #: The borrower's name is personal: sealed under the borrower's key (`borrower_id`, else the loan's id)
+    #: before it is stored, and unreadable everywhere once `aws-es forget` destroys that key.
+    personal = {"LoanCreated": ("borrower_name",)}
+    personal_subject = "borrower_id"
 
     status: str | None
     requested_amount: Decimal | None
@@ -88,6 +92,8 @@ class Loan(Aggregate):
         self.requested_amount = amount
         self.interest = interest
         self.last_updated = event.created
+        if "borrower_name" in event.data:  # sealed (see `personal`); a loan opened without one has no such field
+            self.borrower_name = event.data["borrower_name"]
 
     def on_loan_approved(self, event: Event) -> None:
         self._expect(event, CREATED)

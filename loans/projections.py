@@ -52,6 +52,8 @@ def fold_summary(row: Row | None, event: Event) -> Row:
     if event.type == "LoanCreated":
         row.update(requested_amount=data["requested_amount"], interest=data["interest"], balance=Decimal("0.00"),
                    total_paid=Decimal("0.00"), payments=0, created=_iso(event))
+        if "borrower_name" in data:  # sealed in the log, so sealed here: a reader reveals it (`Sealer.reveal`)
+            row["borrower_name"] = data["borrower_name"]
     elif event.type == "LoanDisbursed":
         row["balance"] = (row["requested_amount"] * (1 + row["interest"])).quantize(CENT, ROUND_HALF_UP)
     elif event.type == "LoanPaid":

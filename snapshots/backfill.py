@@ -86,14 +86,20 @@ def _one(cls: type[Aggregate], aggregate_id: str, repository: SnapshottingReposi
 
 
 def aggregate_ids(table: str, client: DynamoDBClient) -> Iterator[str]:
-    """Every aggregate id in an events table: one Scan (page by page) for the items numbered 1."""
+    """Every aggregate id in an events table: one Scan (page by page) for the items numbered 1, and for the
+    archive markers (numbered 0.25) of aggregates whose first events moved to S3 (`core.archive`)."""
     request: dict[str, Any] = {
         "TableName": table,
         "ProjectionExpression": "#id",
         # Every aggregate has exactly one first event; snapshot items never have number 1.
-        "FilterExpression": "#n = :one",
+        "FilterExpression": "#n = :one OR #n = :archived",
         "ExpressionAttributeNames": {"#id": "id", "#n": "number"},
-        "ExpressionAttributeValues": {":one": {"N": "1"}},
+        "ExpressionAttributeValues": {":one": {"N": "1"}, ":archived": {"N": "0.25"}},
     }
+    last = None
     for item in paged_items(lambda page_request: client.scan(**page_request), request):
-        yield item["id"]["S"]
+        # a partition's items come together, in key order: both items of one aggregate (while an archive is
+        # under way) come one after the other, so the id is given once
+        if item["id"]["S"] != last:
+            last = item["id"]["S"]
+            yield last

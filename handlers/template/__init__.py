@@ -17,7 +17,7 @@ from typing import Any
 from core.errors import ConfigurationError
 from handlers.registry import Registry
 from handlers.settings import Settings
-from handlers.template import api, data, functions, lag, operations, parking, rebuild, releases
+from handlers.template import api, data, functions, lag, operations, parking, personal, rebuild, releases
 from handlers.template.stack import Stack, stack
 from handlers.template.yaml_text import Equals, Ref, render
 
@@ -130,7 +130,9 @@ def generate(registry: Registry, settings: Settings, code: str = "lambda/") -> s
         ("data: the events tables are the only source of truth; everything else can be rebuilt from them",
          data.resources(current)),
         ("functions, each with only the permissions it needs",
-         parking.extend_functions(functions.resources(current, code))),
+         personal.attach(parking.extend_functions(functions.resources(current, code)))),
+        ("personal data: each subject's data key, wrapped by a KMS key; aws-es forget deletes it",
+         personal.resources()),
         ("the API: every route authorized (IAM by default, Cognito JWTs by parameter), throttled, access-logged",
          api.resources(current)),
         ("rebuilds: Begin, a Distributed Map of segment workers (each looping until its segment is done), Finish",

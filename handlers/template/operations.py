@@ -145,7 +145,8 @@ def table_alarms(stack: Stack) -> dict[str, dict[str, Any]]:
     found = {}
     indexed = {tables.rows.id: [index["IndexName"] for index in tables.projection.indexes]
                for tables in stack.projections}
-    for table in [*stack.events, stack.idempotency, *stack.read_tables, stack.control, Table(PARKED_EVENTS_TABLE)]:
+    kept = [Table(PARKED_EVENTS_TABLE), Table("PersonalKeys")]
+    for table in [*stack.events, stack.idempotency, *stack.read_tables, stack.control, *kept]:
         name = table.id.removesuffix("Table")
         base = [{"Name": "TableName", "Value": Ref(table.id)}]
         throttles = [(metric, base) for metric in THROTTLES]
