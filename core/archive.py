@@ -109,17 +109,21 @@ class S3Archive:
 
 
 def encode(records: Sequence[RecordedEvent]) -> bytes:
-    return b"".join(orjson.dumps(list(record)) + b"\n" for record in records)
+    """One stored event a line: `[number, type, created, data, meta]`, then its schema version when above 1."""
+    return b"".join(orjson.dumps(list(record) if record.version > 1 else list(record)[:5]) + b"\n"
+                    for record in records)
 
 
 def decode(text: bytes, key: str) -> list[RecordedEvent]:
     out = []
     for line in text.splitlines():
         try:
-            number, type_, created, data, meta = orjson.loads(line)
+            number, type_, created, data, meta, *version = orjson.loads(line)
+            if len(version) > 1 or not all(type(value) is int and value > 1 for value in version):
+                raise ValueError(f"its fields after meta are {version!r}, not one schema version above 1")
         except (orjson.JSONDecodeError, ValueError, TypeError) as exc:
             raise ArchiveDamagedError(key, f"a line is not an archived event: {exc}") from exc
-        out.append(RecordedEvent(number, type_, created, data, meta))
+        out.append(RecordedEvent(number, type_, created, data, meta, *version))
     return out
 
 

@@ -227,3 +227,17 @@ def test_the_archive_command_refuses_bad_requests_by_name(archiving_app, capsys,
     monkeypatch.delenv("ARCHIVE_BUCKET")
     assert main(["archive", "Loan", "--all"], app=App.from_env()) == 1
     assert "archiving is off: set ARCHIVE_BUCKET" in capsys.readouterr().err
+
+
+def test_an_archived_line_keeps_the_events_schema_version_and_refuses_a_bad_one() -> None:
+    from core.archive import ArchiveDamagedError, decode, encode
+    from core.events import RecordedEvent
+
+    records = [RecordedEvent(1, "LoanPaid", "2026-01-01T00:00:00.000000+00:00", "{}"),
+               RecordedEvent(2, "LoanPaid", "2026-01-01T00:00:01.000000+00:00", "{}", None, 2)]
+    assert decode(encode(records), "k") == records
+    assert encode(records[:1]).count(b",") == 4  # a version-1 line stays as it was: five fields
+    for bad in (b'[3, "LoanPaid", "t", "{}", null, 1]\n', b'[3, "LoanPaid", "t", "{}", null, 2, 3]\n',
+                b'[3, "LoanPaid", "t", "{}", null, "2"]\n'):
+        with pytest.raises(ArchiveDamagedError, match="object k is damaged: a line is not an archived event"):
+            decode(bad, "k")
