@@ -1,6 +1,8 @@
 """The APIs on 127.0.0.1 for the local stack: each HTTP request becomes an API Gateway REST proxy event for
 the same Lambda handlers that run on AWS (commands, queries and the dashboard), and their reply goes back as
-HTTP. Bodies and query strings pass through intact; what no handler routes gets that handler's own 404.
+HTTP. Bodies and query strings pass through intact, and the path stays percent-encoded as API Gateway's REST
+proxy event keeps it (a route decodes an id in it with `core.ids.id_from_segment`, so an id holding `/`, `?`
+or `#` stays one segment); what no handler routes gets that handler's own 404.
 
 Requests are read and answered on threads, but the handlers run one request at a time in the process (one lock
 for every API and every server): powertools keeps the request being resolved in a class attribute that every
@@ -23,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
@@ -90,10 +92,10 @@ def route_missing(reply: dict[str, Any]) -> bool:
 
 
 def proxy_event(method: str, target: str, headers: dict[str, str], body: bytes | None) -> dict[str, Any]:
-    """An API Gateway REST proxy event: decoded path, query parameters, headers, and the body as text (or
-    base64 with `isBase64Encoded` when it is not UTF-8)."""
+    """An API Gateway REST proxy event: the path as sent (percent-encoded, as API Gateway passes it), decoded
+    query parameters, headers, and the body as text (or base64 with `isBase64Encoded` when it is not UTF-8)."""
     parts = urlsplit(target)
-    path = unquote(parts.path) or "/"
+    path = parts.path or "/"
     query = parse_qs(parts.query, keep_blank_values=True)
     text, encoded = None, False
     if body:

@@ -7,6 +7,8 @@ POST /loans/{id}/events      commit one event ({"type": ..., fields})   201
 Both POST routes honour an `Idempotency-Key` header (see `handlers.idempotency`).
 GET  /loans/{id}             the loan's current state                   200
 
+An `{id}` in a path is percent-encoded (`core.ids`): every valid id, `/`, `?`, `#` and emoji included.
+
 Queries, over the live generation of the query tables (the work is in `loans.queries`):
 GET /loans/{id}/summary                   one loan's summary row                                  200 | 404
 GET /loans?status=S&limit=N&cursor=C      loans in a status, most recently updated first          200
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
+from core.ids import id_from_segment
 from handlers import idempotency
 from handlers.api_errors import map_errors, reply
 from loans import dashboard, queries, service
@@ -60,6 +63,7 @@ def command_routes(resolver: APIGatewayRestResolver, app: App) -> None:
 
     @resolver.post("/loans/<loan_id>/events")
     def record(loan_id: str) -> Response:
+        loan_id = id_from_segment(loan_id)
         resolver.append_context(loan_id=loan_id)
         return idempotency.command(resolver, app, lambda key: service.record(loan_id, *request(), key=key,
                                                                               repository=loans()),
@@ -67,6 +71,7 @@ def command_routes(resolver: APIGatewayRestResolver, app: App) -> None:
 
     @resolver.get("/loans/<loan_id>")
     def get_loan(loan_id: str) -> Response:
+        loan_id = id_from_segment(loan_id)
         resolver.append_context(loan_id=loan_id)
         return reply(200, service.view(service.load(loan_id, loans())))
 
@@ -78,7 +83,7 @@ def query_routes(resolver: APIGatewayRestResolver, app: App) -> None:
 
     @resolver.get("/loans/<loan_id>/summary")
     def summary(loan_id: str) -> Response:
-        return reply(200, queries.summary(app.dynamodb, *app.live_tables(SUMMARY), loan_id))
+        return reply(200, queries.summary(app.dynamodb, *app.live_tables(SUMMARY), id_from_segment(loan_id)))
 
     @resolver.get("/loans")
     def by_status() -> Response:

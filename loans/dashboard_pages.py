@@ -8,8 +8,9 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from html import escape
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
+from core.ids import path_segment
 from loans.dashboard_svg import day_chart, hbar_chart
 
 STYLE = """
@@ -36,7 +37,7 @@ def page(title: str, body: str) -> str:
 
 
 def loan_href(loan_id: str) -> str:
-    return "/dashboard/loans/" + quote(loan_id, safe="")
+    return "/dashboard/loans/" + path_segment(loan_id)
 
 
 def link(href: str, text: str) -> str:
