@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import json
 import logging
 import re
 import sys
@@ -30,14 +29,13 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 
 from core.errors import ConfigurationError
+from handlers.error_pages import for_browser, route_missing
 
 if TYPE_CHECKING:
     from handlers.app import App
 
 #: API Gateway refuses a request body over 10 MB before any Lambda sees it; so does this server.
 MAX_BODY = 10 * 1024 * 1024
-#: What powertools answers when a resolver has no route for a request (no module declares its own).
-ROUTE_MISSING = {"statusCode": 404, "message": "Not found"}
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -79,16 +77,6 @@ def apis_for(method: str) -> tuple[str, ...]:
     routes are whatever the registered modules add), and to the commands API when it has no such route;
     every write is a command."""
     return ("queries", "commands") if method in ("GET", "HEAD") else ("commands",)
-
-
-def route_missing(reply: dict[str, Any]) -> bool:
-    """True when a resolver answered that it has no route for the request (not a 404 of a route's own)."""
-    if reply.get("statusCode") != 404:
-        return False
-    try:
-        return bool(json.loads(reply.get("body") or "null") == ROUTE_MISSING)
-    except ValueError:
-        return False
 
 
 def proxy_event(method: str, target: str, headers: dict[str, str], body: bytes | None) -> dict[str, Any]:
@@ -140,7 +128,7 @@ class ApiServer:
                 reply = self.handlers[name](copy_event(event), LocalContext(function_name=f"local-{name}"))
                 if not route_missing(reply):
                     break
-        return reply
+        return for_browser(event, reply)
 
     def start(self) -> ApiServer:
         self._thread = threading.Thread(target=self.server.serve_forever, name="http-local", daemon=True)

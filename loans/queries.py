@@ -82,7 +82,8 @@ def decode_cursor(projection: Projection, status: str, cursor: str) -> dict[str,
         key = json.loads(raw.decode("utf-8"))
         _check_key(projection, status, key)
     except (ValueError, binascii.Error, RecursionError, InvalidIdError) as exc:
-        raise InvalidQueryError(f"cursor is not one this listing gave out: {exc}", "cursor") from exc
+        raise InvalidQueryError("cursor is not one this listing gave out: pass back the `next` of a page of "
+                                "the same status", "cursor") from exc
     return key
 
 
