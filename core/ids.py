@@ -17,15 +17,20 @@ _SEGMENT = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})+")
 
 
 def path_segment(aggregate_id: str) -> str:
-    """`aggregate_id` as one path segment: every byte of its UTF-8 outside the unreserved set percent-encoded,
-    and the dots of an id `.` or `..` too (browsers and HTTP clients would resolve those as the path's own)."""
+    """`aggregate_id` as one path segment: every byte of its UTF-8 outside the unreserved set percent-encoded.
+    An id `.` or `..` is written `~.` or `~..`: browsers resolve those segments, escaped or not, as the path's
+    own (the WHATWG URL standard), so a leading `~` of any other id is escaped as `%7E` to keep this unique."""
     segment = quote(check_id(aggregate_id), safe="")
-    return segment.replace(".", "%2E") if segment in (".", "..") else segment
+    if segment.startswith("~"):
+        segment = "%7E" + segment[1:]
+    return "~" + segment if segment in (".", "..") else segment
 
 
 def id_from_segment(segment: str) -> str:
     """The id a path segment spells, decoded once; `InvalidIdError` (a 400 naming `id`) when the segment is not
     percent-encoded UTF-8 or the id it spells is not a valid one."""
+    if segment in ("~.", "~.."):
+        return segment[1:]
     if not _SEGMENT.fullmatch(segment):
         raise InvalidIdError("the id in the path is not percent-encoded: escape every character outside "
                              "A-Z a-z 0-9 - . _ ~ as %XX of its UTF-8 bytes", value=segment)
