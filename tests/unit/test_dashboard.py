@@ -211,3 +211,12 @@ def test_the_per_day_charts_draw_one_bar_a_day_scaled_to_the_largest():
     assert heights[2].index(max(heights[2])) == 0  # new loans shrink by the day
     assert len(set(heights[3])) == 1  # the same principal every day: equal bars
     assert "not available" in Page(daily_section(None)).sections["daily"]
+
+
+def test_statuses_are_shown_in_the_order_of_a_loans_life():
+    from loans.dashboard_pages import portfolio_section
+    from loans.loan import STATUSES
+
+    figures = {"loans": 1, "principal": "1.00", "outstanding": "1.00"}
+    page = Page(portfolio_section({status: figures for status in sorted(STATUSES, reverse=True)}))
+    assert [row[0] for row in page.rows("portfolio")[1:-1]] == list(STATUSES)
