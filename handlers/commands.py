@@ -17,6 +17,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from handlers import idempotency
 from handlers.api_errors import add_error_handlers
 from handlers.app import App, ProcessApp
+from handlers.error_pages import for_browser
 from handlers.resolvers import Resolvers
 from handlers.snapshot_metrics import published
 
@@ -41,7 +42,7 @@ process_app = ProcessApp()
 def handle(app: App, event: dict[str, Any], context: Any) -> dict[str, Any]:
     """One API Gateway request against `app`'s routes."""
     with published(metrics):  # snapshot hits, skips and writes this invocation caused
-        return resolvers.of(app).resolve(event, context)
+        return for_browser(event, resolvers.of(app).resolve(event, context), missing_route=False)
 
 
 def handler_for(app: App) -> Callable[[dict[str, Any], Any], dict[str, Any]]:

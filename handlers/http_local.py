@@ -1,6 +1,8 @@
 """The APIs on 127.0.0.1 for the local stack: each HTTP request becomes an API Gateway REST proxy event for
 the same Lambda handlers that run on AWS (commands, queries and the dashboard), and their reply goes back as
-HTTP. Bodies and query strings pass through intact; what no handler routes gets that handler's own 404.
+HTTP. Bodies and query strings pass through intact, and the path stays percent-encoded as API Gateway's REST
+proxy event keeps it (a route decodes an id in it with `core.ids.id_from_segment`, so an id holding `/`, `?`
+or `#` stays one segment); what no handler routes gets that handler's own 404.
 
 Requests are read and answered on threads, but the handlers run one request at a time in the process (one lock
 for every API and every server): powertools keeps the request being resolved in a class attribute that every
@@ -13,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import json
 import logging
 import re
 import sys
@@ -23,19 +24,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
 from core.errors import ConfigurationError
+from handlers.error_pages import for_browser, route_missing
 
 if TYPE_CHECKING:
     from handlers.app import App
 
 #: API Gateway refuses a request body over 10 MB before any Lambda sees it; so does this server.
 MAX_BODY = 10 * 1024 * 1024
-#: What powertools answers when a resolver has no route for a request (no module declares its own).
-ROUTE_MISSING = {"statusCode": 404, "message": "Not found"}
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -79,21 +79,11 @@ def apis_for(method: str) -> tuple[str, ...]:
     return ("queries", "commands") if method in ("GET", "HEAD") else ("commands",)
 
 
-def route_missing(reply: dict[str, Any]) -> bool:
-    """True when a resolver answered that it has no route for the request (not a 404 of a route's own)."""
-    if reply.get("statusCode") != 404:
-        return False
-    try:
-        return bool(json.loads(reply.get("body") or "null") == ROUTE_MISSING)
-    except ValueError:
-        return False
-
-
 def proxy_event(method: str, target: str, headers: dict[str, str], body: bytes | None) -> dict[str, Any]:
-    """An API Gateway REST proxy event: decoded path, query parameters, headers, and the body as text (or
-    base64 with `isBase64Encoded` when it is not UTF-8)."""
+    """An API Gateway REST proxy event: the path as sent (percent-encoded, as API Gateway passes it), decoded
+    query parameters, headers, and the body as text (or base64 with `isBase64Encoded` when it is not UTF-8)."""
     parts = urlsplit(target)
-    path = unquote(parts.path) or "/"
+    path = parts.path or "/"
     query = parse_qs(parts.query, keep_blank_values=True)
     text, encoded = None, False
     if body:
@@ -138,7 +128,7 @@ class ApiServer:
                 reply = self.handlers[name](copy_event(event), LocalContext(function_name=f"local-{name}"))
                 if not route_missing(reply):
                     break
-        return reply
+        return for_browser(event, reply)
 
     def start(self) -> ApiServer:
         self._thread = threading.Thread(target=self.server.serve_forever, name="http-local", daemon=True)

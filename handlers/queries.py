@@ -16,6 +16,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
 from handlers.api_errors import add_error_handlers
 from handlers.app import App, ProcessApp
+from handlers.error_pages import for_browser
 from handlers.resolvers import Resolvers
 
 logger = Logger(service="queries")
@@ -40,7 +41,7 @@ def handler_for(app: App) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
     @tracer.capture_lambda_handler
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        return resolvers.of(app).resolve(event, context)
+        return for_browser(event, resolvers.of(app).resolve(event, context), missing_route=False)
 
     return handler
 
@@ -48,4 +49,4 @@ def handler_for(app: App) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return resolvers.of(process_app()).resolve(event, context)
+    return for_browser(event, resolvers.of(process_app()).resolve(event, context), missing_route=False)

@@ -8,6 +8,8 @@ Both POST routes honour an `Idempotency-Key` header (see `handlers.idempotency`)
 GET  /loans/{id}             the loan's current state                   200
 GET  /loans/{id}?as_of=ISO    the loan as it was then (statements, audits) 200 | 400 naming as_of | 404
 
+An `{id}` in a path is percent-encoded (`core.ids`): every valid id, `/`, `?`, `#` and emoji included.
+
 Queries, over the live generation of the query tables (the work is in `loans.queries`):
 GET /loans/{id}/summary[?min_version=N]   one loan's summary row; with N (a command's consistency token),
                                           once the row reached version N, else 409 after the wait   200 | 404 | 409
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
 from core.errors import InvalidReadError
+from core.ids import id_from_segment
 from core.repository import Until
 from core.trace import trace_meta
 from handlers import idempotency
@@ -70,6 +73,7 @@ def command_routes(resolver: APIGatewayRestResolver, app: App) -> None:
 
     @resolver.post("/loans/<loan_id>/events")
     def record(loan_id: str) -> Response:
+        loan_id = id_from_segment(loan_id)
         resolver.append_context(loan_id=loan_id)
         return idempotency.command(resolver, app, lambda key: service.record(loan_id, *request(), key=key,
                                                                               repository=loans()),
@@ -77,6 +81,7 @@ def command_routes(resolver: APIGatewayRestResolver, app: App) -> None:
 
     @resolver.get("/loans/<loan_id>")
     def get_loan(loan_id: str) -> Response:
+        loan_id = id_from_segment(loan_id)
         resolver.append_context(loan_id=loan_id)
         text = resolver.current_event.get_query_string_value("as_of")
         if text is None:
@@ -103,7 +108,8 @@ def query_routes(resolver: APIGatewayRestResolver, app: App) -> None:
         """With `?min_version=N` (a command's consistency token), the row once it reached version N, else 409."""
         wanted = parse_min_version(resolver.current_event.get_query_string_value("min_version"))
         patience = Patience(app.settings.projections.consistency_wait)
-        found = queries.summary_at_least(app.dynamodb, *app.live_tables(SUMMARY), loan_id, wanted, patience)
+        found = queries.summary_at_least(app.dynamodb, *app.live_tables(SUMMARY), id_from_segment(loan_id), wanted,
+                                         patience)
         return reply(200, found, {"X-Row-Version": str(found.get("version", 0))})
 
     @resolver.get("/loans")

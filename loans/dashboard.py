@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 
 from core import codec
 from core.events import RecordedEvent
+from core.ids import id_from_segment
 from core.store import EventStore
 from loans import queries
 from loans.dashboard_pages import dashboard_page, loan_page
@@ -204,4 +205,4 @@ def add_routes(app: Any, sources: Callable[[], Sources]) -> None:
     @app.get("/dashboard/loans/<loan_id>")
     def loan(loan_id: str) -> Any:
         before = parse_before(app.current_event.get_query_string_value("before"))
-        return html(loan_page(loan_history_view(sources(), loan_id, before)))
+        return html(loan_page(loan_history_view(sources(), id_from_segment(loan_id), before)))

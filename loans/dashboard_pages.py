@@ -8,9 +8,11 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from html import escape
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
+from core.ids import path_segment
 from loans.dashboard_svg import day_chart, hbar_chart
+from loans.loan import STATUSES
 
 STYLE = """
 body{font:15px/1.4 system-ui,sans-serif;margin:0;padding:12px;color:#1c2430;background:#f5f6f8}
@@ -36,7 +38,7 @@ def page(title: str, body: str) -> str:
 
 
 def loan_href(loan_id: str) -> str:
-    return "/dashboard/loans/" + quote(loan_id, safe="")
+    return "/dashboard/loans/" + path_segment(loan_id)
 
 
 def link(href: str, text: str) -> str:
@@ -55,8 +57,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], numeric: set[in
 
 
 def portfolio_section(portfolio: Mapping[str, Mapping[str, Any]]) -> str:
-    """Loans, principal and outstanding per status (the `portfolio_view` shape), as charts and a table."""
-    statuses = sorted(portfolio)
+    """Loans, principal and outstanding per status (the `portfolio_view` shape), as charts and a table, the
+    statuses in the order of a loan's life (`loans.loan.STATUSES`)."""
+    statuses = [status for status in STATUSES if status in portfolio] + sorted(set(portfolio) - set(STATUSES))
     charts = "".join(hbar_chart(title, [(status, Decimal(portfolio[status][name])) for status in statuses], money)
                      for title, name, money in (("Loans", "loans", False), ("Principal", "principal", True),
                                                 ("Outstanding", "outstanding", True)))

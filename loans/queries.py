@@ -103,7 +103,8 @@ def decode_cursor(projection: Projection, status: str, cursor: str) -> list[Posi
         raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
         return _positions(projection, status, json.loads(raw.decode("utf-8")))
     except (ValueError, binascii.Error, RecursionError, InvalidIdError) as exc:
-        raise InvalidQueryError(f"cursor is not one this listing gave out: {exc}", "cursor") from exc
+        raise InvalidQueryError("cursor is not one this listing gave out: pass back the `next` of a page of "
+                                "the same status", "cursor") from exc
 
 
 def _positions(projection: Projection, status: str, value: object) -> list[Position]:

@@ -194,3 +194,31 @@ def test_the_dashboard_in_a_browser(driver, stack, monkeypatch, tmp_path):
     with pytest.raises(NoAlertPresentException):
         driver.switch_to.alert.text  # noqa: B018 - reading it is what raises when no script ran
 
+
+
+def test_every_id_class_and_the_error_pages_in_a_browser(driver, stack):
+    """A loan of every id class the README allows, reached by clicking its link on the dashboard; an unknown loan,
+    a bad parameter and an undecodable id answered with pages, not JSON."""
+    from selenium.webdriver.common.by import By
+
+    from core.ids import path_segment
+    from tests.unit.test_ids import ID_CLASSES
+
+    base = stack["dashboard"].removesuffix("/dashboard")
+    there = App(Settings(endpoint=stack["AWS_ENDPOINT_URL"]))
+    for loan_id in ID_CLASSES.values():
+        Loan(loan_id, repository=there.repository(Loan)).commit([
+            {"type": "LoanCreated", "requested_amount": Decimal("10.00"), "interest": Decimal("0")},
+            {"type": "LoanApproved"}, {"type": "LoanDisbursed"}, {"type": "LoanArrears"}])
+    wait_projected(base, dict.fromkeys(ID_CLASSES.values(), 4))
+    for loan_id in ID_CLASSES.values():
+        driver.get(stack["dashboard"])
+        (link,) = [a for a in driver.find_elements(By.CSS_SELECTOR, "#arrears a")
+                   if a.get_attribute("href").endswith("/dashboard/loans/" + path_segment(loan_id))]
+        link.click()
+        assert ["id", " ".join(loan_id.split())] in cells(driver, "#summary tbody tr"), loan_id  # as rendered
+    for path, title in (("/dashboard/loans/no-such-loan", "404 Not found"), ("/dashboard/loans/x?before=0",
+                                                                            "400 Bad request"),
+                        ("/dashboard/loans/%FF", "400 Bad request"), ("/dashboard/nowhere", "404 Not found")):
+        driver.get(base + path)
+        assert driver.title == title and driver.find_element(By.ID, "error").text, path

@@ -15,6 +15,7 @@ import boto3
 import pytest
 
 from core.dynamodb import DynamoDBEventStore
+from core.ids import path_segment
 from core.metering import RequestMeter
 from handlers import queries
 from handlers.app import App
@@ -187,7 +188,7 @@ def test_hostile_ids_and_meta_show_as_text(app, aws):
     page = Page(body)
     assert page.rows("arrears")[1][0] == HOSTILE_ID
     assert (f"/dashboard/loans/{quote(HOSTILE_ID, safe='')}", HOSTILE_ID) in page.links
-    status, body = get(app, f"/dashboard/loans/{loan.id}")
+    status, body = get(app, f"/dashboard/loans/{path_segment(loan.id)}")
     assert status == 200 and "<img" not in body and "<script" not in body
     page = Page(body)
     created = page.rows("events")[-1]
@@ -212,3 +213,12 @@ def test_the_per_day_charts_draw_one_bar_a_day_scaled_to_the_largest():
     assert heights[2].index(max(heights[2])) == 0  # new loans shrink by the day
     assert len(set(heights[3])) == 1  # the same principal every day: equal bars
     assert "not available" in Page(daily_section(None)).sections["daily"]
+
+
+def test_statuses_are_shown_in_the_order_of_a_loans_life():
+    from loans.dashboard_pages import portfolio_section
+    from loans.loan import STATUSES
+
+    figures = {"loans": 1, "principal": "1.00", "outstanding": "1.00"}
+    page = Page(portfolio_section({status: figures for status in sorted(STATUSES, reverse=True)}))
+    assert [row[0] for row in page.rows("portfolio")[1:-1]] == list(STATUSES)
