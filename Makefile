@@ -21,10 +21,11 @@ check: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/pytest -m "not slow"
 
+# Two workers (pytest-xdist), one per core; each takes the next test as it frees up.
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist worksteal
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
