@@ -9,7 +9,6 @@ before anything is read or written. Both are `RequestBodyError`, answered by `ad
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from collections.abc import Callable, Mapping
 from decimal import Decimal
@@ -47,11 +46,11 @@ def body_text(body: object, base64_encoded: bool = False) -> str:
         return body
     try:
         return base64.b64decode(body, validate=True).decode("utf-8")
-    except binascii.Error as exc:
-        raise RequestBodyError("the request body is marked base64-encoded but is not base64") from exc
     except UnicodeDecodeError as exc:
         raise RequestBodyError(f"the request body is not UTF-8 text (byte {exc.start} cannot start a "
                                "character)") from exc
+    except ValueError as exc:  # binascii.Error, and text outside ASCII, which base64 never holds
+        raise RequestBodyError("the request body is marked base64-encoded but is not base64") from exc
 
 
 def json_object(text: str, parse_int: Callable[[str], Any] | None = None) -> dict[str, Any]:

@@ -48,6 +48,7 @@ NUMBER = ("the request body is not JSON this service can read exactly: it holds 
     ('{"a": ' + "[" * 40 + "]" * 40 + "}", False, "the request body nests deeper than 32 levels"),
     ('{"a": ' + "[" * 50_000 + "]" * 50_000 + "}", False, "the request body nests deeper than 32 levels"),
     ("not base64!", True, "the request body is marked base64-encoded but is not base64"),
+    ("\x80", True, "the request body is marked base64-encoded but is not base64"),
     ("//79", True, "the request body is not UTF-8 text (byte 0 cannot start a character)"),
 ])
 def test_a_body_that_is_not_a_json_object_is_400_in_our_words(body, base64_encoded, message) -> None:
