@@ -41,9 +41,10 @@ def _decoded(text: str) -> str:
     return json.dumps(decoded, default=str)
 
 
-def translated(parameters: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The CloudFormation the SAM transform makes of template.yaml, with these parameter values."""
-    return copy.deepcopy(_translated(TEMPLATE.read_text(), json.dumps(parameters or {}, sort_keys=True)))
+def translated(parameters: dict[str, Any] | None = None, text: str | None = None) -> dict[str, Any]:
+    """The CloudFormation the SAM transform makes of template.yaml (or `text`), with these parameter values."""
+    return copy.deepcopy(_translated(TEMPLATE.read_text() if text is None else text,
+                                     json.dumps(parameters or {}, sort_keys=True)))
 
 
 @functools.cache
@@ -120,10 +121,10 @@ def evaluate(node: Any, values: dict[str, Any], truth: dict[str, bool]) -> Any:
             if value is not NO_VALUE}
 
 
-def deployed(given: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The translated template as CloudFormation would create it for these parameter values: conditional
-    resources left out, Fn::If and parameter Refs worked out (other references kept as written)."""
-    output = translated(given)
+def deployed(given: dict[str, Any] | None = None, text: str | None = None) -> dict[str, Any]:
+    """The translated template.yaml (or `text`) as CloudFormation would create it for these parameter values:
+    conditional resources left out, Fn::If and parameter Refs worked out (other references kept as written)."""
+    output = translated(given, text)
     values = parameter_values(output, dict(given or {}))
     truth = conditions(output, values)
     kept = {name: resource for name, resource in output["Resources"].items()

@@ -48,6 +48,10 @@ def function(description: str, handler: str, code: str, environment: dict[str, A
 
 
 def api_events(stack: Stack, api: str) -> dict[str, Any]:
+    """The REST API's SAM events for the routes of `api`; none for an HTTP API, whose routes are its own resources
+    (handlers/template/http_api.py)."""
+    if stack.api_type != "rest":
+        return {}
     return {route.name: {"Type": "Api", "Properties": {"RestApiId": Ref(stack.api), "Path": route.path,
                                                         "Method": route.method.lower()}}
             for route in stack.routes_of(api)}

@@ -7,7 +7,7 @@ import json
 import re
 from typing import Any
 
-from handlers.template import lag
+from handlers.template import http_api, lag
 from handlers.template.api import STAGE
 from handlers.template.functions import FUNCTIONS, NAMESPACE
 from handlers.template.stack import Stack, Table
@@ -108,8 +108,28 @@ def function_alarms(stack: Stack) -> dict[str, dict[str, Any]]:
     return found
 
 
+def http_api_alarms(stack: Stack) -> dict[str, dict[str, Any]]:
+    """The HTTP API (its metrics by ApiId): more than 1% of requests answered 5xx, or a slow p99. Its 5xx is a
+    count, so the share is 5xx over Count (metric math)."""
+    where = [{"Name": "ApiId", "Value": Ref(stack.api)}]
+    share = sum_alarm(
+        f"The {stack.name} HTTP API answered more than 1% of requests with 5xx (a function failed, timed out or was "
+        "throttled) in 3 of the last 5 minutes.", "AWS/ApiGateway", [("5xx", where), ("Count", where)],
+        threshold=0.01)
+    share["Properties"]["Metrics"][-1] = {"Id": "share", "Label": "share of requests answered 5xx",
+                                          "ReturnData": True, "Expression": "IF(m1 > 0, m0 / m1, 0)"}
+    return {
+        "Api5xxAlarm": share,
+        "ApiLatencyAlarm": alarm(
+            f"The {stack.name} HTTP API's p99 latency was above {API_P99_MS} ms in 3 of the last 5 minutes.",
+            "AWS/ApiGateway", "Latency", where, statistic="p99", threshold=API_P99_MS),
+    }
+
+
 def api_alarms(stack: Stack) -> dict[str, dict[str, Any]]:
     """The API: more than 1% of requests answered 5XX, or a slow p99."""
+    if stack.api_type == "http":
+        return http_api_alarms(stack)
     where: list[dict[str, Any]] = [{"Name": "ApiName", "Value": Sub(f"${{AWS::StackName}}-{stack.name}")},
                                    {"Name": "Stage", "Value": STAGE}]
     return {
@@ -214,7 +234,10 @@ def dashboard(stack: Stack) -> dict[str, Any]:
          lag.dashboard_metrics(stack), 60, None),
     ]
     commands = [route for route in stack.routes_of("commands") if route.method != "GET"]
-    if commands:
+    if stack.api_type == "http":
+        panels.append(("Requests by outcome (API Gateway, the whole HTTP API)", http_api.dashboard_metrics(stack),
+                       60, "Sum"))
+    elif commands:
         outcomes = []
         for route in commands:
             where = ["ApiName", api, "Method", route.method, "Resource", route.path, "Stage", STAGE]

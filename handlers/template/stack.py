@@ -15,6 +15,9 @@ from projections.definition import Projection
 #: idempotency table (their declared names; `<UPPER_SNAKE>_TABLE` tells the functions the deployed ones).
 CONTROL = ProjectionSettings().control_table
 IDEMPOTENCY = "Idempotency"
+#: The API a stack deploys its routes behind (`aws-es template --api`): API Gateway's REST API (the default) or
+#: its HTTP API.
+API_TYPES = ("rest", "http")
 
 
 def logical(name: str, suffix: str = "") -> str:
@@ -71,6 +74,7 @@ class Stack:
     routes: tuple[Route, ...]
     snapshot_every: int
     counter_shards: int
+    api_type: str = "rest"
 
     @property
     def name(self) -> str:
@@ -104,8 +108,12 @@ class Stack:
         return [route for route in self.routes if route.api == api]
 
 
-def stack(registry: Registry, settings: Settings) -> Stack:
-    """The stack for the registry's modules; a module whose routes are not all declared is refused by name."""
+def stack(registry: Registry, settings: Settings, api_type: str = "rest") -> Stack:
+    """The stack for the registry's modules behind the `api_type` API; a module whose routes are not all declared
+    is refused by name."""
+    if api_type not in API_TYPES:
+        raise ConfigurationError(f"the API type {api_type!r} is not one the template deploys: choose "
+                                 f"{' or '.join(API_TYPES)}")
     if registry.undeclared_routes:
         raise ConfigurationError(
             f"{', '.join(registry.undeclared_routes)} adds routes that the module's ROUTES does not declare: "
@@ -130,4 +138,4 @@ def stack(registry: Registry, settings: Settings) -> Stack:
         raise ConfigurationError(f"two tables of AWS_ES_MODULES have the logical id {', '.join(twice)} in the "
                                  "template: rename one")
     return Stack(registry.modules, tables, tuple(projections), registry.routes,
-                 settings.snapshots.every, settings.projections.shards)
+                 settings.snapshots.every, settings.projections.shards, api_type)
