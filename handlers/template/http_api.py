@@ -27,9 +27,9 @@ ACCESS_LOG = ('{"requestId":"$context.requestId","ip":"$context.identity.sourceI
               '"integrationLatency":"$context.integrationLatency","error":"$context.error.message",'
               '"integrationError":"$context.integrationErrorMessage"}')
 #: The stage that serves the API at its base URL, with no stage name in the path.
-STAGE = "$default"
+DEFAULT_STAGE = "$default"
 #: Which function serves each API's routes.
-FUNCTIONS = {"commands": "CommandsFunction", "queries": "QueriesFunction"}
+SERVING = {"commands": "CommandsFunction", "queries": "QueriesFunction"}
 
 
 def parameters(rest: dict[str, Any]) -> dict[str, Any]:
@@ -86,7 +86,7 @@ def api(stack: Stack) -> dict[str, Any]:
 
 def stage(stack: Stack) -> dict[str, Any]:
     return {"Type": "AWS::ApiGatewayV2::Stage", "Properties": {
-        "ApiId": Ref(stack.api), "StageName": STAGE, "AutoDeploy": True,
+        "ApiId": Ref(stack.api), "StageName": DEFAULT_STAGE, "AutoDeploy": True,
         "Description": "Serves the API at its base URL; every change to a route is deployed at once.",
         "AccessLogSettings": {"DestinationArn": GetAtt("ApiAccessLogs.Arn"), "Format": ACCESS_LOG},
         "DefaultRouteSettings": {
@@ -118,7 +118,7 @@ def routes(stack: Stack) -> dict[str, dict[str, Any]]:
     invoked for that route alone."""
     found: dict[str, dict[str, Any]] = {}
     for route in stack.routes:
-        function = FUNCTIONS[route.api]
+        function = SERVING[route.api]
         found[f"{route.name}Route"] = {"Type": "AWS::ApiGatewayV2::Route", "Properties": {
             "ApiId": Ref(stack.api), "RouteKey": f"{route.method} {route.path}",
             "AuthorizationType": If("JwtAuthorization", "JWT", "AWS_IAM"),
@@ -135,7 +135,7 @@ def routes(stack: Stack) -> dict[str, dict[str, Any]]:
 def resources(stack: Stack) -> dict[str, dict[str, Any]]:
     """The API, its stage and access logs, the JWT authorizer (when chosen), an integration per function that
     serves routes, each route with its permission, and the user pool when no issuer is given."""
-    served = [function for api_name, function in FUNCTIONS.items() if stack.routes_of(api_name)]
+    served = [function for api_name, function in SERVING.items() if stack.routes_of(api_name)]
     pool = {name: resource for name, resource in rest_api.resources(stack).items()
             if name in ("ApiAccessLogs", "UserPool", "UserPoolClient")}  # the same log group and user pool
     return {
