@@ -126,7 +126,7 @@ class Sealer:
         key = self.keys.key(check_subject(subject), create=True)
         assert key is not None  # create=True always gives one
         nonce = os.urandom(_NONCE_BYTES)
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # here: a handler that never seals starts faster
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # loaded here: a handler may never seal
 
         sealed = AESGCM(key).encrypt(nonce, value.encode("utf-8"), _aad(subject, context))
         return (PREFIX + base64.urlsafe_b64encode(subject.encode()).decode() + "."
