@@ -27,9 +27,6 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from core import codec
 from core.errors import EventSourcingError
 from core.events import RecordedEvent
@@ -129,6 +126,8 @@ class Sealer:
         key = self.keys.key(check_subject(subject), create=True)
         assert key is not None  # create=True always gives one
         nonce = os.urandom(_NONCE_BYTES)
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # loaded here: a handler may never seal
+
         sealed = AESGCM(key).encrypt(nonce, value.encode("utf-8"), _aad(subject, context))
         return (PREFIX + base64.urlsafe_b64encode(subject.encode()).decode() + "."
                 + base64.urlsafe_b64encode(nonce + sealed).decode())
@@ -143,6 +142,9 @@ class Sealer:
         key = self.keys.key(subject)
         if key is None:
             return FORGOTTEN
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         try:
             blob = base64.urlsafe_b64decode(value.split(".", 1)[1].encode())
             plain = AESGCM(key).decrypt(blob[:_NONCE_BYTES], blob[_NONCE_BYTES:], _aad(subject, context))

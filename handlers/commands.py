@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
 from handlers import idempotency
@@ -20,10 +20,11 @@ from handlers.app import App, ProcessApp
 from handlers.error_pages import for_browser
 from handlers.resolvers import Resolvers
 from handlers.snapshot_metrics import published
+from handlers.tracing import tracer_for
 
 logger = Logger(service="commands")
 metrics = Metrics(namespace="aws-es", service="commands")
-tracer = Tracer(service="commands")
+tracer = tracer_for("commands")
 
 
 def build(app: App) -> APIGatewayRestResolver:

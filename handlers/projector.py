@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -26,6 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from core.errors import EventSourcingError
 from handlers.app import App, ProcessApp
+from handlers.tracing import tracer_for
 from projections.batch import BatchResult, project_batch
 from projections.errors import ForeignRecordError
 from projections.projector import BatchCounts
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from projections.runner import StreamRunner
 
 logger = Logger(service="projector")
-tracer = Tracer(service="projector")
+tracer = tracer_for("projector")
 metrics = Metrics(namespace="aws-es", service="projector")
 #: Even when every record failed, the reply names them (rather than an exception for the whole batch).
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)

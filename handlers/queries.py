@@ -11,16 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
 from handlers.api_errors import add_error_handlers
 from handlers.app import App, ProcessApp
 from handlers.error_pages import for_browser
 from handlers.resolvers import Resolvers
+from handlers.tracing import tracer_for
 
 logger = Logger(service="queries")
-tracer = Tracer(service="queries")
+tracer = tracer_for("queries")
 
 
 def build(app: App) -> APIGatewayRestResolver:

@@ -29,11 +29,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 
 from core.errors import EventSourcingError
 from handlers.app import App, ProcessApp
 from handlers.rebuild_generations import HardenedGenerations, drop_old_generations
+from handlers.tracing import tracer_for
 from projections.dynamodb_store import scan
 from projections.items import from_item
 from projections.rebuild import CHECKPOINT_EVERY, Rebuild, RebuildReport
@@ -41,7 +42,7 @@ from projections.store import ProjectionStore
 from projections.tables import tables_for
 
 logger = Logger(service="rebuild-worker")
-tracer = Tracer(service="rebuild-worker")
+tracer = tracer_for("rebuild-worker")
 
 ACTIONS = ("begin", "segment", "switch", "catch_up", "close", "finish")
 

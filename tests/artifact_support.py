@@ -78,6 +78,13 @@ def makefile_default(name: str) -> str:
     return match.group(1)
 
 
+def dev_only() -> list[str]:
+    """lambda/Makefile's DEV_ONLY: the paths (shell patterns) of the modules the artifact leaves out."""
+    match = re.search(r"^DEV_ONLY\s*:=((?:.*\\\n)*.*)$", MAKEFILE.read_text(), re.MULTILINE)
+    assert match, "lambda/Makefile sets no DEV_ONLY"
+    return match.group(1).replace("\\\n", " ").split()
+
+
 def this_machine() -> tuple[str, str]:
     """pip's platform tag and Python version for the interpreter running the tests."""
     return f"manylinux2014_{platform.machine()}", f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -121,24 +128,37 @@ def boto3_folder() -> Path:
         [*PIP, "install", "--no-compile", "--root-user-action=ignore", "--target", str(folder), pin]))
 
 
-def build(destination: Path, machine: tuple[str, str] | None = None, modules: dict[str, str] | None = None) -> Path:
+def build(destination: Path, machine: tuple[str, str] | None = None, modules: dict[str, str] | None = None,
+          variables: dict[str, str] | None = None) -> Path:
     """lambda/Makefile's recipe run as `sam build` runs it: from another folder, ARTIFACTS_DIR in the environment.
 
-    Without `machine`, the Makefile's defaults (the template's platform) are used, as by `sam build`. `modules`:
-    the AWS_ES_MODULES and PYTHONPATH `sam build` runs with (default: the library's own modules).
+    Without `machine`, the Makefile's defaults (the template's platform) are used, as by `sam build`; with it,
+    the bytecode is compiled by the interpreter running the tests. `modules`: the AWS_ES_MODULES and PYTHONPATH
+    `sam build` runs with (default: the library's own modules). `variables`: more of the Makefile's variables.
     """
+    make(destination, machine, modules, variables)
+    return destination
+
+
+def make(destination: Path, machine: tuple[str, str] | None = None, modules: dict[str, str] | None = None,
+         variables: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """`build`'s run of make; with `check` false, what it printed and its exit status, whatever they are."""
     plat, python = machine or (makefile_default("PLATFORM"), makefile_default("PYTHON_VERSION"))
-    overrides = [f"PLATFORM={plat}", f"PYTHON_VERSION={python}"] if machine else []
+    overrides = [f"PLATFORM={plat}", f"PYTHON_VERSION={python}", f"BYTECODE_PYTHON={sys.executable}"] if machine else []
+    overrides += [f"{name}={value}" for name, value in (variables or {}).items()]
     environment = {**{name: value for name, value in os.environ.items() if name != "AWS_ES_MODULES"},
                    **(modules or {}), "ARTIFACTS_DIR": str(destination), "PIP_NO_INDEX": "1",
                    "PIP_FIND_LINKS": str(wheels(plat, python))}
     scratch = Path(tempfile.mkdtemp(prefix="sam-scratch-"))
+    command = ["make", "--makefile", str(MAKEFILE), "build-ArtifactFunction", f"PIP={sys.executable} -m pip",
+               f"PYTHON={sys.executable}", *overrides]
     try:
-        run(["make", "--makefile", str(MAKEFILE), "build-ArtifactFunction", f"PIP={sys.executable} -m pip",
-             f"PYTHON={sys.executable}", *overrides], cwd=scratch, env=environment)
+        if check:
+            run(command, cwd=scratch, env=environment)
+            return subprocess.CompletedProcess(command, 0, "", "")
+        return subprocess.run(command, capture_output=True, text=True, check=False, cwd=scratch, env=environment)
     finally:
         shutil.rmtree(scratch)
-    return destination
 
 
 def literal_environment(function: dict[str, Any]) -> dict[str, str]:

@@ -12,6 +12,7 @@ import sys
 import tomllib
 from collections.abc import Callable
 from email.parser import Parser
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,10 @@ from tests.artifact_support import (
     api_event,
     boto3_folder,
     build,
+    dev_only,
     functions,
     lambda_processes,
+    make,
     makefile_default,
     reply,
     stream_event,
@@ -43,8 +46,8 @@ pytestmark = [pytest.mark.integration,
 #: The runtime packages: all the project ships but the test kit, which runs in its users' tests, not in Lambda.
 SHIPPED = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
 PACKAGES = [package for package in SHIPPED if package.split(".")[0] != "testkit"]
-#: Source that only the command line uses, left out of the artifact (lambda/Makefile's LEFT_OUT).
-LEFT_OUT = ("handlers", "template")
+#: Modules only the command line and local runs use, left out of the artifact (lambda/Makefile's DEV_ONLY).
+DEV_ONLY = dev_only()
 EM_AARCH64, EM_X86_64 = 183, 62  # ELF e_machine values (the ELF specification)
 
 
@@ -86,26 +89,47 @@ def check_dependencies_pinned(artifact: Path, pins: set[str]) -> None:
                 assert name in pins | provided, f"{metadata.parent.name} needs {needed}: pin it in requirements.txt"
 
 
+def left_out(relative: Path) -> bool:
+    return any(fnmatch(str(relative), pattern) or fnmatch(str(relative), f"{pattern}/*") for pattern in DEV_ONLY)
+
+
 def project_sources() -> set[str]:
-    """Every file of the runtime packages, whatever its kind, but bytecode, hidden files and the template
-    generator."""
+    """Every file of the runtime packages, whatever its kind, but bytecode, hidden files and the modules only the
+    command line and local runs use."""
     return {str(path.relative_to(ROOT)) for package in PACKAGES for path in (ROOT / package).rglob("*")
             if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
-            and not path.name.startswith(".") and path.relative_to(ROOT).parts[:2] != LEFT_OUT}
+            and not path.name.startswith(".") and not left_out(path.relative_to(ROOT))}
 
 
-def check_contents(artifact: Path) -> None:
-    """The runtime packages, the pinned wheels, and nothing else."""
+def bytecode_of(source: Path, python: str) -> Path:
+    return source.parent / "__pycache__" / f"{source.stem}.cpython-{python.replace('.', '')}.pyc"
+
+
+def check_contents(artifact: Path, python: str | None) -> None:
+    """The runtime packages, the pinned wheels, and nothing else; every module compiled for `python` beside its
+    source, with an unchecked hash (valid on a read-only file system whatever the files' times), or none when
+    `python` is None."""
     pins = {name: str(req.specifier).removeprefix("==") for name, req in requirements().items()}
     assert installed(artifact) == pins
     check_dependencies_pinned(artifact, set(pins))
-    assert {path.name for path in artifact.iterdir()} == set(PACKAGES) | top_level_of_distributions(artifact)
+    top_bytecode = {"__pycache__"} if python else set()  # typing_extensions is a top-level module
+    top = set(PACKAGES) | top_level_of_distributions(artifact) | top_bytecode
+    assert {path.name for path in artifact.iterdir()} == top
     shipped = {str(path.relative_to(artifact)) for package in PACKAGES for path in (artifact / package).rglob("*")
-               if path.is_file()}
+               if path.is_file() and "__pycache__" not in path.parts}
     assert shipped == project_sources()
-    stray = [path for path in artifact.rglob("*") if path.name in {"__pycache__", "tests", "docs", "benchmarks"}
-             or path.suffix == ".pyc"]
+    assert [name for name in shipped if left_out(Path(name))] == []
+    stray = [path for path in artifact.rglob("*") if path.name in {"tests", "docs", "benchmarks"}]
     assert stray == []
+    sources = list(artifact.rglob("*.py"))
+    compiled = {path for path in artifact.rglob("*.pyc")}
+    if python is None:
+        assert compiled == set()
+        return
+    assert compiled == {bytecode_of(source, python) for source in sources}
+    for path in compiled:
+        flags = int.from_bytes(path.read_bytes()[4:8], "little")
+        assert flags == 0b01, f"{path}: not an unchecked-hash pyc (flags {flags:#b})"
 
 
 def elf_machine(path: Path) -> int:
@@ -141,15 +165,32 @@ def test_every_function_is_built_by_the_makefile_for_the_template_runtime() -> N
 
 
 def test_the_artifact_for_the_template_is_aarch64_python313(tmp_path: Path) -> None:
-    artifact = build(tmp_path / "ProjectorFunction")
-    check_contents(artifact)
+    artifact = build(tmp_path / "ProjectorFunction", variables={"BYTECODE": "source"})
+    check_contents(artifact, None)
     libraries = list((artifact / "orjson").glob("*.so"))
     assert [library.name for library in libraries] == ["orjson.cpython-313-aarch64-linux-gnu.so"]
     assert elf_machine(libraries[0]) == EM_AARCH64
 
 
+@pytest.mark.parametrize(("variables", "message"), [
+    ({"BYTECODE_PYTHON": sys.executable},
+     f"the artifact's bytecode is for Python 3.13 (PYTHON_VERSION), but BYTECODE_PYTHON={sys.executable} is "
+     f"{this_machine()[1]}: set BYTECODE_PYTHON to a Python 3.13, or BYTECODE=source"),
+    ({"BYTECODE_PYTHON": "no-such-python"}, "BYTECODE_PYTHON=no-such-python is not a Python that runs here"),
+    ({"BYTECODE": "maybe"}, "BYTECODE must be compiled or source, not 'maybe'"),
+], ids=["another-version", "missing", "bad-choice"])
+def test_bytecode_no_python_of_the_runtime_can_compile_is_refused_before_anything_is_built(
+        tmp_path: Path, variables: dict[str, str], message: str) -> None:
+    if this_machine()[1] == makefile_default("PYTHON_VERSION") and "BYTECODE_PYTHON" in variables:
+        pytest.skip("the tests run on the runtime's Python")
+    done = make(tmp_path / "Function", variables=variables, check=False)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert message in " ".join(done.stderr.split())
+    assert not (tmp_path / "Function").exists()
+
+
 def test_the_artifact_for_this_machine_holds_the_runtime_code_and_its_dependencies(artifact: Path) -> None:
-    check_contents(artifact)
+    check_contents(artifact, this_machine()[1])
     if this_machine()[0].endswith("x86_64"):
         assert elf_machine(next((artifact / "orjson").glob("*.so"))) == EM_X86_64
 
