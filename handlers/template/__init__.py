@@ -17,7 +17,7 @@ from typing import Any
 from core.errors import ConfigurationError
 from handlers.registry import Registry
 from handlers.settings import Settings
-from handlers.template import api, data, functions, lag, operations, parking, personal, rebuild, releases
+from handlers.template import api, archive, data, functions, lag, operations, parking, personal, rebuild, releases
 from handlers.template.stack import Stack, stack
 from handlers.template.yaml_text import Equals, Ref, render
 
@@ -116,10 +116,11 @@ def generate(registry: Registry, settings: Settings, code: str = "lambda/") -> s
         "Description": description(current),
         # Every lint rule a resource turns off (its `cfn-lint` Metadata), with the reason.
         "Metadata": {"LintExceptions": LINT_EXCEPTIONS},
-        "Parameters": {**parameters(current), **lag.parameters()},
+        "Parameters": {**parameters(current), **lag.parameters(), **archive.parameters()},
         "Conditions": {"CreateUserPool": Equals(Ref("UserPoolArn"), ""),
                        "SnapshotsInS3": Equals(Ref("SnapshotStore"), "s3"),
-                       "ManageApiGatewayAccount": Equals(Ref("ManageApiGatewayAccount"), "true")},
+                       "ManageApiGatewayAccount": Equals(Ref("ManageApiGatewayAccount"), "true"),
+                       **archive.conditions()},
         "Globals": {"Function": {
             "Runtime": "python3.13", "Timeout": 60, "MemorySize": 512, "Architectures": ["arm64"],
             "Tracing": "Active",
@@ -130,7 +131,7 @@ def generate(registry: Registry, settings: Settings, code: str = "lambda/") -> s
         ("data: the events tables are the only source of truth; everything else can be rebuilt from them",
          data.resources(current)),
         ("functions, each with only the permissions it needs",
-         personal.attach(parking.extend_functions(functions.resources(current, code)))),
+         archive.attach(current, personal.attach(parking.extend_functions(functions.resources(current, code))))),
         ("personal data: each subject's data key, wrapped by a KMS key; aws-es forget deletes it",
          personal.resources()),
         ("the API: every route authorized (IAM by default, Cognito JWTs by parameter), throttled, access-logged",
