@@ -222,19 +222,22 @@ class ArchivingEventStore:
     def __getattr__(self, name: str) -> Any:  # find_marker, table, client ...: the table store's own
         return getattr(self.events, name)
 
-    def read(self, aggregate_id: str, after: int = 0) -> Iterator[RecordedEvent]:
-        tail = self.events.read(aggregate_id, after)  # checks the arguments now, as the table store does
-        return self._read(aggregate_id, after, tail)
+    def read(self, aggregate_id: str, after: int = 0, until: int | None = None) -> Iterator[RecordedEvent]:
+        tail = self.events.read(aggregate_id, after, until)  # checks the arguments now, as the table store does
+        return self._read(aggregate_id, after, until, tail)
 
-    def _read(self, aggregate_id: str, after: int, tail: Iterator[RecordedEvent]) -> Iterator[RecordedEvent]:
+    def _read(self, aggregate_id: str, after: int, until: int | None, tail: Iterator[RecordedEvent]
+              ) -> Iterator[RecordedEvent]:
         marker = read_marker(self.events, aggregate_id)
         if marker is None or after >= marker.through:
             yield from tail
             return
         for archived in marker.ranges:
-            if archived.last > after:
-                yield from (r for r in self.archive.read(archived) if r.number > after)
-        yield from self.events.read(aggregate_id, marker.through)
+            if archived.last > after and (until is None or archived.first <= until):
+                yield from (r for r in self.archive.read(archived)
+                            if r.number > after and (until is None or r.number <= until))
+        if until is None or until > marker.through:
+            yield from self.events.read(aggregate_id, marker.through, until)
 
     def read_backwards(self, aggregate_id: str, before: int | None = None) -> Iterator[RecordedEvent]:
         newest = self.events.read_backwards(aggregate_id, before)  # checks `before` now
