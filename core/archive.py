@@ -29,9 +29,10 @@ from typing import Any
 from urllib.parse import quote
 
 import orjson
+from botocore.exceptions import ClientError
 
 from core.dynamodb import DynamoDBEventStore
-from core.errors import EventSourcingError
+from core.errors import EventSourcingError, error_code
 from core.events import RecordedEvent
 from core.store import KeyMarker
 
@@ -92,6 +93,24 @@ class S3Archive:
         if back != list(records):
             raise ArchiveDamagedError(key, "what was read back differs from what was written")
         return digest
+
+    def count(self, table: str) -> int | None:
+        """How many events of `table` the archive holds, from the objects' names alone (`<first>-<last>`; one
+        ListObjectsV2 per 1,000 objects); None when the caller may not list the bucket. An object a stopped run
+        left without its marker counts too: an estimate."""
+        total = 0
+        try:
+            for page in self.s3.get_paginator("list_objects_v2").paginate(
+                    Bucket=self.bucket, Prefix=f"{self.prefix}{quote(table, safe='')}/"):
+                for item in page.get("Contents", ()):
+                    first, _, last = item["Key"].rsplit("/", 1)[-1].removesuffix(".jsonl.gz").partition("-")
+                    if first.isdigit() and last.isdigit():
+                        total += int(last) - int(first) + 1
+        except ClientError as exc:
+            if error_code(exc) in ("AccessDenied", "AccessDeniedException"):
+                return None
+            raise
+        return total
 
     def read(self, archived: Range) -> Iterator[RecordedEvent]:
         """The records of one range, checked: checksum, then numbers `first .. last` in order."""
@@ -285,8 +304,13 @@ class ArchivingEventStore:
             yield aggregate_id, record
 
     def estimate(self) -> int | None:
-        """The table's estimate: archived events are not counted (they cost no table storage)."""
-        return self.events.estimate()
+        """The table's estimate (DescribeTable's ItemCount) plus the events archived from it (`S3Archive.count`),
+        so a rebuild's progress counts what it folds; the table's alone when the archive cannot be listed."""
+        table = self.events.estimate()
+        if table is None:
+            return None
+        archived = self.archive.count(self.events.table)
+        return table + (archived or 0)
 
     def append(self, aggregate_id: str, expected_version: int, events: Sequence[RecordedEvent], *,
                version_from_store: bool = False, marker: KeyMarker | None = None) -> None:

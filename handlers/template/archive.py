@@ -4,7 +4,8 @@ operator's `aws-es archive` writes to (empty, the default: no archive, and no fu
 With a bucket, the functions whose reads replay an aggregate from its first event read it too, each only the
 objects under `ArchivePrefix`: the commands function (time travel below a snapshot, a stale snapshot's replay),
 the queries function (the dashboard's older events) and the rebuild worker (a segment's scan). Each reads the
-aggregate's archive marker first, a GetItem in its events table. The projector never reads the archive: a gap it
+aggregate's archive marker first, a GetItem in its events table; the rebuild worker also lists the objects'
+names (a rebuild's progress counts archived events). The projector never reads the archive: a gap it
 fills lies above the latest snapshot, and archiving leaves every event above it in the table. Nothing deployed
 writes or deletes an archive object."""
 
@@ -45,7 +46,11 @@ def attach(stack: Stack, functions: dict[str, dict[str, Any]]) -> dict[str, dict
         properties = functions[name]["Properties"]
         properties["Environment"]["Variables"].update(ARCHIVE_BUCKET=If(OFF, NO_VALUE, Ref("ArchiveBucket")),
                                                       ARCHIVE_PREFIX=Ref("ArchivePrefix"))
-        properties["Policies"] = [*properties["Policies"], If(OFF, NO_VALUE, {"Statement": [
-            allow("ArchiveObjects", ["s3:GetObject"], [objects]),
-            allow("ArchiveMarkers", ["dynamodb:GetItem"], [arn(t.id) for t in stack.events])]})]
+        statements = [allow("ArchiveObjects", ["s3:GetObject"], [objects]),
+                      allow("ArchiveMarkers", ["dynamodb:GetItem"], [arn(t.id) for t in stack.events])]
+        if name == "RebuildWorkerFunction":  # a rebuild's progress counts the archived events by their objects' names
+            bucket = Sub("arn:${AWS::Partition}:s3:::${ArchiveBucket}")
+            statements.append(allow("ArchiveCount", ["s3:ListBucket"], [bucket],
+                                    Condition={"StringLike": {"s3:prefix": Sub("${ArchivePrefix}*")}}))
+        properties["Policies"] = [*properties["Policies"], If(OFF, NO_VALUE, {"Statement": statements})]
     return functions
