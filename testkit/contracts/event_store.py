@@ -118,16 +118,15 @@ class EventStoreReadsContract:
 
     # -- reading up to a point: the past reads no further ---------------------------------------------------
 
-    @pytest.mark.parametrize(("after", "until", "expected"), [
-        (0, None, [1, 2, 3, 4, 5]), (0, 3, [1, 2, 3]), (2, 4, [3, 4]), (0, 5, [1, 2, 3, 4, 5]),
-        (0, 500, [1, 2, 3, 4, 5]), (4, 5, [5]), (3, 3, []), (4, 2, []), (0, 0, []), (0, -1, []),
-    ])
-    def test_read_until_is_inclusive(self, store: EventStore, after: int, until: int | None,
-                                     expected: list[int]) -> None:
+    def test_read_until_is_inclusive(self, store: EventStore) -> None:
         write(store, "a", 5)
         write(store, "b", 2)
-        assert [event.number for event in store.read("a", after, until)] == expected
-        assert [event.number for event in store.read("missing", after, until)] == []
+        for after, until, expected in [
+            (0, None, [1, 2, 3, 4, 5]), (0, 3, [1, 2, 3]), (2, 4, [3, 4]), (0, 5, [1, 2, 3, 4, 5]),
+            (0, 500, [1, 2, 3, 4, 5]), (4, 5, [5]), (3, 3, []), (4, 2, []), (0, 0, []), (0, -1, []),
+        ]:
+            assert [event.number for event in store.read("a", after, until)] == expected, (after, until)
+            assert list(store.read("missing", after, until)) == []
 
     def test_read_refuses_an_until_that_is_not_a_whole_number(self, store: EventStore) -> None:
         for until in ("3", 2.0, True, [3]):
