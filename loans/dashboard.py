@@ -26,7 +26,7 @@ from loans import queries
 from loans.dashboard_pages import dashboard_page, loan_page
 from loans.loan import ARREARS, COLLECTIONS, STATUSES, Loan
 from loans.projections import BY_STATUS, read_daily, status_partitions
-from loans.views import Reveal, loan_view, portfolio_view
+from loans.views import Reveal, loan_view, portfolio_view, without_personal
 from projections.definition import Projection
 from projections.lag import projection_health
 from projections.query import query_partitions
@@ -102,7 +102,7 @@ def read_portfolio(sources: Sources) -> dict[str, Any]:
 def read_watch(sources: Sources, status: str, cursor: str | None) -> dict[str, Any]:
     """One page of loans in `status` with days since their last payment, and the link to the next page."""
     listing = queries.by_status(sources.client, sources.projection, sources.tables, status, str(WATCH_PAGE), cursor,
-                                sources.reveal)
+                                without_personal)  # the list shows no name
     today = sources.clock()
     for loan in listing["loans"]:
         paid = loan.get("last_paid")
@@ -116,7 +116,7 @@ def read_recent(sources: Sources) -> list[dict[str, Any]]:
     partitions = [partition for status in STATUSES for partition in status_partitions(status)]
     page, _ = query_partitions(sources.client, sources.projection, sources.tables.rows, BY_STATUS, partitions, RECENT,
                                [None] * len(partitions))
-    return [loan_view(loan_id, row, sources.reveal) for loan_id, row in page]
+    return [loan_view(loan_id, row, without_personal) for loan_id, row in page]  # the list shows no name
 
 
 def read_health(sources: Sources, recent: list[dict[str, Any]]) -> dict[str, Any]:
