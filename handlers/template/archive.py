@@ -1,13 +1,12 @@
 """The archive of cold events (`core/archive.py`), opt-in: the `ArchiveBucket` parameter names a bucket the
 operator's `aws-es archive` writes to (empty, the default: no archive, and no function may read one).
 
-With a bucket, the functions whose reads replay an aggregate from its first event read it too, each only the
-objects under `ArchivePrefix`: the commands function (time travel below a snapshot, a stale snapshot's replay),
-the queries function (the dashboard's older events) and the rebuild worker (a segment's scan). Each reads the
-aggregate's archive marker first, a GetItem in its events table; the rebuild worker also lists the objects'
-names (a rebuild's progress counts archived events). The projector never reads the archive: a gap it
-fills lies above the latest snapshot, and archiving leaves every event above it in the table. Nothing deployed
-writes or deletes an archive object."""
+With a bucket, the functions that may read an aggregate's history from its first event read it too, each only
+the objects under `ArchivePrefix`: the commands function (time travel below a snapshot, a stale snapshot's
+replay), the queries function (the dashboard's older events), the rebuild worker (a segment's scan) and the
+projector (a gap it fills below what was archived, as a row parked for long has). Each reads the aggregate's
+archive marker first, a GetItem in its events table; the rebuild worker also lists the objects' names (a
+rebuild's progress counts archived events). Nothing deployed writes or deletes an archive object."""
 
 from __future__ import annotations
 
@@ -19,7 +18,7 @@ from handlers.template.yaml_text import NO_VALUE, Equals, If, Ref, Sub, arn
 
 #: The condition that holds when no archive bucket is given.
 OFF = "ArchiveOff"
-READERS = ("CommandsFunction", "QueriesFunction", "RebuildWorkerFunction")
+READERS = ("CommandsFunction", "QueriesFunction", "RebuildWorkerFunction")  # and the projector, by its role
 
 
 def parameters() -> dict[str, Any]:
@@ -53,4 +52,9 @@ def attach(stack: Stack, functions: dict[str, dict[str, Any]]) -> dict[str, dict
             statements.append(allow("ArchiveCount", ["s3:ListBucket"], [bucket],
                                     Condition={"StringLike": {"s3:prefix": Sub("${ArchivePrefix}*")}}))
         properties["Policies"] = [*properties["Policies"], If(OFF, NO_VALUE, {"Statement": statements})]
+    # the projector's own role: a gap it fills may reach below what was archived (a row parked for long)
+    role = functions["ProjectorRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    role.append(If(OFF, NO_VALUE, allow("ArchiveObjects", ["s3:GetObject"], [objects])))
+    functions["ProjectorFunction"]["Properties"]["Environment"]["Variables"].update(
+        ARCHIVE_BUCKET=If(OFF, NO_VALUE, Ref("ArchiveBucket")), ARCHIVE_PREFIX=Ref("ArchivePrefix"))
     return functions
