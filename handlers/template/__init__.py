@@ -3,7 +3,8 @@
 Every resource kind has its own module, each a set of plain functions returning resource dicts from the
 `Stack` (`handlers/template/stack.py`: the logical ids the registry's tables and routes get): `data` (tables,
 bucket, queue), `functions` (the four functions and their least-privilege permissions), `api`, `rebuild` (the
-state machine) and `operations` (alarms, dashboard). `text()` assembles them in a fixed order, so the same
+state machine) and `operations` (alarms, dashboard); `personal` and `archive` add the key and the archive's
+grants to the functions that need them. `text()` assembles them in a fixed order, so the same
 modules and settings always give the same bytes. Used by the command line only: no handler imports it, and
 lambda/Makefile leaves it out of the artifact.
 """
