@@ -29,9 +29,10 @@ from typing import Any
 from urllib.parse import quote
 
 import orjson
+from botocore.exceptions import ClientError
 
 from core.dynamodb import DynamoDBEventStore
-from core.errors import EventSourcingError
+from core.errors import EventSourcingError, error_code
 from core.events import RecordedEvent
 from core.store import KeyMarker
 
@@ -92,6 +93,24 @@ class S3Archive:
         if back != list(records):
             raise ArchiveDamagedError(key, "what was read back differs from what was written")
         return digest
+
+    def count(self, table: str) -> int | None:
+        """How many events of `table` the archive holds, from the objects' names alone (`<first>-<last>`; one
+        ListObjectsV2 per 1,000 objects); None when the caller may not list the bucket. An object a stopped run
+        left without its marker counts too: an estimate."""
+        total = 0
+        try:
+            for page in self.s3.get_paginator("list_objects_v2").paginate(
+                    Bucket=self.bucket, Prefix=f"{self.prefix}{quote(table, safe='')}/"):
+                for item in page.get("Contents", ()):
+                    first, _, last = item["Key"].rsplit("/", 1)[-1].removesuffix(".jsonl.gz").partition("-")
+                    if first.isdigit() and last.isdigit():
+                        total += int(last) - int(first) + 1
+        except ClientError as exc:
+            if error_code(exc) in ("AccessDenied", "AccessDeniedException"):
+                return None
+            raise
+        return total
 
     def read(self, archived: Range) -> Iterator[RecordedEvent]:
         """The records of one range, checked: checksum, then numbers `first .. last` in order."""
@@ -222,19 +241,22 @@ class ArchivingEventStore:
     def __getattr__(self, name: str) -> Any:  # find_marker, table, client ...: the table store's own
         return getattr(self.events, name)
 
-    def read(self, aggregate_id: str, after: int = 0) -> Iterator[RecordedEvent]:
-        tail = self.events.read(aggregate_id, after)  # checks the arguments now, as the table store does
-        return self._read(aggregate_id, after, tail)
+    def read(self, aggregate_id: str, after: int = 0, until: int | None = None) -> Iterator[RecordedEvent]:
+        tail = self.events.read(aggregate_id, after, until)  # checks the arguments now, as the table store does
+        return self._read(aggregate_id, after, until, tail)
 
-    def _read(self, aggregate_id: str, after: int, tail: Iterator[RecordedEvent]) -> Iterator[RecordedEvent]:
+    def _read(self, aggregate_id: str, after: int, until: int | None, tail: Iterator[RecordedEvent]
+              ) -> Iterator[RecordedEvent]:
         marker = read_marker(self.events, aggregate_id)
         if marker is None or after >= marker.through:
             yield from tail
             return
         for archived in marker.ranges:
-            if archived.last > after:
-                yield from (r for r in self.archive.read(archived) if r.number > after)
-        yield from self.events.read(aggregate_id, marker.through)
+            if archived.last > after and (until is None or archived.first <= until):
+                yield from (r for r in self.archive.read(archived)
+                            if r.number > after and (until is None or r.number <= until))
+        if until is None or until > marker.through:
+            yield from self.events.read(aggregate_id, marker.through, until)
 
     def read_backwards(self, aggregate_id: str, before: int | None = None) -> Iterator[RecordedEvent]:
         newest = self.events.read_backwards(aggregate_id, before)  # checks `before` now
@@ -282,8 +304,13 @@ class ArchivingEventStore:
             yield aggregate_id, record
 
     def estimate(self) -> int | None:
-        """The table's estimate: archived events are not counted (they cost no table storage)."""
-        return self.events.estimate()
+        """The table's estimate (DescribeTable's ItemCount) plus the events archived from it (`S3Archive.count`),
+        so a rebuild's progress counts what it folds; the table's alone when the archive cannot be listed."""
+        table = self.events.estimate()
+        if table is None:
+            return None
+        archived = self.archive.count(self.events.table)
+        return table + (archived or 0)
 
     def append(self, aggregate_id: str, expected_version: int, events: Sequence[RecordedEvent], *,
                version_from_store: bool = False, marker: KeyMarker | None = None) -> None:

@@ -38,7 +38,7 @@ from core.errors import (
     error_code,
 )
 from core.events import RecordedEvent
-from core.store import KeyMarker, check_append, check_before, check_scan
+from core.store import KeyMarker, check_append, check_before, check_scan, check_until
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -244,8 +244,15 @@ class DynamoDBEventStore(DynamoDBTable):
             raise ValueError(f"page_size must be a whole number from 1 or None, not {page_size!r}")
         self.page_size = page_size
 
-    def read(self, aggregate_id: str, after: int = 0) -> Iterator[RecordedEvent]:
+    def read(self, aggregate_id: str, after: int = 0, until: int | None = None) -> Iterator[RecordedEvent]:
+        check_until(until)
+        if until is not None and until <= after:
+            return iter(())  # nothing lies between: no request (DynamoDB refuses BETWEEN with its ends reversed)
         request = self.read_request(aggregate_id, after)
+        if until is not None:
+            # events after `after` up to `until` only: the Query reads no item past the point asked for
+            request["KeyConditionExpression"] = "#id = :id AND #n BETWEEN :after AND :until"
+            request["ExpressionAttributeValues"].update({":after": {"N": str(after + 1)}, ":until": {"N": str(until)}})
         if self.page_size is not None:
             request["Limit"] = self.page_size
         return records(self._items(request))

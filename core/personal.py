@@ -199,14 +199,24 @@ class Sealer:
 
 
 def reveal_fields(sealer: Sealer, personal: Declarations, values: Mapping[str, Any]) -> dict[str, Any]:
-    """`values` (a state, a query row) with each field named personal for some event type revealed, as sealed
-    for the first type that declares it: plaintext, or `FORGOTTEN`."""
-    contexts: dict[str, str] = {}
+    """`values` (a state, a query row, an event's payload) with each field named personal for some event type
+    revealed: plaintext, or `FORGOTTEN`. The one place readers open personal values: a token is tried under each
+    type declaring its field's name (it was sealed for one of them); a damaged token raises `PersonalDataError`."""
+    contexts: dict[str, list[str]] = {}
     for event_type, fields in personal.items():
         for name in fields:
-            contexts.setdefault(name, f"{event_type}.{name}")
-    return {name: sealer.reveal(value, contexts[name]) if name in contexts else value
+            contexts.setdefault(name, []).append(f"{event_type}.{name}")
+    return {name: _reveal_any(sealer, value, contexts[name]) if name in contexts and is_sealed(value) else value
             for name, value in values.items()}
+
+
+def _reveal_any(sealer: Sealer, value: str, contexts: Sequence[str]) -> Any:
+    for context in contexts[:-1]:
+        try:
+            return sealer.reveal(value, context)
+        except PersonalDataError:
+            continue  # sealed for another type's field of the same name
+    return sealer.reveal(value, contexts[-1])
 
 
 def _aad(subject: str, context: str) -> bytes:

@@ -101,7 +101,7 @@ class Repository:
 
     def hydrate_until(self, aggregate: Aggregate, until: Until) -> Loaded:
         """Fold the events after the aggregate's version up to `until` (the read stops there)."""
-        records = self.store.read(aggregate.id, aggregate.version)
+        records = self.store.read(aggregate.id, aggregate.version, until.version)
         return Loaded(apply_stored(aggregate, takewhile(until.admits, records)))
 
     def restore_cached(self, aggregate: Aggregate) -> bool:

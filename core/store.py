@@ -1,6 +1,7 @@
 """The event store contract: two operations over encoded events, nothing about the domain.
 
-`read(id, after=0)` streams an aggregate's events numbered above `after`, oldest first, in constant memory.
+`read(id, after=0, until=None)` streams an aggregate's events numbered above `after` (and at most `until`, when
+given: a store reads no further, so a read of the past costs what it holds), oldest first, in constant memory.
 `append(id, expected_version, events)` writes events numbered `expected_version + 1 ...`, all or nothing,
 raises `ConcurrencyError` when any of those numbers is already taken, and `VersionGapError` when the store
 does not hold event `expected_version` (no gaps, ever). With `version_from_store=True` the caller says it read
@@ -83,7 +84,7 @@ class KeyMarker:
 
 
 class EventStore(Protocol):
-    def read(self, aggregate_id: str, after: int = 0) -> Iterator[RecordedEvent]: ...
+    def read(self, aggregate_id: str, after: int = 0, until: int | None = None) -> Iterator[RecordedEvent]: ...
 
     def append(
         self,
@@ -102,6 +103,12 @@ class EventStore(Protocol):
     ) -> Iterator[tuple[str, RecordedEvent]]: ...
 
     def estimate(self) -> int | None: ...
+
+
+def check_until(until: int | None) -> None:
+    """`read`'s upper bound must be a whole number (or None, for the newest)."""
+    if until is not None and (isinstance(until, bool) or not isinstance(until, int)):
+        raise InvalidReadError("until", f"read's `until` must be a whole event number or None, not {_shown(until)}")
 
 
 def check_before(before: int | None) -> None:
@@ -190,11 +197,15 @@ class InMemoryEventStore:
         self.markers: dict[tuple[str, str], KeyMarker] = {}
         self._lock = threading.Lock()
 
-    def read(self, aggregate_id: str, after: int = 0) -> Iterator[RecordedEvent]:
+    def read(self, aggregate_id: str, after: int = 0, until: int | None = None) -> Iterator[RecordedEvent]:
+        check_until(until)
+        return self._read(aggregate_id, after, until)
+
+    def _read(self, aggregate_id: str, after: int, until: int | None) -> Iterator[RecordedEvent]:
         stream = self._streams.get(aggregate_id, [])
         position = max(after, 0)
-        while position < len(stream):  # index by position: no copy of a long history
-            yield stream[position]
+        while position < len(stream) and (until is None or position < until):  # event n sits at position n - 1
+            yield stream[position]  # index by position: no copy of a long history
             position += 1
 
     def append(

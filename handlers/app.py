@@ -241,7 +241,7 @@ class App:
         """A projector of one projection; by default writing its live generation (the control table decides)."""
         gate = self.control()
         live = tables or (lambda: tables_for(declared, gate.live(declared.name)))
-        store = DynamoDBEventStore(self.events_table_of(declared), self.dynamodb)
+        store = self.archived(DynamoDBEventStore(self.events_table_of(declared), self.dynamodb))  # gap fills
         return Projector(declared, self.dynamodb, store, live, shards=self.settings.projections.shards,
                          parking=self.parking())
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from core.personal import PersonalDataError, Sealer, check_subject, sealed_values, subject_of
 from handlers.app import App
+from handlers.idempotency import table_name as idempotency_table
 from handlers.views import UsageError
 
 #: How many failure-queue messages `--scan` peeks at, at most (ten per request, left visible).
@@ -26,8 +27,9 @@ def register_forget(commands: Any) -> None:
         "one) then reads as <forgotten> wherever it is kept: events, snapshots, query tables, the archive and "
         "the failure queue; nothing is rewritten, and folds that read no personal field give what they gave. "
         "With --scan, every events table (and the snapshots kept in it), the S3 snapshots, every projection "
-        "table, the failure queue and the archive (ARCHIVE_BUCKET) are read and the sealed values of SUBJECT "
-        "counted, with how many are still readable (0 after a forget). Forgetting a subject with no key says so "
+        "table, the parking and idempotency tables, the failure queue and the archive (ARCHIVE_BUCKET) are read "
+        "and the sealed values of SUBJECT counted, with how many are still readable (0 after a forget). "
+        "Forgetting a subject with no key says so "
         "and exits 0.",
     )
     command.add_argument("subject", metavar="SUBJECT", help="whose data to forget (a borrower id, or a loan id "
@@ -86,6 +88,8 @@ def places(app: App) -> Iterator[tuple[str, Any]]:
         for name in (live.rows, live.counters, live.event_counters):
             if name:
                 yield f"query table {name}", _scan(app, name)
+    yield f"parking table {app.parking_table()}", _scan(app, app.parking_table())
+    yield f"idempotency table {idempotency_table(app.settings)}", _scan(app, idempotency_table(app.settings))
     snapshots = app.settings.snapshots
     if snapshots.store == "s3" and snapshots.bucket:
         yield f"s3://{snapshots.bucket}", _objects(app, snapshots.bucket, snapshots.prefix or "")
@@ -96,8 +100,11 @@ def places(app: App) -> Iterator[tuple[str, Any]]:
 
 
 def _scan(app: App, table: str) -> Iterator[dict[str, Any]]:
-    for page in app.dynamodb.get_paginator("scan").paginate(TableName=table):
-        yield from page.get("Items", [])
+    try:
+        for page in app.dynamodb.get_paginator("scan").paginate(TableName=table):
+            yield from page.get("Items", [])
+    except app.dynamodb.exceptions.ResourceNotFoundException:
+        return  # a table this deployment never made holds nothing
 
 
 def _objects(app: App, bucket: str, prefix: str) -> Iterator[bytes]:

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from core.errors import EventSourcingError
+from core.personal import reveal_fields
 from core.store import EventStore
 from handlers import projector
 from handlers.app import App
@@ -194,6 +195,8 @@ def run_query(app: App, args: argparse.Namespace) -> int:
                             Patience(wait))
         if row is None:
             raise EventSourcingError(f"no {args.projection} {args.id!r} in projection {declared.name}")
+        if declared.aggregate is not None and declared.aggregate.personal:  # sealed in the row: opened to show
+            row = reveal_fields(app.sealer, declared.aggregate.personal, row)
         report = row_view(app.registry, declared, args.id, row)
     if args.json:
         print(json.dumps(report))

@@ -149,20 +149,21 @@ class CommandKey(Generic[A]):
 
 
 def command(resolver: APIGatewayRestResolver, app: App, run: Run[A], render: Render[A],
-            status: int = 201) -> Response:
+            status: int = 201, shown: Callable[[dict[str, Any]], Any] = dict) -> Response:
     """Run a command route, once per key when the request has one: `run(key)` commits (passing
     `key.marker` to `commit`), `render(aggregate, event)` is the reply body. The keys live in `app`'s
-    idempotency table."""
+    idempotency table, with the body as rendered; `shown(body)` is what the caller gets (personal fields opened),
+    so a stored reply keeps them sealed."""
     value = header(resolver.current_event)
     render = with_token(render)
     if value is None:
         aggregate, event = run(None)
         body = render(aggregate, event)
-        return reply(status, body, token_header(body))
+        return reply(status, shown(body), token_header(body))
     key = CommandKey.of(resolver.current_event, check_key(value), render, status, table_name(app.settings),
                         app.dynamodb)
     answer = once(resolver, key, run)
-    return reply(answer["status"], answer["body"], token_header(answer["body"]))
+    return reply(answer["status"], shown(answer["body"]), token_header(answer["body"]))
 
 
 #: The reply header carrying a command's consistency token: `<aggregate id, percent-encoded>@<version>`.

@@ -37,7 +37,7 @@ from loans.dashboard_sources import sources as dashboard_sources
 from loans.loan import Loan
 from loans.queries import InvalidQueryError
 from loans.service import LoanNotFoundError
-from loans.views import portfolio_view
+from loans.views import portfolio_view, revealing
 from projections.consistency import Patience, parse_min_version
 from projections.query import read_counters
 
@@ -69,7 +69,7 @@ def command_routes(resolver: APIGatewayRestResolver, app: App) -> None:
     def open_loan() -> Response:
         return idempotency.command(resolver, app, lambda key: service.open_loan(*request(), key=key,
                                                                                  repository=loans()),
-                                   service.opened)
+                                   service.opened, shown=revealing(app.sealer))
 
     @resolver.post("/loans/<loan_id>/events")
     def record(loan_id: str) -> Response:
@@ -77,17 +77,18 @@ def command_routes(resolver: APIGatewayRestResolver, app: App) -> None:
         resolver.append_context(loan_id=loan_id)
         return idempotency.command(resolver, app, lambda key: service.record(loan_id, *request(), key=key,
                                                                               repository=loans()),
-                                   service.recorded)
+                                   service.recorded, shown=revealing(app.sealer))
 
     @resolver.get("/loans/<loan_id>")
     def get_loan(loan_id: str) -> Response:
         loan_id = id_from_segment(loan_id)
         resolver.append_context(loan_id=loan_id)
         text = resolver.current_event.get_query_string_value("as_of")
+        reveal = revealing(app.sealer)
         if text is None:
-            return reply(200, service.view(service.load(loan_id, loans())))
+            return reply(200, reveal(service.view(service.load(loan_id, loans()))))
         as_of = parse_as_of(text)
-        return reply(200, {**service.view(service.load(loan_id, loans(), as_of)), "as_of": text})
+        return reply(200, {**reveal(service.view(service.load(loan_id, loans(), as_of))), "as_of": text})
 
 
 def parse_as_of(text: str) -> datetime:
@@ -109,14 +110,14 @@ def query_routes(resolver: APIGatewayRestResolver, app: App) -> None:
         wanted = parse_min_version(resolver.current_event.get_query_string_value("min_version"))
         patience = Patience(app.settings.projections.consistency_wait)
         found = queries.summary_at_least(app.dynamodb, *app.live_tables(SUMMARY), id_from_segment(loan_id), wanted,
-                                         patience)
+                                         revealing(app.sealer), patience)
         return reply(200, found, {"X-Row-Version": str(found.get("version", 0))})
 
     @resolver.get("/loans")
     def by_status() -> Response:
         parameter = resolver.current_event.get_query_string_value
         return reply(200, queries.by_status(app.dynamodb, *app.live_tables(SUMMARY), parameter("status"),
-                                            parameter("limit"), parameter("cursor")))
+                                            parameter("limit"), parameter("cursor"), revealing(app.sealer)))
 
     @resolver.get("/portfolio")
     def portfolio() -> Response:

@@ -26,7 +26,7 @@ from loans import queries
 from loans.dashboard_pages import dashboard_page, loan_page
 from loans.loan import ARREARS, COLLECTIONS, STATUSES, Loan
 from loans.projections import BY_STATUS, read_daily, status_partitions
-from loans.views import loan_view, portfolio_view
+from loans.views import Reveal, loan_view, portfolio_view, without_personal
 from projections.definition import Projection
 from projections.lag import projection_health
 from projections.query import query_partitions
@@ -50,7 +50,8 @@ def _now() -> datetime:
 @dataclass(frozen=True)
 class Sources:
     """What the pages read, built from the App (`loans.dashboard_sources`): a client, the live tables, the control
-    table, the loans' event store, the failure queue's depth, and the per-day counters when the read side has them."""
+    table, the loans' event store, the failure queue's depth, what opens personal fields, and the per-day counters
+    when the read side has them."""
 
     client: Any
     projection: Projection
@@ -59,6 +60,8 @@ class Sources:
     events: EventStore
     shards: int
     failures: Callable[[], int | None]
+    #: opens personal fields (the borrower's name) in rows and event payloads (`loans.views.revealing`)
+    reveal: Reveal
     daily: Callable[[int], list[dict[str, Any]]] | None = None
     #: events the projector parked for this projection (None: no parking table)
     parked: Callable[[], int | None] | None = None
@@ -98,7 +101,8 @@ def read_portfolio(sources: Sources) -> dict[str, Any]:
 
 def read_watch(sources: Sources, status: str, cursor: str | None) -> dict[str, Any]:
     """One page of loans in `status` with days since their last payment, and the link to the next page."""
-    listing = queries.by_status(sources.client, sources.projection, sources.tables, status, str(WATCH_PAGE), cursor)
+    listing = queries.by_status(sources.client, sources.projection, sources.tables, status, str(WATCH_PAGE), cursor,
+                                without_personal)  # the list shows no name
     today = sources.clock()
     for loan in listing["loans"]:
         paid = loan.get("last_paid")
@@ -112,7 +116,7 @@ def read_recent(sources: Sources) -> list[dict[str, Any]]:
     partitions = [partition for status in STATUSES for partition in status_partitions(status)]
     page, _ = query_partitions(sources.client, sources.projection, sources.tables.rows, BY_STATUS, partitions, RECENT,
                                [None] * len(partitions))
-    return [loan_view(loan_id, row) for loan_id, row in page]
+    return [loan_view(loan_id, row, without_personal) for loan_id, row in page]  # the list shows no name
 
 
 def read_health(sources: Sources, recent: list[dict[str, Any]]) -> dict[str, Any]:
@@ -164,17 +168,18 @@ def loan_history_view(sources: Sources, loan_id: str, before: int | None) -> dic
     """The summary (404 when the loan has none) and one page of events, newest first, before `before`: the
     newest `HISTORY_PAGE` events the store reads backwards (one request). Event numbers run 1..n with no gap,
     so older events exist exactly when the page's last is above 1."""
-    summary = queries.summary(sources.client, sources.projection, sources.tables, loan_id)
-    events = [_event_view(event) for event in islice(sources.events.read_backwards(loan_id, before), HISTORY_PAGE)]
+    summary = queries.summary(sources.client, sources.projection, sources.tables, loan_id, sources.reveal)
+    newest = islice(sources.events.read_backwards(loan_id, before), HISTORY_PAGE)
+    events = [_event_view(event, sources.reveal) for event in newest]
     older = events[-1]["number"] if events and events[-1]["number"] > 1 else None
     return {"summary": summary, "events": events, "before": older}
 
 
-def _event_view(event: RecordedEvent) -> dict[str, Any]:
-    """A stored event as the loan reads it (an older schema upcast to today's), with its data and meta as plain
-    JSON (amounts as strings, not the codec's tags)."""
+def _event_view(event: RecordedEvent, reveal: Reveal) -> dict[str, Any]:
+    """A stored event as the loan reads it (an older schema upcast to today's, personal fields opened), with its
+    data and meta as plain JSON (amounts as strings, not the codec's tags)."""
     today = Loan.upcasting.decode(event) if Loan.upcasting else None
-    data = _plain_mapping(today.data) if today is not None else _plain(event.data)
+    data = _plain_mapping(reveal(today.data if today is not None else codec.decode(event.data)))
     return {"number": event.number, "type": today.type if today is not None else event.type,
             "created": event.created, "data": data, "meta": _plain(event.meta) if event.meta else None}
 

@@ -1,5 +1,5 @@
 """What the dashboard reads, built from the App: the live loan tables, the control table, the
-loans' event store, the failure queue's depth and the per-day counters."""
+loans' event store, the failure queue's depth, the personal data keys and the per-day counters."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from botocore.exceptions import ClientError
 
 from loans.dashboard import Sources, daily_reader
 from loans.loan import Loan
+from loans.views import revealing
 from projections.errors import ProjectionError
 
 #: The projection the dashboard reads (its counters are the portfolio, its event counters the days).
@@ -44,5 +45,5 @@ def sources(app: Any) -> Sources:
     client = app.dynamodb
     return Sources(client=client, projection=projection, tables=tables, control=app.control(),
                    events=app.event_store(Loan), shards=app.settings.projections.shards,
-                   failures=lambda: failure_queue_depth(app), daily=daily_reader(client, tables),
-                   parked=lambda: parked_events(app))
+                   failures=lambda: failure_queue_depth(app), reveal=revealing(app.sealer),
+                   daily=daily_reader(client, tables), parked=lambda: parked_events(app))

@@ -129,7 +129,7 @@ def show_projections(app: App, portfolio: list[tuple[str, Loan]], long_loan: Loa
     """Wait until the projector has caught up with every demo loan, then print the query tables."""
     from handlers.cli_projections import wait_caught_up
     from handlers.views import print_view
-    from loans.views import loan_view, portfolio_view
+    from loans.views import loan_view, portfolio_view, revealing
     from projections.query import read_counters, read_row
 
     loans = [loan for _, loan in portfolio] + [long_loan]
@@ -141,7 +141,7 @@ def show_projections(app: App, portfolio: list[tuple[str, Loan]], long_loan: Loa
     declared, tables = app.live_tables("loan-summary")
     print_view(True, portfolio_view(read_counters(app.dynamodb, tables)))
     for loan in (portfolio[-1][1], long_loan):
-        view = loan_view(loan.id, read_row(app.dynamodb, declared, tables, loan.id) or {})
+        view = loan_view(loan.id, read_row(app.dynamodb, declared, tables, loan.id) or {}, revealing(app.sealer))
         print(f"loan {view['id'][:8]}: status {view['status']}, balance {view['balance']}, "
               f"paid {view['total_paid']} in {view['payments']} payments, version {view['version']}")
 

@@ -18,7 +18,7 @@ from core import EventSourcingError, InvalidIdError, check_id
 from loans.loan import STATUSES
 from loans.projections import BY_STATUS, STATUS_SHARDS, status_partitions
 from loans.service import LoanNotFoundError
-from loans.views import loan_view
+from loans.views import Reveal, loan_view
 from projections.consistency import Patience, read_at_least
 from projections.definition import Projection
 from projections.query import DONE, Position, index_keys, query_partitions, read_row
@@ -41,26 +41,27 @@ class InvalidQueryError(EventSourcingError):
         self.field = field
 
 
-def summary(client: DynamoDBClient, projection: Projection, tables: Tables, loan_id: str) -> dict[str, Any]:
+def summary(client: DynamoDBClient, projection: Projection, tables: Tables, loan_id: str, reveal: Reveal
+            ) -> dict[str, Any]:
     row = read_row(client, projection, tables, check_id(loan_id))
     if row is None:
         raise LoanNotFoundError(loan_id)
-    return loan_view(loan_id, row)
+    return loan_view(loan_id, row, reveal)
 
 
 def summary_at_least(client: DynamoDBClient, projection: Projection, tables: Tables, loan_id: str,
-                     min_version: int | None, patience: Patience | None = None) -> dict[str, Any]:
+                     min_version: int | None, reveal: Reveal, patience: Patience | None = None) -> dict[str, Any]:
     """`summary`, once the row reached `min_version` (a command's consistency token); `RowBehindError` when it
     has not within the wait (projections/consistency.py)."""
     check_id(loan_id)
     row = read_at_least(lambda: read_row(client, projection, tables, loan_id), loan_id, min_version, patience)
     if row is None:
         raise LoanNotFoundError(loan_id)
-    return loan_view(loan_id, row)
+    return loan_view(loan_id, row, reveal)
 
 
 def by_status(client: DynamoDBClient, projection: Projection, tables: Tables, status: str | None, limit: str | None,
-              cursor: str | None) -> dict[str, Any]:
+              cursor: str | None, reveal: Reveal) -> dict[str, Any]:
     """One page of loans in `status`, most recently updated first, and the cursor of the next page if any: the
     status's index partitions (`STATUS_SHARDS`) merged, at most one Query each per page."""
     if status not in STATUSES:
@@ -70,7 +71,7 @@ def by_status(client: DynamoDBClient, projection: Projection, tables: Tables, st
         positions = decode_cursor(projection, status, cursor)
     rows, after = query_partitions(client, projection, tables.rows, BY_STATUS, status_partitions(status),
                                    parse_limit(limit), positions)
-    reply = {"status": status, "loans": [loan_view(loan_id, row) for loan_id, row in rows]}
+    reply = {"status": status, "loans": [loan_view(loan_id, row, reveal) for loan_id, row in rows]}
     if any(position is not DONE for position in after):
         reply["next"] = encode_cursor(projection, status, after)
     return reply

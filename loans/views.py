@@ -1,21 +1,41 @@
-"""Loans as JSON-ready dicts (amounts as plain decimal strings with their cents), for the CLI and the APIs."""
+"""Loans as JSON-ready dicts (amounts as plain decimal strings with their cents), for the CLI and the APIs.
+
+The borrower's name is sealed wherever it is stored (the events, the snapshots, the summary rows); every view a
+reader sees opens it with a `Reveal` (`revealing(sealer)`): the name while its key exists, `<forgotten>` after."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from loans.loan import CENT
+from core.personal import Sealer, reveal_fields
+from loans.loan import CENT, Loan
 
 MONEY = ("requested_amount", "balance", "total_paid", "principal", "outstanding")
 
+#: A row's, a state's or an event payload's personal fields opened (`revealing`).
+Reveal = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 
-def loan_view(loan_id: str, row: dict[str, Any]) -> dict[str, Any]:
-    """A summary row."""
+
+def revealing(sealer: Sealer) -> Reveal:
+    """Opens the loan's personal fields with `sealer`'s keys (`core.personal.reveal_fields`)."""
+    return functools.partial(reveal_fields, sealer, Loan.personal)
+
+
+def without_personal(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A `Reveal` for views that never show a personal field (the dashboard's lists): it leaves them out, at no
+    key's cost (opening costs a key read per borrower)."""
+    return {name: value for name, value in values.items()
+            if not any(name in fields for fields in Loan.personal.values())}
+
+
+def loan_view(loan_id: str, row: Mapping[str, Any], reveal: Reveal) -> dict[str, Any]:
+    """A summary row, its personal fields opened by `reveal`."""
     view = {"id": loan_id}
-    for name, value in sorted(row.items()):
+    for name, value in sorted(reveal(row).items()):
         view[name] = money(value) if name in MONEY else plain(value)
     return view
 

@@ -233,7 +233,7 @@ class Projector:
         """The events version+1 .. last, reading the missing ones from the event store."""
         if len(pending) == last - version:  # distinct numbers above version, up to last: none missing
             return pending
-        filled = list(takewhile(lambda record: record.number <= last, self.store.read(aggregate_id, after=version)))
+        filled = list(takewhile(lambda record: record.number <= last, self.store.read(aggregate_id, version, last)))
         if [record.number for record in filled] != list(range(version + 1, last + 1)):
             raise GapError(f"event store has no events {version + 1}..{last} of {aggregate_id!r} "
                            f"to fill the gap in {self.projection.name}")

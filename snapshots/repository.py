@@ -95,7 +95,7 @@ class SnapshottingRepository(Repository):
                 raise
             except Exception:  # a snapshot that cannot be folded on: the log decides, as in `hydrate`
                 aggregate.roll_back(initial)
-        return Loaded(apply_stored(aggregate, takewhile(until.admits, self.store.read(aggregate.id, 0))))
+        return Loaded(apply_stored(aggregate, takewhile(until.admits, self.store.read(aggregate.id, 0, until.version))))
 
     def _catch_up(self, aggregate: Aggregate) -> Loaded:
         """The events after the aggregate's version; a store that sees the snapshots written since (by a

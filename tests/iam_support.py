@@ -19,7 +19,8 @@ MANAGED = {
 
 #: Services whose actions touch the application's data (logs and traces are the functions' own telemetry).
 DATA_SERVICES = ("dynamodb", "s3", "sqs", "sns", "lambda", "states", "kms")
-READ_PREFIXES = ("Get", "BatchGet", "Query", "Scan", "Describe", "List", "ConditionCheck")
+#: Actions that change nothing (kms:Decrypt reads a wrapped key's plaintext and writes nothing).
+READ_PREFIXES = ("Get", "BatchGet", "Query", "Scan", "Describe", "List", "ConditionCheck", "Decrypt")
 
 
 def render(value: Any) -> str:

@@ -3,7 +3,8 @@
 Every resource kind has its own module, each a set of plain functions returning resource dicts from the
 `Stack` (`handlers/template/stack.py`: the logical ids the registry's tables and routes get): `data` (tables,
 bucket, queue), `functions` (the four functions and their least-privilege permissions), `api`, `rebuild` (the
-state machine) and `operations` (alarms, dashboard). `text()` assembles them in a fixed order, so the same
+state machine) and `operations` (alarms, dashboard); `personal` and `archive` add the key and the archive's
+grants to the functions that need them. `text()` assembles them in a fixed order, so the same
 modules and settings always give the same bytes. Used by the command line only: no handler imports it, and
 lambda/Makefile leaves it out of the artifact.
 """
@@ -17,7 +18,19 @@ from typing import Any
 from core.errors import ConfigurationError
 from handlers.registry import Registry
 from handlers.settings import Settings
-from handlers.template import api, data, functions, http_api, lag, operations, parking, personal, rebuild, releases
+from handlers.template import (
+    api,
+    archive,
+    data,
+    functions,
+    http_api,
+    lag,
+    operations,
+    parking,
+    personal,
+    rebuild,
+    releases,
+)
 from handlers.template.stack import Stack, stack
 from handlers.template.yaml_text import Equals, Ref, render
 
@@ -135,9 +148,9 @@ def generate(registry: Registry, settings: Settings, code: str = "lambda/", api_
         "Description": description(current),
         # Every lint rule a resource turns off (its `cfn-lint` Metadata), with the reason.
         "Metadata": {"LintExceptions": LINT_EXCEPTIONS},
-        "Parameters": {**parameters(current), **lag.parameters()},
+        "Parameters": {**parameters(current), **lag.parameters(), **archive.parameters()},
         **({} if api_type == "rest" else {"Rules": http_api.rules()}),
-        "Conditions": conditions(current),
+        "Conditions": {**conditions(current), **archive.conditions()},
         "Globals": {"Function": {
             "Runtime": "python3.13", "Timeout": 60, "MemorySize": 512, "Architectures": ["arm64"],
             "Tracing": "Active",
@@ -148,7 +161,7 @@ def generate(registry: Registry, settings: Settings, code: str = "lambda/", api_
         ("data: the events tables are the only source of truth; everything else can be rebuilt from them",
          data.resources(current)),
         ("functions, each with only the permissions it needs",
-         personal.attach(parking.extend_functions(functions.resources(current, code)))),
+         archive.attach(current, personal.attach(parking.extend_functions(functions.resources(current, code))))),
         ("personal data: each subject's data key, wrapped by a KMS key; aws-es forget deletes it",
          personal.resources()),
         api_group(current),

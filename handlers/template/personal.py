@@ -1,5 +1,6 @@
 """The personal data resources: the KMS key that wraps each subject's data key, the key table holding the
-wrapped keys, and what the commands function (seals) and the queries function (reveals) may do with them."""
+wrapped keys, and what the commands function (seals and reveals) and the queries function (reveals) may do with
+them."""
 
 from __future__ import annotations
 
@@ -35,9 +36,11 @@ def resources() -> dict[str, dict[str, Any]]:
 
 
 def attach(functions: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The commands function seals (makes and reads data keys); no other function sees a key, so the query API
-    serves sealed values as they are stored, and whoever shows a name reveals it with the keys' grant."""
-    grants = {"CommandsFunction": (["kms:GenerateDataKey", "kms:Decrypt"], ["dynamodb:GetItem", "dynamodb:PutItem"])}
+    """The commands function seals (makes and reads data keys) and opens its replies; the queries function only
+    opens (reads a wrapped key and decrypts it) what its rows and pages show. The projector and the rebuild worker
+    fold sealed values as they are and see no key."""
+    grants = {"CommandsFunction": (["kms:GenerateDataKey", "kms:Decrypt"], ["dynamodb:GetItem", "dynamodb:PutItem"]),
+              "QueriesFunction": (["kms:Decrypt"], ["dynamodb:GetItem"])}
     for name, (kms, dynamodb) in grants.items():
         properties = functions[name]["Properties"]
         properties["Environment"]["Variables"].update(PERSONAL_KMS_KEY=Ref(KEY), PERSONAL_KEYS_TABLE=Ref(TABLE))

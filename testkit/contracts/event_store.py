@@ -116,6 +116,24 @@ class EventStoreReadsContract:
                 store.read_backwards("a", before)  # type: ignore[arg-type]  # the wrong types are the point
             assert raised.value.argument == "before"
 
+    # -- reading up to a point: the past reads no further ---------------------------------------------------
+
+    def test_read_until_is_inclusive(self, store: EventStore) -> None:
+        write(store, "a", 5)
+        write(store, "b", 2)
+        for after, until, expected in [
+            (0, None, [1, 2, 3, 4, 5]), (0, 3, [1, 2, 3]), (2, 4, [3, 4]), (0, 5, [1, 2, 3, 4, 5]),
+            (0, 500, [1, 2, 3, 4, 5]), (4, 5, [5]), (3, 3, []), (4, 2, []), (0, 0, []), (0, -1, []),
+        ]:
+            assert [event.number for event in store.read("a", after, until)] == expected, (after, until)
+            assert list(store.read("missing", after, until)) == []
+
+    def test_read_refuses_an_until_that_is_not_a_whole_number(self, store: EventStore) -> None:
+        for until in ("3", 2.0, True, [3]):
+            with pytest.raises(InvalidReadError, match="`until` must be a whole event number") as raised:
+                store.read("a", 0, until)  # type: ignore[arg-type]  # the wrong types are the point
+            assert raised.value.argument == "until"
+
     # -- the scan of every event, by segments (what rebuild and verify read) ---------------------------------
 
     @pytest.mark.parametrize("of", [1, 2, 3, 7])

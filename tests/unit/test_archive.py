@@ -241,3 +241,17 @@ def test_an_archived_line_keeps_the_events_schema_version_and_refuses_a_bad_one(
                 b'[3, "LoanPaid", "t", "{}", null, "2"]\n'):
         with pytest.raises(ArchiveDamagedError, match="object k is damaged: a line is not an archived event"):
             decode(bad, "k")
+
+
+def test_the_estimate_counts_archived_events_so_a_rebuilds_progress_does(aws) -> None:
+    table, cold = stores()
+    history(table, "a", 30)
+    history(table, "b", 12)
+    combined = ArchivingEventStore(table, cold)
+    assert combined.estimate() == table.estimate() == 42
+    archive(table, cold, "a", 20)
+    archive(table, cold, "b", 5)
+    archive(table, cold, "a", 25)  # a second range of the same aggregate
+    assert table.estimate() == 42 - 25 - 5 + 2  # the table keeps the two archive markers
+    assert combined.estimate() == table.estimate() + 25 + 5
+    assert cold.count("Other") == 0

@@ -250,9 +250,12 @@ def configured(aws, monkeypatch) -> Callable[..., App]:
     return configure
 
 
-@pytest.mark.parametrize("snapshots", ["dynamodb", "s3"])
-@pytest.mark.parametrize("wrapped", [False, True], ids=["local-keys", "kms"])
+@pytest.mark.parametrize(("snapshots", "wrapped"), [("dynamodb", False), ("s3", True)],
+                         ids=["dynamodb-snapshots-local-keys", "s3-snapshots-kms"])
 def test_forget_leaves_no_readable_name_anywhere(configured, capsys, snapshots: str, wrapped: bool) -> None:
+    from handlers import commands
+    from tests.api_support import LambdaContext, rest_event
+
     if wrapped:
         key_id = boto3.client("kms", region_name="us-east-1").create_key()["KeyMetadata"]["KeyId"]
         configured(PERSONAL_KMS_KEY=key_id)
@@ -260,20 +263,28 @@ def test_forget_leaves_no_readable_name_anywhere(configured, capsys, snapshots: 
     assert main(["init"], app=app) == 0
     forgotten = opened(app.repository(Loan), [Decimal("5.00")] * 4, borrower="b-forget")
     kept = opened(app.repository(Loan), [Decimal("7.00")], borrower="b-keep", name="Grace Hopper")
+    keyed = rest_event("POST", "/loans", json.dumps({"requested_amount": 50, "interest": 0, "borrower_name": NAME,
+                                                     "borrower_id": "b-forget"}))
+    keyed["headers"]["Idempotency-Key"] = "open-once"  # the reply is kept in the idempotency table
+    assert commands.handler_for(app)(keyed, LambdaContext())["statusCode"] == 201
     assert main(["rebuild", "loan-summary"], app=app) == 0
     assert main(["archive", "Loan", forgotten.id, "--margin", "1"], app=app) == 0  # LoanCreated moves to S3
     created = next(iter(app.event_store(Loan).read(forgotten.id)))
     item = {"id": {"S": forgotten.id}, "number": {"N": "1"}, "type": {"S": created.type}, "data": {"S": created.data}}
     app.on_failure_queue()([{"dynamodb": {"NewImage": item}}], "a handler failed")
+    app.parking().park("loan-summary", forgotten.id, [created], "a fold failed")
     capsys.readouterr()
 
-    assert main(["hydrate", "Loan", forgotten.id, "--json"], app=App.from_env()) == 0
-    assert json.loads(capsys.readouterr().out)["state"]["borrower_name"] == NAME
-    assert main(["query", "loan-summary", forgotten.id, "--json"], app=app) == 0
-    before_rows = capsys.readouterr().out
+    def shown(*words: str) -> dict:
+        assert main([*words, "--json"], app=App.from_env()) == 0
+        return dict(json.loads(capsys.readouterr().out))
+
+    hydrated, row, portfolio = shown("hydrate", "Loan", forgotten.id), shown("query", "loan", forgotten.id), \
+        shown("query", "portfolio")
+    assert hydrated["state"]["borrower_name"] == row["borrower_name"] == NAME
     dumps = raw_dumps(app)
     assert NAME not in dumps and "Grace Hopper" not in dumps
-    assert dumps.count("pii1:") >= 4  # the snapshot, the summary row, the queued record, the state in the reply
+    assert dumps.count("pii1:") >= 7  # events, snapshot, row, archive, queued record, parked event, kept reply
 
     assert main(["forget", "b-forget", "--scan", "--json"], app=app) == 0
     report = json.loads(capsys.readouterr().out)
@@ -281,19 +292,18 @@ def test_forget_leaves_no_readable_name_anywhere(configured, capsys, snapshots: 
     places = report["places"]
     assert all(counts["readable"] == 0 for counts in places.values())
     sealed_in = {place.split(" ")[0] for place, counts in places.items() if counts["sealed"]}
-    assert {"archive", "query", "queue"} <= sealed_in
+    assert sealed_in >= {"events+snapshots", "archive", "query", "queue", "parking", "idempotency"}
     if snapshots == "s3":
         assert places["s3://snaps"]["sealed"] >= 1
+    assert raw_dumps(app) == dumps  # nothing was rewritten
 
-    fresh = App.from_env()
-    assert main(["hydrate", "Loan", forgotten.id, "--json"], app=fresh) == 0
-    state = json.loads(capsys.readouterr().out)["state"]
-    assert state["borrower_name"] == "<forgotten>"
-    assert (state["status"], state["balance"]) == ("PAID", "1030.00")
-    assert main(["hydrate", "Loan", kept.id, "--json"], app=fresh) == 0
-    assert json.loads(capsys.readouterr().out)["state"]["borrower_name"] == "Grace Hopper"
-    assert main(["query", "loan-summary", forgotten.id, "--json"], app=app) == 0
-    assert capsys.readouterr().out == before_rows  # the row is untouched: nothing was rewritten
+    after = shown("hydrate", "Loan", forgotten.id)
+    assert after["state"]["borrower_name"] == "<forgotten>"
+    assert {**after["state"], "borrower_name": NAME} == hydrated["state"]  # balance, status, ... as before
+    assert after["version"] == hydrated["version"]
+    assert shown("query", "loan", forgotten.id) == {**row, "borrower_name": "<forgotten>"}
+    assert shown("query", "portfolio") == portfolio  # the counters
+    assert shown("hydrate", "Loan", kept.id)["state"]["borrower_name"] == "Grace Hopper"
 
     assert main(["forget", "b-forget"], app=app) == 0
     assert "it had no data key" in capsys.readouterr().out
@@ -311,3 +321,69 @@ def test_forget_refuses_an_empty_subject(configured, capsys) -> None:
         main(["forget", ""], app=app)
     assert exited.value.code == 2
     assert "subject must be a non-empty string" in capsys.readouterr().err
+
+
+# -- every reader opens the name: the plaintext before a forget, <forgotten> after, never the token --------------
+
+def test_every_reader_shows_the_name_then_forgotten_never_the_token(configured, capsys) -> None:
+    from handlers import commands, queries
+    from tests.api_support import LambdaContext, rest_event
+
+    app = configured(SNAPSHOT_EVERY="3")
+    assert main(["init"], app=app) == 0
+    apis = {"commands": commands.handler_for(app), "queries": queries.handler_for(app)}
+
+    def call(api: str, method: str, path: str, body: dict | None = None, key: str | None = None,
+             **query: str) -> str:
+        event = rest_event(method, path, json.dumps(body) if body else None, query=query or None)
+        if key is not None:
+            event["headers"]["Idempotency-Key"] = key
+        response = apis[api](event, LambdaContext())
+        assert response["statusCode"] in (200, 201), (method, path, response)
+        return str(response["body"])
+
+    opening = {"type": "LoanCreated", "requested_amount": 1000, "interest": 0, "borrower_name": NAME,
+               "borrower_id": "b-read"}
+    loan_id = json.loads(call("commands", "POST", "/loans", opening, key="open-1"))["id"]
+    for event in ({"type": "LoanApproved"}, {"type": "LoanDisbursed"}, {"type": "LoanPaid", "amount": 10}):
+        call("commands", "POST", f"/loans/{loan_id}/events", event)
+    assert main(["rebuild", "loan-summary"], app=app) == 0  # the query tables, as the projector leaves them
+    capsys.readouterr()
+
+    def cli(*words: str) -> str:
+        assert main(list(words), app=app) == 0
+        return capsys.readouterr().out
+
+    def readers() -> dict[str, str]:
+        status = json.loads(call("commands", "GET", f"/loans/{loan_id}"))["status"]
+        return {
+            "POST /loans, replayed by its key": call("commands", "POST", "/loans", opening, key="open-1"),
+            "GET /loans/{id}": call("commands", "GET", f"/loans/{loan_id}"),
+            "GET /loans/{id}?as_of": call("commands", "GET", f"/loans/{loan_id}", as_of="2100-01-01T00:00:00Z"),
+            "GET /loans/{id}/summary": call("queries", "GET", f"/loans/{loan_id}/summary"),
+            "GET /loans?status": call("queries", "GET", "/loans", status=status),
+            "GET /dashboard/loans/{id}": call("queries", "GET", f"/dashboard/loans/{loan_id}"),
+            "aws-es query": cli("query", "loan", loan_id, "--json"),
+            "aws-es hydrate": cli("hydrate", "Loan", loan_id, "--json"),
+            "aws-es hydrate --version": cli("hydrate", "Loan", loan_id, "--version", "2"),
+        }
+
+    stored = raw_dumps(app)
+    assert NAME not in stored and "pii1:" in stored
+    for reader, text in readers().items():
+        assert NAME in text and "pii1:" not in text and "forgotten" not in text, reader
+    cold = App.from_env()  # the dashboard's lists show no name, so a cold process reads no key for them
+    asked: list[str] = []
+    cold.dynamodb.meta.events.register("before-parameter-build.dynamodb.GetItem",
+                                       lambda params, **_: asked.append(params["TableName"]))
+    page = queries.handler_for(cold)(rest_event("GET", "/dashboard"), LambdaContext())
+    assert page["statusCode"] == 200 and "pii1:" not in page["body"] and loan_id in page["body"]
+    assert "PersonalKeys" not in asked and asked
+
+    assert main(["forget", "b-read"], app=app) == 0
+    capsys.readouterr()
+    for reader, text in readers().items():
+        assert NAME not in text and "pii1:" not in text, reader
+        assert "<forgotten>" in text or "&lt;forgotten&gt;" in text, reader
+    assert "pii1:" not in call("queries", "GET", "/dashboard")
+    assert raw_dumps(app) == stored  # nothing was rewritten: every place still holds the same sealed token

@@ -210,7 +210,7 @@ def test_a_bad_declaration_is_refused_when_the_class_is_built(versions, upcaster
 def test_the_dashboard_shows_a_stored_repayment_in_todays_shape():
     from loans.dashboard import _event_view
 
-    view = _event_view(stored(4, "LoanPaid", amount=Decimal("10.00")))
+    view = _event_view(stored(4, "LoanPaid", amount=Decimal("10.00")), dict)
     assert (view["type"], view["data"]) == ("LoanPaid", '{"amount": "10.00", "channel": "unrecorded"}')
 
 
