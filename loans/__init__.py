@@ -13,13 +13,14 @@ from core.metering import RequestMeter
 from loans.api import command_routes, query_routes
 from loans.loan import STATUSES, Loan
 from loans.projections import loan_summary
+from loans.risk import loan_risk, risk_view
 from loans.views import loan_view, portfolio_view, state_view
 
 if TYPE_CHECKING:
     from handlers.app import App
 
 AGGREGATES = (Loan,)
-PROJECTIONS = (loan_summary(),)
+PROJECTIONS = (loan_summary(), loan_risk())
 #: Pages the loan routes serve, printed by `aws-es local` and `aws-es demo --serve`.
 PAGES = {"dashboard": "/dashboard"}
 ALIASES = {"loan": "loan-summary"}
@@ -28,6 +29,7 @@ ROUTES = {
     "commands": [("POST", "/loans", "OpenLoan"), ("POST", "/loans/{loan_id}/events", "RecordEvent"),
                  ("GET", "/loans/{loan_id}", "GetLoan")],
     "queries": [("GET", "/dashboard", "Dashboard"), ("GET", "/dashboard/loans/{loan_id}", "DashboardLoan"),
+                ("GET", "/dashboard/lists/{name}", "DashboardList"),
                 ("GET", "/loans/{loan_id}/summary", "Summary"), ("GET", "/loans", "ByStatus"),
                 ("GET", "/portfolio", "Portfolio")],
 }
@@ -41,7 +43,7 @@ def run_demo(app: App, repayments: int, meter: RequestMeter, loans: int = 0) -> 
     run(app, repayments, meter, loans)
 
 
-VIEWS = {"Loan": state_view, "loan-summary": loan_view, "portfolio": portfolio_view}
+VIEWS = {"Loan": state_view, "loan-summary": loan_view, "portfolio": portfolio_view, "risk": risk_view}
 
 __all__ = ["AGGREGATES", "ALIASES", "PAGES", "PROJECTIONS", "ROUTES", "STATUSES", "VIEWS", "Loan", "command_routes",
            "query_routes", "run_demo"]

@@ -58,7 +58,8 @@ def test_init_creates_every_registered_table_and_is_idempotent(aws: None, accoun
     first = capsys.readouterr().out.splitlines()
     assert main(["init"]) == 0
     again = capsys.readouterr().out.splitlines()
-    wanted = {"Loans", "LoanSummary", "Portfolio", "LoanDaily", "BankAccounts", "AccountBalance", "BalancesByOwner",
+    wanted = {"Loans", "LoanSummary", "Portfolio", "LoanDaily", "LoanRisk", "LoanRiskCounters",
+              "BankAccounts", "AccountBalance", "BalancesByOwner",
               "AccountActivity", "ProjectionControl", "Idempotency", "ParkedEvents", "PersonalKeys"}
     assert {line.split(":")[0] for line in first} == wanted and all(line.endswith("created") for line in first)
     assert {line.split(":")[0] for line in again} == wanted and all(line.endswith("exists") for line in again)
