@@ -19,7 +19,7 @@ import io
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from html import escape
 from typing import Any
@@ -30,7 +30,7 @@ from loans.dashboard_pages import link, loan_href, page, table
 from loans.loan import days_past_due
 from loans.projections import STATUS_SHARDS
 from loans.queries import MAX_CURSOR, InvalidQueryError
-from loans.risk import BY_ID, BY_SEVERITY, LISTS, buckets
+from loans.risk import BY_ID, BY_SEVERITY, LISTS, RISK, buckets
 from projections.definition import Projection, Row
 from projections.dynamodb_store import call, read_counters
 from projections.items import from_item
@@ -204,6 +204,19 @@ def _positions(projection: Projection, name: str, value: object) -> list[Positio
         positions.append({projection.key: {"S": loan_id}, partition: {"S": f"{LISTS[name]}#{shard}"},
                           sort: {"S": severity}})
     return positions
+
+
+def list_rows(name: str) -> Callable[[Any, str | None], list[dict[str, Any]]]:
+    """`aws-es query loan-risk --list NAME [--search PREFIX]`: the list (or a search of it) as the dashboard shows
+    it, today (UTC), amounts as strings with their cents; `app` is the command's `handlers.app.App`."""
+
+    def read(app: Any, text: str | None) -> list[dict[str, Any]]:
+        risk = Risk(app.dynamodb, *app.live_tables(RISK))
+        today = datetime.now(UTC).date()
+        loans = search(risk, name, text, today)["loans"] if text is not None else whole_list(risk, name, today)
+        return [{**loan, "balance": f"{loan['balance']:.2f}"} for loan in loans]
+
+    return read
 
 
 # HTML ----------------------------------------------------------------------------------------------------------

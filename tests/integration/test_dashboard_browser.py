@@ -164,6 +164,8 @@ def check_risk(driver: Any, stack: dict[str, str], base: str, loans: dict[str, t
                                                                                        "#arrears h2").text
     driver.find_element(By.LINK_TEXT, "whole list").click()
     listed = cells(driver, "#arrears tbody tr")
+    assert [[loan["id"], str(loan["days_past_due"]), loan["due"], f"{Decimal(loan['balance']):,.2f}"]
+            for loan in query(stack, "loan-risk", "--list", "arrears")] == [row[:4] for row in listed]
     with urllib.request.urlopen(f"{base}/dashboard/lists/arrears.csv", timeout=30) as response:
         assert response.headers["Content-Type"].startswith("text/csv")
         exported = list(csv.reader(io.StringIO(response.read().decode())))

@@ -53,6 +53,10 @@ SUMMARY_AGAIN = "from loans.projections import loan_summary\nPROJECTIONS = (loan
      "loan-summary, portfolio, risk"),
     (["loans", "bad_routes"], {"bad_routes": "from tests.accounts import BankAccount\nAGGREGATES = (BankAccount,)\n"
                                "command_routes = 3\n"}, "module 'bad_routes': command_routes must be a function"),
+    (["loans", "bad_lists"], {"bad_lists": "from tests.accounts import BankAccount\nAGGREGATES = (BankAccount,)\n"
+                              "LISTS = {'nowhere': {'x': print}}\n"}, "LISTS names 'nowhere', which is no registered"),
+    (["loans", "list_lists"], {"list_lists": "from tests.accounts import BankAccount\nAGGREGATES = (BankAccount,)\n"
+                               "LISTS = {'loan-risk': ['x']}\n"}, "module 'list_lists': LISTS must map projection"),
     (["loans", "bad_views"], {"bad_views": "from tests.accounts import BankAccount\nAGGREGATES = (BankAccount,)\n"
                               "VIEWS = {'nothing': print}\n"}, "VIEWS names 'nothing', which is no registered"),
     (["loans", "bad_pages"], {"bad_pages": "from tests.accounts import BankAccount\nAGGREGATES = (BankAccount,)\n"

@@ -323,3 +323,26 @@ def test_a_rebuilt_risk_projection_equals_the_live_one_and_verifies(app: App, ar
     assert (Page(get(app, "/dashboard/lists/arrears")[2]).rows("arrears"),
             get(app, "/dashboard/lists/arrears.csv")) == before
 
+
+
+def test_aws_es_query_prints_a_list_as_the_dashboard_shows_it(app: App, arrears: list[Loan], capsys: Any) -> None:
+    assert main(["query", "loan-risk", "--list", "arrears", "--json"], app) == 0
+    printed = json.loads(capsys.readouterr().out)
+    rows = Page(get(app, "/dashboard/lists/arrears")[2]).rows("arrears")[1:]
+    assert [[loan["id"], str(loan["days_past_due"]), loan["due"], f"{Decimal(loan['balance']):,.2f}"]
+            for loan in printed] == [row[:4] for row in rows]
+    assert main(["query", "loan-risk", "--list", "arrears", "--search", "tw", "--json"], app) == 0
+    assert [loan["id"] for loan in json.loads(capsys.readouterr().out)] == ["twin-1"]
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["query", "loan-risk", "--list", "late"], "loan-risk has no list 'late': its lists are arrears, collections"),
+    (["query", "loan-summary", "--list", "arrears"], "loan-summary has no list 'arrears': its lists are none"),
+    (["query", "loan-risk", "--search", "x"], "--search goes with --list NAME"),
+    (["query", "loan-risk", "some-id", "--list", "arrears"], "--list takes no KEY"),
+])
+def test_a_bad_list_on_the_command_line_is_a_usage_error(app: App, aws: None, capsys: Any, argv: list[str],
+                                                         message: str) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv, app)
+    assert exited.value.code == 2 and message in capsys.readouterr().err
