@@ -26,8 +26,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 from core import EventSourcingError, InvalidIdError, check_id
+from core.aggregate import MAX_ID_BYTES
 from loans.dashboard_pages import link, loan_href, page, table
-from loans.loan import days_past_due
+from loans.loan import CENT, days_past_due
 from loans.projections import STATUS_SHARDS
 from loans.queries import MAX_CURSOR, InvalidQueryError
 from loans.risk import BY_ID, BY_SEVERITY, LISTS, RISK, buckets
@@ -80,8 +81,7 @@ def listed(loan_id: str, row: Row, today: date) -> dict[str, Any]:
     """One loan of a list: what the list shows and exports."""
     paid = row.get("last_paid")
     due = row.get("due")
-    return {"id": loan_id, "status": row.get("status"), "balance": Decimal(row.get("balance", 0)).quantize(
-                Decimal("0.01")),
+    return {"id": loan_id, "status": row.get("status"), "balance": Decimal(row.get("balance", 0)).quantize(CENT),
             "due": due, "days_past_due": days_past_due(date.fromisoformat(due) if due else None, today),
             "last_paid": paid,
             "days_since_paid": (today - datetime.fromisoformat(paid).date()).days if paid else None}
@@ -112,8 +112,8 @@ def check_search(text: str) -> str:
         return check_id(text)
     except InvalidIdError as exc:
         shown = text if len(text) <= 20 else f"{text[:20]}... ({len(text):,} characters)"
-        raise InvalidQueryError(f"q must be the start of a loan id (1 to 1,024 bytes, no control characters), "
-                                f"not {shown!r}", "q") from exc
+        raise InvalidQueryError(f"q must be the start of a loan id (1 to {MAX_ID_BYTES} bytes of UTF-8, no control "
+                                f"characters), not {shown!r}", "q") from exc
 
 
 def search(risk: Risk, name: str, text: str, today: date) -> dict[str, Any]:
@@ -257,7 +257,7 @@ def loans_table(loans: Sequence[Mapping[str, Any]], empty: str = "none") -> str:
 def search_form(name: str, text: str = "") -> str:
     return (f'<form method="get" action="{escape(list_href(name))}" role="search">'
             f'<input type="search" name="q" value="{escape(text)}" aria-label="loan id or its start" '
-            f'placeholder="loan id or its start" maxlength="1024"> <button type="submit">search</button></form>')
+            f'placeholder="loan id or its start" maxlength="{MAX_ID_BYTES}"> <button type="submit">search</button></form>')
 
 
 def list_section(listing: Mapping[str, Any], count: int, more: str | None) -> str:
