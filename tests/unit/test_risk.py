@@ -40,12 +40,19 @@ def at(days: float) -> datetime:
     return START + timedelta(days=days)
 
 
-def disbursed(day: float, amount: str = "100.00", loan_id: str | None = None, store: Any = None) -> Loan:
+def disbursed(day: float | datetime, amount: str = "100.00", loan_id: str | None = None, store: Any = None) -> Loan:
+    """A loan disbursed `day` days after START (or at that moment)."""
+    moment = day if isinstance(day, datetime) else at(day)
     loan = Loan(loan_id, store=store) if store is not None else Loan(loan_id)
     loan.commit([{"type": "LoanCreated", "requested_amount": Decimal(amount), "interest": Decimal("0"),
-                  "created": at(day)}, {"type": "LoanApproved", "created": at(day)},
-                 {"type": "LoanDisbursed", "created": at(day)}])
+                  "created": moment}, {"type": "LoanApproved", "created": moment},
+                 {"type": "LoanDisbursed", "created": moment}])
     return loan
+
+
+def late_by(days: int) -> datetime:
+    """When a loan disbursed then is `days` past due today (UTC): its due date is `days` days ago."""
+    return datetime.now(UTC) - timedelta(days=TERM_DAYS + days)
 
 
 # the domain rule ------------------------------------------------------------------------------------------------
@@ -199,20 +206,20 @@ HOSTILE = ['=HYPERLINK("http://x","y")', '+1,"2" three', "-4", "@sum(A1)", "plai
 
 @pytest.fixture
 def book(app: App, aws: None) -> dict[str, list[Loan]]:
-    """Loans in arrears due on different days with different balances (hostile ids among them), one in
-    collections, one current loan, all projected."""
+    """Loans in arrears past due by days in every bucket, with different balances (hostile ids among them), one in
+    collections, one not yet due, all projected."""
     ensure_tables(app)
     made = []
-    for number, loan_id in enumerate(HOSTILE):
-        loan = disbursed(number * 17 % 50, amount=f"{100 + number * 37 % 5}.00", loan_id=loan_id)
-        loan.commit({"type": "LoanArrears", "created": at(60)})
+    for loan_id, late in zip(HOSTILE, (3, 45, 31, 75, 120, 90), strict=True):
+        loan = disbursed(late_by(late), amount=f"{100 + late}.00", loan_id=loan_id)
+        loan.commit({"type": "LoanArrears"})
         made.append(loan)
-    twin = disbursed(0, amount="150.00", loan_id="twin-1")  # same due date as HOSTILE[0]: the balance decides
-    twin.commit({"type": "LoanArrears", "created": at(60)})
+    twin = disbursed(late_by(45), amount="150.00", loan_id="twin-1")  # due with HOSTILE[1]: the balance decides
+    twin.commit({"type": "LoanArrears"})
     made.append(twin)
-    gone = disbursed(5, loan_id="collected")
-    gone.commit([{"type": "LoanArrears", "created": at(60)}, {"type": "LoanCollections", "created": at(61)}])
-    current = disbursed(90, loan_id="current")
+    gone = disbursed(late_by(200), loan_id="collected")
+    gone.commit([{"type": "LoanArrears"}, {"type": "LoanCollections"}])
+    current = disbursed(late_by(-10), loan_id="current")
     runner(app).drain()
     return {"arrears": made, "collections": [gone], "current": [current]}
 
@@ -227,7 +234,9 @@ def worst_first(loans: list[Loan], today: date) -> list[str]:
                                        reverse=True)]
 
 
-def test_a_list_is_worst_first_with_its_count_and_its_csv_is_the_same_list(app: App, arrears: list[Loan]) -> None:
+def test_a_list_is_worst_first_searchable_and_its_csv_and_aws_es_query_show_the_same(app: App, arrears: list[Loan],
+                                                                                       capsys: Any) -> None:
+    """One book for the list page, its CSV export, a search by exact id and by prefix, and `aws-es query --list`."""
     today = datetime.now(UTC).date()
     status, _, body = get(app, "/dashboard/lists/arrears")
     page = Page(body)
@@ -246,6 +255,20 @@ def test_a_list_is_worst_first_with_its_count_and_its_csv_is_the_same_list(app: 
     assert not any(line[0].startswith(("=", "+", "-", "@")) for line in table[1:])
     assert [line[4] for line in table[1:]] == [f"{by_id[loan_id].balance:.2f}" for loan_id in worst_first(arrears,
                                                                                                           today)]
+    page = Page(get(app, "/dashboard/lists/arrears", {"q": HOSTILE[5]})[2])
+    assert [row[0] for row in page.rows("arrears")[1:]] == [HOSTILE[5]]
+    page = Page(get(app, "/dashboard/lists/arrears", {"q": "tw"})[2])
+    assert [row[0] for row in page.rows("arrears")[1:]] == ["twin-1"]
+    page = Page(get(app, "/dashboard/lists/arrears", {"q": "collected"})[2])  # in the other list
+    assert page.rows("arrears") == []
+    page = Page(get(app, "/dashboard/lists/collections", {"q": "col"})[2])
+    assert [row[0] for row in page.rows("collections")[1:]] == ["collected"]
+    assert main(["query", "loan-risk", "--list", "arrears", "--json"], app) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert [[loan["id"], str(loan["days_past_due"]), loan["due"], f"{Decimal(loan['balance']):,.2f}"]
+            for loan in printed] == [row[:4] for row in rows]
+    assert main(["query", "loan-risk", "--list", "arrears", "--search", "tw", "--json"], app) == 0
+    assert [loan["id"] for loan in json.loads(capsys.readouterr().out)] == ["twin-1"]
 
 
 def test_csv_cells_that_a_spreadsheet_would_run_are_quoted_text() -> None:
@@ -255,17 +278,6 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_quoted_text() -> None:
     assert [line[0] for line in lines] == ["'" + HOSTILE[0], "'" + HOSTILE[1], "'-4", "'@sum(A1)", HOSTILE[4],
                                            HOSTILE[5]]
     assert {line[4] for line in lines} == {"1234567.50"} and {line[6] for line in lines} == {"never paid"}
-
-
-def test_search_finds_an_exact_id_and_a_prefix_within_the_list(app: App, arrears: list[Loan]) -> None:
-    page = Page(get(app, "/dashboard/lists/arrears", {"q": HOSTILE[5]})[2])
-    assert [row[0] for row in page.rows("arrears")[1:]] == [HOSTILE[5]]
-    page = Page(get(app, "/dashboard/lists/arrears", {"q": "tw"})[2])
-    assert [row[0] for row in page.rows("arrears")[1:]] == ["twin-1"]
-    page = Page(get(app, "/dashboard/lists/arrears", {"q": "collected"})[2])  # in the other list
-    assert page.rows("arrears") == []
-    page = Page(get(app, "/dashboard/lists/collections", {"q": "col"})[2])
-    assert [row[0] for row in page.rows("collections")[1:]] == ["collected"]
 
 
 BAD = [("/dashboard/lists/nope", None, 404, None), ("/dashboard/lists/nope.csv", None, 404, None),
@@ -287,8 +299,12 @@ def test_bad_list_requests_name_what_was_wrong_as_json_and_as_a_page(app: App, a
         assert "\x07" not in body and "Traceback" not in body
 
 
-def test_the_dashboard_shows_buckets_and_par_equal_to_aws_es_query(app: App, book: dict[str, list[Loan]],
-                                                                   capsys: Any) -> None:
+def test_buckets_equal_aws_es_query_and_the_write_side_and_a_rebuild_keeps_them(app: App,
+                                                                                book: dict[str, list[Loan]],
+                                                                                monkeypatch: pytest.MonkeyPatch,
+                                                                                capsys: Any) -> None:
+    """The page's buckets and PAR equal `aws-es query risk` and the loans' own reckoning; a rebuild of loan-risk
+    verifies and shows the same counters, list and CSV."""
     today = datetime.now(UTC).date()
     assert main(["query", "risk", "--json"], app) == 0
     printed = json.loads(capsys.readouterr().out)
@@ -305,10 +321,6 @@ def test_the_dashboard_shows_buckets_and_par_equal_to_aws_es_query(app: App, boo
     assert f"PAR30 {Decimal(printed['PAR30']['share']) * 100:.2f}%" in page.sections["risk"]
     assert printed["arrears"]["loans"] == len(book["arrears"]) and printed["collections"]["loans"] == 1
 
-
-def test_a_rebuilt_risk_projection_equals_the_live_one_and_verifies(app: App, arrears: list[Loan],
-                                                                    monkeypatch: pytest.MonkeyPatch,
-                                                                    capsys: Any) -> None:
     monkeypatch.setenv("PROJECTION_CONTROL_TTL", "0")
     before = Page(get(app, "/dashboard/lists/arrears")[2]).rows("arrears"), get(app, "/dashboard/lists/arrears.csv")
     assert main(["query", "risk", "--json"], app) == 0
@@ -322,17 +334,6 @@ def test_a_rebuilt_risk_projection_equals_the_live_one_and_verifies(app: App, ar
     app = App.from_env()
     assert (Page(get(app, "/dashboard/lists/arrears")[2]).rows("arrears"),
             get(app, "/dashboard/lists/arrears.csv")) == before
-
-
-
-def test_aws_es_query_prints_a_list_as_the_dashboard_shows_it(app: App, arrears: list[Loan], capsys: Any) -> None:
-    assert main(["query", "loan-risk", "--list", "arrears", "--json"], app) == 0
-    printed = json.loads(capsys.readouterr().out)
-    rows = Page(get(app, "/dashboard/lists/arrears")[2]).rows("arrears")[1:]
-    assert [[loan["id"], str(loan["days_past_due"]), loan["due"], f"{Decimal(loan['balance']):,.2f}"]
-            for loan in printed] == [row[:4] for row in rows]
-    assert main(["query", "loan-risk", "--list", "arrears", "--search", "tw", "--json"], app) == 0
-    assert [loan["id"] for loan in json.loads(capsys.readouterr().out)] == ["twin-1"]
 
 
 @pytest.mark.parametrize(("argv", "message"), [
