@@ -14,6 +14,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -144,6 +145,21 @@ def drive(base: str) -> dict[str, tuple[str, list[str]]]:
     return loans
 
 
+def past_due(stack: dict[str, str], days: tuple[int, ...]) -> dict[str, int]:
+    """Loans disbursed long enough ago to be past due by each of `days` today (written through the store, which
+    takes an event's time as given): {id: version}."""
+    there = App(Settings(endpoint=stack["AWS_ENDPOINT_URL"]))
+    made = {}
+    for late in days:
+        moment = datetime.now(UTC) - timedelta(days=30 + late)
+        loan = Loan(f"late-{late}", repository=there.repository(Loan))
+        loan.commit([{"type": "LoanCreated", "requested_amount": Decimal("200.00"), "interest": Decimal("0"),
+                      "created": moment}, {"type": "LoanApproved", "created": moment},
+                     {"type": "LoanDisbursed", "created": moment}])
+        made[loan.id] = loan.version
+    return made
+
+
 def check_risk(driver: Any, stack: dict[str, str], base: str, loans: dict[str, tuple[str, list[str]]]) -> None:
     """The days-past-due buckets equal `aws-es query risk`; the arrears list's CSV export equals the list shown
     (hostile cells kept as text); a search by id prefix finds the loan."""
@@ -153,6 +169,7 @@ def check_risk(driver: Any, stack: dict[str, str], base: str, loans: dict[str, t
     from selenium.webdriver.common.by import By
 
     risk = query(stack, "risk")
+    assert [risk[label]["loans"] for label in ("1-30", "31-60", "61-90", "90+")] == [1, 1, 0, 1]
     shown = {row[0]: row[1:] for row in cells(driver, "#risk tbody tr")}
     for label in ("current", "1-30", "31-60", "61-90", "90+", "book"):
         key = {"current": "current (not past due)", "book": "book"}.get(label, f"{label} days")
@@ -185,7 +202,8 @@ def test_the_dashboard_in_a_browser(driver, stack, monkeypatch, tmp_path):
 
     base = stack["dashboard"].removesuffix("/dashboard")
     loans = drive(base)
-    seconds = wait_projected(base, {loan_id: len(types) for loan_id, types in loans.values()})
+    late = past_due(stack, (12, 40, 95))
+    seconds = wait_projected(base, {**{loan_id: len(types) for loan_id, types in loans.values()}, **late})
     assert seconds < 2, f"the dashboard showed the last commit after {seconds:.1f} s"
     driver.get(stack["dashboard"])
     portfolio = query(stack, "portfolio")
