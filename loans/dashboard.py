@@ -1,9 +1,11 @@
 """The loan dashboard's data and routes: every read is bounded (keyed reads and one page per index query),
-so the pages cost the same with 100 loans or 100,000; nothing scans a table.
+so the pages cost the same with 100 loans or 100,000; no table of rows is scanned (the risk view reads its small
+counters table whole: `loans.dashboard_risk`).
 
-GET /dashboard                      portfolio, per-day charts, ARREARS and COLLECTIONS (paged), recent loans,
-                                    read-side health                                              200 text/html
+GET /dashboard                      portfolio, days-past-due buckets and PAR, ARREARS and COLLECTIONS worst first,
+                                    per-day charts, recent loans, read-side health                200 text/html
 GET /dashboard/loans/{id}?before=N  a loan's summary and one page of its events, newest first   200 | 404
+GET /dashboard/lists/{name}[.csv]   a risk list, searched or as CSV (`loans.dashboard_risk`)    200 | 400 | 404
 """
 
 from __future__ import annotations

@@ -139,7 +139,8 @@ def lag_cells(item: Mapping[str, Any]) -> list[str]:
 
 
 def dashboard_page(view: Mapping[str, Any]) -> str:
-    """GET /dashboard: `view` holds portfolio, daily, watch ({status: {loans, more}}), recent, health, now."""
+    """GET /dashboard: `view` holds portfolio, daily, watch ({status: {loans, more}}), recent, health, now, and with
+    the risk view, risk and lists (`loans.dashboard_risk.risk_view`)."""
     watch = "".join(watch_section(status, listing, listing.get("more")) for status, listing in view["watch"].items())
     if "risk" in view:
         from loans.dashboard_risk import risk_sections

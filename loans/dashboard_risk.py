@@ -257,7 +257,8 @@ def loans_table(loans: Sequence[Mapping[str, Any]], empty: str = "none") -> str:
 def search_form(name: str, text: str = "") -> str:
     return (f'<form method="get" action="{escape(list_href(name))}" role="search">'
             f'<input type="search" name="q" value="{escape(text)}" aria-label="loan id or its start" '
-            f'placeholder="loan id or its start" maxlength="{MAX_ID_BYTES}"> <button type="submit">search</button></form>')
+            f'placeholder="loan id or its start" maxlength="{MAX_ID_BYTES}"> '
+            '<button type="submit">search</button></form>')
 
 
 def list_section(listing: Mapping[str, Any], count: int, more: str | None) -> str:
