@@ -157,8 +157,10 @@ def register_query(commands: Any) -> None:
         "query", help="print a projection's row or its counters",
         description="Read the live generation of a registered projection: `query PROJECTION KEY` prints the "
         "row keyed KEY, `query COUNTERS` (a projection's counters name, e.g. `portfolio`) prints the counters, "
-        "`query EVENT-COUNTERS GROUP` (e.g. `daily 2026-11-26`) one group's event counters. Short names come from "
-        "the modules' ALIASES. Amounts print with their cents; the projection's `counts` print as whole numbers.",
+        "`query EVENT-COUNTERS GROUP` (e.g. `daily 2026-11-26`) one group's event counters, `query PROJECTION "
+        "--list NAME` one of the lists the projection's module declares (e.g. `loan-risk --list arrears`). Short "
+        "names come from the modules' ALIASES. Amounts print with their cents; the projection's `counts` print as "
+        "whole numbers.",
     )
     command.add_argument("projection", metavar="PROJECTION", help="a projection, counters or alias name")
     command.add_argument("id", nargs="?", metavar="KEY", help="the row's key (an aggregate id)")
@@ -170,11 +172,19 @@ def register_query(commands: Any) -> None:
                          "behind and exit 1")
     command.add_argument("--wait", type=_wait, default=None, metavar="SECONDS",
                          help="with --min-version: the longest wait (default: QUERY_CONSISTENCY_WAIT, 2)")
+    command.add_argument("--list", default=None, metavar="NAME",
+                         help="print a list the projection's module declares (LISTS), in its own order: for "
+                         "loan-risk, `arrears` or `collections`, worst first")
+    command.add_argument("--search", default=None, metavar="PREFIX",
+                         help="with --list: only the loans whose key starts with PREFIX (an exact key is its own "
+                         "prefix)")
     command.set_defaults(run=run_query)
 
 
 def run_query(app: App, args: argparse.Namespace) -> int:
     declared = app.projection(args.projection)
+    if args.list is not None or args.search is not None:
+        return print_list(app, declared, args)
     if args.projection == declared.event_counters_name:
         return print_event_counters(app, declared, args)
     counters = args.projection == declared.counters_name
@@ -202,6 +212,26 @@ def run_query(app: App, args: argparse.Namespace) -> int:
         print(json.dumps(report))
     else:
         print_view(counters, report)
+    return 0
+
+
+def print_list(app: App, declared: Projection, args: argparse.Namespace) -> int:
+    """`query PROJECTION --list NAME [--search PREFIX]`: the rows of a list the module declares (`LISTS`), one
+    line each, or one JSON array with `--json`."""
+    if args.list is None:
+        raise UsageError("--search goes with --list NAME")
+    if args.id is not None or args.min_version is not None:
+        raise UsageError("--list takes no KEY and no --min-version: it prints a list of rows")
+    readers = app.registry.lists.get(declared.name, {})
+    if args.list not in readers:
+        choices = ", ".join(sorted(readers)) or "none"
+        raise UsageError(f"{declared.name} has no list {args.list!r}: its lists are {choices}")
+    rows = list(readers[args.list](app, args.search))
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        for row in rows:
+            print("  ".join(f"{value}" for value in row.values()))
     return 0
 
 

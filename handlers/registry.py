@@ -5,7 +5,8 @@ optionally `ALIASES` (short name -> projection name), `PAGES` (name -> path of a
 by `aws-es local`), `command_routes(resolver, app)` / `query_routes(resolver, app)` (powertools' resolver
 to add routes to, and the `handlers.app.App` they serve), `ROUTES`, the method, path and name of each route
 those add, which `aws-es template` deploys (`{"commands": [("POST", "/loans", "OpenLoan")], "queries": [...]}`;
-paths in API Gateway's form, `/loans/{loan_id}`), and `run_demo(app, repayments, meter[, loans])`.
+paths in API Gateway's form, `/loans/{loan_id}`), `run_demo(app, repayments, meter[, loans])`, and `LISTS`
+(projection name -> list name -> `read(app, search)`, the rows `aws-es query PROJECTION --list NAME` prints).
 
 Every entry point (command line, Lambda handlers, local stack) loads the same registry, so a type
 declared once is served everywhere. Anything wrong is one `ConfigurationError` naming the module: a module
@@ -75,6 +76,8 @@ class Registry:
     routes: tuple[Route, ...] = ()
     #: `module.command_routes` or `module.query_routes` for each such function whose routes `ROUTES` omits.
     undeclared_routes: tuple[str, ...] = ()
+    #: Lists of rows a projection offers the command line: projection name -> list name -> read(app, search).
+    lists: Mapping[str, Mapping[str, Callable[..., Any]]] = field(default_factory=dict)
 
     @property
     def demo(self) -> Callable[..., None]:
@@ -132,6 +135,7 @@ def load(modules: Sequence[str]) -> Registry:
     pages: dict[str, str] = {}
     routes: list[Route] = []
     undeclared: list[str] = []
+    lists: dict[str, dict[str, Callable[..., Any]]] = {}
     claims = _Claims()
     for name in modules:
         module = _import(name)
@@ -147,12 +151,14 @@ def load(modules: Sequence[str]) -> Registry:
         views.update(claims.keyed(name, "view", _views(name, module)))
         demos += _routes(name, module, "run_demo")
         pages.update(claims.keyed(name, "page", _pages(name, module)))
+        for projection, readers in _lists(name, module).items():
+            lists.setdefault(projection, {}).update(claims.keyed(name, f"list of {projection}", readers))
         declared = _declared_routes(name, module)
         routes += declared
         undeclared += [f"{name}.{function}" for api, function in APIS.items()
                        if getattr(module, function, None) is not None and not any(r.api == api for r in declared)]
     registry = Registry(tuple(modules), tuple(aggregates), tuple(projections), aliases, tuple(commands),
-                        tuple(queries), tuple(demos), views, pages, tuple(routes), tuple(undeclared))
+                        tuple(queries), tuple(demos), views, pages, tuple(routes), tuple(undeclared), lists)
     _check_references(registry)
     return registry
 
@@ -287,6 +293,17 @@ def _declared_routes(name: str, module: Any) -> list[Route]:
     return routes
 
 
+def _lists(name: str, module: Any) -> dict[str, dict[str, Callable[..., Any]]]:
+    declared = getattr(module, "LISTS", None) or {}
+    if not isinstance(declared, Mapping) or not all(
+            isinstance(projection, str) and isinstance(readers, Mapping)
+            and all(isinstance(list_name, str) and callable(read) for list_name, read in readers.items())
+            for projection, readers in declared.items()):
+        raise ConfigurationError(f"module {name!r}: LISTS must map projection names to {{list name: read(app, "
+                                 "search)}}")
+    return {projection: dict(readers) for projection, readers in declared.items()}
+
+
 def _views(name: str, module: Any) -> dict[str, Callable[..., Any]]:
     declared = getattr(module, "VIEWS", None) or {}
     if not isinstance(declared, Mapping) or not all(callable(view) for view in declared.values()):
@@ -320,6 +337,9 @@ def _check_references(registry: Registry) -> None:
     _unique("route name", [route.name for route in registry.routes])
     _unique("route", [f"{route.method} {route.path}" for route in registry.routes])
     classes = [cls.__name__ for cls in registry.aggregates]
+    for projection in registry.lists:
+        if projection not in [declared.name for declared in registry.projections]:
+            raise ConfigurationError(f"LISTS names {projection!r}, which is no registered projection")
     for view in registry.views:
         if view not in names and view not in classes:
             raise ConfigurationError(f"VIEWS names {view!r}, which is no registered aggregate, projection or counters")

@@ -16,6 +16,7 @@ GET /loans/{id}/summary[?min_version=N]   one loan's summary row; with N (a comm
 GET /loans?status=S&limit=N&cursor=C      loans in a status, most recently updated first          200
 GET /portfolio                            per status: loans, principal, outstanding               200
 GET /dashboard, /dashboard/loans/{id}     the dashboard's HTML pages (`loans.dashboard`)          200 | 404
+GET /dashboard/lists/{name}[.csv]         a risk list worst first, searched (?q=), or as CSV       200 | 400 | 404
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from core.trace import trace_meta
 from handlers import idempotency
 from handlers.api_errors import map_errors, reply
 from loans import dashboard, queries, service
+from loans.dashboard_risk import UnknownListError
 from loans.dashboard_sources import sources as dashboard_sources
 from loans.loan import Loan
 from loans.queries import InvalidQueryError
@@ -103,6 +105,7 @@ def query_routes(resolver: APIGatewayRestResolver, app: App) -> None:
     """The loan queries, over the live generation of `loan-summary` and its portfolio counters."""
     map_errors(resolver, 404, LoanNotFoundError)
     map_errors(resolver, 400, InvalidQueryError)
+    map_errors(resolver, 404, UnknownListError)
 
     @resolver.get("/loans/<loan_id>/summary")
     def summary(loan_id: str) -> Response:

@@ -1,9 +1,11 @@
 """The loan dashboard's data and routes: every read is bounded (keyed reads and one page per index query),
-so the pages cost the same with 100 loans or 100,000; nothing scans a table.
+so the pages cost the same with 100 loans or 100,000; no table of rows is scanned (the risk view reads its small
+counters table whole: `loans.dashboard_risk`).
 
-GET /dashboard                      portfolio, per-day charts, ARREARS and COLLECTIONS (paged), recent loans,
-                                    read-side health                                              200 text/html
+GET /dashboard                      portfolio, days-past-due buckets and PAR, ARREARS and COLLECTIONS worst first,
+                                    per-day charts, recent loans, read-side health                200 text/html
 GET /dashboard/loans/{id}?before=N  a loan's summary and one page of its events, newest first   200 | 404
+GET /dashboard/lists/{name}[.csv]   a risk list, searched or as CSV (`loans.dashboard_risk`)    200 | 400 | 404
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from core import codec
 from core.events import RecordedEvent
 from core.ids import id_from_segment
 from core.store import EventStore
-from loans import queries
+from loans import dashboard_risk, queries
 from loans.dashboard_pages import dashboard_page, loan_page
 from loans.loan import ARREARS, COLLECTIONS, STATUSES, Loan
 from loans.projections import BY_STATUS, read_daily, status_partitions
@@ -66,6 +68,8 @@ class Sources:
     #: events the projector parked for this projection (None: no parking table)
     parked: Callable[[], int | None] | None = None
     clock: Callable[[], datetime] = field(default=_now)
+    #: the risk view's reads (`loans.dashboard_risk`); None: the watched lists by last update, no buckets
+    risk: dashboard_risk.Risk | None = None
 
 
 def daily_reader(client: Any, tables: Tables) -> Callable[[int], list[dict[str, Any]]]:
@@ -145,13 +149,15 @@ def read_projection_lag(sources: Sources) -> dict[str, Any]:
 
 def dashboard_view(sources: Sources, cursors: Mapping[str, str | None]) -> dict[str, Any]:
     recent = read_recent(sources)
+    risk = dashboard_risk.risk_view(sources.risk, sources.clock().date()) if sources.risk else {}
     return {
         "now": sources.clock().isoformat(timespec="seconds"),
         "portfolio": read_portfolio(sources),
         "daily": sources.daily(DAYS) if sources.daily else None,
-        "watch": {status: read_watch(sources, status, cursors.get(status)) for status in WATCHED},
+        "watch": {} if risk else {status: read_watch(sources, status, cursors.get(status)) for status in WATCHED},
         "recent": recent,
         "health": read_health(sources, recent),
+        **risk,
     }
 
 
@@ -211,3 +217,5 @@ def add_routes(app: Any, sources: Callable[[], Sources]) -> None:
     def loan(loan_id: str) -> Any:
         before = parse_before(app.current_event.get_query_string_value("before"))
         return html(loan_page(loan_history_view(sources(), id_from_segment(loan_id), before)))
+
+    dashboard_risk.add_routes(app, sources)

@@ -139,8 +139,13 @@ def lag_cells(item: Mapping[str, Any]) -> list[str]:
 
 
 def dashboard_page(view: Mapping[str, Any]) -> str:
-    """GET /dashboard: `view` holds portfolio, daily, watch ({status: {loans, more}}), recent, health, now."""
+    """GET /dashboard: `view` holds portfolio, daily, watch ({status: {loans, more}}), recent, health, now, and with
+    the risk view, risk and lists (`loans.dashboard_risk.risk_view`)."""
     watch = "".join(watch_section(status, listing, listing.get("more")) for status, listing in view["watch"].items())
+    if "risk" in view:
+        from loans.dashboard_risk import risk_sections
+
+        watch += risk_sections(view)
     body = (f'<p class="muted">as of {escape(str(view["now"]))}</p><div class="grid">'
             f'{portfolio_section(view["portfolio"])}{watch}{daily_section(view.get("daily"))}'
             f'{recent_section(view["recent"])}{health_section(view["health"])}</div>')
@@ -165,4 +170,4 @@ def loan_page(view: Mapping[str, Any]) -> str:
 
 
 def _days(days: Any) -> str:
-    return "no payment yet" if days is None else str(days)
+    return "never paid" if days is None else str(days)

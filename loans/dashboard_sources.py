@@ -8,9 +8,11 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from loans.dashboard import Sources, daily_reader
+from loans.dashboard_risk import Risk
 from loans.loan import Loan
+from loans.risk import RISK
 from loans.views import revealing
-from projections.errors import ProjectionError
+from projections.errors import ProjectionError, UnknownProjectionError
 
 #: The projection the dashboard reads (its counters are the portfolio, its event counters the days).
 SUMMARY = "loan-summary"
@@ -46,4 +48,13 @@ def sources(app: Any) -> Sources:
     return Sources(client=client, projection=projection, tables=tables, control=app.control(),
                    events=app.event_store(Loan), shards=app.settings.projections.shards,
                    failures=lambda: failure_queue_depth(app), reveal=revealing(app.sealer),
-                   daily=daily_reader(client, tables), parked=lambda: parked_events(app))
+                   daily=daily_reader(client, tables), parked=lambda: parked_events(app), risk=risk_sources(app))
+
+
+def risk_sources(app: Any) -> Risk | None:
+    """The live generation of `loan-risk`, or None when the modules loaded do not declare it."""
+    try:
+        projection, tables = app.live_tables(RISK)
+    except UnknownProjectionError:
+        return None
+    return Risk(app.dynamodb, projection, tables)

@@ -10,7 +10,7 @@ far inside the 28 digits of the default `Decimal` context: no later computation 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from core import Aggregate, Event, IllegalEventError, requires
@@ -33,6 +33,20 @@ PAYABLE = frozenset((DISBURSED, PAID, ARREARS))
 #: before channels existed (v1) reads as, so "not known then" differs from "not given" (no channel).
 UNRECORDED = "unrecorded"
 CHANNELS = frozenset(("bank-transfer", "card", "direct-debit", "cash", UNRECORDED))
+#: The loans in the book (lent and not settled): what has a due date and can fall past due.
+BOOK = (DISBURSED, PAID, ARREARS, COLLECTIONS)
+#: A loan in the book owes its next repayment this many days after its disbursement or its last repayment.
+TERM_DAYS = 30
+
+
+def next_due(moment: datetime) -> date:
+    """The due date set by a disbursement or a repayment at `moment`: its UTC day plus `TERM_DAYS`."""
+    return moment.astimezone(UTC).date() + timedelta(days=TERM_DAYS)
+
+
+def days_past_due(due: date | None, today: date) -> int:
+    """Whole UTC days from `due` to `today`, 0 when not yet past due or when nothing is due (`due` None)."""
+    return 0 if due is None else max(0, (today - due).days)
 
 
 def loan_paid_v1(data: dict[str, object]) -> dict[str, object]:
@@ -56,6 +70,8 @@ class Loan(Aggregate):
     interest: Decimal | None
     balance: Decimal
     last_updated: datetime | None
+    #: When the loan was disbursed or last repaid: its due date counts from there (`due`).
+    due_from: datetime | None
 
     def __init__(self, id: str | None = None, table: str | None = None, **kwargs) -> None:  # noqa: A002
         super().__init__(id, table, **kwargs)
@@ -64,6 +80,7 @@ class Loan(Aggregate):
         self.interest = None
         self.balance = ZERO
         self.last_updated = None
+        self.due_from = None
 
     def _expect(self, event: Event, *statuses: str | None) -> None:
         if self.status not in statuses:
@@ -111,6 +128,7 @@ class Loan(Aggregate):
         assert self.requested_amount is not None and self.interest is not None  # LoanCreated set both
         self.balance = (self.requested_amount * (1 + self.interest)).quantize(CENT, ROUND_HALF_UP)
         self.last_updated = event.created
+        self.due_from = event.created
 
     @requires(amount=Decimal)
     def on_loan_paid(self, event: Event) -> None:
@@ -133,6 +151,7 @@ class Loan(Aggregate):
         self.balance -= amount
         self.status = PAID
         self.last_updated = event.created
+        self.due_from = event.created
 
     def on_loan_arrears(self, event: Event) -> None:
         self._expect(event, DISBURSED, PAID)
@@ -154,6 +173,18 @@ class Loan(Aggregate):
         self._expect(event, ARREARS)
         self.status = COLLECTIONS
         self.last_updated = event.created
+
+    @property
+    def due(self) -> date | None:
+        """The next repayment's due date (`next_due` of the disbursement or last repayment) while the loan is in
+        the `BOOK` and owes something; None before disbursement, once the balance is zero, and once settled."""
+        if self.status not in BOOK or not self.balance or self.due_from is None:
+            return None
+        return next_due(self.due_from)
+
+    def days_past_due(self, today: date) -> int:
+        """Whole days this loan is past its due date on `today` (UTC); 0 when current or owing nothing."""
+        return days_past_due(self.due, today)
 
 
 def check_amount(event: Event, field: str, amount: Decimal) -> None:

@@ -75,9 +75,12 @@ def test_the_dashboard_shows_what_the_write_side_holds(app, book):
     assert rows.pop("total") == [str(len(book)), f"{sum(t[1] for t in expected.values()):.2f}",
                                  f"{sum(t[2] for t in expected.values()):.2f}"]
     assert rows == {status: [str(t[0]), f"{t[1]:.2f}", f"{t[2]:.2f}"] for status, t in expected.items()}
-    assert page.rows("arrears")[1:] == [[book["arrears"].id, f"{book['arrears'].balance:.2f}", "0"]]
-    assert page.rows("collections")[1:] == [[book["collections"].id, f"{book['collections'].balance:.2f}",
-                                             "no payment yet"]]
+    today = datetime.now(UTC).date()
+    for name, since in (("arrears", "0"), ("collections", "never paid")):
+        loan = book[name]
+        assert loan.due is not None
+        assert page.rows(name)[1:] == [[loan.id, str(loan.days_past_due(today)), loan.due.isoformat(),
+                                        f"{loan.balance:,.2f}", since]]
     recent = [row[0] for row in page.rows("recent")[1:]]
     newest_first = sorted(book.values(), key=lambda loan: loan.last_updated, reverse=True)
     assert recent == [loan.id for loan in newest_first]
@@ -97,13 +100,17 @@ def test_the_per_day_charts_show_todays_collections_and_new_loans(app, book):
     assert len(Page(body).bars) >= 4 * dashboard.DAYS
 
 
-def test_the_page_reads_a_bounded_number_of_items_and_never_scans(app, book):
+def test_the_page_reads_a_bounded_number_of_items_and_scans_no_rows(app, book):
     calls: Counter[str] = Counter()
+    scanned: list[str] = []
     app.dynamodb.meta.events.register("before-call.dynamodb.*",
                                                  lambda model, **_: calls.update([model.name]))
+    app.dynamodb.meta.events.register("before-parameter-build.dynamodb.Scan",
+                                      lambda params, **_: scanned.append(params["TableName"]))
     assert get(app, "/dashboard")[0] == 200
-    assert "Scan" not in calls
-    # the newest of each status and one page of each watched status (every index shard of each), one key per
+    # one Scan, of the risk counters (one item per due day and shard, however many loans): no table of rows
+    assert scanned == [sources(app).risk.tables.counters]
+    # the newest of each status and one page of each watched list (every index shard of each), one key per
     # day of the daily counters, and the parked aggregates of the projection (the parking table's index of markers)
     assert calls["Query"] == (8 + 2) * STATUS_SHARDS + dashboard.DAYS + 1
     assert calls["BatchGetItem"] == 1
@@ -120,15 +127,15 @@ def test_a_watched_status_pages_through_the_index(app, aws):
     ensure_tables(app)
     ids = {open_loan(0, ("LoanArrears",)).id for _ in range(dashboard.WATCH_PAGE + 3)}
     assert main(["project", "--once"], app) == 0
-    seen, query, pages = [], None, 0
+    seen, path, query, pages = [], "/dashboard", None, 0
     while True:
-        page = Page(get(app, "/dashboard", query)[1])
+        page = Page(get(app, path, query)[1])
         pages += 1
         seen += [row[0] for row in page.rows("arrears")[1:]]
         more = [href for href, text in page.links if text == "next page"]
         if not more:
             break
-        query = dict(parse_qsl(urlsplit(more[0]).query))
+        path, query = urlsplit(more[0]).path, dict(parse_qsl(urlsplit(more[0]).query))
     assert pages == 2 and len(seen) == len(ids) and set(seen) == ids
 
 
@@ -171,7 +178,7 @@ def test_a_loan_page_reads_its_events_through_the_store_in_one_small_request(app
     ("/dashboard/loans/x", {"before": "0"}, 400, "before"),
     ("/dashboard/loans/x", {"before": "ten"}, 400, "before"),
     ("/dashboard/loans/x", {"before": "9" * 400}, 400, "before"),
-    ("/dashboard", {"arrears": "not-a-cursor"}, 400, "cursor"),
+    ("/dashboard/lists/arrears", {"cursor": "not-a-cursor"}, 400, "cursor"),
 ])
 def test_bad_requests_name_what_was_wrong(app, book, path, query, status, field):
     code, body = get(app, path, query)

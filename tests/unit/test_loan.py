@@ -121,7 +121,8 @@ def test_interest_must_not_be_negative():
 
 def test_public_state_attributes():
     loan = loan_in("PAID")
-    assert set(loan.state()) == {"status", "requested_amount", "interest", "balance", "last_updated"}
+    assert set(loan.state()) == {"status", "requested_amount", "interest", "balance", "last_updated",
+                                 "due_from"}
     assert loan.last_updated == list(loan.events())[-1].created
 
 

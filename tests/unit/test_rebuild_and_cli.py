@@ -126,7 +126,8 @@ def test_verify_catches_a_bug_in_the_projections_fold(aws: None, monkeypatch: py
         return folded
 
     monkeypatch.setattr(loans.projections, "fold_summary", forgets_repayments)
-    monkeypatch.setattr(loans, "PROJECTIONS", (loans.projections.loan_summary(),))  # declared with the bug
+    # declared with the bug
+    monkeypatch.setattr(loans, "PROJECTIONS", (loans.projections.loan_summary(), *loans.PROJECTIONS[1:]))
     buggy = App.from_env()
     ensure_tables(buggy)
     with buggy.bound():
@@ -170,7 +171,7 @@ def test_an_unknown_projection_is_a_usage_error_listing_the_choices(live: list[L
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert err == ("aws-es rebuild: unknown projection 'loans-by-colour': "
-                   "choose one of daily, loan, loan-summary, portfolio\n")
+                   "choose one of daily, loan, loan-risk, loan-summary, portfolio, risk\n")
 
 
 @pytest.mark.parametrize("argv", [["query"], ["query", "loan"], ["rebuild", "portfolio", "--of", "0"],

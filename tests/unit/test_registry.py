@@ -49,10 +49,14 @@ SUMMARY_AGAIN = "from loans.projections import loan_summary\nPROJECTIONS = (loan
      "projection 'loan-summary' folds Loan, which no module in AWS_ES_MODULES (summary_alone) registers"),
     (["loans", "bad_alias"], {"bad_alias": "from tests.accounts import BankAccount\nAGGREGATES = (BankAccount,)\n"
                               "ALIASES = {'acct': 'nowhere'}\n"},
-     "alias 'acct' names projection 'nowhere', which is not registered: choose one of daily, loan-summary, "
-     "portfolio"),
+     "alias 'acct' names projection 'nowhere', which is not registered: choose one of daily, loan-risk, "
+     "loan-summary, portfolio, risk"),
     (["loans", "bad_routes"], {"bad_routes": "from tests.accounts import BankAccount\nAGGREGATES = (BankAccount,)\n"
                                "command_routes = 3\n"}, "module 'bad_routes': command_routes must be a function"),
+    (["loans", "bad_lists"], {"bad_lists": "from tests.accounts import BankAccount\nAGGREGATES = (BankAccount,)\n"
+                              "LISTS = {'nowhere': {'x': print}}\n"}, "LISTS names 'nowhere', which is no registered"),
+    (["loans", "list_lists"], {"list_lists": "from tests.accounts import BankAccount\nAGGREGATES = (BankAccount,)\n"
+                               "LISTS = {'loan-risk': ['x']}\n"}, "module 'list_lists': LISTS must map projection"),
     (["loans", "bad_views"], {"bad_views": "from tests.accounts import BankAccount\nAGGREGATES = (BankAccount,)\n"
                               "VIEWS = {'nothing': print}\n"}, "VIEWS names 'nothing', which is no registered"),
     (["loans", "bad_pages"], {"bad_pages": "from tests.accounts import BankAccount\nAGGREGATES = (BankAccount,)\n"
@@ -227,7 +231,8 @@ def test_the_app_applies_the_overrides_to_every_table_it_names() -> None:
     summary = current.projection("loan")
     assert (summary.table, summary.counters_table) == ("summary-x", "portfolio-x")
     names = {definition["TableName"] for definition in current.table_definitions()}
-    assert names == {"Loans", "acc-events", "summary-x", "portfolio-x", "LoanDaily", "AccountBalance", "acc-owners",
+    assert names == {"Loans", "acc-events", "summary-x", "portfolio-x", "LoanDaily", "LoanRisk", "LoanRiskCounters",
+                     "AccountBalance", "acc-owners",
                      "AccountActivity", "ProjectionControl", "parked-x"}
     assert current.parking().table == "parked-x"
     assert [p.name for p in current.projections_for("acc-events")] == ["account-balance", "account-activity"]

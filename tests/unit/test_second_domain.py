@@ -58,7 +58,8 @@ def test_init_creates_every_registered_table_and_is_idempotent(aws: None, accoun
     first = capsys.readouterr().out.splitlines()
     assert main(["init"]) == 0
     again = capsys.readouterr().out.splitlines()
-    wanted = {"Loans", "LoanSummary", "Portfolio", "LoanDaily", "BankAccounts", "AccountBalance", "BalancesByOwner",
+    wanted = {"Loans", "LoanSummary", "Portfolio", "LoanDaily", "LoanRisk", "LoanRiskCounters",
+              "BankAccounts", "AccountBalance", "BalancesByOwner",
               "AccountActivity", "ProjectionControl", "Idempotency", "ParkedEvents", "PersonalKeys"}
     assert {line.split(":")[0] for line in first} == wanted and all(line.endswith("created") for line in first)
     assert {line.split(":")[0] for line in again} == wanted and all(line.endswith("exists") for line in again)
@@ -91,9 +92,9 @@ def test_the_short_forms_still_mean_the_default_aggregate(accounts: dict[str, Ba
 @pytest.mark.parametrize(("argv", "message"), [
     (["hydrate", "Order", "x"], "aws-es hydrate: unknown aggregate type 'Order': choose one of BankAccount, Loan\n"),
     (["rebuild", "orders"], "aws-es rebuild: unknown projection 'orders': choose one of account, account-activity, "
-     "account-balance, balances-by-owner, daily, loan, loan-summary, portfolio\n"),
+     "account-balance, balances-by-owner, daily, loan, loan-risk, loan-summary, portfolio, risk\n"),
     (["query", "nope", "k"], "aws-es query: unknown projection 'nope': choose one of account, account-activity, "
-     "account-balance, balances-by-owner, daily, loan, loan-summary, portfolio\n"),
+     "account-balance, balances-by-owner, daily, loan, loan-risk, loan-summary, portfolio, risk\n"),
     (["query", "account"], "aws-es query: query account needs a KEY: the row's id\n"),
     (["query", "balances-by-owner", "x"], "aws-es query: balances-by-owner takes no KEY: it prints the counters of "
      "account-balance\n"),
@@ -189,7 +190,7 @@ def test_a_loan_record_reaches_only_the_loan_projection(aws: None, accounts_env:
     run_portfolio()
     drain_all(accounts_env, capsys)
     current = accounts_env
-    assert [projector.projection.name for projector in current.projector("Loans")] == ["loan-summary"]
+    assert [projector.projection.name for projector in current.projector("Loans")] == ["loan-summary", "loan-risk"]
     assert [projector.projection.name for projector in current.projector("BankAccounts")] == [
         "account-balance", "account-activity"]
     assert project_all([], current, 0.0).failed_records == {}

@@ -84,11 +84,12 @@ def test_the_alarms_watch_lag_failures_errors_throttles_and_5xx_on_the_given_top
 def test_each_projection_has_a_lag_alarm_on_the_p99_the_projector_publishes_for_it(stack: dict[str, Any]) -> None:
     alarms = [a["Properties"] for a in resources(stack, "AWS::CloudWatch::Alarm").values()
               if a["Properties"].get("MetricName") == "CommitToVisibleP99Seconds"]
-    assert [a["Dimensions"] for a in alarms] == [[{"Name": "projection", "Value": "loan-summary"},
-                                                  {"Name": "service", "Value": "projector"}]]
-    (lag,) = alarms
-    assert (lag["Namespace"], lag["Statistic"], lag["Threshold"]) == ("aws-es", "Maximum", 60)
-    assert (lag["EvaluationPeriods"], lag["DatapointsToAlarm"], lag["TreatMissingData"]) == (5, 3, "notBreaching")
+    assert [a["Dimensions"] for a in alarms] == [[{"Name": "projection", "Value": name},
+                                                  {"Name": "service", "Value": "projector"}]
+                                                 for name in ("loan-summary", "loan-risk")]
+    for lag in alarms:
+        assert (lag["Namespace"], lag["Statistic"], lag["Threshold"]) == ("aws-es", "Maximum", 60)
+        assert (lag["EvaluationPeriods"], lag["DatapointsToAlarm"], lag["TreatMissingData"]) == (5, 3, "notBreaching")
 
 
 def dashboard_metrics(stack: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:

@@ -41,10 +41,11 @@ def test_no_route_is_open_and_each_requires_the_chosen_authorization(parameters:
     assert open_routes(output) == []
     (api,) = resources(output, "AWS::ApiGateway::RestApi").values()
     operations = [op for ops in api["Properties"]["Body"]["paths"].values() for op in ops.values()]
-    assert len(operations) == 8
+    assert len(operations) == 9
     assert all(op["security"] == [{scheme: []}] for op in operations)
     credentials = [op["x-amazon-apigateway-integration"].get("credentials") for op in operations]
-    assert credentials == [None] * 8, "API Gateway must not call the functions with the caller's credentials"
+    assert credentials == [None] * len(operations), ("API Gateway must not call the functions with the caller's "
+                                                     "credentials")
 
 
 def test_the_cognito_authorizer_trusts_the_stacks_user_pool_or_the_one_given() -> None:
@@ -119,7 +120,8 @@ def test_the_events_table_survives_stack_deletion_and_replacement() -> None:
 
 def test_every_table_has_point_in_time_recovery_and_states_its_encryption() -> None:
     tables = resources(deployed(), "AWS::DynamoDB::Table")
-    assert set(tables) == {"LoansTable", "LoanSummaryTable", "PortfolioTable", "LoanDailyTable",
+    assert set(tables) == {"LoansTable", "LoanSummaryTable", "PortfolioTable", "LoanDailyTable", "LoanRiskTable",
+                           "LoanRiskCountersTable",
                            "ProjectionControlTable", "IdempotencyTable", "ParkedEventsTable", "PersonalKeysTable"}
     for name, table in tables.items():
         properties = table["Properties"]
