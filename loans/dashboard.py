@@ -25,7 +25,7 @@ from core.store import EventStore
 from loans import queries
 from loans.dashboard_pages import dashboard_page, loan_page
 from loans.loan import ARREARS, COLLECTIONS, STATUSES, Loan
-from loans.projections import BY_STATUS, read_daily, status_partitions
+from loans.projections import BY_UPDATED, read_daily, updated_partitions
 from loans.views import loan_view, portfolio_view
 from projections.definition import Projection
 from projections.lag import projection_health
@@ -108,9 +108,10 @@ def read_watch(sources: Sources, status: str, cursor: str | None) -> dict[str, A
 
 
 def read_recent(sources: Sources) -> list[dict[str, Any]]:
-    """The most recently updated loans: every status's index partitions, merged."""
-    partitions = [partition for status in STATUSES for partition in status_partitions(status)]
-    page, _ = query_partitions(sources.client, sources.projection, sources.tables.rows, BY_STATUS, partitions, RECENT,
+    """The most recently updated loans, whatever their status: the by-updated index's partitions merged (one
+    Query of `RECENT` rows each, however many loans there are)."""
+    partitions = updated_partitions()
+    page, _ = query_partitions(sources.client, sources.projection, sources.tables.rows, BY_UPDATED, partitions, RECENT,
                                [None] * len(partitions))
     return [loan_view(loan_id, row) for loan_id, row in page]
 

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 import boto3
 import pytest
 
+from benchmarks.dashboard import portfolio, seed
 from core.dynamodb import DynamoDBEventStore
 from core.ids import path_segment
 from core.metering import RequestMeter
@@ -23,7 +24,7 @@ from handlers.cli import main
 from handlers.tables import ensure_tables
 from loans import Loan, dashboard
 from loans.dashboard_sources import sources
-from loans.projections import STATUS_SHARDS
+from loans.projections import STATUS_SHARDS, UPDATED_SHARDS
 from tests.api_support import LambdaContext
 from tests.dashboard_support import Page
 
@@ -103,10 +104,31 @@ def test_the_page_reads_a_bounded_number_of_items_and_never_scans(app, book):
                                                  lambda model, **_: calls.update([model.name]))
     assert get(app, "/dashboard")[0] == 200
     assert "Scan" not in calls
-    # the newest of each status and one page of each watched status (every index shard of each), one key per
-    # day of the daily counters, and the parked aggregates of the projection (the parking table's index of markers)
-    assert calls["Query"] == (8 + 2) * STATUS_SHARDS + dashboard.DAYS + 1
+    # the newest loans (every shard of the by-updated index) and one page of each watched status (every by-status
+    # shard of each), one key per day of the daily counters, and the parked aggregates of the projection (the
+    # parking table's index of markers)
+    assert calls["Query"] == UPDATED_SHARDS + 2 * STATUS_SHARDS + dashboard.DAYS + 1
     assert calls["BatchGetItem"] == 1
+
+
+def test_the_page_costs_the_same_requests_with_20_loans_as_with_200(app, aws):
+    ensure_tables(app)
+    now = datetime.now(UTC)
+    meter = RequestMeter()
+    meter.attach(app.dynamodb)
+    costs, pages = [], []
+    for loans in (20, 200):
+        seed(app, loans, now)
+        before = dict(meter.by_operation)
+        status, body = get(app, "/dashboard")
+        assert status == 200
+        costs.append({name: count - before.get(name, 0) for name, count in meter.by_operation.items()})
+        pages.append(Page(body))
+    assert costs[0] == costs[1] and sum(costs[1].values()) < 70
+    newest = sorted(portfolio(200, now), key=lambda loan: loan[1][-1].created, reverse=True)[:dashboard.RECENT]
+    recent = [row[0] for row in pages[1].rows("recent")[1:]]
+    assert recent == [loan_id for loan_id, _ in newest]
+    assert pages[1].rows("portfolio")[-1][1] == "200"
 
 
 def test_days_since_the_last_payment_follow_the_clock(app, book):
