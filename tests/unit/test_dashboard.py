@@ -98,17 +98,33 @@ def test_the_per_day_charts_show_todays_collections_and_new_loans(app, book):
     assert len(Page(body).bars) >= 4 * dashboard.DAYS
 
 
-def test_the_page_reads_a_bounded_number_of_items_and_never_scans(app, book):
+def test_the_page_reads_a_bounded_number_of_items_and_scans_only_the_portfolio_counters(app, book):
     calls: Counter[str] = Counter()
-    app.dynamodb.meta.events.register("before-call.dynamodb.*",
-                                                 lambda model, **_: calls.update([model.name]))
+    scanned: list[str] = []
+
+    def count(model, params, **_) -> None:
+        calls.update([model.name])
+        if model.name == "Scan":
+            scanned.append(params["TableName"])
+
+    app.dynamodb.meta.events.register("before-parameter-build.dynamodb.*", count)
     assert get(app, "/dashboard")[0] == 200
-    assert "Scan" not in calls
+    assert scanned == [sources(app).tables.counters]
     # the newest loans (every shard of the by-updated index) and one page of each watched status (every by-status
     # shard of each), one key per day of the daily counters, and the parked aggregates of the projection (the
     # parking table's index of markers)
     assert calls["Query"] == UPDATED_SHARDS + 2 * STATUS_SHARDS + dashboard.DAYS + 1
-    assert calls["BatchGetItem"] == 1
+    assert "BatchGetItem" not in calls
+
+
+def test_after_a_rebuild_the_portfolio_still_counts_every_loan(app, book, monkeypatch):
+    before = Page(get(app, "/dashboard")[1]).rows("portfolio")
+    monkeypatch.setenv("PROJECTION_CONTROL_TTL", "0")  # this App reads the live generation afresh
+    fresh = App.from_env()
+    assert main(["rebuild", "loan-summary"], fresh) == 0
+    assert sources(fresh).tables != sources(app).tables  # the page now reads the rebuilt generation
+    after = Page(get(fresh, "/dashboard")[1]).rows("portfolio")
+    assert after == before and after[-1][1] == str(len(book))
 
 
 def test_the_page_costs_the_same_requests_with_20_loans_as_with_200(app, aws):
