@@ -1,5 +1,7 @@
-"""The dashboard in headless Chromium with N loans in the local stack: median load time of the main page and of a
-loan page (navigation start to load event), their DynamoDB requests (exact) and HTML bytes.
+"""The dashboard in headless Chromium, N loans in the local stack: load ms, DynamoDB requests, HTML bytes.
+
+The main page and a loan page are each loaded 5 times (after one untimed load); a load is navigation start to
+the end of the load event (Navigation Timing); the requests (exact) and bytes are those of one fetch.
 
 The local stack is moto's server on 127.0.0.1 with the APIs served by `handlers.http_local`. The portfolio is
 seeded (`portfolio`, random but fixed by `SEED`): every status, loans opened over the last `SPREAD_DAYS` days,
@@ -122,20 +124,33 @@ def seed(app: App, loans: int, now: datetime) -> None:
 
 
 def long_loan(app: App, now: datetime) -> Loan:
-    """A loan with `LONG_PAYMENTS` repayments over 60 days, committed and projected as the service would."""
+    """A loan with `LONG_PAYMENTS` repayments over 60 days, committed and projected as the service would, with
+    the `meta` the commands API gives each event (the request's id and the caller); then a new application,
+    committed now, so the read side's last batch is a current one."""
     rng = random.Random(SEED + 1)
-    loan = Loan(str(uuid.UUID(int=rng.getrandbits(128), version=4)), repository=app.repository(Loan))
+    repository = app.repository(Loan)
+    loan = Loan(str(uuid.UUID(int=rng.getrandbits(128), version=4)), repository=repository)
     opened = now - timedelta(days=60)
+
+    def meta(caller: str) -> dict[str, str]:
+        return {"correlation_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "caller": f"arn:aws:iam::123456789012:{caller}"}
+
     events = [Event("LoanCreated", {"requested_amount": Decimal("250000.00"), "interest": Decimal("0.08")},
-                    created=opened),
-              Event("LoanApproved", created=opened + timedelta(hours=20)),
-              Event("LoanDisbursed", created=opened + timedelta(days=2))]
+                    created=opened, meta=meta("user/loan-officer")),
+              Event("LoanApproved", created=opened + timedelta(hours=20), meta=meta("user/credit-committee")),
+              Event("LoanDisbursed", created=opened + timedelta(days=2), meta=meta("role/disbursements"))]
     for number in range(LONG_PAYMENTS):
         amount = Decimal(rng.randrange(400, 2500)).quantize(CENT)
         when = opened + timedelta(days=2.5 + number * 57 / LONG_PAYMENTS, minutes=rng.randrange(600))
-        events.append(Event("LoanPaid", {"amount": amount, "channel": rng.choice(PAYING)}, created=when))
+        events.append(Event("LoanPaid", {"amount": amount, "channel": rng.choice(PAYING)}, created=when,
+                            meta=meta("role/payments-import")))
     for start in range(0, len(events), 50):
         loan.commit(events[start:start + 50])
+    cli.main(["project", "--once"], app)
+    application = Loan(str(uuid.UUID(int=rng.getrandbits(128), version=4)), repository=repository)
+    application.commit(Event("LoanCreated", {"requested_amount": Decimal("12000.00"), "interest": Decimal("0.1")},
+                             meta=meta("user/loan-officer")))
     cli.main(["project", "--once"], app)
     return loan
 

@@ -22,7 +22,8 @@ moto's server answers each request on a thread of its own, and as shipped (moto 
   partition key equals the one asked for: the table's items grouped by that attribute once, and grouped again
   after any request that may write (any action but `READS`); moto's own matching, sorting and paging then run on
   that group exactly as shipped, but for sorting it by the plain values of its key attributes (moto compares
-  them as `DynamoType`s, a Python call per comparison: a tenth of a second for an index partition of 1,000 items);
+  them as `DynamoType`s, a Python call per comparison: a tenth of a second for an index partition of 1,000 items),
+  and only once until the next request that may write;
 - the replies of `ITEM_REPLIES` holding only JSON's own types are written by `json.dumps` (the same JSON
   document; anything else, a binary attribute say, goes through moto's serialiser as before);
 - models are not tracked (moto's `/moto-api/data.json` view of them is then empty), and a stream's shard
@@ -291,33 +292,44 @@ def _partition_items(all_items: Callable[[Table], list[Item]]) -> Callable[[Tabl
     return items_of_partition
 
 
-def _grouped(table: Table, attribute: str, all_items: Callable[[Table], list[Item]]) -> dict[DynamoType, list[Item]]:
-    """The table's items by their value of `attribute`, in moto's `all_items` order, built once per attribute
-    until the next request that may write. A group holds every item moto's index Query would match (equal
-    values hash alike); moto's Query still checks each one."""
-    groups: dict[str, dict[DynamoType, list[Item]]]
-    built, groups = table.__dict__.get("_index_groups") or (None, {})
+def _remembered(table: Table) -> dict[tuple[Any, ...], Any]:
+    """What the index Queries of `table` worked out since the last request that may write (then forgotten):
+    its items grouped by an attribute, and partitions in sorted order."""
+    built, remembered = table.__dict__.get("_remembered") or (None, {})
     if built != _writes[0]:
-        groups = {}
-        table.__dict__["_index_groups"] = (_writes[0], groups)
-    if attribute not in groups:
+        remembered = {}
+        table.__dict__["_remembered"] = (_writes[0], remembered)
+    return remembered
+
+
+def _grouped(table: Table, attribute: str, all_items: Callable[[Table], list[Item]]) -> dict[DynamoType, list[Item]]:
+    """The table's items by their value of `attribute`, in moto's `all_items` order. A group holds every item
+    moto's index Query would match (equal values hash alike); moto's Query still checks each one."""
+    remembered = _remembered(table)
+    if ("group", attribute) not in remembered:
         grouping: dict[DynamoType, list[Item]] = {}
         for item in all_items(table):
             value = item.attrs.get(attribute)
             if isinstance(value, DynamoType) and value.type in ("S", "N", "B"):  # a key's types: hashable
                 grouping.setdefault(value, []).append(item)
-        groups[attribute] = grouping
-    return groups[attribute]
+        remembered["group", attribute] = grouping
+    return remembered["group", attribute]
 
 
 def _sorted_by_values(sorted_items: Callable[..., list[Item]]) -> Callable[..., list[Item]]:
     def sorted_by_values(self: Table, hash_key_attrs: list[str], range_key_attrs: list[str | None],
                          items: list[Item]) -> list[Item]:
-        names = self._generate_attr_to_sort_by(hash_key_attrs, range_key_attrs)
+        names = tuple(self._generate_attr_to_sort_by(hash_key_attrs, range_key_attrs))
+        # the same items in the same order since the last write (the table holds them: their ids are theirs)
+        seen = ("sorted", names, tuple(map(id, items)))
+        remembered = _remembered(self)
+        if seen in remembered:
+            return list(remembered[seen])
         try:  # the order moto's comparisons give: on key types, a DynamoType compares as its cast value
             items.sort(key=lambda item: tuple(_key_value(item.attrs[name]) for name in names))
         except TypeError:  # another type, or values of different types: moto's own comparisons decide
             return sorted_items(self, hash_key_attrs, range_key_attrs, items)
+        remembered[seen] = tuple(items)
         return items
 
     return sorted_by_values
