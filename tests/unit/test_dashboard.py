@@ -24,6 +24,7 @@ from handlers.cli import main
 from handlers.tables import ensure_tables
 from loans import Loan, dashboard
 from loans.dashboard_sources import sources
+from loans.loan import STATUSES
 from loans.projections import STATUS_SHARDS, UPDATED_SHARDS
 from tests.api_support import LambdaContext
 from tests.dashboard_support import Page
@@ -144,7 +145,8 @@ def test_the_page_costs_the_same_requests_with_20_loans_as_with_200(app, aws):
     newest = sorted(portfolio(200, now), key=lambda loan: loan[1][-1].created, reverse=True)[:dashboard.RECENT]
     recent = [row[0] for row in pages[1].rows("recent")[1:]]
     assert recent == [loan_id for loan_id, _ in newest]
-    assert pages[1].rows("portfolio")[-1][1] == "200"
+    portfolio_rows = pages[1].rows("portfolio")
+    assert portfolio_rows[-1][1] == "200" and [row[0] for row in portfolio_rows[1:-1]] == list(STATUSES)
 
 
 def test_days_since_the_last_payment_follow_the_clock(app, book):
