@@ -23,7 +23,8 @@ moto's server answers each request on a thread of its own, and as shipped (moto 
   after any request that may write (any action but `READS`); moto's own matching, sorting and paging then run on
   that group exactly as shipped, but for sorting it by the plain values of its key attributes (moto compares
   them as `DynamoType`s, a Python call per comparison: a tenth of a second for an index partition of 1,000 items),
-  and only once until the next request that may write;
+  and only once until the next request that may write; a first page (a Limit, no start key, no range
+  condition) is answered from the `Limit + 1` items at that end of the sorted partition, the only ones it reaches;
 - the replies of `ITEM_REPLIES` holding only JSON's own types are written by `json.dumps` (the same JSON
   document; anything else, a binary attribute say, goes through moto's serialiser as before);
 - models are not tracked (moto's `/moto-api/data.json` view of them is then empty), and a stream's shard
@@ -74,9 +75,10 @@ _MISSING = object()
 _originals: dict[tuple[type, str], Any] = {}
 #: The DynamoDB actions whose replies are items (and counts, keys and capacity): plain JSON documents.
 ITEM_REPLIES = frozenset({"BatchGetItem", "GetItem", "Query", "Scan"})
-#: The partition a Query is reading: (None, its table hash key) or (an index's partition key attribute, its value).
-_partition: contextvars.ContextVar[tuple[str | None, DynamoType] | None] = contextvars.ContextVar("partition",
-                                                                                                default=None)
+#: The partition a Query is reading: (None, its table hash key, None) or (an index's partition key attribute, its
+#: value, and the edge of the partition that decides the answer, when one does: `_edge_request`).
+_partition: contextvars.ContextVar[tuple[str | None, DynamoType, tuple[str, int, bool] | None] | None] = (
+    contextvars.ContextVar("partition", default=None))
 #: Counts the requests that may have written (`READS` excepted): index groups built before the last are stale.
 _writes = [0]
 
@@ -266,7 +268,10 @@ def _partition_query(query: Callable[..., Any]) -> Callable[..., Any]:
         conditions = kwargs.get("hash_key_conditions") or []
         if hash_key is None or (index_name and len(conditions) != 1):
             return query(self, hash_key, *args, **kwargs)
-        token = _partition.set((conditions[0][0], conditions[0][1]) if index_name else (None, hash_key))
+        selected: tuple[str | None, DynamoType, tuple[str, int, bool] | None] = (None, hash_key, None)
+        if index_name:
+            selected = (conditions[0][0], conditions[0][1], _edge_request(index_name, args, kwargs))
+        token = _partition.set(selected)
         try:
             return query(self, hash_key, *args, **kwargs)
         finally:
@@ -275,14 +280,29 @@ def _partition_query(query: Callable[..., Any]) -> Callable[..., Any]:
     return query_one_partition
 
 
+def _edge_request(index_name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, int, bool] | None:
+    """(index, limit, forward) when the Query's answer is decided by the first (or last) `limit + 1` items of
+    its partition in index order: no range key condition, no start key, no legacy QueryFilter, a Limit (a
+    filter expression applies after the Limit, in moto as on AWS); else None."""
+    if len(args) < 9 or set(kwargs) - {"hash_key_conditions", "range_key_conditions"}:
+        return None
+    range_comparison, _, limit, exclusive_start_key, forward = args[:5]
+    if range_comparison or kwargs.get("range_key_conditions") or exclusive_start_key:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        return None
+    return index_name, limit, forward is not False
+
+
 def _partition_items(all_items: Callable[[Table], list[Item]]) -> Callable[[Table], list[Item]]:
     def items_of_partition(self: Table) -> list[Item]:
         selected = _partition.get()
         if selected is None:
             return all_items(self)
-        attribute, value = selected
+        attribute, value, edge = selected
         if attribute is not None:
-            return list(_grouped(self, attribute, all_items).get(value, ()))
+            group = _grouped(self, attribute, all_items).get(value, [])
+            return list(group if edge is None else _edge(self, attribute, value, group, *edge))
         partitions: Any = self.items
         stored = partitions.get(value)
         if stored is None:
@@ -290,6 +310,26 @@ def _partition_items(all_items: Callable[[Table], list[Item]]) -> Callable[[Tabl
         return list(stored.values()) if self.range_key_attr is not None else [stored]
 
     return items_of_partition
+
+
+def _edge(table: Table, attribute: str, value: DynamoType, group: list[Item], index_name: str, limit: int,
+          forward: bool) -> list[Item]:
+    """The `limit + 1` items of an index partition a Query reading from its start (or end) can reach: the
+    first `limit` answer it, the next one tells moto a `LastEvaluatedKey` is due. Only for an index keyed by
+    `attribute` and one range key; anything else gets the whole group."""
+    index = {index.name: index for index in table.all_indexes()}.get(index_name)
+    schema = index.schema if index is not None else []
+    hashes = [key["AttributeName"] for key in schema if key["KeyType"] == "HASH"]
+    ranges = [key["AttributeName"] for key in schema if key["KeyType"] == "RANGE"]
+    if hashes != [attribute] or len(ranges) != 1:
+        return group
+    remembered = _remembered(table)
+    seen = ("edge", index_name, value, limit, forward)
+    if seen not in remembered:
+        indexed = [item for item in group if item.attrs.get(ranges[0]) is not None]  # as moto's Query keeps them
+        ordered = table.sorted_items([attribute, table.hash_key_attr], [ranges[0], table.range_key_attr], indexed)
+        remembered[seen] = ordered[:limit + 1] if forward else ordered[-(limit + 1):]
+    return remembered[seen]
 
 
 def _remembered(table: Table) -> dict[tuple[Any, ...], Any]:
