@@ -11,7 +11,8 @@ from pathlib import Path
 
 #: Each module exposes `run(quick: bool) -> list[dict]`; rows of one suite share their keys.
 SUITES: list[str] = ["benchmarks.fold_peer", "benchmarks.hydrate", "benchmarks.projector", "benchmarks.local_stack",
-                     "benchmarks.status_shards", "benchmarks.parking", "benchmarks.cold_start"]
+                     "benchmarks.status_shards", "benchmarks.parking", "benchmarks.cold_start",
+                     "benchmarks.dashboard"]
 RESULTS = Path(__file__).parent / "results"
 
 

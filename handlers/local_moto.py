@@ -6,7 +6,10 @@ moto's server answers each request on a thread of its own, and as shipped (moto 
 - `TransactWriteItems` deep-copies every table it touches for its rollback (seconds per transaction at 10,000
   items), and a cancelled one puts that copy back, erasing whatever landed meanwhile and replacing the table
   object (and so its stream shard) under every reader;
-- a `Query` on a table sorts every item of the table to find one partition's;
+- a `Query` on a table sorts every item of the table to find one partition's, and a `Query` on an index sorts
+  and compares every item of the table too (tenths of a second each at 10,000 items);
+- every reply is serialised by walking the API's shapes member by member: a Query of 25 rows costs more than
+  everything else moto does for it;
 - every model instance it ever creates is kept (`instances_tracked`), per-transaction copies and query results
   included, and so are the two shard iterators of every stream poll: memory grows with every request.
 
@@ -15,7 +18,15 @@ moto's server answers each request on a thread of its own, and as shipped (moto 
   transaction and its rollback are atomic, and a stream reader never sees a write a transaction then undoes;
 - a transaction remembers only the items it writes, and a cancelled one restores exactly those and drops the
   stream records it added (as on AWS, a cancelled transaction leaves no trace in the stream);
-- a `Query` on a table (not an index) reads only the partition asked for;
+- a `Query` on a table reads only the partition asked for, and a `Query` on an index only the items whose index
+  partition key equals the one asked for: the table's items grouped by that attribute once, and grouped again
+  after any request that may write (any action but `READS`); moto's own matching, sorting and paging then run on
+  that group exactly as shipped, but for sorting it by the plain values of its key attributes (moto compares
+  them as `DynamoType`s, a Python call per comparison: a tenth of a second for an index partition of 1,000 items),
+  and only once until the next request that may write; a first page (a Limit, no start key, no range
+  condition) is answered from the `Limit + 1` items at that end of the sorted partition, the only ones it reaches;
+- the replies of `ITEM_REPLIES` holding only JSON's own types are written by `json.dumps` (the same JSON
+  document; anything else, a binary attribute say, goes through moto's serialiser as before);
 - models are not tracked (moto's `/moto-api/data.json` view of them is then empty), and a stream's shard
   iterators expire 15 minutes after they are handed out, as on AWS, with at most `ITERATORS_KEPT` kept.
 
@@ -27,6 +38,7 @@ from __future__ import annotations
 
 import contextvars
 import copy
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -51,6 +63,9 @@ from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 
 #: Held while moto serves any DynamoDB or DynamoDB Streams request.
 LOCK = threading.RLock()
+#: The DynamoDB actions that never change an item; every other request ends the index groups' life (`_grouped`).
+READS = frozenset({"BatchGetItem", "DescribeContinuousBackups", "DescribeTable", "DescribeTimeToLive", "GetItem",
+                   "ListTables", "ListTagsOfResource", "Query", "Scan", "TransactGetItems"})
 #: Shard iterators kept per streams backend (the oldest go first); each poll of a stream hands out two.
 ITERATORS_KEPT = 1_000
 #: A shard iterator expires this long after it is handed out, as on AWS.
@@ -58,7 +73,14 @@ ITERATOR_SECONDS = 15 * 60
 
 _MISSING = object()
 _originals: dict[tuple[type, str], Any] = {}
-_partition: contextvars.ContextVar[DynamoType | None] = contextvars.ContextVar("partition", default=None)
+#: The DynamoDB actions whose replies are items (and counts, keys and capacity): plain JSON documents.
+ITEM_REPLIES = frozenset({"BatchGetItem", "GetItem", "Query", "Scan"})
+#: The partition a Query is reading: (None, its table hash key, None) or (an index's partition key attribute, its
+#: value, and the edge of the partition that decides the answer, when one does: `_edge_request`).
+_partition: contextvars.ContextVar[tuple[str | None, DynamoType, tuple[str, int, bool] | None] | None] = (
+    contextvars.ContextVar("partition", default=None))
+#: Counts the requests that may have written (`READS` excepted): index groups built before the last are stale.
+_writes = [0]
 
 
 def patch() -> None:
@@ -66,11 +88,13 @@ def patch() -> None:
     with LOCK:
         if _originals:
             return
-        _replace(DynamoHandler, "call_action", _serialised(DynamoHandler.call_action))
+        _replace(DynamoHandler, "call_action", _serialised(DynamoHandler.call_action, counts_writes=True))
+        _replace(DynamoHandler, "serialized", _items_as_json(DynamoHandler.serialized))
         _replace(DynamoDBStreamsHandler, "call_action", _serialised(DynamoDBStreamsHandler.call_action))
         _replace(DynamoDBBackend, "transact_write_items", transact_write_items)
         _replace(Table, "query", _partition_query(Table.query))
         _replace(Table, "all_items", _partition_items(Table.all_items))
+        _replace(Table, "sorted_items", _sorted_by_values(Table.sorted_items))
         _replace(BaseModel, "__new__", staticmethod(_untracked))
         _replace(DynamoDBStreamsBackend, "__init__", _bounded_iterators(DynamoDBStreamsBackend.__init__))
 
@@ -97,12 +121,31 @@ def _replace(owner: type, name: str, value: Any) -> None:
 
 # -- one request at a time ----------------------------------------------------------------------------------
 
-def _serialised(call_action: Callable[[Any], Any]) -> Callable[[Any], Any]:
+def _serialised(call_action: Callable[[Any], Any], counts_writes: bool = False) -> Callable[[Any], Any]:
     def call_action_serialised(self: Any) -> Any:
         with LOCK:
+            if counts_writes and self._get_action() not in READS:
+                _writes[0] += 1
             return call_action(self)
 
     return call_action_serialised
+
+
+# -- replies of items as JSON --------------------------------------------------------------------------------
+
+def _items_as_json(serialized: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    def items_as_json(self: Any, action_result: Any) -> Any:
+        result = action_result.result
+        if isinstance(result, dict) and self._get_action() in ITEM_REPLIES:
+            try:
+                body = json.dumps(result)
+            except TypeError:  # bytes, a datetime: moto's serialiser knows how their shapes are written
+                pass
+            else:
+                return 200, {"Content-Type": "application/x-amz-json-1.0", **self.response_headers}, body
+        return serialized(self, action_result)
+
+    return items_as_json
 
 
 # -- transactions that remember only what they write ----------------------------------------------------------
@@ -217,14 +260,18 @@ def _write_all(backend: DynamoDBBackend, transact_items: list[dict[str, Any]],
     return errors
 
 
-# -- a table's Query reads one partition -------------------------------------------------------------------
+# -- a Query reads one partition ------------------------------------------------------------------------------
 
 def _partition_query(query: Callable[..., Any]) -> Callable[..., Any]:
     def query_one_partition(self: Table, hash_key: DynamoType | None, *args: Any, **kwargs: Any) -> Any:
         index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
-        if index_name or hash_key is None:
+        conditions = kwargs.get("hash_key_conditions") or []
+        if hash_key is None or (index_name and len(conditions) != 1):
             return query(self, hash_key, *args, **kwargs)
-        token = _partition.set(hash_key)
+        selected: tuple[str | None, DynamoType, tuple[str, int, bool] | None] = (None, hash_key, None)
+        if index_name:
+            selected = (conditions[0][0], conditions[0][1], _edge_request(index_name, args, kwargs))
+        token = _partition.set(selected)
         try:
             return query(self, hash_key, *args, **kwargs)
         finally:
@@ -233,18 +280,105 @@ def _partition_query(query: Callable[..., Any]) -> Callable[..., Any]:
     return query_one_partition
 
 
+def _edge_request(index_name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[str, int, bool] | None:
+    """(index, limit, forward) when the Query's answer is decided by the first (or last) `limit + 1` items of
+    its partition in index order: no range key condition, no start key, no legacy QueryFilter, a Limit (a
+    filter expression applies after the Limit, in moto as on AWS); else None."""
+    if len(args) < 9 or set(kwargs) - {"hash_key_conditions", "range_key_conditions"}:
+        return None
+    range_comparison, _, limit, exclusive_start_key, forward = args[:5]
+    if range_comparison or kwargs.get("range_key_conditions") or exclusive_start_key:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        return None
+    return index_name, limit, forward is not False
+
+
 def _partition_items(all_items: Callable[[Table], list[Item]]) -> Callable[[Table], list[Item]]:
     def items_of_partition(self: Table) -> list[Item]:
-        hash_key = _partition.get()
-        if hash_key is None:
+        selected = _partition.get()
+        if selected is None:
             return all_items(self)
+        attribute, value, edge = selected
+        if attribute is not None:
+            group = _grouped(self, attribute, all_items).get(value, [])
+            return list(group if edge is None else _edge(self, attribute, value, group, *edge))
         partitions: Any = self.items
-        stored = partitions.get(hash_key)
+        stored = partitions.get(value)
         if stored is None:
             return []
         return list(stored.values()) if self.range_key_attr is not None else [stored]
 
     return items_of_partition
+
+
+def _edge(table: Table, attribute: str, value: DynamoType, group: list[Item], index_name: str, limit: int,
+          forward: bool) -> list[Item]:
+    """The `limit + 1` items of an index partition a Query reading from its start (or end) can reach: the
+    first `limit` answer it, the next one tells moto a `LastEvaluatedKey` is due. Only for an index keyed by
+    `attribute` and one range key; anything else gets the whole group."""
+    index = {index.name: index for index in table.all_indexes()}.get(index_name)
+    schema = index.schema if index is not None else []
+    hashes = [key["AttributeName"] for key in schema if key["KeyType"] == "HASH"]
+    ranges = [key["AttributeName"] for key in schema if key["KeyType"] == "RANGE"]
+    if hashes != [attribute] or len(ranges) != 1:
+        return group
+    remembered = _remembered(table)
+    seen = ("edge", index_name, value, limit, forward)
+    if seen not in remembered:
+        indexed = [item for item in group if item.attrs.get(ranges[0]) is not None]  # as moto's Query keeps them
+        ordered = table.sorted_items([attribute, table.hash_key_attr], [ranges[0], table.range_key_attr], indexed)
+        remembered[seen] = ordered[:limit + 1] if forward else ordered[-(limit + 1):]
+    return remembered[seen]
+
+
+def _remembered(table: Table) -> dict[tuple[Any, ...], Any]:
+    """What the index Queries of `table` worked out since the last request that may write (then forgotten):
+    its items grouped by an attribute, and partitions in sorted order."""
+    built, remembered = table.__dict__.get("_remembered") or (None, {})
+    if built != _writes[0]:
+        remembered = {}
+        table.__dict__["_remembered"] = (_writes[0], remembered)
+    return remembered
+
+
+def _grouped(table: Table, attribute: str, all_items: Callable[[Table], list[Item]]) -> dict[DynamoType, list[Item]]:
+    """The table's items by their value of `attribute`, in moto's `all_items` order. A group holds every item
+    moto's index Query would match (equal values hash alike); moto's Query still checks each one."""
+    remembered = _remembered(table)
+    if ("group", attribute) not in remembered:
+        grouping: dict[DynamoType, list[Item]] = {}
+        for item in all_items(table):
+            value = item.attrs.get(attribute)
+            if isinstance(value, DynamoType) and value.type in ("S", "N", "B"):  # a key's types: hashable
+                grouping.setdefault(value, []).append(item)
+        remembered["group", attribute] = grouping
+    return remembered["group", attribute]
+
+
+def _sorted_by_values(sorted_items: Callable[..., list[Item]]) -> Callable[..., list[Item]]:
+    def sorted_by_values(self: Table, hash_key_attrs: list[str], range_key_attrs: list[str | None],
+                         items: list[Item]) -> list[Item]:
+        names = tuple(self._generate_attr_to_sort_by(hash_key_attrs, range_key_attrs))
+        # the same items in the same order since the last write (the table holds them: their ids are theirs)
+        seen = ("sorted", names, tuple(map(id, items)))
+        remembered = _remembered(self)
+        if seen in remembered:
+            return list(remembered[seen])
+        try:  # the order moto's comparisons give: on key types, a DynamoType compares as its cast value
+            items.sort(key=lambda item: tuple(_key_value(item.attrs[name]) for name in names))
+        except TypeError:  # another type, or values of different types: moto's own comparisons decide
+            return sorted_items(self, hash_key_attrs, range_key_attrs, items)
+        remembered[seen] = tuple(items)
+        return items
+
+    return sorted_by_values
+
+
+def _key_value(value: DynamoType) -> Any:
+    if value.type not in ("S", "N", "B"):
+        raise TypeError(f"{value.type} is not a key type")
+    return value.cast_value
 
 
 # -- bounded memory ------------------------------------------------------------------------------------------

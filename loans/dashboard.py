@@ -1,6 +1,6 @@
-"""The loan dashboard's data and routes: every read is bounded (keyed reads and one page per index query),
-so the pages cost the same with 100 loans or 100,000; no table of rows is scanned (the risk view reads its small
-counters table whole: `loans.dashboard_risk`).
+"""The loan dashboard's data and routes: every read is bounded (keyed reads, one page per index query, and two
+small counters tables read whole: the portfolio's, one item per status and part, and the risk view's, see
+`loans.dashboard_risk`), so the pages cost the same with 100 loans or 100,000; no table of rows is scanned.
 
 GET /dashboard                      portfolio, days-past-due buckets and PAR, ARREARS and COLLECTIONS worst first,
                                     per-day charts, recent loans, read-side health                200 text/html
@@ -15,7 +15,6 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 from itertools import islice
 from typing import Any
 from urllib.parse import urlencode
@@ -26,12 +25,12 @@ from core.ids import id_from_segment
 from core.store import EventStore
 from loans import dashboard_risk, queries
 from loans.dashboard_pages import dashboard_page, loan_page
-from loans.loan import ARREARS, COLLECTIONS, STATUSES, Loan
-from loans.projections import BY_STATUS, read_daily, status_partitions
+from loans.loan import ARREARS, COLLECTIONS, Loan
+from loans.projections import BY_UPDATED, read_daily, updated_partitions
 from loans.views import Reveal, loan_view, portfolio_view, without_personal
 from projections.definition import Projection
 from projections.lag import projection_health
-from projections.query import query_partitions
+from projections.query import query_partitions, read_counters
 from projections.tables import Control, Tables
 
 #: Statuses listed on the dashboard with their outstanding balance, each paged with its own cursor.
@@ -84,23 +83,12 @@ def daily_reader(client: Any, tables: Tables) -> Callable[[int], list[dict[str, 
 
 
 def read_portfolio(sources: Sources) -> dict[str, Any]:
-    """The portfolio counters by keyed reads of every `<status>#<shard>` item (at most 100 keys a request)."""
-    table = sources.tables.counters
-    totals: dict[str, dict[str, Decimal]] = {}
-    if not table:
+    """The portfolio counters as `aws-es query portfolio` reads them: every item of the counters table, summed per
+    status. The table holds one item per status and counter shard or rebuild part (a rebuild writes its totals as
+    `<status>#r<k>of<n>` parts), never one per loan: one Scan page whatever the book's size."""
+    if not sources.tables.counters:
         return {}
-    keys = [{"id": {"S": f"{status}#{shard}"}} for status in STATUSES for shard in range(sources.shards)]
-    for start in range(0, len(keys), 100):
-        request = {table: {"Keys": keys[start:start + 100], "ConsistentRead": True}}
-        while request:
-            page = sources.client.batch_get_item(RequestItems=request)
-            for item in page["Responses"].get(table, ()):
-                bucket = totals.setdefault(item["id"]["S"].rsplit("#", 1)[0], {})
-                for name, value in item.items():
-                    if "N" in value:
-                        bucket[name] = bucket.get(name, Decimal(0)) + Decimal(value["N"])
-            request = page.get("UnprocessedKeys") or {}
-    return portfolio_view(totals)
+    return portfolio_view(read_counters(sources.client, sources.tables))
 
 
 def read_watch(sources: Sources, status: str, cursor: str | None) -> dict[str, Any]:
@@ -116,9 +104,10 @@ def read_watch(sources: Sources, status: str, cursor: str | None) -> dict[str, A
 
 
 def read_recent(sources: Sources) -> list[dict[str, Any]]:
-    """The most recently updated loans: every status's index partitions, merged."""
-    partitions = [partition for status in STATUSES for partition in status_partitions(status)]
-    page, _ = query_partitions(sources.client, sources.projection, sources.tables.rows, BY_STATUS, partitions, RECENT,
+    """The most recently updated loans, whatever their status: the by-updated index's partitions merged (one
+    Query of `RECENT` rows each, however many loans there are)."""
+    partitions = updated_partitions()
+    page, _ = query_partitions(sources.client, sources.projection, sources.tables.rows, BY_UPDATED, partitions, RECENT,
                                [None] * len(partitions))
     return [loan_view(loan_id, row, without_personal) for loan_id, row in page]  # the list shows no name
 

@@ -43,6 +43,12 @@ BY_STATUS = "by-status"
 #: for its life; the fold never sees the loan's id), so it keeps its shard as its status changes. Changing this
 #: needs a rebuild of loan-summary.
 STATUS_SHARDS = 8
+#: The GSI that lists every loan, most recently updated last, whatever its status (the dashboard's recent loans:
+#: one Query per shard, `UPDATED_SHARDS` in all, however many loans and statuses there are). Its partition key is
+#: `updated_shard`, the same digest of `created` as the by-status shard, so every update lands in one of
+#: `UPDATED_SHARDS` partitions. Rows written before the index existed join it at their next event or a rebuild.
+BY_UPDATED = "by-updated"
+UPDATED_SHARDS = STATUS_SHARDS
 
 
 def fold_summary(row: Row | None, event: Event) -> Row:
@@ -63,6 +69,7 @@ def fold_summary(row: Row | None, event: Event) -> Row:
         row["last_paid"] = _iso(event)  # the dashboard's "days since last payment"
     row["status"] = STATUS_AFTER[event.type]
     row["status_shard"] = status_shard(row["status"], row.get("created", ""))
+    row["updated_shard"] = updated_shard(row.get("created", ""))
     row["last_updated"] = _iso(event)
     return row
 
@@ -70,6 +77,16 @@ def fold_summary(row: Row | None, event: Event) -> Row:
 def status_shard(status: str, created: str) -> str:
     """The by-status index partition of a loan in `status` created at `created` (its ISO time)."""
     return f"{status}#{zlib.crc32(created.encode()) % STATUS_SHARDS}"
+
+
+def updated_shard(created: str) -> str:
+    """The by-updated index partition of a loan created at `created` (its ISO time)."""
+    return str(zlib.crc32(created.encode()) % UPDATED_SHARDS)
+
+
+def updated_partitions() -> list[str]:
+    """Every by-updated index partition, shard 0 first."""
+    return [str(shard) for shard in range(UPDATED_SHARDS)]
 
 
 def status_partitions(status: str) -> list[str]:
@@ -182,7 +199,12 @@ def loan_summary(table: str = "LoanSummary", portfolio_table: str = "Portfolio",
             "KeySchema": [{"AttributeName": "status_shard", "KeyType": "HASH"},
                           {"AttributeName": "last_updated", "KeyType": "RANGE"}],
             "Projection": {"ProjectionType": "ALL"},
-        },),
+        }, {
+            "IndexName": BY_UPDATED,
+            "KeySchema": [{"AttributeName": "updated_shard", "KeyType": "HASH"},
+                          {"AttributeName": "last_updated", "KeyType": "RANGE"}],
+            "Projection": {"ProjectionType": "ALL"},
+        }),
     )
 
 

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 import boto3
 import pytest
 
+from benchmarks.dashboard import portfolio, seed
 from core.dynamodb import DynamoDBEventStore
 from core.ids import path_segment
 from core.metering import RequestMeter
@@ -23,7 +24,8 @@ from handlers.cli import main
 from handlers.tables import ensure_tables
 from loans import Loan, dashboard
 from loans.dashboard_sources import sources
-from loans.projections import STATUS_SHARDS
+from loans.loan import STATUSES
+from loans.projections import STATUS_SHARDS, UPDATED_SHARDS
 from tests.api_support import LambdaContext
 from tests.dashboard_support import Page
 
@@ -100,20 +102,57 @@ def test_the_per_day_charts_show_todays_collections_and_new_loans(app, book):
     assert len(Page(body).bars) >= 4 * dashboard.DAYS
 
 
-def test_the_page_reads_a_bounded_number_of_items_and_scans_no_rows(app, book):
+def test_the_page_reads_a_bounded_number_of_items_and_scans_only_counters(app, book):
     calls: Counter[str] = Counter()
     scanned: list[str] = []
-    app.dynamodb.meta.events.register("before-call.dynamodb.*",
-                                                 lambda model, **_: calls.update([model.name]))
-    app.dynamodb.meta.events.register("before-parameter-build.dynamodb.Scan",
-                                      lambda params, **_: scanned.append(params["TableName"]))
+
+    def count(model, params, **_) -> None:
+        calls.update([model.name])
+        if model.name == "Scan":
+            scanned.append(params["TableName"])
+
+    app.dynamodb.meta.events.register("before-parameter-build.dynamodb.*", count)
     assert get(app, "/dashboard")[0] == 200
-    # one Scan, of the risk counters (one item per due day and shard, however many loans): no table of rows
-    assert scanned == [sources(app).risk.tables.counters]
-    # the newest of each status and one page of each watched list (every index shard of each), one key per
-    # day of the daily counters, and the parked aggregates of the projection (the parking table's index of markers)
-    assert calls["Query"] == (8 + 2) * STATUS_SHARDS + dashboard.DAYS + 1
-    assert calls["BatchGetItem"] == 1
+    # the portfolio's counters (one item per status and part) and the risk view's (one item per due day and part),
+    # however many loans: no table of rows
+    assert sorted(scanned) == sorted([sources(app).tables.counters, sources(app).risk.tables.counters])
+    # the newest loans (every shard of the by-updated index) and one page of each watched status (every by-status
+    # shard of each), one key per day of the daily counters, and the parked aggregates of the projection (the
+    # parking table's index of markers)
+    assert calls["Query"] == UPDATED_SHARDS + 2 * STATUS_SHARDS + dashboard.DAYS + 1
+    assert "BatchGetItem" not in calls
+
+
+def test_after_a_rebuild_the_portfolio_still_counts_every_loan(app, book, monkeypatch):
+    before = Page(get(app, "/dashboard")[1]).rows("portfolio")
+    monkeypatch.setenv("PROJECTION_CONTROL_TTL", "0")  # this App reads the live generation afresh
+    fresh = App.from_env()
+    assert main(["rebuild", "loan-summary"], fresh) == 0
+    assert sources(fresh).tables != sources(app).tables  # the page now reads the rebuilt generation
+    after = Page(get(fresh, "/dashboard")[1]).rows("portfolio")
+    assert after == before and after[-1][1] == str(len(book))
+
+
+def test_the_page_costs_the_same_requests_with_20_loans_as_with_200(app, aws):
+    ensure_tables(app)
+    now = datetime.now(UTC)
+    meter = RequestMeter()
+    meter.attach(app.dynamodb)
+    assert get(app, "/dashboard")[0] == 200  # the App has looked up each projection's live generation once
+    costs, pages = [], []
+    for loans in (20, 200):
+        seed(app, loans, now)
+        before = dict(meter.by_operation)
+        status, body = get(app, "/dashboard")
+        assert status == 200
+        costs.append({name: count - before.get(name, 0) for name, count in meter.by_operation.items()})
+        pages.append(Page(body))
+    assert costs[0] == costs[1] and sum(costs[1].values()) < 70
+    newest = sorted(portfolio(200, now), key=lambda loan: loan[1][-1].created, reverse=True)[:dashboard.RECENT]
+    recent = [row[0] for row in pages[1].rows("recent")[1:]]
+    assert recent == [loan_id for loan_id, _ in newest]
+    portfolio_rows = pages[1].rows("portfolio")
+    assert portfolio_rows[-1][1] == "200" and [row[0] for row in portfolio_rows[1:-1]] == list(STATUSES)
 
 
 def test_days_since_the_last_payment_follow_the_clock(app, book):

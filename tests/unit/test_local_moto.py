@@ -1,5 +1,6 @@
-"""handlers.local_moto: transactions roll back only what they wrote, a table's Query reads one partition, memory
-stays bounded, and unpatch() gives moto back as shipped. Racing writers over HTTP: tests/integration/
+"""handlers.local_moto: transactions roll back only what they wrote, a Query (of a table or an index) answers as
+moto as shipped does, replies of items are the same JSON, memory stays bounded, and unpatch() gives moto back as
+shipped. Racing writers over HTTP: tests/integration/
 test_local_atomicity.py."""
 
 from __future__ import annotations
@@ -120,6 +121,95 @@ def test_a_table_query_answers_as_moto_as_shipped_does(client):
     finally:
         local_moto.patch()
     assert patched == shipped and len(patched[0][0]) == 40
+
+
+def shipped_and_patched(answers) -> tuple[object, object]:
+    patched = answers()
+    local_moto.unpatch()
+    try:
+        shipped = answers()
+    finally:
+        local_moto.patch()
+    return shipped, patched
+
+
+def test_an_index_query_answers_as_moto_as_shipped_does_before_and_after_writes(client):
+    shuffled, items = random.Random(11), []
+    for number in shuffled.sample(range(300), 120):
+        items.append({"id": {"S": f"i{number:03d}"}, "p": {"S": f"p{number % 3}"}, "u": {"S": f"{number % 17:02d}"}})
+        if number % 29 == 0:
+            del items[-1]["u"]  # not in the index
+
+    def fresh_table() -> None:
+        if "g" in client.list_tables()["TableNames"]:
+            client.delete_table(TableName="g")
+        client.create_table(
+            TableName="g", BillingMode="PAY_PER_REQUEST", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name in ("id", "p", "u")],
+            GlobalSecondaryIndexes=[{"IndexName": "by-p", "Projection": {"ProjectionType": "ALL"}, "KeySchema": [
+                {"AttributeName": "p", "KeyType": "HASH"}, {"AttributeName": "u", "KeyType": "RANGE"}]}])
+        for item in items:
+            client.put_item(TableName="g", Item=item)
+
+    queries = [
+        {"KeyConditionExpression": "p = :p", "ExpressionAttributeValues": {":p": {"S": "p1"}}, "Limit": 9},
+        {"KeyConditionExpression": "p = :p AND u > :u", "ScanIndexForward": False, "Limit": 4,
+         "ExpressionAttributeValues": {":p": {"S": "p2"}, ":u": {"S": "05"}}},
+        {"KeyConditionExpression": "p = :p", "ExpressionAttributeValues": {":p": {"S": "none"}}},
+        {"KeyConditionExpression": "p = :p", "Limit": 3, "ScanIndexForward": False, "FilterExpression": "id <> :i",
+         "ExpressionAttributeValues": {":p": {"S": "p0"}, ":i": {"S": "i297"}}},
+        {"KeyConditionExpression": "p = :p", "ExpressionAttributeValues": {":p": {"S": "p2"}}, "Limit": 500},
+    ]
+
+    def answers() -> list[list[list[dict]]]:
+        fresh_table()
+        results = []
+        for moment in range(2):
+            if moment:  # a write between two reads: the next read sees it
+                client.put_item(TableName="g", Item={"id": {"S": "i000"}, "p": {"S": "p1"}, "u": {"S": "99"}})
+                client.delete_item(TableName="g", Key={"id": {"S": "i004"}})
+            for query in queries:
+                pages, start = [], None
+                while len(pages) < 40:
+                    page = client.query(TableName="g", IndexName="by-p", **query,
+                                        **({"ExclusiveStartKey": start} if start else {}))
+                    pages.append(page["Items"])
+                    if (start := page.get("LastEvaluatedKey")) is None:
+                        break
+                results.append(pages)
+        return results
+
+    shipped, patched = shipped_and_patched(answers)
+    assert patched == shipped
+    first, moved = sum(map(len, patched[0])), sum(map(len, patched[len(queries)]))
+    assert first > 30 and moved == first + 1 - ("i004" in {i["id"]["S"] for p in patched[0] for i in p})
+
+
+def test_replies_of_items_are_the_json_moto_s_serialiser_writes(client):
+    client.put_item(TableName="t", Item={
+        "id": {"S": "a"}, "n": {"N": "1"}, "s": {"S": "é \" x"}, "f": {"BOOL": True}, "z": {"NULL": True},
+        "l": {"L": [{"S": "x"}, {"N": "2.50"}, {"M": {"k": {"SS": ["b", "a"]}}}]}, "ns": {"NS": ["1", "2"]}})
+    client.put_item(TableName="t", Item={"id": {"S": "a"}, "n": {"N": "2"}, "b": {"B": b"\x00\xff"}})
+    calls = [
+        ("query", {"TableName": "t", "KeyConditionExpression": "id = :k", "Limit": 1,
+                   "ExpressionAttributeValues": {":k": {"S": "a"}}, "ReturnConsumedCapacity": "TOTAL"}),
+        ("query", {"TableName": "t", "KeyConditionExpression": "id = :k", "ExpressionAttributeValues": {
+            ":k": {"S": "a"}}}),
+        ("get_item", {"TableName": "t", "Key": {"id": {"S": "a"}, "n": {"N": "1"}}}),
+        ("get_item", {"TableName": "t", "Key": {"id": {"S": "missing"}, "n": {"N": "1"}}}),
+        ("batch_get_item", {"RequestItems": {"t": {"Keys": [{"id": {"S": "a"}, "n": {"N": "1"}}]}}}),
+        ("scan", {"TableName": "t", "Select": "COUNT"}),
+    ]
+
+    def answers() -> list[dict]:
+        replies = [getattr(client, name)(**request) for name, request in calls]
+        for reply in replies:
+            reply.pop("ResponseMetadata")
+        return replies
+
+    shipped, patched = shipped_and_patched(answers)
+    assert patched == shipped
+    assert patched[1]["Items"][1]["b"] == {"B": b"\x00\xff"} and "Item" not in patched[3]
 
 
 def test_models_are_not_kept_after_use(client):
