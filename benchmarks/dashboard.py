@@ -5,10 +5,10 @@ the end of the load event (Navigation Timing); the requests (exact) and bytes ar
 
 The local stack is moto's server on 127.0.0.1 with the APIs served by `handlers.http_local`. The portfolio is
 seeded (`portfolio`, random but fixed by `SEED`): every status, loans opened over the last `SPREAD_DAYS` days,
-repayments; each loan's events are checked by the Loan itself and folded by the loan-summary projection's own
-functions, and the rows and counters written as a rebuild writes them. One loan with a long history goes through
-the real write path and the projector. Chromium is /usr/bin/chromium driven by selenium, as the browser test
-drives it.
+repayments; each loan's events are checked by the Loan itself and folded by the loan-summary and loan-risk
+projections' own functions, and the rows and counters written as a rebuild writes them. One loan with a long
+history goes through the real write path and the projector. Chromium is /usr/bin/chromium driven by selenium, as
+the browser test drives it.
 
 Run: `python -m benchmarks.dashboard --loans 10000` (`--screenshots docs/` also writes docs/dashboard-N.png,
 the main page at 1366 px full length, and docs/loan-page.png). Wall times on moto measure moto too
@@ -41,12 +41,15 @@ from handlers.tables import ensure_tables
 from loans import Loan
 from loans.dashboard_sources import SUMMARY
 from loans.loan import CENT, CHANNELS, UNRECORDED
+from loans.risk import RISK
 from projections.definition import Row, add_counts
 from projections.dynamodb_store import DynamoDBProjectionStore
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 INSTALL = "apt-get install -y chromium chromium-driver (as root) and pip install selenium"
 #: The portfolio's random seed: the same loans, amounts and paths on every run.
+#: The projections the dashboard reads, seeded as a rebuild fills them.
+PROJECTIONS = (SUMMARY, RISK)
 SEED = 17
 #: Loans are opened over this many days before the run, more of them lately (a growing book).
 SPREAD_DAYS = 45
@@ -104,23 +107,26 @@ def portfolio(loans: int, now: datetime, seed: int = SEED) -> Iterator[tuple[str
 
 
 def seed(app: App, loans: int, now: datetime) -> None:
-    """The portfolio's summary rows, portfolio counters and daily counters, as a rebuild writes them."""
-    projection, tables = app.live_tables(SUMMARY)
-    rows: dict[str, Row] = {}
-    counters: dict[str, dict[str, Decimal]] = {}
-    daily: dict[str, dict[str, Decimal]] = {}
-    for loan_id, events in portfolio(loans, now):
-        row: Row | None = None
-        for event in events:
-            row = projection.fold(row, event)
-            add_counts(daily, projection.event_counters(event) if projection.event_counters else {})
-        assert row is not None
-        row["version"] = len(events)
-        add_counts(counters, projection.counters(row) if projection.counters else {})
-        rows[loan_id] = row
-    store = DynamoDBProjectionStore(projection, app.dynamodb)
-    store.put_rows(tables, rows)
-    store.put_totals(tables, "0", counters, daily)
+    """The portfolio's rows, counters and event counters of every projection the dashboard reads (the summary and
+    the risk view), as a rebuild writes them."""
+    history = list(portfolio(loans, now))
+    for name in PROJECTIONS:
+        projection, tables = app.live_tables(name)
+        rows: dict[str, Row] = {}
+        counters: dict[str, dict[str, Decimal]] = {}
+        daily: dict[str, dict[str, Decimal]] = {}
+        for loan_id, events in history:
+            row: Row | None = None
+            for event in events:
+                row = projection.fold(row, event)
+                add_counts(daily, projection.event_counters(event) if projection.event_counters else {})
+            assert row is not None
+            row["version"] = len(events)
+            add_counts(counters, projection.counters(row) if projection.counters else {})
+            rows[loan_id] = row
+        store = DynamoDBProjectionStore(projection, app.dynamodb)
+        store.put_rows(tables, rows)
+        store.put_totals(tables, "0", counters, daily)
 
 
 def long_loan(app: App, now: datetime) -> Loan:
