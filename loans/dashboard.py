@@ -1,8 +1,9 @@
 """The loan dashboard's data and routes: every read is bounded (keyed reads and one page per index query),
 so the pages cost the same with 100 loans or 100,000; nothing scans a table.
 
-GET /dashboard                      portfolio, per-day charts, ARREARS and COLLECTIONS (paged), recent loans,
-                                    read-side health                                              200 text/html
+GET /dashboard                      headline tiles, portfolio, per-day charts, ARREARS and COLLECTIONS (paged),
+                                    recent loans, read-side health                                200 text/html
+GET /dashboard/status/{S}?after=C   one page of the loans in status S, most recently updated first   200 | 400
 GET /dashboard/loans/{id}?before=N  a loan's summary and one page of its events, newest first   200 | 404
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -23,11 +24,14 @@ from core.events import RecordedEvent
 from core.ids import id_from_segment
 from core.store import EventStore
 from loans import queries
-from loans.dashboard_pages import dashboard_page, loan_page
+from loans.dashboard_format import DEFAULT_CURRENCY, SCRIPT_HASH
+from loans.dashboard_pages import dashboard_page, loan_page, status_page
+from loans.dashboard_tiles import month_keys, period_groups, tiles_view
 from loans.loan import ARREARS, COLLECTIONS, STATUSES, Loan
 from loans.projections import BY_STATUS, read_daily, status_partitions
 from loans.views import loan_view, portfolio_view
 from projections.definition import Projection
+from projections.dynamodb_store import read_event_counters
 from projections.lag import projection_health
 from projections.query import query_partitions
 from projections.tables import Control, Tables
@@ -38,8 +42,9 @@ WATCH_PAGE = 25
 RECENT = 10
 HISTORY_PAGE = 50
 DAYS = 30
-#: No script may run on these pages, and nothing is fetched from elsewhere (styles are inline).
-HEADERS = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+#: No script may run on these pages but the one showing times in the viewer's zone (allowed by its hash), and
+#: nothing is fetched from elsewhere (styles are inline).
+HEADERS = {"Content-Security-Policy": f"default-src 'none'; style-src 'unsafe-inline'; script-src {SCRIPT_HASH}",
            "X-Content-Type-Options": "nosniff"}
 
 
@@ -63,6 +68,8 @@ class Sources:
     #: events the projector parked for this projection (None: no parking table)
     parked: Callable[[], int | None] | None = None
     clock: Callable[[], datetime] = field(default=_now)
+    #: The ISO 4217 code every amount is shown in (the `CURRENCY` setting).
+    currency: str = DEFAULT_CURRENCY
 
 
 def daily_reader(client: Any, tables: Tables) -> Callable[[int], list[dict[str, Any]]]:
@@ -78,11 +85,16 @@ def daily_reader(client: Any, tables: Tables) -> Callable[[int], list[dict[str, 
 
 def read_portfolio(sources: Sources) -> dict[str, Any]:
     """The portfolio counters by keyed reads of every `<status>#<shard>` item (at most 100 keys a request)."""
+    return portfolio_view(read_counter_groups(sources, STATUSES))
+
+
+def read_counter_groups(sources: Sources, groups: Sequence[str]) -> dict[str, dict[str, Decimal]]:
+    """The portfolio counters of `groups`, by keyed reads of every `<group>#<shard>` item (100 keys a request)."""
     table = sources.tables.counters
     totals: dict[str, dict[str, Decimal]] = {}
     if not table:
         return {}
-    keys = [{"id": {"S": f"{status}#{shard}"}} for status in STATUSES for shard in range(sources.shards)]
+    keys = [{"id": {"S": f"{group}#{shard}"}} for group in groups for shard in range(sources.shards)]
     for start in range(0, len(keys), 100):
         request = {table: {"Keys": keys[start:start + 100], "ConsistentRead": True}}
         while request:
@@ -93,7 +105,20 @@ def read_portfolio(sources: Sources) -> dict[str, Any]:
                     if "N" in value:
                         bucket[name] = bucket.get(name, Decimal(0)) + Decimal(value["N"])
             request = page.get("UnprocessedKeys") or {}
-    return portfolio_view(totals)
+    return totals
+
+
+def read_tiles(sources: Sources, totals: Mapping[str, Mapping[str, Decimal]],
+               daily: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """The headline tiles from counters read with `period_groups`, and money collected this month and the
+    last (two keyed Queries of the `daily` event counters; none without them)."""
+    today = sources.clock().date()
+    collected: dict[str, Decimal] = {}
+    if daily is not None:
+        months = read_event_counters(sources.client, sources.tables, month_keys(today))
+        collected = {month: Decimal(values.get("collected", 0)) for month, values in months.items()}
+        collected.update({day["day"]: Decimal(day["collected"]) for day in daily[-1:]})
+    return tiles_view(totals, today, collected)
 
 
 def read_watch(sources: Sources, status: str, cursor: str | None) -> dict[str, Any]:
@@ -141,10 +166,14 @@ def read_projection_lag(sources: Sources) -> dict[str, Any]:
 
 def dashboard_view(sources: Sources, cursors: Mapping[str, str | None]) -> dict[str, Any]:
     recent = read_recent(sources)
+    totals = read_counter_groups(sources, [*STATUSES, *period_groups(sources.clock().date())])
+    daily = sources.daily(DAYS) if sources.daily else None
     return {
         "now": sources.clock().isoformat(timespec="seconds"),
-        "portfolio": read_portfolio(sources),
-        "daily": sources.daily(DAYS) if sources.daily else None,
+        "currency": sources.currency,
+        "tiles": read_tiles(sources, totals, daily),
+        "portfolio": portfolio_view(totals),
+        "daily": daily,
         "watch": {status: read_watch(sources, status, cursors.get(status)) for status in WATCHED},
         "recent": recent,
         "health": read_health(sources, recent),
@@ -167,7 +196,14 @@ def loan_history_view(sources: Sources, loan_id: str, before: int | None) -> dic
     summary = queries.summary(sources.client, sources.projection, sources.tables, loan_id)
     events = [_event_view(event) for event in islice(sources.events.read_backwards(loan_id, before), HISTORY_PAGE)]
     older = events[-1]["number"] if events and events[-1]["number"] > 1 else None
-    return {"summary": summary, "events": events, "before": older}
+    return {"summary": summary, "events": events, "before": older, "currency": sources.currency}
+
+
+def status_view(sources: Sources, status: str, cursor: str | None) -> dict[str, Any]:
+    """One page of the loans in `status` (a bar of the portfolio charts leads here), and the next page's link."""
+    listing = queries.by_status(sources.client, sources.projection, sources.tables, status, str(WATCH_PAGE), cursor)
+    more = (f"/dashboard/status/{status}?" + urlencode({"after": listing["next"]})) if "next" in listing else None
+    return {"status": status, "loans": listing["loans"], "more": more, "currency": sources.currency}
 
 
 def _event_view(event: RecordedEvent) -> dict[str, Any]:
@@ -201,6 +237,11 @@ def add_routes(app: Any, sources: Callable[[], Sources]) -> None:
         parameter = app.current_event.get_query_string_value
         cursors = {status: parameter(status.lower()) for status in WATCHED}
         return html(dashboard_page(dashboard_view(sources(), cursors)))
+
+    @app.get("/dashboard/status/<status>")
+    def status_list(status: str) -> Any:
+        cursor = app.current_event.get_query_string_value("after")
+        return html(status_page(status_view(sources(), status, cursor)))
 
     @app.get("/dashboard/loans/<loan_id>")
     def loan(loan_id: str) -> Any:

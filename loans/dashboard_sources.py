@@ -45,4 +45,4 @@ def sources(app: Any) -> Sources:
     return Sources(client=client, projection=projection, tables=tables, control=app.control(),
                    events=app.event_store(Loan), shards=app.settings.projections.shards,
                    failures=lambda: failure_queue_depth(app), daily=daily_reader(client, tables),
-                   parked=lambda: parked_events(app))
+                   parked=lambda: parked_events(app), currency=app.settings.currency)

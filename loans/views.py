@@ -7,9 +7,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from loans.loan import CENT
+from loans.loan import CENT, STATUSES
 
-MONEY = ("requested_amount", "balance", "total_paid", "principal", "outstanding")
+MONEY = ("requested_amount", "balance", "total_paid", "principal", "outstanding", "day_start_balance",
+         "month_start_balance")
 
 
 def loan_view(loan_id: str, row: dict[str, Any]) -> dict[str, Any]:
@@ -37,9 +38,11 @@ def state_view(state: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def portfolio_view(counters: dict[str, dict[str, Decimal]]) -> dict[str, Any]:
+    """Loans, principal and outstanding per status (the counters' other groups, the book's days and months,
+    are the dashboard's: `loans.dashboard_tiles`)."""
     return {status: {"loans": int(values.get("loans", 0)), "principal": money(values.get("principal", 0)),
                      "outstanding": money(values.get("outstanding", 0))}
-            for status, values in sorted(counters.items()) if any(values.values())}
+            for status, values in sorted(counters.items()) if status in STATUSES and any(values.values())}
 
 
 def money(value: Any) -> str:
