@@ -89,6 +89,32 @@ def test_the_dashboard_shows_what_the_write_side_holds(app, book):
     assert ["events parked (aws-es parked)", "0"] in health
 
 
+def test_the_tiles_show_the_book_the_write_side_holds(app, book):
+    text = Page(get(app, "/dashboard")[1]).sections["tiles"]
+    lent = [loan for loan in book.values() if loan.status not in ("CREATED", "APPROVED", "REJECTED")]
+    outstanding = sum((loan.balance for loan in lent), Decimal(0))
+    behind = sum((loan.balance for loan in lent if loan.status in ("ARREARS", "COLLECTIONS")), Decimal(0))
+    principal = sum((loan.requested_amount for loan in lent), Decimal(0))
+    paid = sum((loan.requested_amount * (1 + loan.interest) - loan.balance for loan in lent), Decimal(0))
+    active = sum(1 for loan in lent if loan.status != "SETTLED")
+    # every loan was opened today: each figure moved by all of itself today and this month
+    assert f"Outstanding book${outstanding:,.2f}today +${outstanding:,.2f} · this month +${outstanding:,.2f}" in text
+    assert f"Disbursed principal${principal:,.2f}today +${principal:,.2f}" in text
+    assert f"Active loans{active}today +{active} · this month +{active}" in text
+    assert f"Arrears share{behind / outstanding * 100:.1f}%${behind:,.2f} in arrears and collections" in text
+    assert f"Collected this month${paid:,.2f}today +${paid:,.2f} · vs last month +${paid:,.2f}" in text
+    assert "Pipeline (applications, not lent)$5.00" in text
+
+
+def test_a_bar_leads_to_the_loans_of_its_status(app, book):
+    page = Page(get(app, "/dashboard")[1])
+    bars = {href for href, text in page.links if text.startswith("ARREARS")}
+    assert bars == {"/dashboard/status/ARREARS"}
+    status, body = get(app, "/dashboard/status/ARREARS")
+    rows = Page(body).rows("loans")[1:]
+    assert status == 200 and [row[:2] for row in rows] == [[book["arrears"].id, f"${book['arrears'].balance:,.2f}"]]
+
+
 def test_the_per_day_charts_show_todays_collections_and_new_loans(app, book):
     body = get(app, "/dashboard")[1]
     today = datetime.now(UTC).date().isoformat()
@@ -177,6 +203,8 @@ def test_a_loan_page_reads_its_events_through_the_store_in_one_small_request(app
     ("/dashboard/loans/x", {"before": "ten"}, 400, "before"),
     ("/dashboard/loans/x", {"before": "9" * 400}, 400, "before"),
     ("/dashboard", {"arrears": "not-a-cursor"}, 400, "cursor"),
+    ("/dashboard/status/OPEN", None, 400, "status"),
+    ("/dashboard/status/PAID", {"after": "not-a-cursor"}, 400, "cursor"),
 ])
 def test_bad_requests_name_what_was_wrong(app, book, path, query, status, field):
     code, body = get(app, path, query)
