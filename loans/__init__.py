@@ -28,6 +28,7 @@ ROUTES = {
     "commands": [("POST", "/loans", "OpenLoan"), ("POST", "/loans/{loan_id}/events", "RecordEvent"),
                  ("GET", "/loans/{loan_id}", "GetLoan")],
     "queries": [("GET", "/dashboard", "Dashboard"), ("GET", "/dashboard/loans/{loan_id}", "DashboardLoan"),
+                ("GET", "/dashboard/status/{status}", "DashboardStatus"),
                 ("GET", "/loans/{loan_id}/summary", "Summary"), ("GET", "/loans", "ByStatus"),
                 ("GET", "/portfolio", "Portfolio")],
 }

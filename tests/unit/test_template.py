@@ -34,4 +34,5 @@ def test_the_commands_and_queries_apis_are_routed(monkeypatch: pytest.MonkeyPatc
     routes = {(path, method) for path, methods in api["paths"].items() for method in methods}
     assert routes == {("/loans", "post"), ("/loans/{loan_id}/events", "post"), ("/loans/{loan_id}", "get"),
                       ("/loans/{loan_id}/summary", "get"), ("/loans", "get"), ("/portfolio", "get"),
-                      ("/dashboard", "get"), ("/dashboard/loans/{loan_id}", "get")}
+                      ("/dashboard", "get"), ("/dashboard/loans/{loan_id}", "get"),
+                      ("/dashboard/status/{status}", "get")}

@@ -41,10 +41,10 @@ def test_no_route_is_open_and_each_requires_the_chosen_authorization(parameters:
     assert open_routes(output) == []
     (api,) = resources(output, "AWS::ApiGateway::RestApi").values()
     operations = [op for ops in api["Properties"]["Body"]["paths"].values() for op in ops.values()]
-    assert len(operations) == 8
+    assert len(operations) == 9
     assert all(op["security"] == [{scheme: []}] for op in operations)
     credentials = [op["x-amazon-apigateway-integration"].get("credentials") for op in operations]
-    assert credentials == [None] * 8, "API Gateway must not call the functions with the caller's credentials"
+    assert credentials == [None] * 9, "API Gateway must not call the functions with the caller's credentials"
 
 
 def test_the_cognito_authorizer_trusts_the_stacks_user_pool_or_the_one_given() -> None:
