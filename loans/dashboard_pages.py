@@ -50,7 +50,7 @@ tr.total td{font-weight:600;border-top:2px solid #ccd}
 .chart{width:100%;height:auto;font-size:13px}.chart rect{fill:#3c72b0}.chart a:hover rect{fill:#23548c}
 .chart-title{font-weight:600}.chart .value{fill:#1c2430}.axis{fill:#667}.axis-line{stroke:#99a}
 .grid-line{stroke:#e3e6ea}.line{fill:none;stroke:#3c72b0;stroke-width:2}.chart circle{fill:#3c72b0}
-a{color:#1f5fa8}.muted{color:#667}
+a{color:#1f5fa8}.muted{color:#667}.grid+section{margin-top:12px}
 .state{display:inline-block;padding:0 6px;border-radius:4px;font-weight:600}
 .state-idle{background:#e3f4e8;color:#1d5e31}.state-behind{background:#fff3d6;color:#7a5200}
 .state-stuck{background:#fde3e1;color:#8c1d18}.state-never{background:#eceef1;color:#445}

@@ -72,7 +72,7 @@ def hbar_chart(title: str, bars: Sequence[Bar], units: Units, row: int = 22) -> 
     ticks = [(top * part, units.tick(Decimal(str(top * part)))) for part in (0, 0.5, 1)]
     label_width = max((text_width(bar.label) for bar in bars), default=0) + 8
     value_width = max((text_width(value) for value in values), default=0) + 8
-    plot = 160.0
+    plot = 180.0
     width = max(label_width + plot + value_width, text_width(title, TITLE_EM) + 2,
                 label_width + plot + text_width(ticks[-1][1]) / 2 + 2)
     axis_y = 24 + row * len(bars) + 2
@@ -104,8 +104,8 @@ def line_chart(title: str, points: Sequence[tuple[str, str, Decimal]], units: Un
     top = nice_top(max((value for _, _, value in points), default=Decimal(0)))
     ticks = [(top * part, units.tick(Decimal(str(top * part)))) for part in (0, 0.5, 1)]
     left = max(text_width(text) for _, text in ticks) + 8
-    first, last = (units.full(points[0][2]), units.full(points[-1][2])) if points else ("", "")
-    plot_width, plot_height, plot_top = 260.0, 110.0, 24 + FONT + 6
+    first, last = (f"from {units.full(points[0][2])}", f"to {units.full(points[-1][2])}") if points else ("", "")
+    plot_width, plot_height, plot_top = 420.0, 150.0, 24 + FONT + 6
     width = max(left + plot_width + 4, text_width(title, TITLE_EM) + 2,
                 left + text_width(first) + text_width(last) + 16)
     base = plot_top + plot_height
@@ -136,5 +136,7 @@ def line_chart(title: str, points: Sequence[tuple[str, str, Decimal]], units: Un
 
 
 def _open(title: str, width: float, height: float) -> str:
-    return (f'<svg class="chart" viewBox="0 0 {width:.1f} {height:.1f}" role="img" aria-label="{escape(title)}">'
+    """The chart's box, drawn at its own size (one unit a pixel, text at `FONT` px) unless its column is narrower."""
+    return (f'<svg class="chart" viewBox="0 0 {width:.1f} {height:.1f}" style="max-width:{width:.0f}px" role="img" '
+            f'aria-label="{escape(title)}">'
             f'<title>{escape(title)}</title><text x="0" y="14" class="chart-title">{escape(title)}</text>')
