@@ -38,9 +38,10 @@ h1{font-size:1.3em;margin:4px 0 12px}h2{font-size:1.05em;margin:0 0 8px}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,440px),1fr));gap:12px}
 .wide{grid-column:1/-1}
 .charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,300px),1fr));gap:8px}
-.tiles{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,200px),1fr));gap:8px}
-.tile{border:1px solid #dde1e6;border-radius:6px;padding:8px;background:#fbfcfd}
-.tile-name{color:#556;font-size:.9em}.tile-value{font-size:1.45em;font-weight:600;font-variant-numeric:tabular-nums}
+.tiles{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,230px),1fr));gap:8px}
+.tile{border:1px solid #dde1e6;border-radius:6px;padding:8px;background:#fbfcfd;min-width:0}
+.tile-name{color:#556;font-size:.9em}
+.tile-value{font-size:1.35em;font-weight:600;font-variant-numeric:tabular-nums;overflow-wrap:anywhere}
 .tile-change{font-size:.85em;color:#556}.up{color:#1d7a3a}.down{color:#b3261e}
 th{white-space:nowrap}td a{font:13px ui-monospace,monospace;word-break:break-all}
 section{background:#fff;border:1px solid #dde1e6;border-radius:6px;padding:10px;overflow-x:auto;min-width:0}
@@ -142,7 +143,8 @@ def tiles_section(tiles: Mapping[str, Any], currency: str) -> str:
     pipeline = tiles["pipeline"]
     cards.append(f'<div class="tile" id="tile-pipeline"><div class="tile-name">Pipeline (applications, not lent)'
                  f'</div><div class="tile-value">{escape(money(pipeline["requested"], currency))}</div>'
-                 f'<div class="tile-change">{escape(count(pipeline["loans"]))} applications created or approved'
+                 f'<div class="tile-change">{escape(count(pipeline["loans"]))} '
+                 f'{"application" if pipeline["loans"] == 1 else "applications"} created or approved'
                  f"</div></div>")
     return (f'<section id="tiles" class="wide"><h2>The book</h2><div class="tiles">{"".join(cards)}</div>'
             '<p class="muted">The book is every loan lent (disbursed, repaid, in arrears, settled or in '
@@ -285,7 +287,7 @@ def status_page(view: Mapping[str, Any]) -> str:
     pager = f"<p>{link(view['more'], 'next page')}</p>" if view.get("more") else ""
     body = (f'<p>{link("/dashboard", "back to the dashboard")}</p>'
             f'<section id="loans"><h2>Most recently updated first</h2>{listing}{pager}</section>')
-    return page(f"Loans {view['status']}", body)
+    return page(f"Loans in {view['status']}", body)
 
 
 def summary_rows(summary: Mapping[str, Any], currency: str) -> list[list[str]]:

@@ -50,14 +50,16 @@ PATHS = {
 }
 #: What each loan is opened with: the largest loan the domain allows (the longest figures), the others alike.
 OPENED = {"largest": {"requested_amount": 1000000000, "interest": 10}}
-#: Every chart text that reaches outside its SVG's box, measured by the browser's own layout.
+#: Every chart text that reaches outside its SVG's box, and every tile figure wider than its tile, measured by the
+#: browser's own layout.
 CLIPPED = """return [...document.querySelectorAll("svg.chart")].flatMap(svg => {
   const box = svg.viewBox.baseVal;
   return [...svg.querySelectorAll("text")].map(t => [t.textContent, t.getBBox()])
     .filter(([_, b]) => b.x < box.x - 0.5 || b.x + b.width > box.x + box.width + 0.5
                         || b.y < box.y - 0.5 || b.y + b.height > box.y + box.height + 0.5)
     .map(([text, b]) => `${text}: ${b.x.toFixed(1)}..${(b.x + b.width).toFixed(1)} of ${box.width}`);
-});"""
+}).concat([...document.querySelectorAll(".tile-value")].filter(e => e.scrollWidth > e.clientWidth)
+  .map(e => `tile ${e.textContent}: ${e.scrollWidth} px in ${e.clientWidth}`));"""
 
 
 def browser() -> Any:
