@@ -42,6 +42,7 @@ h1{font-size:1.3em;margin:4px 0 12px}h2{font-size:1.05em;margin:0 0 8px}
 .tile{border:1px solid #dde1e6;border-radius:6px;padding:8px;background:#fbfcfd;min-width:0}
 .tile-name{color:#556;font-size:.9em}
 .tile-value{font-size:1.35em;font-weight:600;font-variant-numeric:tabular-nums;overflow-wrap:anywhere}
+.tile-value.long{font-size:1.05em}.tile-value.longer{font-size:.9em}
 .tile-change{font-size:.85em;color:#556}.up{color:#1d7a3a}.down{color:#b3261e}
 th{white-space:nowrap}td a{font:13px ui-monospace,monospace;word-break:break-all}
 section{background:#fff;border:1px solid #dde1e6;border-radius:6px;padding:10px;overflow-x:auto;min-width:0}
@@ -112,7 +113,8 @@ def money_units(currency: str) -> Units:
                  lambda value: f"{symbol}{compact(float(value))}" if symbol else f"{compact(float(value))} {currency}")
 
 
-COUNT_UNITS = Units(count, lambda value: compact(float(value)))
+#: Counts: an axis tick that would fall between two whole numbers is left unlabelled.
+COUNT_UNITS = Units(count, lambda value: compact(float(value)) if value == value.to_integral_value() else "")
 
 
 def _change(kind: str, change: Any, currency: str) -> str:
@@ -136,19 +138,26 @@ def tiles_section(tiles: Mapping[str, Any], currency: str) -> str:
             note = (f'<div class="tile-change">{escape(money(tile["detail"], currency))} in '
                     f'{link(tile["href"], "arrears")} and {link(tile["also"], "collections")}</div>')
         slug = tile["name"].lower().replace(" ", "-")
+        size = _size(shown)
         cards.append(f'<div class="tile" id="tile-{escape(slug)}"><div class="tile-name">{escape(tile["name"])}'
-                     f'</div><div class="tile-value">{escape(shown)}</div>{note}<div class="tile-change">today '
+                     f'</div><div class="tile-value{size}">{escape(shown)}</div>{note}<div class="tile-change">today '
                      f'{_change(kind, tile["day"], currency)} · {escape(tile.get("month_name", "this month"))} '
                      f'{_change(kind, tile["month"], currency)}</div></div>')
     pipeline = tiles["pipeline"]
     cards.append(f'<div class="tile" id="tile-pipeline"><div class="tile-name">Pipeline (applications, not lent)'
-                 f'</div><div class="tile-value">{escape(money(pipeline["requested"], currency))}</div>'
+                 f'</div><div class="tile-value{_size(money(pipeline["requested"], currency))}">'
+                 f'{escape(money(pipeline["requested"], currency))}</div>'
                  f'<div class="tile-change">{escape(count(pipeline["loans"]))} '
                  f'{"application" if pipeline["loans"] == 1 else "applications"} created or approved'
                  f"</div></div>")
     return (f'<section id="tiles" class="wide"><h2>The book</h2><div class="tiles">{"".join(cards)}</div>'
             '<p class="muted">The book is every loan lent (disbursed, repaid, in arrears, settled or in '
             "collections); changes are since 00:00 UTC today and since the 1st of the month.</p></section>")
+
+
+def _size(figure: str) -> str:
+    """A smaller type for a long figure, so it stays on one line in its tile."""
+    return " longer" if len(figure) > 20 else " long" if len(figure) > 13 else ""
 
 
 def portfolio_section(portfolio: Mapping[str, Mapping[str, Any]], currency: str = DEFAULT_CURRENCY) -> str:
