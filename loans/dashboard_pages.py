@@ -28,7 +28,7 @@ from loans.dashboard_format import (
 )
 from loans.dashboard_svg import Bar, Units, compact, hbar_chart, line_chart
 from loans.loan import CENT, STATUSES, UNRECORDED
-from loans.projections import LENT
+from loans.projections import LENT, PERIOD_FIELDS
 from loans.views import MONEY
 
 STYLE = """
@@ -64,8 +64,7 @@ FIELDS = (("id", "Loan"), ("status", "Status"), ("balance", "Outstanding balance
           ("requested_amount", "Principal"), ("interest", "Interest"), ("total_paid", "Repaid so far"),
           ("payments", "Repayments"), ("last_paid", "Last repayment"), ("borrower_name", "Borrower"),
           ("created", "Opened"), ("last_updated", "Last updated"), ("version", "Events"))
-HIDDEN = frozenset(("status_shard", "day_of_last_event", "day_start_balance", "day_start_status",
-                    "month_of_last_event", "month_start_balance", "month_start_status"))
+HIDDEN = frozenset(("status_shard", *PERIOD_FIELDS))
 TIMES = frozenset(("created", "last_updated", "last_paid"))
 #: What each event type did, as a reader says it.
 DONE = {"LoanApproved": "Approved", "LoanRejected": "Rejected", "LoanDisbursed": "Disbursed",

@@ -45,6 +45,10 @@ LENT = frozenset((DISBURSED, PAID, ARREARS, SETTLED, COLLECTIONS))
 ACTIVE = LENT - {SETTLED}
 #: Lent loans behind on their payments: the arrears share is their outstanding over the book's.
 BEHIND = frozenset((ARREARS, COLLECTIONS))
+#: Row fields that keep how the row's last day and month began (`fold_summary`), for the book's changes; the
+#: read side's bookkeeping, left out of the summary the APIs show (`loans.views.loan_view`).
+PERIOD_FIELDS = frozenset(f"{period}_{name}" for period in ("day", "month")
+                          for name in ("of_last_event", "start_status", "start_balance"))
 #: The longest span `read_daily` reads (one Query per day).
 MAX_DAYS = 366
 #: The GSI that lists loans by status, most recently updated last (query it with ScanIndexForward=False). Its

@@ -8,16 +8,17 @@ from decimal import Decimal
 from typing import Any
 
 from loans.loan import CENT, STATUSES
+from loans.projections import PERIOD_FIELDS
 
-MONEY = ("requested_amount", "balance", "total_paid", "principal", "outstanding", "day_start_balance",
-         "month_start_balance")
+MONEY = ("requested_amount", "balance", "total_paid", "principal", "outstanding")
 
 
 def loan_view(loan_id: str, row: dict[str, Any]) -> dict[str, Any]:
-    """A summary row."""
+    """A summary row, without the fields the read side keeps for the book's changes (`PERIOD_FIELDS`)."""
     view = {"id": loan_id}
     for name, value in sorted(row.items()):
-        view[name] = money(value) if name in MONEY else plain(value)
+        if name not in PERIOD_FIELDS:
+            view[name] = money(value) if name in MONEY else plain(value)
     return view
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from core.errors import ConfigurationError
+from core.events import Event
 from handlers.settings import Settings
 from loans.dashboard_format import LOCAL_TIMES, SCRIPT_HASH, count, money, percent, time_html
 from loans.dashboard_pages import (
@@ -217,3 +218,16 @@ def test_the_balance_series_follows_the_repayments(paid):
     newest = {"version": len(events), "balance": str(expected[-1])}
     assert [value for _, _, value in balance_series(newest, events[:2])] == expected[-2:]  # back from the summary
     assert balance_series({"version": len(events) + 1, "balance": "1"}, events[:2]) == []  # neither: not drawn
+
+
+def test_the_summary_shown_leaves_out_the_read_sides_period_fields():
+    from loans.projections import fold_summary
+    from loans.views import loan_view
+
+    created = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+    row = fold_summary(None, Event("LoanCreated", {"requested_amount": Decimal("10.00"), "interest": Decimal(0)},
+                                   created=created))
+    row = fold_summary(row, Event("LoanApproved", {}, created=created + timedelta(days=1)))
+    assert row["day_start_status"] == "CREATED" and "month_start_status" not in row  # opened this month
+    assert set(loan_view("L-1", row)) == {"id", "requested_amount", "interest", "balance", "total_paid", "payments",
+                                          "created", "status", "status_shard", "last_updated"}
