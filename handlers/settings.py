@@ -58,6 +58,8 @@ class Settings:
     #: The KMS key (id, alias or ARN) that wraps each subject's data key; None: the local key store, which keeps
     #: the data keys unwrapped in the key table (the embedded stack and tests, never an account with real people).
     personal_kms_key: str | None = None
+    #: The ISO 4217 code the dashboard shows every amount in (`CURRENCY`, default USD).
+    currency: str = "USD"
     #: The bucket cold events are archived to (`aws-es archive`); None: archiving is off, and every event store
     #: is the table's alone. `archive_prefix` heads every archive object's key.
     archive_bucket: str | None = None
@@ -79,9 +81,16 @@ class Settings:
             projections=_projection_settings(values),
             tables={name: value for name, value in values.items() if name.endswith("_TABLE")},
             personal_kms_key=values.get("PERSONAL_KMS_KEY"),
+            currency=_currency(values.get("CURRENCY", "USD")),
             archive_bucket=values.get("ARCHIVE_BUCKET"),
             archive_prefix=_prefix(values.get("ARCHIVE_PREFIX", "archive/")),
         )
+
+
+def _currency(text: str) -> str:
+    if not re.fullmatch(r"[A-Z]{3}", text):
+        raise ConfigurationError(f"CURRENCY must be a three-letter ISO 4217 code such as USD or EUR, not {text!r}")
+    return text
 
 
 def _prefix(text: str) -> str:

@@ -34,6 +34,7 @@ ROUTES = {
                  ("GET", "/loans/{loan_id}", "GetLoan")],
     "queries": [("GET", "/dashboard", "Dashboard"), ("GET", "/dashboard/loans/{loan_id}", "DashboardLoan"),
                 ("GET", "/dashboard/lists/{name}", "DashboardList"),
+                ("GET", "/dashboard/status/{status}", "DashboardStatus"),
                 ("GET", "/loans/{loan_id}/summary", "Summary"), ("GET", "/loans", "ByStatus"),
                 ("GET", "/portfolio", "Portfolio")],
 }

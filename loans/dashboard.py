@@ -2,8 +2,9 @@
 small counters tables read whole: the portfolio's, one item per status and part, and the risk view's, see
 `loans.dashboard_risk`), so the pages cost the same with 100 loans or 100,000; no table of rows is scanned.
 
-GET /dashboard                      portfolio, days-past-due buckets and PAR, ARREARS and COLLECTIONS worst first,
-                                    per-day charts, recent loans, read-side health                200 text/html
+GET /dashboard                      headline tiles, portfolio, days-past-due buckets and PAR, ARREARS and COLLECTIONS
+                                    worst first, per-day charts, recent loans, read-side health  200 text/html
+GET /dashboard/status/{S}?after=C   one page of the loans in status S, most recently updated first   200 | 400
 GET /dashboard/loans/{id}?before=N  a loan's summary and one page of its events, newest first   200 | 404
 GET /dashboard/lists/{name}[.csv]   a risk list, searched or as CSV (`loans.dashboard_risk`)    200 | 400 | 404
 """
@@ -15,6 +16,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from itertools import islice
 from typing import Any
 from urllib.parse import urlencode
@@ -24,11 +26,14 @@ from core.events import RecordedEvent
 from core.ids import id_from_segment
 from core.store import EventStore
 from loans import dashboard_risk, queries
-from loans.dashboard_pages import dashboard_page, loan_page
+from loans.dashboard_format import DEFAULT_CURRENCY, SCRIPT_HASH
+from loans.dashboard_pages import dashboard_page, loan_page, status_page
+from loans.dashboard_tiles import month_keys, tiles_view
 from loans.loan import ARREARS, COLLECTIONS, Loan
 from loans.projections import BY_UPDATED, read_daily, updated_partitions
 from loans.views import Reveal, loan_view, portfolio_view, without_personal
 from projections.definition import Projection
+from projections.dynamodb_store import read_event_counters
 from projections.lag import projection_health
 from projections.query import query_partitions, read_counters
 from projections.tables import Control, Tables
@@ -39,8 +44,9 @@ WATCH_PAGE = 25
 RECENT = 10
 HISTORY_PAGE = 50
 DAYS = 30
-#: No script may run on these pages, and nothing is fetched from elsewhere (styles are inline).
-HEADERS = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'",
+#: No script may run on these pages but the one showing times in the viewer's zone (allowed by its hash), and
+#: nothing is fetched from elsewhere (styles are inline).
+HEADERS = {"Content-Security-Policy": f"default-src 'none'; style-src 'unsafe-inline'; script-src {SCRIPT_HASH}",
            "X-Content-Type-Options": "nosniff"}
 
 
@@ -69,6 +75,8 @@ class Sources:
     clock: Callable[[], datetime] = field(default=_now)
     #: the risk view's reads (`loans.dashboard_risk`); None: the watched lists by last update, no buckets
     risk: dashboard_risk.Risk | None = None
+    #: The ISO 4217 code every amount is shown in (the `CURRENCY` setting).
+    currency: str = DEFAULT_CURRENCY
 
 
 def daily_reader(client: Any, tables: Tables) -> Callable[[int], list[dict[str, Any]]]:
@@ -84,11 +92,30 @@ def daily_reader(client: Any, tables: Tables) -> Callable[[int], list[dict[str, 
 
 def read_portfolio(sources: Sources) -> dict[str, Any]:
     """The portfolio counters as `aws-es query portfolio` reads them: every item of the counters table, summed per
-    status. The table holds one item per status and counter shard or rebuild part (a rebuild writes its totals as
-    `<status>#r<k>of<n>` parts), never one per loan: one Scan page whatever the book's size."""
+    status. The table holds one item per group (a status, or a day's or a month's book figures for the tiles) and
+    counter shard or rebuild part (a rebuild writes its totals as `<group>#r<k>of<n>` parts), never one per loan:
+    one Scan page whatever the book's size, growing only with the days the book has changed on."""
+    return portfolio_view(read_totals(sources))
+
+
+def read_totals(sources: Sources) -> dict[str, dict[str, Decimal]]:
+    """Every counter group of the counters table, summed over its shards and rebuild parts ({} without one)."""
     if not sources.tables.counters:
         return {}
-    return portfolio_view(read_counters(sources.client, sources.tables))
+    return read_counters(sources.client, sources.tables)
+
+
+def read_tiles(sources: Sources, totals: Mapping[str, Mapping[str, Decimal]],
+               daily: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """The headline tiles from the counters (the groups `period_groups` names), and money collected this month and the
+    last (two keyed Queries of the `daily` event counters; none without them)."""
+    today = sources.clock().date()
+    collected: dict[str, Decimal] = {}
+    if daily is not None:
+        months = read_event_counters(sources.client, sources.tables, month_keys(today))
+        collected = {month: Decimal(values.get("collected", 0)) for month, values in months.items()}
+        collected.update({day["day"]: Decimal(day["collected"]) for day in daily[-1:]})
+    return tiles_view(totals, today, collected)
 
 
 def read_watch(sources: Sources, status: str, cursor: str | None) -> dict[str, Any]:
@@ -139,10 +166,14 @@ def read_projection_lag(sources: Sources) -> dict[str, Any]:
 def dashboard_view(sources: Sources, cursors: Mapping[str, str | None]) -> dict[str, Any]:
     recent = read_recent(sources)
     risk = dashboard_risk.risk_view(sources.risk, sources.clock().date()) if sources.risk else {}
+    totals = read_totals(sources)
+    daily = sources.daily(DAYS) if sources.daily else None
     return {
         "now": sources.clock().isoformat(timespec="seconds"),
-        "portfolio": read_portfolio(sources),
-        "daily": sources.daily(DAYS) if sources.daily else None,
+        "currency": sources.currency,
+        "tiles": read_tiles(sources, totals, daily),
+        "portfolio": portfolio_view(totals),
+        "daily": daily,
         "watch": {} if risk else {status: read_watch(sources, status, cursors.get(status)) for status in WATCHED},
         "recent": recent,
         "health": read_health(sources, recent),
@@ -167,7 +198,15 @@ def loan_history_view(sources: Sources, loan_id: str, before: int | None) -> dic
     newest = islice(sources.events.read_backwards(loan_id, before), HISTORY_PAGE)
     events = [_event_view(event, sources.reveal) for event in newest]
     older = events[-1]["number"] if events and events[-1]["number"] > 1 else None
-    return {"summary": summary, "events": events, "before": older}
+    return {"summary": summary, "events": events, "before": older, "currency": sources.currency}
+
+
+def status_view(sources: Sources, status: str, cursor: str | None) -> dict[str, Any]:
+    """One page of the loans in `status` (a bar of the portfolio charts leads here), and the next page's link."""
+    listing = queries.by_status(sources.client, sources.projection, sources.tables, status, str(WATCH_PAGE), cursor,
+                                without_personal)  # the list shows no name
+    more = (f"/dashboard/status/{status}?" + urlencode({"after": listing["next"]})) if "next" in listing else None
+    return {"status": status, "loans": listing["loans"], "more": more, "currency": sources.currency}
 
 
 def _event_view(event: RecordedEvent, reveal: Reveal) -> dict[str, Any]:
@@ -201,6 +240,11 @@ def add_routes(app: Any, sources: Callable[[], Sources]) -> None:
         parameter = app.current_event.get_query_string_value
         cursors = {status: parameter(status.lower()) for status in WATCHED}
         return html(dashboard_page(dashboard_view(sources(), cursors)))
+
+    @app.get("/dashboard/status/<status>")
+    def status_list(status: str) -> Any:
+        cursor = app.current_event.get_query_string_value("after")
+        return html(status_page(status_view(sources(), status, cursor)))
 
     @app.get("/dashboard/loans/<loan_id>")
     def loan(loan_id: str) -> Any:

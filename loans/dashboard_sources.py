@@ -48,7 +48,8 @@ def sources(app: Any) -> Sources:
     return Sources(client=client, projection=projection, tables=tables, control=app.control(),
                    events=app.event_store(Loan), shards=app.settings.projections.shards,
                    failures=lambda: failure_queue_depth(app), reveal=revealing(app.sealer),
-                   daily=daily_reader(client, tables), parked=lambda: parked_events(app), risk=risk_sources(app))
+                   daily=daily_reader(client, tables), parked=lambda: parked_events(app), risk=risk_sources(app),
+                   currency=app.settings.currency)
 
 
 def risk_sources(app: Any) -> Risk | None:

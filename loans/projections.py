@@ -1,6 +1,12 @@
 """The loan read side: `loan-summary` (one row per loan), `portfolio` (its counters, per status) and `daily`
-(event counters per UTC day: money collected and repayments from `LoanPaid`, new loans and the amount
-requested from `LoanCreated`).
+(event counters per UTC day and month: money collected and repayments from `LoanPaid`, new loans and the amount
+requested from `LoanCreated`, loans settled).
+
+The book is the lent loans (`LENT`: disbursed, whatever became of them since); applications not yet lent
+(CREATED, APPROVED) are the pipeline, and REJECTED is neither. Beside its status, each row adds its book
+figures (`book_figures`) to `day#<its last event's UTC day>` and `month#<that month>`, and the figures it had
+when that day or month began to `day-start#...` and `month-start#...`; rows not touched since are unchanged, so
+`day#D` minus `day-start#D` is exactly how the book moved on day D (and the same for a month).
 
 The portfolio is declared as what each summary row contributes under its status, and the projector moves
 it in the same transaction as the row, so the portfolio always equals the sum over the summaries. The two
@@ -33,6 +39,16 @@ STATUS_AFTER = {
     "LoanCreated": CREATED, "LoanApproved": APPROVED, "LoanRejected": REJECTED, "LoanDisbursed": DISBURSED,
     "LoanPaid": PAID, "LoanArrears": ARREARS, "LoanSettled": SETTLED, "LoanCollections": COLLECTIONS,
 }
+#: The book: loans that were lent (their principal counts as disbursed for life, settled ones included).
+LENT = frozenset((DISBURSED, PAID, ARREARS, SETTLED, COLLECTIONS))
+#: Lent loans still owing or being chased: the active loans.
+ACTIVE = LENT - {SETTLED}
+#: Lent loans behind on their payments: the arrears share is their outstanding over the book's.
+BEHIND = frozenset((ARREARS, COLLECTIONS))
+#: Row fields that keep how the row's last day and month began (`fold_summary`), for the book's changes; the
+#: read side's bookkeeping, left out of the summary the APIs show (`loans.views.loan_view`).
+PERIOD_FIELDS = frozenset(f"{period}_{name}" for period in ("day", "month")
+                          for name in ("of_last_event", "start_status", "start_balance"))
 #: The longest span `read_daily` reads (one Query per day).
 MAX_DAYS = 366
 #: The GSI that lists loans by status, most recently updated last (query it with ScanIndexForward=False). Its
@@ -55,6 +71,13 @@ def fold_summary(row: Row | None, event: Event) -> Row:
     """A loan's summary after `event`; the write side has already checked the transition is legal."""
     row = dict(row or {})
     data = event.data
+    day = _day(event)
+    for period, key in (("day", day), ("month", day[:7])):
+        if row.get(f"{period}_of_last_event") != key:  # the first event of its day (month): keep how it began
+            row[f"{period}_of_last_event"] = key
+            row[f"{period}_start_balance"] = row.get("balance", Decimal("0.00"))
+            if "status" in row:
+                row[f"{period}_start_status"] = row["status"]
     if event.type == "LoanCreated":
         row.update(requested_amount=data["requested_amount"], interest=data["interest"], balance=Decimal("0.00"),
                    total_paid=Decimal("0.00"), payments=0, created=_iso(event))
@@ -98,7 +121,23 @@ def portfolio_share(row: Row) -> Counters:
     """One loan's share of the portfolio: counted once, under its current status."""
     if "status" not in row:
         return {}
-    return {row["status"]: {"loans": 1, "principal": row["requested_amount"], "outstanding": row["balance"]}}
+    share = {row["status"]: {"loans": 1, "principal": row["requested_amount"], "outstanding": row["balance"]}}
+    for period in ("day", "month"):
+        key = row.get(f"{period}_of_last_event")
+        if key:
+            share[f"{period}#{key}"] = book_figures(row["status"], row["balance"], row["requested_amount"])
+            share[f"{period}-start#{key}"] = book_figures(row.get(f"{period}_start_status"),
+                                                          row[f"{period}_start_balance"], row["requested_amount"])
+    return share
+
+
+def book_figures(status: str | None, balance: Decimal, principal: Decimal) -> dict[str, Decimal | int]:
+    """What a loan in `status` adds to the book: outstanding, disbursed principal, active and behind loans, and
+    the outstanding of those behind; zeros for an application (not lent)."""
+    lent = status in LENT
+    return {"outstanding": balance if lent else Decimal(0), "principal": principal if lent else Decimal(0),
+            "active": int(status in ACTIVE), "behind": int(status in BEHIND),
+            "behind_outstanding": balance if status in BEHIND else Decimal(0)}
 
 
 def compare_summary(row: Row, loan: Loan) -> list[str]:
@@ -111,12 +150,18 @@ def compare_summary(row: Row, loan: Loan) -> list[str]:
 
 
 def daily_share(event: Event) -> Counters:
-    """What one event adds to its UTC day: a repayment's amount, or a new loan and its requested amount."""
+    """What one event adds to its UTC day and its month (`YYYY-MM`): a repayment's amount, a new loan and its
+    requested amount, or a settled loan."""
     if event.type == "LoanPaid":
-        return {_day(event): {"collected": event.data["amount"], "repayments": 1}}
-    if event.type == "LoanCreated":
-        return {_day(event): {"new_loans": 1, "requested": event.data["requested_amount"]}}
-    return {}
+        figures: dict[str, Decimal | int] = {"collected": event.data["amount"], "repayments": 1}
+    elif event.type == "LoanCreated":
+        figures = {"new_loans": 1, "requested": event.data["requested_amount"]}
+    elif event.type == "LoanSettled":
+        figures = {"settled": 1}
+    else:
+        return {}
+    day = _day(event)
+    return {day: figures, day[:7]: dict(figures)}
 
 
 @dataclass(frozen=True)
@@ -128,6 +173,7 @@ class Day:
     repayments: int = 0
     new_loans: int = 0
     requested: Decimal = Decimal("0.00")
+    settled: int = 0
 
 
 def day_keys(days: int, today: date) -> list[str]:
@@ -144,7 +190,7 @@ def daily_from(counts: Mapping[str, Mapping[str, Decimal]], days: int, today: da
         held = counts.get(key, {})
         out.append(Day(date.fromisoformat(key), Decimal(held.get("collected", 0)).quantize(CENT),
                        int(held.get("repayments", 0)), int(held.get("new_loans", 0)),
-                       Decimal(held.get("requested", 0)).quantize(CENT)))
+                       Decimal(held.get("requested", 0)).quantize(CENT), int(held.get("settled", 0))))
     return out
 
 
@@ -193,7 +239,7 @@ def loan_summary(table: str = "LoanSummary", portfolio_table: str = "Portfolio",
         event_counters=daily_share,
         event_counters_name="daily",
         event_counters_table=daily_table,
-        counts=frozenset(("payments", "loans", "repayments", "new_loans")),
+        counts=frozenset(("payments", "loans", "repayments", "new_loans", "settled", "active", "behind")),
         indexes=({
             "IndexName": BY_STATUS,
             "KeySchema": [{"AttributeName": "status_shard", "KeyType": "HASH"},

@@ -12,7 +12,8 @@ from decimal import Decimal
 from typing import Any
 
 from core.personal import Sealer, reveal_fields
-from loans.loan import CENT, Loan
+from loans.loan import CENT, STATUSES, Loan
+from loans.projections import PERIOD_FIELDS
 
 MONEY = ("requested_amount", "balance", "total_paid", "principal", "outstanding")
 
@@ -33,10 +34,12 @@ def without_personal(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def loan_view(loan_id: str, row: Mapping[str, Any], reveal: Reveal) -> dict[str, Any]:
-    """A summary row, its personal fields opened by `reveal`."""
+    """A summary row, its personal fields opened by `reveal`, without the fields the read side keeps for the book's
+    changes (`PERIOD_FIELDS`)."""
     view = {"id": loan_id}
     for name, value in sorted(reveal(row).items()):
-        view[name] = money(value) if name in MONEY else plain(value)
+        if name not in PERIOD_FIELDS:
+            view[name] = money(value) if name in MONEY else plain(value)
     return view
 
 
@@ -57,9 +60,11 @@ def state_view(state: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def portfolio_view(counters: dict[str, dict[str, Decimal]]) -> dict[str, Any]:
+    """Loans, principal and outstanding per status (the counters' other groups, the book's days and months,
+    are the dashboard's: `loans.dashboard_tiles`)."""
     return {status: {"loans": int(values.get("loans", 0)), "principal": money(values.get("principal", 0)),
                      "outstanding": money(values.get("outstanding", 0))}
-            for status, values in sorted(counters.items()) if any(values.values())}
+            for status, values in sorted(counters.items()) if status in STATUSES and any(values.values())}
 
 
 def money(value: Any) -> str:

@@ -24,6 +24,7 @@ import pytest
 from handlers.app import App
 from handlers.settings import Settings
 from loans import Loan
+from loans.dashboard_format import LOCAL_TIMES
 from tests.dashboard_support import stop
 
 pytestmark = pytest.mark.integration
@@ -46,7 +47,20 @@ PATHS = {
                 {"type": "LoanSettled"}],
     "rejected": [{"type": "LoanRejected"}],
     "new": [],
+    "largest": [{"type": "LoanApproved"}, {"type": "LoanDisbursed"}, {"type": "LoanPaid", "amount": 1}],
 }
+#: What each loan is opened with: the largest loan the domain allows (the longest figures), the others alike.
+OPENED = {"largest": {"requested_amount": 1000000000, "interest": 10}}
+#: Every chart text that reaches outside its SVG's box, and every tile figure wider than its tile, measured by the
+#: browser's own layout.
+CLIPPED = """return [...document.querySelectorAll("svg.chart")].flatMap(svg => {
+  const box = svg.viewBox.baseVal;
+  return [...svg.querySelectorAll("text")].map(t => [t.textContent, t.getBBox()])
+    .filter(([_, b]) => b.x < box.x - 0.5 || b.x + b.width > box.x + box.width + 0.5
+                        || b.y < box.y - 0.5 || b.y + b.height > box.y + box.height + 0.5)
+    .map(([text, b]) => `${text}: ${b.x.toFixed(1)}..${(b.x + b.width).toFixed(1)} of ${box.width}`);
+}).concat([...document.querySelectorAll(".tile-value")].filter(e => e.scrollWidth > e.clientWidth)
+  .map(e => `tile ${e.textContent}: ${e.scrollWidth} px in ${e.clientWidth}`));"""
 
 
 def browser() -> Any:
@@ -134,11 +148,17 @@ def cells(driver: Any, selector: str) -> list[list[str]]:
             for row in driver.find_elements(By.CSS_SELECTOR, selector)]
 
 
+def scripts(driver: Any) -> list[str]:
+    from selenium.webdriver.common.by import By
+
+    return [script.get_attribute("innerHTML") for script in driver.find_elements(By.TAG_NAME, "script")]
+
+
 def drive(base: str) -> dict[str, tuple[str, list[str]]]:
     """Open each loan with one POST and move it along its path: {name: (id, types in order)}."""
     loans = {}
     for name, events in PATHS.items():
-        loan = post(base, "/loans", {"requested_amount": 1000, "interest": 0.05})
+        loan = post(base, "/loans", OPENED.get(name, {"requested_amount": 1000, "interest": 0.05}))
         for event in events:
             post(base, f"/loans/{loan['id']}/events", event)
         loans[name] = (loan["id"], ["LoanCreated", *(event["type"] for event in events)])
@@ -208,29 +228,55 @@ def test_the_dashboard_in_a_browser(driver, stack, monkeypatch, tmp_path):
     driver.get(stack["dashboard"])
     portfolio = query(stack, "portfolio")
     shown = {row[0]: row[1:] for row in cells(driver, "#portfolio tbody tr")}
-    assert shown.pop("total") == [str(sum(v["loans"] for v in portfolio.values())),
-                                  f"{sum(Decimal(v['principal']) for v in portfolio.values()):.2f}",
-                                  f"{sum(Decimal(v['outstanding']) for v in portfolio.values()):.2f}"]
-    assert shown == {status: [str(v["loans"]), v["principal"], v["outstanding"]]
-                     for status, v in portfolio.items()}
+    lent = [v for status, v in portfolio.items() if status not in ("CREATED", "APPROVED", "REJECTED")]
+    assert shown.pop("book (lent)") == [f"{sum(v['loans'] for v in lent):,}",
+                                        f"${sum(Decimal(v['principal']) for v in lent):,.2f}",
+                                        f"${sum(Decimal(v['outstanding']) for v in lent):,.2f}"]
+    assert shown.pop("pipeline (applications)") == ["1", "$1,000.00", "$0.00"]
+    assert shown == {status: [f"{v['loans']:,}", f"${Decimal(v['principal']):,.2f}",
+                              f"${Decimal(v['outstanding']):,.2f}"] for status, v in portfolio.items()}
+    tiles = {tile.find_element(By.CLASS_NAME, "tile-name").text: tile.find_element(By.CLASS_NAME, "tile-value").text
+             for tile in driver.find_elements(By.CLASS_NAME, "tile")}
+    outstanding = sum(Decimal(v["outstanding"]) for v in lent)
+    behind = sum(Decimal(portfolio[status]["outstanding"]) for status in ("ARREARS", "COLLECTIONS"))
+    month = query(stack, "daily", time.strftime("%Y-%m", time.gmtime()))
+    assert tiles == {
+        "Outstanding book": f"${outstanding:,.2f}",
+        "Disbursed principal": f"${sum(Decimal(v['principal']) for v in lent):,.2f}",
+        "Active loans": str(sum(v["loans"] for status, v in portfolio.items() if status in (
+            "DISBURSED", "PAID", "ARREARS", "COLLECTIONS"))),
+        "Arrears share": f"{behind / outstanding * 100:.1f}%",
+        "Collected this month": f"${Decimal(next(iter(month.values()))['collected']):,.2f}",
+        "Pipeline (applications, not lent)": "$1,000.00"}
     for name in ("arrears", "collections"):
         loan_id = loans[name][0]
         row = query(stack, "loan-risk", loan_id)  # due today + 30 days: not past due
         assert cells(driver, f"#{name} tbody tr") == [
             [loan_id, "0", row["due"], f"{Decimal(row['balance']):,.2f}", "0" if "last_paid" in row else "never paid"]]
+    assert driver.execute_script(CLIPPED) == []  # the largest loan's figures included
+    (when,) = driver.find_elements(By.CSS_SELECTOR, "p.muted time")
+    assert when.get_attribute("title").endswith("+00:00") and not when.text.endswith("UTC")  # the hashed script ran
     check_risk(driver, stack, base, loans)
     screenshot = SCREENSHOT if os.environ.get("AWS_ES_SCREENSHOT") == "1" else tmp_path / "dashboard.png"
     assert driver.save_screenshot(str(screenshot)) and screenshot.stat().st_size > 0
     driver.set_window_size(390, 844)  # a phone: one column, nothing wider than the screen
     assert driver.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+    lefts = {tile.rect["x"] for tile in driver.find_elements(By.CLASS_NAME, "tile")}
+    assert len(lefts) == 1, f"the tiles do not stack at 390 px: {lefts}"
+    assert driver.execute_script(CLIPPED) == []
     driver.set_window_size(1280, 2000)
+    driver.get(f"{base}/dashboard/loans/{loans['largest'][0]}")
+    assert ["Outstanding balance", "$10,999,999,999.00"] in cells(driver, "#summary tbody tr")
+    assert driver.execute_script(CLIPPED) == [] and driver.find_elements(By.CSS_SELECTOR, "#balance polyline")
+    driver.get(stack["dashboard"])
 
     driver.find_element(By.CSS_SELECTOR, "#arrears tbody a").click()
     history = cells(driver, "#events tbody tr")
     loan_id, types = loans["arrears"]
-    assert [(int(row[0]), row[1]) for row in history] == list(zip(range(len(types), 0, -1), types[::-1],
+    assert [(int(row[0]), row[3]) for row in history] == list(zip(range(len(types), 0, -1), types[::-1],
                                                                    strict=True))
-    assert ["status", "ARREARS"] in cells(driver, "#summary tbody tr")
+    assert [row[2] for row in history if row[3] == "LoanPaid"] == ["Paid $120.00"]
+    assert ["Status", "ARREARS"] in cells(driver, "#summary tbody tr")
 
     there = App(Settings(endpoint=stack["AWS_ENDPOINT_URL"]))
     hostile = Loan(HOSTILE_ID, repository=there.repository(Loan))
@@ -239,12 +285,12 @@ def test_the_dashboard_in_a_browser(driver, stack, monkeypatch, tmp_path):
     wait_projected(base, {HOSTILE_ID: 1})
     driver.get(stack["dashboard"])
     link = driver.find_element(By.LINK_TEXT, HOSTILE_ID)
-    assert not driver.find_elements(By.TAG_NAME, "img") and not driver.find_elements(By.TAG_NAME, "script")
+    assert not driver.find_elements(By.TAG_NAME, "img") and scripts(driver) == [LOCAL_TIMES]
     link.click()
-    assert ["id", HOSTILE_ID] in cells(driver, "#summary tbody tr")
+    assert ["Loan", HOSTILE_ID] in cells(driver, "#summary tbody tr")
     (created,) = cells(driver, "#events tbody tr")
-    assert created[1] == "LoanCreated" and json.loads(created[4]) == {"note": HOSTILE_META}
-    assert not driver.find_elements(By.TAG_NAME, "img") and not driver.find_elements(By.TAG_NAME, "script")
+    assert created[3] == "LoanCreated" and created[5] == f"note: {HOSTILE_META}"
+    assert not driver.find_elements(By.TAG_NAME, "img") and scripts(driver) == [LOCAL_TIMES]
     with pytest.raises(NoAlertPresentException):
         driver.switch_to.alert.text  # noqa: B018 - reading it is what raises when no script ran
 
@@ -270,7 +316,7 @@ def test_every_id_class_and_the_error_pages_in_a_browser(driver, stack):
         (link,) = [a for a in driver.find_elements(By.CSS_SELECTOR, "#arrears a")
                    if a.get_attribute("href").endswith("/dashboard/loans/" + path_segment(loan_id))]
         link.click()
-        assert ["id", " ".join(loan_id.split())] in cells(driver, "#summary tbody tr"), loan_id  # as rendered
+        assert ["Loan", " ".join(loan_id.split())] in cells(driver, "#summary tbody tr"), loan_id  # as rendered
     for path, title in (("/dashboard/loans/no-such-loan", "404 Not found"), ("/dashboard/loans/x?before=0",
                                                                             "400 Bad request"),
                         ("/dashboard/loans/%FF", "400 Bad request"), ("/dashboard/nowhere", "404 Not found")):

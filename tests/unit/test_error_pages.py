@@ -71,7 +71,7 @@ def test_a_store_outage_is_a_503_page_that_retries(server, monkeypatch):
     def unreachable(*args, **kwargs):
         raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
 
-    monkeypatch.setattr(dashboard, "read_portfolio", unreachable)
+    monkeypatch.setattr(dashboard, "read_totals", unreachable)
     code, body, headers = fetch(server, "/dashboard", BROWSER)
     assert code == 503 and headers["Retry-After"] == "2" and headers["Content-Type"].startswith("text/html")
     assert '<meta http-equiv="refresh" content="2">' in body and "<script" not in body

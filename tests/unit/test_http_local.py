@@ -170,7 +170,7 @@ def test_every_id_class_works_on_every_route_and_page(server, app):
     assert set(links) >= set(ID_CLASSES.values())
     for loan_id in ID_CLASSES.values():
         status, body, _ = call(server, "GET", links[loan_id])
-        assert status == 200 and ["id", loan_id.strip()] in Page(body).rows("summary"), loan_id
+        assert status == 200 and ["Loan", loan_id.strip()] in Page(body).rows("summary"), loan_id
 
 
 @pytest.mark.parametrize("path", ["/loans/%FF/summary", "/loans/a%2/summary", "/loans/%00/summary",

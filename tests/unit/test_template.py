@@ -35,4 +35,5 @@ def test_the_commands_and_queries_apis_are_routed(monkeypatch: pytest.MonkeyPatc
     assert routes == {("/loans", "post"), ("/loans/{loan_id}/events", "post"), ("/loans/{loan_id}", "get"),
                       ("/loans/{loan_id}/summary", "get"), ("/loans", "get"), ("/portfolio", "get"),
                       ("/dashboard", "get"), ("/dashboard/loans/{loan_id}", "get"),
-                      ("/dashboard/lists/{name}", "get")}
+                      ("/dashboard/lists/{name}", "get"),
+                      ("/dashboard/status/{status}", "get")}

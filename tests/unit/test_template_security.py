@@ -41,7 +41,7 @@ def test_no_route_is_open_and_each_requires_the_chosen_authorization(parameters:
     assert open_routes(output) == []
     (api,) = resources(output, "AWS::ApiGateway::RestApi").values()
     operations = [op for ops in api["Properties"]["Body"]["paths"].values() for op in ops.values()]
-    assert len(operations) == 9
+    assert len(operations) == 10
     assert all(op["security"] == [{scheme: []}] for op in operations)
     credentials = [op["x-amazon-apigateway-integration"].get("credentials") for op in operations]
     assert credentials == [None] * len(operations), ("API Gateway must not call the functions with the caller's "

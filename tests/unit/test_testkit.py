@@ -127,7 +127,8 @@ def test_given_then_for_a_projection() -> None:
     outcome = given_events(summary, {"l-1": [created, {"type": "LoanApproved"}], "l-2": [created]})
     outcome.then(counters={"APPROVED": {"loans": 1, "principal": Decimal("100.00")},
                            "CREATED": {"loans": 1, "principal": Decimal("100.00")}},
-                 event_counters={"2026-01-01": {"new_loans": 2, "requested": Decimal("200.00")}})
+                 event_counters={"2026-01-01": {"new_loans": 2, "requested": Decimal("200.00")},
+                                 "2026-01": {"new_loans": 2, "requested": Decimal("200.00")}})
     assert outcome.rows["l-1"]["status"] == "APPROVED" and outcome.rows["l-1"]["version"] == 2
     with pytest.raises(AssertionError, match="holds row counters"):
         outcome.then(counters={"APPROVED": {"loans": 2}})
