@@ -11,9 +11,12 @@ import copy
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, overload
 
+from core import codec
 from core.errors import (
+    CodecError,
     EventSourcingError,
     IllegalEventError,
     IllegalEventNumberError,
@@ -22,9 +25,9 @@ from core.errors import (
     StoredEventError,
 )
 from core.event_types import canonical_type, check_fields, handler_name, unknown_type
-from core.events import Event, to_record, utc_now
+from core.events import Event, EventDraft, RecordedEvent, stored_event, to_record, utc_now
 from core.provider import provider
-from core.upcasting import Upcasting, stored_decoder
+from core.upcasting import PLAIN, Upcasting, stored_decoder
 
 if TYPE_CHECKING:
     from core.repository import Repository
@@ -34,6 +37,10 @@ if TYPE_CHECKING:
     MarkerFactory = Callable[["Aggregate", list[Event]], KeyMarker]
 
 EventInput = Event | Mapping[str, Any]
+
+#: A stored payload as a fold needs it: today's type, the read-only payload, and the handler whose required
+#: fields it was found to hold.
+Fold = tuple[str, Mapping[str, Any], Callable[..., Any]]
 
 #: Attributes every aggregate has that are not part of its folded state.
 FRAMEWORK_ATTRIBUTES = frozenset(("id", "table", "version"))
@@ -89,9 +96,13 @@ class Aggregate(Resource):
     #: `version` first, so no gap is ever written (see `core.repository.Repository.append`).
     _ahead_of_store: bool = False
 
+    #: What `apply_records` learnt of stored payloads, for the `upcasting` it learnt it under (see there).
+    _folds: ClassVar[tuple[Upcasting | None, dict[tuple[str, int, str], Fold]]]
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._dispatch = {}
+        cls._folds = (None, {})
 
     def __init__(
         self,
@@ -403,10 +414,85 @@ def _apply_loop(
     return version - start
 
 
+def apply_records(aggregate: Aggregate, records: Iterable[RecordedEvent]) -> int:
+    """Decode and apply stored events one at a time: `apply_events(..., stored=True)` with the decoding
+    inlined, since every replay runs it. Returns how far the version moved.
+
+    A payload seen before is not decoded again: the class keeps, by stored type, schema version and text, what
+    its fold needs (today's type, the read-only payload once upcast, the handler whose required fields it
+    holds) for every payload `core.events.cacheable` admits, learnt from the one decoder every reader uses
+    (`Upcasting.payload`), and learnt again if `upcasting` is replaced. Each event is still numbered, timed and
+    handled on its own: its number must follow on, and a failure raises `StoredEventError` naming it. A
+    subclass's own `_apply_one` takes `apply_events`' general path.
+    """
+    cls = type(aggregate)
+    upcasting = cls.upcasting or PLAIN
+    if cls._apply_one is not Aggregate._apply_one:
+        return apply_events(aggregate, records, upcasting.decode, stored=True)
+    learnt_for, folds = cls._folds
+    if learnt_for is not upcasting:
+        folds = {}
+        cls._folds = (upcasting, folds)
+    start = version = aggregate.version
+    for record in records:
+        try:
+            number, stored_type, created, text, meta, schema = record
+            if number != version + 1:
+                raise IllegalEventNumberError(version, number)
+            key = (stored_type, schema, text)
+            found = folds.get(key)
+            if found is None:
+                found = _learn(cls, upcasting, folds, key, record)
+            event_type, data, handler = found
+            event = _new_draft(EventDraft)
+            event.type = event_type
+            event.data = data
+            event.number = number
+            try:
+                event.created = _parse_time(created)
+                event.meta = MappingProxyType(codec.decode(meta)) if meta else None
+            except (CodecError, ValueError, TypeError):
+                stored_event(record, event_type, data)  # raises with the decoder's own words
+                raise
+            _setattr(event, "__class__", Event)
+            handler(aggregate, event)
+        except Exception as exc:  # whatever the reason (damaged bytes, a refusal, a bug), name the stored event
+            raise _stored_event_error(aggregate, record, exc) from exc
+        aggregate.version = version = number
+    if version != start:
+        aggregate._ahead_of_store = False  # the store holds the event of the version reached
+    return version - start
+
+
+#: Payloads a class's fold keeps at most (emptied when full: a long log repeats few payloads).
+FOLDS_MAX = 1024
+
+
+def _learn(cls: type[Aggregate], upcasting: Upcasting, folds: dict[tuple[str, int, str], Fold],
+           key: tuple[str, int, str], record: RecordedEvent) -> Fold:
+    """Decode (and upcast) a payload not seen before, find its handler, check the fields it requires, and keep
+    the result when the decoder kept the payload (it is then shared, read-only, by every event storing it)."""
+    event = upcasting.decode(record)
+    handler, needs = cls._handler(event.type)
+    if needs:
+        check_fields(event, needs)
+    found = (event.type, event.data, handler)
+    if key in upcasting.payloads:
+        if len(folds) >= FOLDS_MAX:
+            folds.clear()
+        folds[key] = found
+    return found
+
+
 def _stored_event_error(aggregate: Aggregate, record: Any, exc: Exception) -> StoredEventError:
     """The log's fault (or the code's), never the caller's: a stored event that cannot be folded."""
     reason = str(exc) if isinstance(exc, EventSourcingError) else f"{type(exc).__name__}: {exc}"
     return StoredEventError(aggregate.id, record.number, record.type, reason)
+
+
+_new_draft = object.__new__
+_setattr = object.__setattr__
+_parse_time = datetime.fromisoformat
 
 
 def _given(event: Event) -> Event:

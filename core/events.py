@@ -67,7 +67,7 @@ class Event:
     def from_input(cls, value: Event | Mapping[str, Any]) -> Event:
         """Accept an `Event` or a mapping with payload fields at the top level (the original's shape).
 
-        A plain dict (how commands and seeds arrive) is checked on exact types first and built as a `_Draft`;
+        A plain dict (how commands and seeds arrive) is checked on exact types first and built as a `EventDraft`;
         anything unusual there (a bool number, a meta that is not a dict, a subclass) takes the general path
         below, which accepts or refuses it exactly as `__init__` does and words every refusal.
         """
@@ -84,7 +84,7 @@ class Event:
                     event_type = None  # the general path words the refusal
             if (type(event_type) is str and event_type and (number is None or type(number) is int)
                     and (created is None or type(created) is datetime) and (meta is None or type(meta) is dict)):
-                draft = _new_draft(_Draft)
+                draft = _new_draft(EventDraft)
                 draft.type = event_type
                 draft.data = MappingProxyType(data)
                 draft.number = number
@@ -145,7 +145,7 @@ class Event:
                         dict(self.meta) if self.meta else None))
 
 
-class _Draft:
+class EventDraft:
     """An event being built: Event's slots, in Event's order, without its refusal to be written to. Once its
     slots are set it becomes an `Event` (the layouts are the same), which costs less than five slot writes
     past `Event.__setattr__`."""
@@ -221,12 +221,18 @@ def clear_payload_cache() -> None:
     _PAYLOADS.clear()
 
 
+def cacheable(text: str, data: Mapping[str, Any]) -> bool:
+    """True when a payload may be decoded once and shared by every event that stored the same `text`: short
+    text (the tables stay small) holding only immutable values (a shared read-only payload stays unchanged)."""
+    return len(text) <= _PAYLOAD_TEXT_MAX and all(type(value) in _IMMUTABLE for value in data.values())
+
+
 def _payload(text: str) -> MappingProxyType[str, Any]:
     data = _PAYLOADS.get(text)
     if data is None:
         decoded = codec.decode(text)
         data = MappingProxyType(decoded)
-        if len(text) <= _PAYLOAD_TEXT_MAX and all(type(value) in _IMMUTABLE for value in decoded.values()):
+        if cacheable(text, decoded):
             if len(_PAYLOADS) >= _PAYLOADS_MAX:
                 _PAYLOADS.clear()
             _PAYLOADS[text] = data
@@ -250,3 +256,20 @@ def from_record(record: RecordedEvent) -> Event:
     except (CodecError, ValueError, TypeError) as exc:
         raise CodecError(f"stored event {type_}#{number} cannot be decoded: {exc}") from exc
     return event
+
+
+def stored_event(record: RecordedEvent, event_type: str, data: Mapping[str, Any]) -> Event:
+    """The stored event `record` as an `Event` of `event_type` with the payload `data`, already decoded (and
+    upcast) from the record's; the record's time and meta are decoded here, as `from_record` does."""
+    number, _, created, _, meta = record[:5]
+    try:
+        event = _new_draft(EventDraft)
+        event.type = event_type
+        event.data = data
+        event.number = number
+        event.created = _parse_time(created)
+        event.meta = MappingProxyType(codec.decode(meta)) if meta else None
+    except (CodecError, ValueError, TypeError) as exc:
+        raise CodecError(f"stored event {record.type}#{number} cannot be decoded: {exc}") from exc
+    _setattr(event, "__class__", Event)
+    return event  # type: ignore[return-value]  # an Event once its class is set above
