@@ -421,7 +421,7 @@ def apply_records(aggregate: Aggregate, records: Iterable[RecordedEvent]) -> int
     A payload seen before is not decoded again: the class keeps, by stored type, schema version and text, what
     its fold needs (today's type, the read-only payload once upcast, the handler whose required fields it
     holds) for every payload `core.events.cacheable` admits, learnt from the one decoder every reader uses
-    (`Upcasting.payload`), and learnt again if `upcasting` is replaced. Each event is still numbered, timed and
+    (`Upcasting.decode`), and learnt again if `upcasting` is replaced. Each event is still numbered, timed and
     handled on its own: its number must follow on, and a failure raises `StoredEventError` naming it. A
     subclass's own `_apply_one` takes `apply_events`' general path.
     """
@@ -441,20 +441,22 @@ def apply_records(aggregate: Aggregate, records: Iterable[RecordedEvent]) -> int
                 raise IllegalEventNumberError(version, number)
             key = (stored_type, schema, text)
             found = folds.get(key)
-            if found is None:
-                found = _learn(cls, upcasting, folds, key, record)
-            event_type, data, handler = found
-            event = _new_draft(EventDraft)
-            event.type = event_type
-            event.data = data
-            event.number = number
-            try:
-                event.created = _parse_time(created)
-                event.meta = MappingProxyType(codec.decode(meta)) if meta else None
-            except (CodecError, ValueError, TypeError):
-                stored_event(record, event_type, data)  # raises with the decoder's own words
-                raise
-            _setattr(event, "__class__", Event)
+            if found is None:  # a payload not seen before: decoded whole, by the decoder every reader uses
+                event, handler = _learn(cls, upcasting, folds, key, record)
+            else:
+                event_type, data, handler = found
+                draft = _new_draft(EventDraft)
+                draft.type = event_type
+                draft.data = data
+                draft.number = number
+                try:
+                    draft.created = _parse_time(created)
+                    draft.meta = MappingProxyType(codec.decode(meta)) if meta else None
+                except (CodecError, ValueError, TypeError):
+                    stored_event(record, event_type, data)  # raises with the decoder's own words
+                    raise
+                _setattr(draft, "__class__", Event)
+                event = draft  # type: ignore[assignment]  # an Event once its class is set above
             handler(aggregate, event)
         except Exception as exc:  # whatever the reason (damaged bytes, a refusal, a bug), name the stored event
             raise _stored_event_error(aggregate, record, exc) from exc
@@ -469,19 +471,19 @@ FOLDS_MAX = 1024
 
 
 def _learn(cls: type[Aggregate], upcasting: Upcasting, folds: dict[tuple[str, int, str], Fold],
-           key: tuple[str, int, str], record: RecordedEvent) -> Fold:
-    """Decode (and upcast) a payload not seen before, find its handler, check the fields it requires, and keep
-    the result when the decoder kept the payload (it is then shared, read-only, by every event storing it)."""
+           key: tuple[str, int, str], record: RecordedEvent) -> tuple[Event, Callable[..., Any]]:
+    """Decode (and upcast) a stored event whose payload was not seen before, find its handler and check the
+    fields it requires; keep what the fold needs when the decoder kept the payload (it is then shared,
+    read-only, by every event storing it)."""
     event = upcasting.decode(record)
     handler, needs = cls._handler(event.type)
     if needs:
         check_fields(event, needs)
-    found = (event.type, event.data, handler)
     if key in upcasting.payloads:
         if len(folds) >= FOLDS_MAX:
             folds.clear()
-        folds[key] = found
-    return found
+        folds[key] = (event.type, event.data, handler)
+    return event, handler
 
 
 def _stored_event_error(aggregate: Aggregate, record: Any, exc: Exception) -> StoredEventError:

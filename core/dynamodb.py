@@ -15,6 +15,7 @@ This module and `snapshots.dynamodb` are the only ones that decode event items: 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import chain
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from botocore.exceptions import ClientError, EndpointConnectionError, HTTPClientError
@@ -105,28 +106,24 @@ def from_item(item: dict[str, Any]) -> RecordedEvent:
 
 def records(items: Iterable[dict[str, Any]]) -> Iterator[RecordedEvent]:
     """The events among stored items, in the order given; snapshot items are skipped."""
-    return paged_records((items,))
+    return iter(page_records(items))
 
 
 def paged_records(pages: Iterable[Iterable[dict[str, Any]]]) -> Iterator[RecordedEvent]:
-    """`records` of each page's items in turn, in one loop: what `read` does with every item of a replay, so
-    `is_event_item` and `from_item` are inlined, and an item of the five attributes every event has (no meta,
-    schema version 1: most of them) is read without looking for the optional two."""
-    for items in pages:
-        for item in items:
-            number = item["number"]["N"]
-            if "." in number:
-                continue
-            if len(item) == 5:
-                yield _tuple(RecordedEvent, (
-                    int(number), item["type"]["S"], item["created"]["S"], item["data"]["S"], None, 1))
-                continue
-            meta = item.get("meta")
-            version = item.get(VERSION)
-            yield _tuple(RecordedEvent, (
-                int(number), item["type"]["S"], item["created"]["S"], item["data"]["S"],
-                meta["S"] if meta else None, int(version["N"]) if version else 1,
-            ))
+    """`records` of each page's items in turn, one page in memory at a time: what `read` does with every item
+    of a replay, so it runs as one comprehension per page."""
+    return chain.from_iterable(map(page_records, pages))
+
+
+def page_records(items: Iterable[dict[str, Any]]) -> list[RecordedEvent]:
+    """The events among one page's items (`is_event_item` and `from_item` inlined): an item of the five
+    attributes every event item has (no meta, schema version 1: most of them) is read without looking for the
+    optional two."""
+    return [
+        _tuple(RecordedEvent, (int(number), item["type"]["S"], item["created"]["S"], item["data"]["S"], None, 1))
+        if len(item) == 5 else from_item(item)
+        for item in items if "." not in (number := item["number"]["N"])
+    ]
 
 
 def keyed_records(items: Iterable[dict[str, Any]]) -> Iterator[tuple[str, RecordedEvent]]:
