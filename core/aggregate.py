@@ -445,7 +445,7 @@ def apply_records(aggregate: Aggregate, records: Iterable[RecordedEvent]) -> int
                 event, handler = _learn(cls, upcasting, folds, key, record)
             else:
                 event_type, data, handler = found
-                draft = _new_draft(EventDraft)
+                draft = EventDraft()
                 draft.type = event_type
                 draft.data = data
                 draft.number = number
@@ -455,8 +455,8 @@ def apply_records(aggregate: Aggregate, records: Iterable[RecordedEvent]) -> int
                 except (CodecError, ValueError, TypeError):
                     stored_event(record, event_type, data)  # raises with the decoder's own words
                     raise
-                _setattr(draft, "__class__", Event)
-                event = draft  # type: ignore[assignment]  # an Event once its class is set above
+                draft.__class__ = Event  # type: ignore[assignment]  # the same slots: now an immutable Event
+                event = draft  # type: ignore[assignment]
             handler(aggregate, event)
         except Exception as exc:  # whatever the reason (damaged bytes, a refusal, a bug), name the stored event
             raise _stored_event_error(aggregate, record, exc) from exc
@@ -492,8 +492,6 @@ def _stored_event_error(aggregate: Aggregate, record: Any, exc: Exception) -> St
     return StoredEventError(aggregate.id, record.number, record.type, reason)
 
 
-_new_draft = object.__new__
-_setattr = object.__setattr__
 _parse_time = datetime.fromisoformat
 
 

@@ -105,8 +105,18 @@ def from_item(item: dict[str, Any]) -> RecordedEvent:
 
 
 def records(items: Iterable[dict[str, Any]]) -> Iterator[RecordedEvent]:
-    """The events among stored items, in the order given; snapshot items are skipped."""
-    return iter(page_records(items))
+    """The events among stored items, in the order given, one at a time (`items` may be a lazy read of many
+    pages); snapshot items are skipped. `is_event_item` and `from_item` inlined: a snapshot's tail runs it."""
+    for item in items:
+        number = item["number"]["N"]
+        if "." in number:
+            continue
+        meta = item.get("meta")
+        version = item.get(VERSION)
+        yield _tuple(RecordedEvent, (
+            int(number), item["type"]["S"], item["created"]["S"], item["data"]["S"], meta["S"] if meta else None,
+            int(version["N"]) if version else 1,
+        ))
 
 
 def paged_records(pages: Iterable[Iterable[dict[str, Any]]]) -> Iterator[RecordedEvent]:

@@ -7,7 +7,7 @@ original library's handlers read them.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from types import MappingProxyType
@@ -84,13 +84,13 @@ class Event:
                     event_type = None  # the general path words the refusal
             if (type(event_type) is str and event_type and (number is None or type(number) is int)
                     and (created is None or type(created) is datetime) and (meta is None or type(meta) is dict)):
-                draft = _new_draft(EventDraft)
+                draft = EventDraft()
                 draft.type = event_type
                 draft.data = MappingProxyType(data)
                 draft.number = number
                 draft.created = created
                 draft.meta = MappingProxyType(meta.copy()) if meta else None
-                _setattr(draft, "__class__", cls)
+                draft.__class__ = cls  # type: ignore[assignment]  # the same slots: now an immutable Event
                 return draft  # type: ignore[return-value]  # an Event once its class is set above
         if isinstance(value, Event):
             return value
@@ -158,8 +158,6 @@ class EventDraft:
     meta: Mapping[str, Any] | None
 
 
-_new_draft = object.__new__
-_setattr = object.__setattr__
 
 
 class RecordedEvent(NamedTuple):
@@ -206,13 +204,6 @@ _PAYLOADS: dict[str, MappingProxyType[str, Any]] = {}
 _PAYLOADS_MAX = 1024
 _PAYLOAD_TEXT_MAX = 128
 _IMMUTABLE = frozenset((str, int, bool, type(None), Decimal, datetime))
-_new_event = Event.__new__
-# The slots' descriptors, read from the class dict: to mypy, `Event.type` is the annotated attribute (a str).
-_set_type: Callable[[Event, str], None] = Event.__dict__["type"].__set__
-_set_data: Callable[[Event, Mapping[str, Any]], None] = Event.__dict__["data"].__set__
-_set_number: Callable[[Event, int | None], None] = Event.__dict__["number"].__set__
-_set_created: Callable[[Event, datetime | None], None] = Event.__dict__["created"].__set__
-_set_meta: Callable[[Event, Mapping[str, Any] | None], None] = Event.__dict__["meta"].__set__
 _parse_time = datetime.fromisoformat
 
 
@@ -242,20 +233,14 @@ def _payload(text: str) -> MappingProxyType[str, Any]:
 def from_record(record: RecordedEvent) -> Event:
     """Decode a stored event. Raises `CodecError` naming the event when its stored form is damaged.
 
-    The hot path of every hydrate: it sets the slots directly, since `Event.__init__` re-validates what
-    the store already guarantees.
+    The hot path of every reader but the fold (`core.aggregate.apply_records` keeps its own table of payloads).
     """
-    number, type_, created, data, meta = record[:5]
+    text = record[3]
     try:
-        event = _new_event(Event)
-        _set_type(event, type_)
-        _set_data(event, _PAYLOADS.get(data) or _payload(data))
-        _set_number(event, number)
-        _set_created(event, _parse_time(created))
-        _set_meta(event, MappingProxyType(codec.decode(meta)) if meta else None)
+        data = _PAYLOADS.get(text) or _payload(text)
     except (CodecError, ValueError, TypeError) as exc:
-        raise CodecError(f"stored event {type_}#{number} cannot be decoded: {exc}") from exc
-    return event
+        raise CodecError(f"stored event {record.type}#{record.number} cannot be decoded: {exc}") from exc
+    return stored_event(record, record.type, data)
 
 
 def stored_event(record: RecordedEvent, event_type: str, data: Mapping[str, Any]) -> Event:
@@ -263,7 +248,7 @@ def stored_event(record: RecordedEvent, event_type: str, data: Mapping[str, Any]
     upcast) from the record's; the record's time and meta are decoded here, as `from_record` does."""
     number, _, created, _, meta = record[:5]
     try:
-        event = _new_draft(EventDraft)
+        event = EventDraft()
         event.type = event_type
         event.data = data
         event.number = number
@@ -271,5 +256,5 @@ def stored_event(record: RecordedEvent, event_type: str, data: Mapping[str, Any]
         event.meta = MappingProxyType(codec.decode(meta)) if meta else None
     except (CodecError, ValueError, TypeError) as exc:
         raise CodecError(f"stored event {record.type}#{number} cannot be decoded: {exc}") from exc
-    _setattr(event, "__class__", Event)
+    event.__class__ = Event  # type: ignore[assignment]  # the same slots: now an immutable Event
     return event  # type: ignore[return-value]  # an Event once its class is set above
