@@ -38,9 +38,11 @@ if TYPE_CHECKING:
 
 EventInput = Event | Mapping[str, Any]
 
-#: A stored payload as a fold needs it: today's type, the read-only payload, and the handler whose required
-#: fields it was found to hold.
-Fold = tuple[str, Mapping[str, Any], Callable[..., Any]]
+#: A stored payload as a fold needs it: today's type, the read-only payload, the handler whose required fields
+#: it was found to hold, and the schema version it was stored at.
+Fold = tuple[str, Mapping[str, Any], Callable[..., Any], int]
+#: What a class's fold has learnt: stored type -> stored payload text -> its `Fold`.
+Folds = dict[str, dict[str, Fold]]
 
 #: Attributes every aggregate has that are not part of its folded state.
 FRAMEWORK_ATTRIBUTES = frozenset(("id", "table", "version"))
@@ -97,7 +99,7 @@ class Aggregate(Resource):
     _ahead_of_store: bool = False
 
     #: What `apply_records` learnt of stored payloads, for the `upcasting` it learnt it under (see there).
-    _folds: ClassVar[tuple[Upcasting | None, dict[tuple[str, int, str], Fold]]]
+    _folds: ClassVar[tuple[Upcasting | None, Folds]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -418,7 +420,7 @@ def apply_records(aggregate: Aggregate, records: Iterable[RecordedEvent]) -> int
     """Decode and apply stored events one at a time: `apply_events(..., stored=True)` with the decoding
     inlined, since every replay runs it. Returns how far the version moved.
 
-    A payload seen before is not decoded again: the class keeps, by stored type, schema version and text, what
+    A payload seen before is not decoded again: the class keeps, by stored type and text (and schema version), what
     its fold needs (today's type, the read-only payload once upcast, the handler whose required fields it
     holds) for every payload `core.events.cacheable` admits, learnt from the one decoder every reader uses
     (`Upcasting.decode`), and learnt again if `upcasting` is replaced. Each event is still numbered, timed and
@@ -439,12 +441,12 @@ def apply_records(aggregate: Aggregate, records: Iterable[RecordedEvent]) -> int
             number, stored_type, created, text, meta, schema = record
             if number != version + 1:
                 raise IllegalEventNumberError(version, number)
-            key = (stored_type, schema, text)
-            found = folds.get(key)
-            if found is None:  # a payload not seen before: decoded whole, by the decoder every reader uses
-                event, handler = _learn(cls, upcasting, folds, key, record)
+            by_text = folds.get(stored_type)
+            found = None if by_text is None else by_text.get(text)
+            if found is None or found[3] != schema:  # not seen before: decoded whole, as every reader decodes
+                event, handler = _learn(cls, upcasting, folds, record)
             else:
-                event_type, data, handler = found
+                event_type, data, handler, _ = found
                 draft = EventDraft()
                 draft.type = event_type
                 draft.data = data
@@ -466,12 +468,12 @@ def apply_records(aggregate: Aggregate, records: Iterable[RecordedEvent]) -> int
     return version - start
 
 
-#: Payloads a class's fold keeps at most (emptied when full: a long log repeats few payloads).
+#: Payloads a class's fold keeps at most per stored type (emptied when full: a long log repeats few payloads).
 FOLDS_MAX = 1024
 
 
-def _learn(cls: type[Aggregate], upcasting: Upcasting, folds: dict[tuple[str, int, str], Fold],
-           key: tuple[str, int, str], record: RecordedEvent) -> tuple[Event, Callable[..., Any]]:
+def _learn(cls: type[Aggregate], upcasting: Upcasting, folds: Folds,
+           record: RecordedEvent) -> tuple[Event, Callable[..., Any]]:
     """Decode (and upcast) a stored event whose payload was not seen before, find its handler and check the
     fields it requires; keep what the fold needs when the decoder kept the payload (it is then shared,
     read-only, by every event storing it)."""
@@ -479,10 +481,11 @@ def _learn(cls: type[Aggregate], upcasting: Upcasting, folds: dict[tuple[str, in
     handler, needs = cls._handler(event.type)
     if needs:
         check_fields(event, needs)
-    if key in upcasting.payloads:
-        if len(folds) >= FOLDS_MAX:
-            folds.clear()
-        folds[key] = (event.type, event.data, handler)
+    if (record.type, record.version, record.data) in upcasting.payloads:
+        by_text = folds.setdefault(record.type, {})
+        if len(by_text) >= FOLDS_MAX:
+            by_text.clear()
+        by_text[record.data] = (event.type, event.data, handler, record.version)
     return event, handler
 
 
