@@ -67,7 +67,7 @@ class Event:
     def from_input(cls, value: Event | Mapping[str, Any]) -> Event:
         """Accept an `Event` or a mapping with payload fields at the top level (the original's shape).
 
-        A plain dict (how commands and seeds arrive) is checked on exact types first and built as a `EventDraft`;
+        A plain dict (how commands and seeds arrive) is checked on exact types first and built as an `EventDraft`;
         anything unusual there (a bool number, a meta that is not a dict, a subclass) takes the general path
         below, which accepts or refuses it exactly as `__init__` does and words every refusal.
         """
@@ -156,8 +156,6 @@ class EventDraft:
     number: int | None
     created: datetime | None
     meta: Mapping[str, Any] | None
-
-
 
 
 class RecordedEvent(NamedTuple):
