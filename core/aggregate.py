@@ -11,9 +11,12 @@ import copy
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, overload
 
+from core import codec
 from core.errors import (
+    CodecError,
     EventSourcingError,
     IllegalEventError,
     IllegalEventNumberError,
@@ -22,9 +25,9 @@ from core.errors import (
     StoredEventError,
 )
 from core.event_types import canonical_type, check_fields, handler_name, unknown_type
-from core.events import Event, to_record, utc_now
+from core.events import Event, EventDraft, RecordedEvent, stored_event, to_record, utc_now
 from core.provider import provider
-from core.upcasting import Upcasting, stored_decoder
+from core.upcasting import PLAIN, Upcasting, stored_decoder
 
 if TYPE_CHECKING:
     from core.repository import Repository
@@ -34,6 +37,12 @@ if TYPE_CHECKING:
     MarkerFactory = Callable[["Aggregate", list[Event]], KeyMarker]
 
 EventInput = Event | Mapping[str, Any]
+
+#: A stored payload as a fold needs it: today's type, the read-only payload, the handler whose required fields
+#: it was found to hold, and the schema version it was stored at.
+Fold = tuple[str, Mapping[str, Any], Callable[..., Any], int]
+#: What a class's fold has learnt: stored type -> stored payload text -> its `Fold`.
+Folds = dict[str, dict[str, Fold]]
 
 #: Attributes every aggregate has that are not part of its folded state.
 FRAMEWORK_ATTRIBUTES = frozenset(("id", "table", "version"))
@@ -89,9 +98,13 @@ class Aggregate(Resource):
     #: `version` first, so no gap is ever written (see `core.repository.Repository.append`).
     _ahead_of_store: bool = False
 
+    #: What `apply_records` learnt of stored payloads, for the `upcasting` it learnt it under (see there).
+    _folds: ClassVar[tuple[Upcasting | None, Folds]]
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._dispatch = {}
+        cls._folds = (None, {})
 
     def __init__(
         self,
@@ -403,10 +416,86 @@ def _apply_loop(
     return version - start
 
 
+def apply_records(aggregate: Aggregate, records: Iterable[RecordedEvent]) -> int:
+    """Decode and apply stored events one at a time: `apply_events(..., stored=True)` with the decoding
+    inlined, since every replay runs it. Returns how far the version moved.
+
+    A payload seen before is not decoded again: the class keeps, by stored type and text (and schema version), what
+    its fold needs (today's type, the read-only payload once upcast, the handler whose required fields it
+    holds) for every payload `core.events.cacheable` admits, learnt from the one decoder every reader uses
+    (`Upcasting.decode`), and learnt again if `upcasting` is replaced. Each event is still numbered, timed and
+    handled on its own: its number must follow on, and a failure raises `StoredEventError` naming it. A
+    subclass's own `_apply_one` takes `apply_events`' general path.
+    """
+    cls = type(aggregate)
+    upcasting = cls.upcasting or PLAIN
+    if cls._apply_one is not Aggregate._apply_one:
+        return apply_events(aggregate, records, upcasting.decode, stored=True)
+    learnt_for, folds = cls._folds
+    if learnt_for is not upcasting:
+        folds = {}
+        cls._folds = (upcasting, folds)
+    start = version = aggregate.version
+    for record in records:
+        try:
+            number, stored_type, created, text, meta, schema = record
+            if number != version + 1:
+                raise IllegalEventNumberError(version, number)
+            by_text = folds.get(stored_type)
+            found = None if by_text is None else by_text.get(text)
+            if found is None or found[3] != schema:  # not seen before: decoded whole, as every reader decodes
+                event, handler = _learn(cls, upcasting, folds, record)
+            else:
+                event_type, data, handler, _ = found
+                draft = EventDraft()
+                draft.type = event_type
+                draft.data = data
+                draft.number = number
+                try:
+                    draft.created = _parse_time(created)
+                    draft.meta = MappingProxyType(codec.decode(meta)) if meta else None
+                except (CodecError, ValueError, TypeError):
+                    stored_event(record, event_type, data)  # raises with the decoder's own words
+                    raise
+                draft.__class__ = Event  # type: ignore[assignment]  # the same slots: now an immutable Event
+                event = draft  # type: ignore[assignment]
+            handler(aggregate, event)
+        except Exception as exc:  # whatever the reason (damaged bytes, a refusal, a bug), name the stored event
+            raise _stored_event_error(aggregate, record, exc) from exc
+        aggregate.version = version = number
+    if version != start:
+        aggregate._ahead_of_store = False  # the store holds the event of the version reached
+    return version - start
+
+
+#: Payloads a class's fold keeps at most per stored type (emptied when full: a long log repeats few payloads).
+FOLDS_MAX = 1024
+
+
+def _learn(cls: type[Aggregate], upcasting: Upcasting, folds: Folds,
+           record: RecordedEvent) -> tuple[Event, Callable[..., Any]]:
+    """Decode (and upcast) a stored event whose payload was not seen before, find its handler and check the
+    fields it requires; keep what the fold needs when the decoder kept the payload (it is then shared,
+    read-only, by every event storing it)."""
+    event = upcasting.decode(record)
+    handler, needs = cls._handler(event.type)
+    if needs:
+        check_fields(event, needs)
+    if (record.type, record.version, record.data) in upcasting.payloads:
+        by_text = folds.setdefault(record.type, {})
+        if len(by_text) >= FOLDS_MAX:
+            by_text.clear()
+        by_text[record.data] = (event.type, event.data, handler, record.version)
+    return event, handler
+
+
 def _stored_event_error(aggregate: Aggregate, record: Any, exc: Exception) -> StoredEventError:
     """The log's fault (or the code's), never the caller's: a stored event that cannot be folded."""
     reason = str(exc) if isinstance(exc, EventSourcingError) else f"{type(exc).__name__}: {exc}"
     return StoredEventError(aggregate.id, record.number, record.type, reason)
+
+
+_parse_time = datetime.fromisoformat
 
 
 def _given(event: Event) -> Event:

@@ -15,6 +15,7 @@ This module and `snapshots.dynamodb` are the only ones that decode event items: 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import chain
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from botocore.exceptions import ClientError, EndpointConnectionError, HTTPClientError
@@ -26,6 +27,7 @@ from core.dynamodb_calls import (
     is_conflict,
     is_last_page,
     paged_items,
+    pages,
     raise_if_missing_table,
 )
 from core.errors import (
@@ -103,10 +105,8 @@ def from_item(item: dict[str, Any]) -> RecordedEvent:
 
 
 def records(items: Iterable[dict[str, Any]]) -> Iterator[RecordedEvent]:
-    """The events among stored items, in the order given; snapshot items are skipped.
-
-    What `read` does with each page: `is_event_item` and `from_item` inlined, since every replay runs it.
-    """
+    """The events among stored items, in the order given, one at a time (`items` may be a lazy read of many
+    pages); snapshot items are skipped. `is_event_item` and `from_item` inlined: a snapshot's tail runs it."""
     for item in items:
         number = item["number"]["N"]
         if "." in number:
@@ -117,6 +117,23 @@ def records(items: Iterable[dict[str, Any]]) -> Iterator[RecordedEvent]:
             int(number), item["type"]["S"], item["created"]["S"], item["data"]["S"], meta["S"] if meta else None,
             int(version["N"]) if version else 1,
         ))
+
+
+def paged_records(pages: Iterable[Iterable[dict[str, Any]]]) -> Iterator[RecordedEvent]:
+    """`records` of each page's items in turn, one page in memory at a time: what `read` does with every item
+    of a replay, so it runs as one comprehension per page."""
+    return chain.from_iterable(map(page_records, pages))
+
+
+def page_records(items: Iterable[dict[str, Any]]) -> list[RecordedEvent]:
+    """The events among one page's items (`is_event_item` and `from_item` inlined): an item of the five
+    attributes every event item has (no meta, schema version 1: most of them) is read without looking for the
+    optional two."""
+    return [
+        _tuple(RecordedEvent, (int(number), item["type"]["S"], item["created"]["S"], item["data"]["S"], None, 1))
+        if len(item) == 5 else from_item(item)
+        for item in items if "." not in (number := item["number"]["N"])
+    ]
 
 
 def keyed_records(items: Iterable[dict[str, Any]]) -> Iterator[tuple[str, RecordedEvent]]:
@@ -255,7 +272,7 @@ class DynamoDBEventStore(DynamoDBTable):
             request["ExpressionAttributeValues"].update({":after": {"N": str(after + 1)}, ":until": {"N": str(until)}})
         if self.page_size is not None:
             request["Limit"] = self.page_size
-        return records(self._items(request))
+        return paged_records(page.get("Items", ()) for page in pages(lambda paged: self._call("query", paged), request))
 
     def read_backwards(self, aggregate_id: str, before: int | None = None) -> Iterator[RecordedEvent]:
         """Newest first, strongly consistent; the first page holds `FIRST_BACKWARDS_PAGE` items (or

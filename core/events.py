@@ -7,7 +7,7 @@ original library's handlers read them.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from types import MappingProxyType
@@ -67,7 +67,7 @@ class Event:
     def from_input(cls, value: Event | Mapping[str, Any]) -> Event:
         """Accept an `Event` or a mapping with payload fields at the top level (the original's shape).
 
-        A plain dict (how commands and seeds arrive) is checked on exact types first and built as a `_Draft`;
+        A plain dict (how commands and seeds arrive) is checked on exact types first and built as an `EventDraft`;
         anything unusual there (a bool number, a meta that is not a dict, a subclass) takes the general path
         below, which accepts or refuses it exactly as `__init__` does and words every refusal.
         """
@@ -84,13 +84,13 @@ class Event:
                     event_type = None  # the general path words the refusal
             if (type(event_type) is str and event_type and (number is None or type(number) is int)
                     and (created is None or type(created) is datetime) and (meta is None or type(meta) is dict)):
-                draft = _new_draft(_Draft)
+                draft = EventDraft()
                 draft.type = event_type
                 draft.data = MappingProxyType(data)
                 draft.number = number
                 draft.created = created
                 draft.meta = MappingProxyType(meta.copy()) if meta else None
-                _setattr(draft, "__class__", cls)
+                draft.__class__ = cls  # type: ignore[assignment]  # the same slots: now an immutable Event
                 return draft  # type: ignore[return-value]  # an Event once its class is set above
         if isinstance(value, Event):
             return value
@@ -145,7 +145,7 @@ class Event:
                         dict(self.meta) if self.meta else None))
 
 
-class _Draft:
+class EventDraft:
     """An event being built: Event's slots, in Event's order, without its refusal to be written to. Once its
     slots are set it becomes an `Event` (the layouts are the same), which costs less than five slot writes
     past `Event.__setattr__`."""
@@ -156,10 +156,6 @@ class _Draft:
     number: int | None
     created: datetime | None
     meta: Mapping[str, Any] | None
-
-
-_new_draft = object.__new__
-_setattr = object.__setattr__
 
 
 class RecordedEvent(NamedTuple):
@@ -206,13 +202,6 @@ _PAYLOADS: dict[str, MappingProxyType[str, Any]] = {}
 _PAYLOADS_MAX = 1024
 _PAYLOAD_TEXT_MAX = 128
 _IMMUTABLE = frozenset((str, int, bool, type(None), Decimal, datetime))
-_new_event = Event.__new__
-# The slots' descriptors, read from the class dict: to mypy, `Event.type` is the annotated attribute (a str).
-_set_type: Callable[[Event, str], None] = Event.__dict__["type"].__set__
-_set_data: Callable[[Event, Mapping[str, Any]], None] = Event.__dict__["data"].__set__
-_set_number: Callable[[Event, int | None], None] = Event.__dict__["number"].__set__
-_set_created: Callable[[Event, datetime | None], None] = Event.__dict__["created"].__set__
-_set_meta: Callable[[Event, Mapping[str, Any] | None], None] = Event.__dict__["meta"].__set__
 _parse_time = datetime.fromisoformat
 
 
@@ -221,12 +210,18 @@ def clear_payload_cache() -> None:
     _PAYLOADS.clear()
 
 
+def cacheable(text: str, data: Mapping[str, Any]) -> bool:
+    """True when a payload may be decoded once and shared by every event that stored the same `text`: short
+    text (the tables stay small) holding only immutable values (a shared read-only payload stays unchanged)."""
+    return len(text) <= _PAYLOAD_TEXT_MAX and all(type(value) in _IMMUTABLE for value in data.values())
+
+
 def _payload(text: str) -> MappingProxyType[str, Any]:
     data = _PAYLOADS.get(text)
     if data is None:
         decoded = codec.decode(text)
         data = MappingProxyType(decoded)
-        if len(text) <= _PAYLOAD_TEXT_MAX and all(type(value) in _IMMUTABLE for value in decoded.values()):
+        if cacheable(text, decoded):
             if len(_PAYLOADS) >= _PAYLOADS_MAX:
                 _PAYLOADS.clear()
             _PAYLOADS[text] = data
@@ -236,17 +231,28 @@ def _payload(text: str) -> MappingProxyType[str, Any]:
 def from_record(record: RecordedEvent) -> Event:
     """Decode a stored event. Raises `CodecError` naming the event when its stored form is damaged.
 
-    The hot path of every hydrate: it sets the slots directly, since `Event.__init__` re-validates what
-    the store already guarantees.
+    The hot path of every reader but the fold (`core.aggregate.apply_records` keeps its own table of payloads).
     """
-    number, type_, created, data, meta = record[:5]
+    text = record[3]
     try:
-        event = _new_event(Event)
-        _set_type(event, type_)
-        _set_data(event, _PAYLOADS.get(data) or _payload(data))
-        _set_number(event, number)
-        _set_created(event, _parse_time(created))
-        _set_meta(event, MappingProxyType(codec.decode(meta)) if meta else None)
+        data = _PAYLOADS.get(text) or _payload(text)
     except (CodecError, ValueError, TypeError) as exc:
-        raise CodecError(f"stored event {type_}#{number} cannot be decoded: {exc}") from exc
-    return event
+        raise CodecError(f"stored event {record.type}#{record.number} cannot be decoded: {exc}") from exc
+    return stored_event(record, record.type, data)
+
+
+def stored_event(record: RecordedEvent, event_type: str, data: Mapping[str, Any]) -> Event:
+    """The stored event `record` as an `Event` of `event_type` with the payload `data`, already decoded (and
+    upcast) from the record's; the record's time and meta are decoded here, as `from_record` does."""
+    number, _, created, _, meta = record[:5]
+    try:
+        event = EventDraft()
+        event.type = event_type
+        event.data = data
+        event.number = number
+        event.created = _parse_time(created)
+        event.meta = MappingProxyType(codec.decode(meta)) if meta else None
+    except (CodecError, ValueError, TypeError) as exc:
+        raise CodecError(f"stored event {record.type}#{number} cannot be decoded: {exc}") from exc
+    event.__class__ = Event  # type: ignore[assignment]  # the same slots: now an immutable Event
+    return event  # type: ignore[return-value]  # an Event once its class is set above

@@ -16,7 +16,6 @@ from core import aggregate as aggregates
 from core.aggregate import version_from_store
 from core.errors import InvalidReadError
 from core.events import Event, RecordedEvent, from_record
-from core.upcasting import stored_decoder
 
 if TYPE_CHECKING:
     from core.aggregate import Aggregate
@@ -137,7 +136,7 @@ def apply_stored(aggregate: Aggregate, records: Iterable[RecordedEvent]) -> int:
     """Decode and apply stored events one at a time (constant memory); a stored event that cannot be
     decoded or applied raises `StoredEventError` naming the aggregate, the event and the reason.
 
-    The loop is `core.aggregate.apply_events`, the one every other way of applying events runs too.
+    The loop is `core.aggregate.apply_records`: `apply_events`, the one every other way of applying events runs,
+    with the decoding of stored events inlined.
     """
-    decode = stored_decoder(type(aggregate).upcasting)
-    return aggregates.apply_events(aggregate, records, decode, stored=True)
+    return aggregates.apply_records(aggregate, records)

@@ -9,6 +9,10 @@ A commit stores each event with its type's version today (absent, version 1, is 
 the log that decodes events for that class (hydrate, `events()`, the projector, rebuild, verify, snapshot
 backfill) runs `Upcasting.decode`, which applies the steps one at a time until the event is today's. Events
 of types with no versions and no upcasters take the plain decoder, at the cost of one set lookup.
+
+An upcaster is a pure function of the payload it is given (replays and snapshots already depend on that): a
+payload of a few immutable values is decoded and upcast once per distinct stored text and kept, read-only, for
+every later event that stored the same text (`Upcasting.payloads`).
 """
 
 from __future__ import annotations
@@ -18,7 +22,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.errors import UnknownSchemaVersionError, UpcastError
-from core.events import Event, RecordedEvent, from_record
+from core.events import Event, RecordedEvent, cacheable, from_record, stored_event
+
+#: Payloads kept per `Upcasting`, at most (the table is emptied when full: a long log repeats few payloads).
+PAYLOADS_MAX = 1024
 
 #: What an upcaster does: an older payload (a fresh dict it may change) in, the next version's payload out.
 Change = Callable[[dict[str, Any]], Mapping[str, Any]]
@@ -61,6 +68,9 @@ class Upcasting:
         #: Types whose stored events may need a step: anything else at version 1 takes the plain decoder.
         self._attention = frozenset(event_type for event_type, version in self.versions.items() if version > 1) \
             | frozenset(event_type for event_type, _ in self.steps)
+        #: Today's type and read-only payload by stored (type, schema version, payload text), for payloads
+        #: `core.events.cacheable` admits: what `decode` looks up before it decodes anything.
+        self.payloads: dict[tuple[str, int, str], tuple[str, Mapping[str, Any]]] = {}
 
     def _add(self, step: Upcaster) -> None:
         if not isinstance(step, Upcaster):
@@ -90,6 +100,20 @@ class Upcasting:
 
     def decode(self, record: RecordedEvent) -> Event:
         """The stored event as today's `Event`: decoded, then upcast step by step when it needs it."""
+        found = self.payloads.get((record.type, record.version, record.data))
+        if found is None:
+            return self._decode(record)
+        return stored_event(record, *found)
+
+    def _decode(self, record: RecordedEvent) -> Event:
+        event = self._decode_uncached(record)
+        if cacheable(record.data, event.data):
+            if len(self.payloads) >= PAYLOADS_MAX:
+                self.payloads.clear()
+            self.payloads[(record.type, record.version, record.data)] = (event.type, event.data)
+        return event
+
+    def _decode_uncached(self, record: RecordedEvent) -> Event:
         event_type, version = record.type, record.version
         if version == 1 and event_type not in self._attention:
             return from_record(record)

@@ -192,7 +192,7 @@ def check_amount(event: Event, field: str, amount: Decimal) -> None:
 
     The range is compared first: quantizing `1E+400` raises `decimal.InvalidOperation`.
     """
-    if not (amount > 0 and amount <= MAX_AMOUNT and amount == amount.quantize(CENT)):
+    if not (ZERO < amount <= MAX_AMOUNT and amount == amount.quantize(CENT)):
         raise IllegalEventError(
             f"{event.type} {field} must be a positive amount in whole cents, not {amount} "
             f"(from 0.01 to {MAX_AMOUNT:,})",
