@@ -229,5 +229,6 @@ def test_the_summary_shown_leaves_out_the_read_sides_period_fields():
                                    created=created))
     row = fold_summary(row, Event("LoanApproved", {}, created=created + timedelta(days=1)))
     assert row["day_start_status"] == "CREATED" and "month_start_status" not in row  # opened this month
-    assert set(loan_view("L-1", row, dict)) == {"id", "requested_amount", "interest", "balance", "total_paid", "payments",
-                                          "created", "status", "status_shard", "updated_shard", "last_updated"}
+    assert set(loan_view("L-1", row, dict)) == {"id", "requested_amount", "interest", "balance", "total_paid",
+                                                "payments", "created", "status", "status_shard", "updated_shard",
+                                                "last_updated"}
