@@ -27,6 +27,7 @@ from urllib.parse import urlencode
 
 from core import EventSourcingError, InvalidIdError, check_id
 from core.aggregate import MAX_ID_BYTES
+from loans.dashboard_format import DEFAULT_CURRENCY, money
 from loans.dashboard_pages import link, loan_href, page, table
 from loans.loan import CENT, days_past_due
 from loans.projections import STATUS_SHARDS
@@ -229,12 +230,14 @@ def _percent(share: Decimal | None) -> str:
     return "no book" if share is None else f"{share * 100:.2f}%"
 
 
-def risk_section(view: Mapping[str, Any]) -> str:
+def risk_section(view: Mapping[str, Any], currency: str = DEFAULT_CURRENCY) -> str:
     """The book by days past due (loans and outstanding per bucket) and PAR30 / PAR90."""
-    rows = [["current (not past due)", f"{view['current']['loans']:,}", f"{view['current']['outstanding']:,.2f}"]]
-    rows += [[f"{bucket['days']} days", f"{bucket['loans']:,}", f"{bucket['outstanding']:,.2f}"]
+    rows = [["current (not past due)", f"{view['current']['loans']:,}",
+             escape(money(view["current"]["outstanding"], currency))]]
+    rows += [[f"{bucket['days']} days", f"{bucket['loans']:,}", escape(money(bucket["outstanding"], currency))]
              for bucket in view["buckets"]]
-    rows.append(["<b>book</b>", f"<b>{view['book']['loans']:,}</b>", f"<b>{view['book']['outstanding']:,.2f}</b>"])
+    rows.append(["<b>book</b>", f"<b>{view['book']['loans']:,}</b>",
+                 f"<b>{escape(money(view['book']['outstanding'], currency))}</b>"])
     listing = table(["days past due", "loans", "outstanding"], rows, {1, 2})
     par = (f'<p><span id="par30">PAR30 {escape(_percent(view["par30"]))}</span> · '
            f'<span id="par90">PAR90 {escape(_percent(view["par90"]))}</span> '
@@ -247,9 +250,9 @@ def _since(days: int | None) -> str:
     return "never paid" if days is None else f"{days:,}"
 
 
-def loans_table(loans: Sequence[Mapping[str, Any]], empty: str = "none") -> str:
+def loans_table(loans: Sequence[Mapping[str, Any]], currency: str, empty: str = "none") -> str:
     rows = [[link(loan_href(loan["id"]), loan["id"]), f"{loan['days_past_due']:,}", escape(loan["due"] or ""),
-             f"{loan['balance']:,.2f}", escape(_since(loan["days_since_paid"]))] for loan in loans]
+             escape(money(loan["balance"], currency)), escape(_since(loan["days_since_paid"]))] for loan in loans]
     return table(["loan", "days past due", "due date", "outstanding", "days since paid"], rows, {1, 3, 4},
                  empty=empty)
 
@@ -261,7 +264,7 @@ def search_form(name: str, text: str = "") -> str:
             '<button type="submit">search</button></form>')
 
 
-def list_section(listing: Mapping[str, Any], count: int, more: str | None) -> str:
+def list_section(listing: Mapping[str, Any], count: int, more: str | None, currency: str) -> str:
     """One watched list's first page, worst first, with its count, search, the whole list and its CSV."""
     name = listing["name"]
     links = (f'<p>{link(list_href(name), "whole list")} · '
@@ -269,18 +272,18 @@ def list_section(listing: Mapping[str, Any], count: int, more: str | None) -> st
              + (f" · {link(more, 'next page')}" if more else "") + "</p>")
     return (f'<section id="{escape(name)}"><h2>{escape(listing["status"])} '
             f'<span class="count">({count:,} loans, worst first)</span></h2>{links}{search_form(name)}'
-            f'{loans_table(listing["loans"])}</section>')
+            f'{loans_table(listing["loans"], currency)}</section>')
 
 
-def list_page(listing: Mapping[str, Any], count: int) -> str:
+def list_page(listing: Mapping[str, Any], count: int, currency: str) -> str:
     """GET /dashboard/lists/{name}: a page of the list worst first, or a search's matches."""
     name = listing["name"]
     if "q" in listing:
         heading = f'<p id="found">{len(listing["loans"]):,} loans whose id starts with “{escape(listing["q"])}”</p>'
-        body = loans_table(listing["loans"], empty="no loan in this list has an id starting so")
+        body = loans_table(listing["loans"], currency, empty="no loan in this list has an id starting so")
     else:
         heading = f'<p id="count">{count:,} loans, worst first (most days past due, then the largest balance)</p>'
-        body = loans_table(listing["loans"])
+        body = loans_table(listing["loans"], currency)
     more = list_href(name, cursor=listing["next"]) if "next" in listing else None
     nav = (f'<p>{link("/dashboard", "back to the dashboard")} · '
            f'<a href="{escape(list_href(name + ".csv"))}" download>CSV of the whole list</a>'
@@ -296,10 +299,11 @@ def risk_view(risk: Risk, today: date) -> dict[str, Any]:
 
 def risk_sections(view: Mapping[str, Any]) -> str:
     """The buckets, then each list's first page with its count."""
+    currency = view.get("currency", DEFAULT_CURRENCY)
     lists = "".join(list_section(listing, view["risk"]["lists"][name]["loans"],
-                                 list_href(name, cursor=listing["next"]) if "next" in listing else None)
+                                 list_href(name, cursor=listing["next"]) if "next" in listing else None, currency)
                     for name, listing in view["lists"].items())
-    return risk_section(view["risk"]) + lists
+    return risk_section(view["risk"], currency) + lists
 
 
 def add_routes(app: Any, sources: Callable[[], Any]) -> None:
@@ -329,4 +333,4 @@ def add_routes(app: Any, sources: Callable[[], Any]) -> None:
         count = read_buckets(risk, today)["lists"][name]["loans"]
         listing = search(risk, name, text, today) if text is not None else read_list(risk, name, today,
                                                                                      parameter("cursor"))
-        return html(list_page(listing, count))
+        return html(list_page(listing, count, sources().currency))

@@ -193,7 +193,7 @@ def check_risk(driver: Any, stack: dict[str, str], base: str, loans: dict[str, t
     shown = {row[0]: row[1:] for row in cells(driver, "#risk tbody tr")}
     for label in ("current", "1-30", "31-60", "61-90", "90+", "book"):
         key = {"current": "current (not past due)", "book": "book"}.get(label, f"{label} days")
-        assert shown[key] == [f"{risk[label]['loans']:,}", f"{Decimal(risk[label]['outstanding']):,.2f}"], label
+        assert shown[key] == [f"{risk[label]['loans']:,}", f"${Decimal(risk[label]['outstanding']):,.2f}"], label
     par = driver.find_element(By.ID, "par30").text
     assert par == ("PAR30 no book" if risk["PAR30"]["share"] is None
                    else f"PAR30 {Decimal(risk['PAR30']['share']) * 100:.2f}%")
@@ -201,13 +201,13 @@ def check_risk(driver: Any, stack: dict[str, str], base: str, loans: dict[str, t
                                                                                        "#arrears h2").text
     driver.find_element(By.LINK_TEXT, "whole list").click()
     listed = cells(driver, "#arrears tbody tr")
-    assert [[loan["id"], str(loan["days_past_due"]), loan["due"], f"{Decimal(loan['balance']):,.2f}"]
+    assert [[loan["id"], str(loan["days_past_due"]), loan["due"], f"${Decimal(loan['balance']):,.2f}"]
             for loan in query(stack, "loan-risk", "--list", "arrears")] == [row[:4] for row in listed]
     with urllib.request.urlopen(f"{base}/dashboard/lists/arrears.csv", timeout=30) as response:
         assert response.headers["Content-Type"].startswith("text/csv")
         exported = list(csv.reader(io.StringIO(response.read().decode())))
     assert exported[0][:5] == ["loan", "status", "days past due", "due date", "outstanding"]
-    assert [[line[0], line[2], line[3], f"{Decimal(line[4]):,.2f}", line[6]] for line in exported[1:]] == listed
+    assert [[line[0], line[2], line[3], f"${Decimal(line[4]):,.2f}", line[6]] for line in exported[1:]] == listed
     loan_id = loans["arrears"][0]
     box = driver.find_element(By.CSS_SELECTOR, "input[name=q]")
     box.send_keys(loan_id[:8])
@@ -252,7 +252,7 @@ def test_the_dashboard_in_a_browser(driver, stack, monkeypatch, tmp_path):
         loan_id = loans[name][0]
         row = query(stack, "loan-risk", loan_id)  # due today + 30 days: not past due
         assert cells(driver, f"#{name} tbody tr") == [
-            [loan_id, "0", row["due"], f"{Decimal(row['balance']):,.2f}", "0" if "last_paid" in row else "never paid"]]
+            [loan_id, "0", row["due"], f"${Decimal(row['balance']):,.2f}", "0" if "last_paid" in row else "never paid"]]
     assert driver.execute_script(CLIPPED) == []  # the largest loan's figures included
     (when,) = driver.find_elements(By.CSS_SELECTOR, "p.muted time")
     assert when.get_attribute("title").endswith("+00:00") and not when.text.endswith("UTC")  # the hashed script ran

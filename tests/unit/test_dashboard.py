@@ -84,7 +84,7 @@ def test_the_dashboard_shows_what_the_write_side_holds(app, book):
         loan = book[name]
         assert loan.due is not None
         assert page.rows(name)[1:] == [[loan.id, str(loan.days_past_due(today)), loan.due.isoformat(),
-                                        f"{loan.balance:,.2f}", since]]
+                                        f"${loan.balance:,.2f}", since]]
     recent = [row[0] for row in page.rows("recent")[1:]]
     newest_first = sorted(book.values(), key=lambda loan: loan.last_updated, reverse=True)
     assert recent == [loan.id for loan in newest_first]

@@ -245,7 +245,7 @@ def test_a_list_is_worst_first_searchable_and_its_csv_and_aws_es_query_show_the_
     assert [row[0] for row in rows] == worst_first(arrears, today)
     assert f"{len(arrears):,} loans, worst first" in page.sections["arrears"]
     by_id = {loan.id: loan for loan in arrears}
-    assert all(row[1] == str(by_id[row[0]].days_past_due(today)) and row[3] == f"{by_id[row[0]].balance:,.2f}"
+    assert all(row[1] == str(by_id[row[0]].days_past_due(today)) and row[3] == f"${by_id[row[0]].balance:,.2f}"
                for row in rows)
     status, headers, text = get(app, "/dashboard/lists/arrears.csv")
     assert status == 200 and headers["Content-Type"].startswith("text/csv")
@@ -265,7 +265,7 @@ def test_a_list_is_worst_first_searchable_and_its_csv_and_aws_es_query_show_the_
     assert [row[0] for row in page.rows("collections")[1:]] == ["collected"]
     assert main(["query", "loan-risk", "--list", "arrears", "--json"], app) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert [[loan["id"], str(loan["days_past_due"]), loan["due"], f"{Decimal(loan['balance']):,.2f}"]
+    assert [[loan["id"], str(loan["days_past_due"]), loan["due"], f"${Decimal(loan['balance']):,.2f}"]
             for loan in printed] == [row[:4] for row in rows]
     assert main(["query", "loan-risk", "--list", "arrears", "--search", "tw", "--json"], app) == 0
     assert [loan["id"] for loan in json.loads(capsys.readouterr().out)] == ["twin-1"]
@@ -317,7 +317,7 @@ def test_buckets_equal_aws_es_query_and_the_write_side_and_a_rebuild_keeps_them(
     shown = {row[0]: row[1:] for row in page.rows("risk")[1:]}
     for label in labels:
         held = printed[label]
-        assert shown[f"{label} days"] == [f"{held['loans']:,}", f"{Decimal(held['outstanding']):,.2f}"]
+        assert shown[f"{label} days"] == [f"{held['loans']:,}", f"${Decimal(held['outstanding']):,.2f}"]
     assert f"PAR30 {Decimal(printed['PAR30']['share']) * 100:.2f}%" in page.sections["risk"]
     assert printed["arrears"]["loans"] == len(book["arrears"]) and printed["collections"]["loans"] == 1
 
