@@ -27,7 +27,7 @@ from moto import mock_aws
 from core.dynamodb import DynamoDBEventStore, events_table_definition
 from core.store import InMemoryEventStore
 from handlers.app import App
-from tests.moto_support import emptied_moto
+from tests.moto_support import emptied_moto, empty_moto
 
 FAKE_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -38,6 +38,9 @@ FAKE_ENV = {
     "AWS_EC2_METADATA_DISABLED": "true",
     "POWERTOOLS_TRACE_DISABLED": "1",
     "POWERTOOLS_METRICS_NAMESPACE": "aws-es-tests",
+    # No cached live generation: a rebuild's wait for every reader to see its switch (twice the TTL) is then none,
+    # here and in the processes a test starts. A test racing a live projector against a rebuild sets its own.
+    "PROJECTION_CONTROL_TTL": "0",
 }
 
 #: Fixtures that start moto or a server: a test using one (directly or through another fixture) is slow.
@@ -87,6 +90,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         )
         if slow:
             item.add_marker(pytest.mark.slow)
+    _slow_modules_first(items)
+
+
+def _slow_modules_first(items: list[pytest.Item]) -> None:
+    """Whole modules that hold a slow test run first, the rest after, each in its collected order: with `pytest -n`
+    the long tests start early and a worker that runs out takes short ones from the end of another's queue, so
+    the run does not end waiting on one long test. A module's tests stay together: its module fixtures run once."""
+    slow = {item.module.__name__ for item in items
+            if getattr(item, "module", None) is not None and item.get_closest_marker("slow")}
+    items.sort(key=lambda item: getattr(getattr(item, "module", None), "__name__", "") not in slow)
 
 
 def _mentions_slow_imports(function: object) -> bool:
@@ -119,8 +132,10 @@ def app(_isolated_env: None) -> Iterator[App]:
 
 @pytest.fixture
 def aws() -> Iterator[None]:
-    """In-process moto: every boto3 client made inside the test talks to it."""
+    """In-process moto: every boto3 client made inside the test talks to it. It starts empty, also in a module
+    whose properties share one moto (`shared_aws`): a started moto is not reset when started again."""
     with mock_aws():
+        empty_moto()
         yield
 
 
@@ -171,9 +186,6 @@ def server_app(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ap
 
     urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")).read()
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
-    # No cached live generation: a rebuild's wait for every reader to see its switch (twice the TTL) is then none,
-    # here and in the processes the test starts. A test racing a live projector against a rebuild sets its own.
-    monkeypatch.setenv("PROJECTION_CONTROL_TTL", "0")
     with App.from_env().bound() as built:
         yield built
 
