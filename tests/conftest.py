@@ -38,9 +38,6 @@ FAKE_ENV = {
     "AWS_EC2_METADATA_DISABLED": "true",
     "POWERTOOLS_TRACE_DISABLED": "1",
     "POWERTOOLS_METRICS_NAMESPACE": "aws-es-tests",
-    # No cached live generation: a rebuild's wait for every reader to see its switch (twice the TTL) is then none,
-    # here and in the processes a test starts. A test racing a live projector against a rebuild sets its own.
-    "PROJECTION_CONTROL_TTL": "0",
 }
 
 #: Fixtures that start moto or a server: a test using one (directly or through another fixture) is slow.
@@ -186,6 +183,9 @@ def server_app(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ap
 
     urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")).read()
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    # No cached live generation: a rebuild's wait for every reader to see its switch (twice the TTL) is then none,
+    # here and in the processes the test starts. A test racing a live projector against a rebuild sets its own.
+    monkeypatch.setenv("PROJECTION_CONTROL_TTL", "0")
     with App.from_env().bound() as built:
         yield built
 

@@ -174,7 +174,8 @@ def archiving_app(aws, monkeypatch):
     from handlers.app import App
     from handlers.cli import main
 
-    for name, value in {"ARCHIVE_BUCKET": "cold", "SNAPSHOT_EVERY": "1000"}.items():
+    # no cached live generation: a rebuild need not wait for it
+    for name, value in {"ARCHIVE_BUCKET": "cold", "SNAPSHOT_EVERY": "1000", "PROJECTION_CONTROL_TTL": "0"}.items():
         monkeypatch.setenv(name, value)
     app = App.from_env()
     app.bind()
