@@ -59,10 +59,14 @@ class LocalProcess:
         self._errors.start()
         deadline = time.monotonic() + startup
         assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.stdout.append(line)
-            if line.startswith("Ctrl-C to stop") or time.monotonic() > deadline:
-                break
+        try:
+            for line in self.process.stdout:
+                self.stdout.append(line)
+                if line.startswith("Ctrl-C to stop") or time.monotonic() > deadline:
+                    break
+        except BaseException:  # interrupted while it starts (Ctrl-C, a test's time limit): no process left behind
+            self.stop(timeout=5)
+            raise
         text = "".join(self.stdout)
         endpoint, api = re.search(r"moto's server at (\S+)", text), re.search(r"^APIs: (\S+)", text, re.M)
         if endpoint is None or api is None:

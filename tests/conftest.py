@@ -27,7 +27,7 @@ from moto import mock_aws
 from core.dynamodb import DynamoDBEventStore, events_table_definition
 from core.store import InMemoryEventStore
 from handlers.app import App
-from tests.moto_support import emptied_moto
+from tests.moto_support import emptied_moto, empty_moto
 
 FAKE_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -87,6 +87,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         )
         if slow:
             item.add_marker(pytest.mark.slow)
+    _slow_modules_first(items)
+
+
+def _slow_modules_first(items: list[pytest.Item]) -> None:
+    """Whole modules that hold a slow test run first, the rest after, each in its collected order: with `pytest -n`
+    the long tests start early and a worker that runs out takes short ones from the end of another's queue, so
+    the run does not end waiting on one long test. A module's tests stay together: its module fixtures run once."""
+    slow = {item.module.__name__ for item in items
+            if getattr(item, "module", None) is not None and item.get_closest_marker("slow")}
+    items.sort(key=lambda item: getattr(getattr(item, "module", None), "__name__", "") not in slow)
 
 
 def _mentions_slow_imports(function: object) -> bool:
@@ -119,8 +129,10 @@ def app(_isolated_env: None) -> Iterator[App]:
 
 @pytest.fixture
 def aws() -> Iterator[None]:
-    """In-process moto: every boto3 client made inside the test talks to it."""
+    """In-process moto: every boto3 client made inside the test talks to it. It starts empty, also in a module
+    whose properties share one moto (`shared_aws`): a started moto is not reset when started again."""
     with mock_aws():
+        empty_moto()
         yield
 
 

@@ -47,6 +47,7 @@ def queried(env: dict[str, str], basket_id: str) -> dict:
     return json.loads(run(env, AWS_ES, "query", "basket-totals", basket_id, "--json"), parse_float=Decimal)
 
 
+@pytest.mark.timeout(300)  # fourteen fresh processes, one after another: on a loaded machine over two minutes
 def test_a_module_outside_the_repository_through_every_entry_point(user_env: dict[str, str]) -> None:
     created = run(user_env, AWS_ES, "init").splitlines()
     assert {"Baskets: created", "BasketTotals: created"} <= set(created), created

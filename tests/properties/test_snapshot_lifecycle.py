@@ -102,7 +102,7 @@ class S3Lifecycle(LoanLifecycle):
     kind = "s3"
 
 
-@pytest.mark.parametrize("machine, examples", [(MemoryLifecycle, 60), (DynamoDBLifecycle, 15), (S3Lifecycle, 15)])
+@pytest.mark.parametrize("machine, examples", [(MemoryLifecycle, 60), (DynamoDBLifecycle, 10), (S3Lifecycle, 10)])
 def test_lifecycle(machine: type[LoanLifecycle], examples: int, request: pytest.FixtureRequest) -> None:
     if machine.kind != "memory":
         request.getfixturevalue("shared_aws")

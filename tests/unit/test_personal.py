@@ -240,6 +240,8 @@ def test_forgetting_leaves_no_readable_value_and_every_other_fold_unchanged(
 
 @pytest.fixture
 def configured(aws, monkeypatch) -> Callable[..., App]:
+    monkeypatch.setenv("PROJECTION_CONTROL_TTL", "0")  # no cached live generation: a rebuild need not wait for it
+
     def configure(**values: str) -> App:
         for name, value in values.items():
             monkeypatch.setenv(name, value)

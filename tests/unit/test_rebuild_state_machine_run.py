@@ -1,5 +1,5 @@
 """The rebuild state machine run end to end, locally: the template's definition interpreted (tests/asl_support.py)
-with every task calling the real worker in-process against moto, over a few hundred loans seeded through the
+with every task calling the real worker in-process against moto, over a hundred and twenty loans seeded through the
 commands. One segment's worker is killed midway (as Lambda kills a sandbox at its time limit) and another
 returns early when its time is nearly up; both resume from their checkpoints, and the rebuilt projection
 verifies clean against the write side."""
@@ -27,7 +27,7 @@ from tests.api_support import LambdaContext
 from tests.asl_support import Execution, StatesError, Unsupported
 from tests.unit.test_rebuild_state_machine import WORKER_ARN, state_machine
 
-LOANS = 240
+LOANS = 120
 LIMITS = rebuild_worker.Limits(max_segments=16, max_concurrency=3, stop_margin_ms=60_000)
 
 
@@ -127,7 +127,7 @@ def test_the_state_machine_rebuilds_resuming_a_killed_worker_and_one_out_of_time
     service = Lambda(app, monkeypatch)
     execution = Execution(service)
     output = execution.run(definition, {"projection": "loan-summary", "segments": 4, "concurrency": 3,
-                                        "checkpoint_every": 40})
+                                        "checkpoint_every": 20})
 
     assert (output["switched"], output["generation"], output["aggregates"]) == (True, 1, seeded)
     assert app.control().live("loan-summary") == 1

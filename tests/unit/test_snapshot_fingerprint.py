@@ -20,15 +20,22 @@ SCRIPT = ("from snapshots import fingerprint; from loans import Loan; from tests
           "print(fingerprint(Loan), fingerprint(Ledger))")
 
 
-def fingerprints_in_a_fresh_process(seed: str) -> tuple[str, str]:
-    env = {**os.environ, "PYTHONHASHSEED": seed}
-    out = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True,
-                         check=True, timeout=60).stdout.split()
-    return out[0], out[1]
+def fingerprints_in_fresh_processes(*seeds: str) -> list[tuple[str, str]]:
+    """The fingerprints printed by one fresh process per hash seed, the processes run at once."""
+    processes = [subprocess.Popen([sys.executable, "-c", SCRIPT], cwd=ROOT, env={**os.environ, "PYTHONHASHSEED": seed},
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for seed in seeds]
+    try:
+        replies = [process.communicate(timeout=60) for process in processes]
+    finally:
+        for process in processes:
+            process.kill()  # none is left running when one failed or ran out of time
+            process.wait()
+    assert [process.returncode for process in processes] == [0] * len(seeds), [err for _, err in replies]
+    return [(out.split()[0], out.split()[1]) for out, _ in replies]
 
 
 def test_every_process_computes_the_same_fingerprint_whatever_its_hash_seed():
-    seen = {fingerprints_in_a_fresh_process(seed) for seed in ("0", "1", "3", "97")}
+    seen = set(fingerprints_in_fresh_processes("0", "1", "3", "97"))
     assert len(seen) == 1, seen
     assert seen == {(fingerprint(Loan), fingerprint(Ledger))}  # and this process (a random seed) agrees
 
