@@ -133,7 +133,9 @@ def cursor_of(value: object) -> str:
 def tampered(many_page: dict) -> list[str]:
     cursor = json.loads(base64.urlsafe_b64decode(many_page["next"] + "=" * (-len(many_page["next"]) % 4)))
     after = cursor["after"]
-    listed = next(position for position in after if isinstance(position, list))
+    # a shard's position: where its page stopped, or (every shard the page read having ended) one made up
+    listed = next((position for position in after if isinstance(position, list)),
+                  ["L-1", "2026-01-01T00:00:00.000000+00:00"])
     other_status = {**cursor, "status": "PAID"}
     short = {**cursor, "after": after[:-1]}
     as_number = {**cursor, "after": [[listed[0], 1], *after[1:]]}
