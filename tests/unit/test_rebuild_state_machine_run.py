@@ -65,6 +65,9 @@ class Lambda:
     def __init__(self, app: App, monkeypatch: pytest.MonkeyPatch) -> None:
         self.worker = rebuild_worker.handler_for(app, LIMITS)
         self.lock = threading.Lock()
+        #: in-process moto copies every table inside a transaction without a lock, so two workers writing at once
+        #: can break it; the Map still runs its branches in threads, the workers' requests take turns
+        self.moto = threading.Lock()
         self.runs: dict[int, list[dict[str, Any]]] = {}
         self.checkpoints: dict[int, int] = {}
         self.killed = False
@@ -95,7 +98,8 @@ class Lambda:
         if payload.get("action") == "switch" and not self.advanced:
             self.advance_live_rows()
         try:
-            result = self.worker(payload, context)
+            with self.moto:
+                result = self.worker(payload, context)
         except WorkerKilled as exc:
             raise StatesError("Sandbox.Timedout", str(exc)) from None
         except rebuild_worker.RebuildStepError as exc:
