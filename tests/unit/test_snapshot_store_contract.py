@@ -3,6 +3,9 @@ backend: in-memory fake, DynamoDB and S3 on moto; then what only one backend can
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 import pytest
 
 from core.dynamodb import DynamoDBEventStore
@@ -26,10 +29,31 @@ class TestDynamoDBSnapshotStore(SnapshotStoreContract):
         return DynamoDBEventStore(store.table, client=store.client)
 
 
+class OneRequestAtATime:
+    """An S3 client whose requests take turns: S3 decides a conditional put atomically, in-process moto checks the
+    condition and writes without a lock, so racing threads could both pass it there."""
+
+    def __init__(self, client: Any) -> None:
+        self._client, self._lock = client, threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self._client, name)
+        if not callable(found):
+            return found
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return found(*args, **kwargs)
+
+        return call
+
+
 @pytest.mark.usefixtures("aws")
 class TestS3SnapshotStore(SnapshotStoreContract):
     def create_store(self):
-        return make_backend("s3").snapshots
+        store = make_backend("s3").snapshots
+        store._client = OneRequestAtATime(store.client)
+        return store
 
 
 def snapshot_at(version: int, aggregate_id: str = "loan-1"):
