@@ -246,6 +246,11 @@ def risk_section(view: Mapping[str, Any], currency: str = DEFAULT_CURRENCY) -> s
     return f'<section id="risk"><h2>Days past due</h2>{listing}{par}</section>'
 
 
+def loan_count(count: int) -> str:
+    """`1 loan`, `1,229 loans`."""
+    return f"{count:,} loan" + ("" if count == 1 else "s")
+
+
 def _since(days: int | None) -> str:
     return "never paid" if days is None else f"{days:,}"
 
@@ -271,7 +276,7 @@ def list_section(listing: Mapping[str, Any], count: int, more: str | None, curre
              f'<a href="{escape(list_href(name + ".csv"))}" download>CSV</a>'
              + (f" · {link(more, 'next page')}" if more else "") + "</p>")
     return (f'<section id="{escape(name)}"><h2>{escape(listing["status"])} '
-            f'<span class="count">({count:,} loans, worst first)</span></h2>{links}{search_form(name)}'
+            f'<span class="count">({loan_count(count)}, worst first)</span></h2>{links}{search_form(name)}'
             f'{loans_table(listing["loans"], currency)}</section>')
 
 
@@ -279,10 +284,10 @@ def list_page(listing: Mapping[str, Any], count: int, currency: str) -> str:
     """GET /dashboard/lists/{name}: a page of the list worst first, or a search's matches."""
     name = listing["name"]
     if "q" in listing:
-        heading = f'<p id="found">{len(listing["loans"]):,} loans whose id starts with “{escape(listing["q"])}”</p>'
+        heading = f'<p id="found">{loan_count(len(listing["loans"]))} whose id starts with “{escape(listing["q"])}”</p>'
         body = loans_table(listing["loans"], currency, empty="no loan in this list has an id starting so")
     else:
-        heading = f'<p id="count">{count:,} loans, worst first (most days past due, then the largest balance)</p>'
+        heading = f'<p id="count">{loan_count(count)}, worst first (most days past due, then the largest balance)</p>'
         body = loans_table(listing["loans"], currency)
     more = list_href(name, cursor=listing["next"]) if "next" in listing else None
     nav = (f'<p>{link("/dashboard", "back to the dashboard")} · '

@@ -22,7 +22,7 @@ from handlers.cli import main
 from handlers.projector import runner
 from handlers.tables import ensure_tables
 from loans import Loan
-from loans.dashboard_risk import csv_cell, csv_text
+from loans.dashboard_risk import csv_cell, csv_text, loan_count
 from loans.dashboard_sources import sources
 from loans.loan import BOOK, TERM_DAYS, days_past_due, next_due
 from loans.risk import loan_risk
@@ -243,7 +243,7 @@ def test_a_list_is_worst_first_searchable_and_its_csv_and_aws_es_query_show_the_
     assert status == 200 and page.scripts == 1  # the one allowed by its hash, as on every dashboard page
     rows = page.rows("arrears")[1:]
     assert [row[0] for row in rows] == worst_first(arrears, today)
-    assert f"{len(arrears):,} loans, worst first" in page.sections["arrears"]
+    assert f"{loan_count(len(arrears))}, worst first" in page.sections["arrears"]
     by_id = {loan.id: loan for loan in arrears}
     assert all(row[1] == str(by_id[row[0]].days_past_due(today)) and row[3] == f"${by_id[row[0]].balance:,.2f}"
                for row in rows)
