@@ -70,8 +70,8 @@ class Sources:
     #: opens personal fields (the borrower's name) in rows and event payloads (`loans.views.revealing`)
     reveal: Reveal
     daily: Callable[[int], list[dict[str, Any]]] | None = None
-    #: events the projector parked for this projection (None: no parking table)
-    parked: Callable[[], int | None] | None = None
+    #: events the projector parked for a projection, by default this one (None: no parking table)
+    parked: Callable[..., int | None] | None = None
     clock: Callable[[], datetime] = field(default=_now)
     #: the risk view's reads (`loans.dashboard_risk`); None: the watched lists by last update, no buckets
     risk: dashboard_risk.Risk | None = None
@@ -140,27 +140,37 @@ def read_recent(sources: Sources) -> list[dict[str, Any]]:
 
 
 def read_health(sources: Sources, recent: list[dict[str, Any]]) -> dict[str, Any]:
-    """The projection's live generation and when that generation's table was made (the last rebuild), the
-    age of the newest projected event, and the records waiting in the failure queue."""
-    state = sources.control.state(sources.projection.name, fresh=True)
-    rebuilt = None
-    if state["live"]:
-        table = sources.client.describe_table(TableName=sources.tables.rows)["Table"]
-        rebuilt = table["CreationDateTime"].astimezone(UTC).isoformat(timespec="seconds")
+    """Each projection the page reads (the summary, and the risk view when there is one): its live generation and
+    when that generation's table was made (the last rebuild) and its truthful lag; the age of the newest projected
+    event, and the records waiting in the failure queue."""
     newest = max((loan["last_updated"] for loan in recent if "last_updated" in loan), default=None)
     lag = (sources.clock() - datetime.fromisoformat(newest)).total_seconds() if newest else None
-    return {"lag_seconds": lag, "failures": sources.failures(), "parked": sources.parked() if sources.parked else None,
-            "projections": [{"name": sources.projection.name, "live": state["live"], "rebuilt": rebuilt,
-                             "building": state["building"], **read_projection_lag(sources)}]}
+    read = [(sources.projection, sources.tables)] + ([(sources.risk.projection, sources.risk.tables)]
+                                                       if sources.risk else [])
+    return {"lag_seconds": lag, "failures": sources.failures(),
+            "projections": [projection_state(sources, projection, tables) for projection, tables in read]}
 
 
-def read_projection_lag(sources: Sources) -> dict[str, Any]:
-    """The projection's truthful lag (projections/lag.py): `state` (idle, behind, stuck, never projected) and
-    `reason`, its last batch's commit-to-visible `lag` (p50, p99, max seconds), `last_projected_seconds`, and
-    the local stream `runner`'s heartbeat (`state`, `age_seconds`; None where none ran, as on AWS). Two keyed
-    reads of the control table."""
+def projection_state(sources: Sources, projection: Projection, tables: Tables) -> dict[str, Any]:
+    """One projection's live generation, when its table was made, whether a rebuild is building, and its lag."""
+    state = sources.control.state(projection.name, fresh=True)
+    rebuilt = None
+    if state["live"]:
+        table = sources.client.describe_table(TableName=tables.rows)["Table"]
+        rebuilt = table["CreationDateTime"].astimezone(UTC).isoformat(timespec="seconds")
+    return {"name": projection.name, "live": state["live"], "rebuilt": rebuilt, "building": state["building"],
+            "parked": sources.parked(projection.name) if sources.parked else None,
+            **read_projection_lag(sources, projection.name)}
+
+
+def read_projection_lag(sources: Sources, name: str | None = None) -> dict[str, Any]:
+    """A projection's (by default the summary's) truthful lag (projections/lag.py): `state` (idle, behind, stuck,
+    never projected) and `reason`, its last batch's commit-to-visible `lag` (p50, p99, max seconds),
+    `last_projected_seconds`, and the local stream `runner`'s heartbeat (`state`, `age_seconds`; None where none
+    ran, as on AWS). Two keyed reads of the control table."""
     table = getattr(sources.events, "table", "")
-    return projection_health(sources.control, sources.projection.name, str(table), sources.clock().timestamp())
+    return projection_health(sources.control, name or sources.projection.name, str(table),
+                             sources.clock().timestamp())
 
 
 def dashboard_view(sources: Sources, cursors: Mapping[str, str | None]) -> dict[str, Any]:

@@ -230,7 +230,7 @@ def recent_section(loans: Sequence[Mapping[str, Any]], currency: str = DEFAULT_C
 def health_section(health: Mapping[str, Any]) -> str:
     """Per projection: its state (idle, behind, stuck) and why, its true lag, events parked, records in the
     failure queue, and its live generation; then the age of the newest projected event."""
-    parked, failures, lag = health.get("parked"), health.get("failures"), health.get("lag_seconds")
+    failures, lag = health.get("failures"), health.get("lag_seconds")
     blocks = []
     for item in health.get("projections", ()):
         facts = [["state", _state(item)],
@@ -238,7 +238,8 @@ def health_section(health: Mapping[str, Any]) -> str:
                  ["last made a row visible", escape(duration(item.get("last_projected_seconds"), "never") +
                                                     (" ago" if item.get("last_projected_seconds") is not None
                                                      else ""))],
-                 ["events parked (aws-es parked)", escape("no parking table" if parked is None else count(parked))],
+                 ["events parked (aws-es parked)", escape("no parking table" if item.get("parked") is None
+                                                          else count(item["parked"]))],
                  ["records in the failure queue", escape("no queue" if failures is None else count(failures))],
                  ["live generation", escape(str(item["live"]))],
                  ["last rebuilt", time_html(item.get("rebuilt"), "never (initial generation)")],

@@ -32,11 +32,11 @@ def failure_queue_depth(app: Any) -> int | None:
     return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
 
 
-def parked_events(app: Any) -> int | None:
-    """Events the projector parked for the dashboard's projection (one Query of the parking table's index of
-    markers), or None when there is no parking table."""
+def parked_events(app: Any, projection: str = SUMMARY) -> int | None:
+    """Events the projector parked for `projection` (one Query of the parking table's index of markers), or None
+    when there is no parking table."""
     try:
-        return sum(marker.count for marker in app.parking().parked(SUMMARY))
+        return sum(marker.count for marker in app.parking().parked(projection))
     except ProjectionError:
         return None
 
@@ -48,8 +48,8 @@ def sources(app: Any) -> Sources:
     return Sources(client=client, projection=projection, tables=tables, control=app.control(),
                    events=app.event_store(Loan), shards=app.settings.projections.shards,
                    failures=lambda: failure_queue_depth(app), reveal=revealing(app.sealer),
-                   daily=daily_reader(client, tables), parked=lambda: parked_events(app), risk=risk_sources(app),
-                   currency=app.settings.currency)
+                   daily=daily_reader(client, tables), parked=lambda name=SUMMARY: parked_events(app, name),
+                   risk=risk_sources(app), currency=app.settings.currency)
 
 
 def risk_sources(app: Any) -> Risk | None:

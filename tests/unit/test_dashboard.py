@@ -148,9 +148,17 @@ def test_the_page_reads_a_bounded_number_of_items_and_scans_only_counters(app, b
     assert sorted(scanned) == sorted([sources(app).tables.counters, sources(app).risk.tables.counters])
     # the newest loans (every shard of the by-updated index) and one page of each watched status (every by-status
     # shard of each), one key per day of the daily counters and one of this month and the last, and the parked
-    # aggregates of the projection (the parking table's index of markers)
-    assert calls["Query"] == UPDATED_SHARDS + 2 * STATUS_SHARDS + dashboard.DAYS + 2 + 1
+    # aggregates of each of the two projections (the parking table's index of markers)
+    assert calls["Query"] == UPDATED_SHARDS + 2 * STATUS_SHARDS + dashboard.DAYS + 2 + 2
     assert "BatchGetItem" not in calls
+
+
+def test_the_read_side_panel_shows_every_projection_the_page_reads(app, book):
+    health = dashboard.dashboard_view(sources(app), {})["health"]
+    assert [item["name"] for item in health["projections"]] == ["loan-summary", "loan-risk"]
+    assert all(item["live"] == 0 and item["parked"] == 0 for item in health["projections"])
+    shown = Page(get(app, "/dashboard")[1]).sections["health"]
+    assert "loan-summary" in shown and "loan-risk" in shown
 
 
 def test_after_a_rebuild_the_portfolio_still_counts_every_loan(app, book, monkeypatch):

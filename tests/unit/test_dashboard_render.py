@@ -134,8 +134,9 @@ def view(currency: str = "EUR") -> dict[str, Any]:
                        "new_principal": Decimal(big)}],
             "watch": {"ARREARS": {"loans": loans, "more": None}},
             "recent": loans,
-            "health": {"lag_seconds": 2.5, "failures": 1234, "parked": 5678,
+            "health": {"lag_seconds": 2.5, "failures": 1234,
                        "projections": [{"name": "loan-summary", "live": 0, "rebuilt": None, "building": None,
+                                        "parked": 5678,
                                         "state": "idle", "reason": "nothing waits", "lag": None,
                                         "last_projected_seconds": 125.0, "runner": None}]}}
 
