@@ -12,11 +12,8 @@ GET /dashboard/lists/{name}.csv                   the whole list as CSV         
 
 from __future__ import annotations
 
-import base64
-import binascii
 import csv
 import io
-import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -31,7 +28,7 @@ from loans.dashboard_format import DEFAULT_CURRENCY, money
 from loans.dashboard_pages import link, loan_href, page, table
 from loans.loan import CENT, days_past_due
 from loans.projections import STATUS_SHARDS
-from loans.queries import MAX_CURSOR, InvalidQueryError
+from loans.queries import InvalidQueryError, ShardedCursor
 from loans.risk import BY_ID, BY_SEVERITY, LISTS, RISK, buckets
 from projections.definition import Projection, Row
 from projections.dynamodb_store import call, read_counters
@@ -94,12 +91,12 @@ def read_list(risk: Risk, name: str, today: date, cursor: str | None = None, lim
     status = list_status(name)
     positions: list[Position] = [None] * STATUS_SHARDS
     if cursor is not None:
-        positions = decode_cursor(risk.projection, name, cursor)
+        positions = LIST_CURSOR.decode(risk.projection, name, LISTS[name], cursor)
     rows, after = query_partitions(risk.client, risk.projection, risk.tables.rows, BY_SEVERITY, shards(status),
                                    limit, positions)
     reply: dict[str, Any] = {"name": name, "status": status, "loans": [listed(i, row, today) for i, row in rows]}
     if any(position is not DONE for position in after):
-        reply["next"] = encode_cursor(risk.projection, name, after)
+        reply["next"] = LIST_CURSOR.encode(risk.projection, name, after)
     return reply
 
 
@@ -164,47 +161,8 @@ def csv_text(loans: Iterator[Mapping[str, Any]] | Sequence[Mapping[str, Any]]) -
     return out.getvalue()
 
 
-def encode_cursor(projection: Projection, name: str, positions: list[Position]) -> str:
-    """`{"list": name, "after": [...]}`, one entry per shard: null, false, or `[id, severity]` of its last loan."""
-    _, sort = index_keys(projection, BY_SEVERITY)
-    after = [position if not isinstance(position, dict) else [position[projection.key]["S"], position[sort]["S"]]
-             for position in positions]
-    text = json.dumps({"list": name, "after": after}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
-
-
-def decode_cursor(projection: Projection, name: str, cursor: str) -> list[Position]:
-    """Each shard's position from a cursor this list gave out, or `InvalidQueryError` naming `cursor`."""
-    try:
-        if len(cursor) > MAX_CURSOR:
-            raise ValueError(f"it is longer than {MAX_CURSOR} characters")
-        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
-        return _positions(projection, name, json.loads(raw.decode("utf-8")))
-    except (ValueError, binascii.Error, RecursionError, InvalidIdError) as exc:
-        raise InvalidQueryError("cursor is not one this list gave out: pass back the `next` of a page of the same "
-                                "list", "cursor") from exc
-
-
-def _positions(projection: Projection, name: str, value: object) -> list[Position]:
-    if not isinstance(value, dict) or set(value) != {"list", "after"} or value["list"] != name:
-        raise ValueError("it must hold after and the list's own name")
-    after = value["after"]
-    if not isinstance(after, list) or len(after) != STATUS_SHARDS:
-        raise ValueError(f"after must list {STATUS_SHARDS} positions, one per shard")
-    partition, sort = index_keys(projection, BY_SEVERITY)
-    positions: list[Position] = []
-    for shard, position in enumerate(after):
-        if position is None or position is False:
-            positions.append(position)
-            continue
-        if not (isinstance(position, list) and len(position) == 2
-                and all(isinstance(part, str) and 0 < len(part) <= 1024 for part in position)):
-            raise ValueError("each position must be null, false or [id, severity]")
-        loan_id, severity = position
-        check_id(loan_id)
-        positions.append({projection.key: {"S": loan_id}, partition: {"S": f"{LISTS[name]}#{shard}"},
-                          sort: {"S": severity}})
-    return positions
+#: A watched list's cursor (the by-severity index, worst first).
+LIST_CURSOR = ShardedCursor(BY_SEVERITY, "list", "severity", 1024)
 
 
 def list_rows(name: str) -> Callable[[Any, str | None], list[dict[str, Any]]]:

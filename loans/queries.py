@@ -12,6 +12,7 @@ import base64
 import binascii
 import json
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from core import EventSourcingError, InvalidIdError, check_id
@@ -68,12 +69,12 @@ def by_status(client: DynamoDBClient, projection: Projection, tables: Tables, st
         raise InvalidQueryError(f"status must be one of {', '.join(STATUSES)}, not {status!r}", "status")
     positions: list[Position] = [None] * STATUS_SHARDS
     if cursor is not None:
-        positions = decode_cursor(projection, status, cursor)
+        positions = STATUS_CURSOR.decode(projection, status, status, cursor)
     rows, after = query_partitions(client, projection, tables.rows, BY_STATUS, status_partitions(status),
                                    parse_limit(limit), positions)
     reply = {"status": status, "loans": [loan_view(loan_id, row, reveal) for loan_id, row in rows]}
     if any(position is not DONE for position in after):
-        reply["next"] = encode_cursor(projection, status, after)
+        reply["next"] = STATUS_CURSOR.encode(projection, status, after)
     return reply
 
 
@@ -86,48 +87,63 @@ def parse_limit(text: str | None) -> int:
     return int(text)
 
 
-def encode_cursor(projection: Projection, status: str, positions: list[Position]) -> str:
-    """`{"status": ..., "after": [...]}`, one entry per shard: null (not read yet), false (read to its end) or
-    `[id, last_updated]` of the last loan listed from it."""
-    _, sort = index_keys(projection, BY_STATUS)
-    after = [position if not isinstance(position, dict) else [position[projection.key]["S"], position[sort]["S"]]
-             for position in positions]
-    text = json.dumps({"status": status, "after": after}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+@dataclass(frozen=True)
+class ShardedCursor:
+    """The cursor of a listing merged from the shards of `index`: `{<scope>: value, "after": [...]}` in URL-safe
+    base64, one entry per shard: null (not read yet), false (read to its end) or `[id, <sort>]` of the last loan
+    listed from it. Shard k of a listing of `value` is the index partition `<partition>#k`."""
+
+    index: str
+    #: what the listing is of ("status", "list"), the cursor's own key
+    scope: str
+    #: what the index's sort key holds, for the error messages
+    sort: str
+    #: the longest sort key value a position may hold
+    sort_limit: int
+
+    def encode(self, projection: Projection, value: str, positions: list[Position]) -> str:
+        _, sort = index_keys(projection, self.index)
+        after = [position if not isinstance(position, dict) else [position[projection.key]["S"], position[sort]["S"]]
+                 for position in positions]
+        text = json.dumps({self.scope: value, "after": after}, separators=(",", ":"))
+        return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+    def decode(self, projection: Projection, value: str, partition: str, cursor: str) -> list[Position]:
+        """Each shard's position from a cursor a page of this listing gave out, or `InvalidQueryError` naming
+        `cursor`."""
+        try:
+            if len(cursor) > MAX_CURSOR:
+                raise ValueError(f"it is longer than {MAX_CURSOR} characters")
+            raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
+            return self._positions(projection, value, partition, json.loads(raw.decode("utf-8")))
+        except (ValueError, binascii.Error, RecursionError, InvalidIdError) as exc:
+            raise InvalidQueryError(f"cursor is not one this listing gave out: pass back the `next` of a page of "
+                                    f"the same {self.scope}", "cursor") from exc
+
+    def _positions(self, projection: Projection, value: str, partition_of: str, held: object) -> list[Position]:
+        if not isinstance(held, dict) or set(held) != {self.scope, "after"}:
+            raise ValueError(f"it must hold exactly after and {self.scope}")
+        if held[self.scope] != value:
+            raise ValueError(f"it belongs to a listing of another {self.scope}")
+        after = held["after"]
+        if not isinstance(after, list) or len(after) != STATUS_SHARDS:
+            raise ValueError(f"after must list {STATUS_SHARDS} positions, one per shard")
+        partition, sort = index_keys(projection, self.index)
+        positions: list[Position] = []
+        for shard, position in enumerate(after):
+            if position is None or position is False:
+                positions.append(position)
+                continue
+            if not (isinstance(position, list) and len(position) == 2
+                    and all(isinstance(part, str) and 0 < len(part) <= self.sort_limit for part in position)):
+                raise ValueError(f"each position must be null, false or [id, {self.sort}], strings of 1 to "
+                                 f"{self.sort_limit} characters")
+            loan_id, last = position
+            check_id(loan_id)
+            positions.append({projection.key: {"S": loan_id}, partition: {"S": f"{partition_of}#{shard}"},
+                              sort: {"S": last}})
+        return positions
 
 
-def decode_cursor(projection: Projection, status: str, cursor: str) -> list[Position]:
-    """Each shard's position from a cursor a previous page gave out, or `InvalidQueryError` naming `cursor`."""
-    try:
-        if len(cursor) > MAX_CURSOR:
-            raise ValueError(f"it is longer than {MAX_CURSOR} characters")
-        raw = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
-        return _positions(projection, status, json.loads(raw.decode("utf-8")))
-    except (ValueError, binascii.Error, RecursionError, InvalidIdError) as exc:
-        raise InvalidQueryError("cursor is not one this listing gave out: pass back the `next` of a page of "
-                                "the same status", "cursor") from exc
-
-
-def _positions(projection: Projection, status: str, value: object) -> list[Position]:
-    if not isinstance(value, dict) or set(value) != {"status", "after"}:
-        raise ValueError("it must hold exactly after and status")
-    if value["status"] != status:
-        raise ValueError("it belongs to a listing of another status")
-    after = value["after"]
-    if not isinstance(after, list) or len(after) != STATUS_SHARDS:
-        raise ValueError(f"after must list {STATUS_SHARDS} positions, one per shard")
-    partition, sort = index_keys(projection, BY_STATUS)
-    positions: list[Position] = []
-    for shard, position in enumerate(after):
-        if position is None or position is False:
-            positions.append(position)
-            continue
-        if not (isinstance(position, list) and len(position) == 2
-                and all(isinstance(part, str) and 0 < len(part) <= 256 for part in position)):
-            raise ValueError("each position must be null, false or [id, last_updated], strings of 1 to 256 "
-                             "characters")
-        loan_id, updated = position
-        check_id(loan_id)
-        positions.append({projection.key: {"S": loan_id}, partition: {"S": f"{status}#{shard}"},
-                          sort: {"S": updated}})
-    return positions
+#: The by-status listing's cursor.
+STATUS_CURSOR = ShardedCursor(BY_STATUS, "status", "last_updated", 256)

@@ -4,6 +4,7 @@ verified like the rest), and the list routes: worst first, search, CSV, bad inpu
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -280,11 +281,19 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_quoted_text() -> None:
     assert {line[4] for line in lines} == {"1234567.50"} and {line[6] for line in lines} == {"never paid"}
 
 
+def cursor_of(value: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
 BAD = [("/dashboard/lists/nope", None, 404, None), ("/dashboard/lists/nope.csv", None, 404, None),
        ("/dashboard/lists/arrears", {"q": "a\x07b"}, 400, "q"), ("/dashboard/lists/arrears", {"q": ""}, 400, "q"),
        ("/dashboard/lists/arrears", {"q": "x" * 2000}, 400, "q"),
        ("/dashboard/lists/arrears", {"cursor": "e30"}, 400, "cursor"),
-       ("/dashboard/lists/arrears", {"cursor": "not a cursor"}, 400, "cursor")]
+       ("/dashboard/lists/arrears", {"cursor": "not a cursor"}, 400, "cursor"),
+       # a well-formed cursor of the other list, and one whose shard position is not a loan id
+       ("/dashboard/lists/arrears", {"cursor": cursor_of({"list": "collections", "after": [None] * 8})}, 400, "cursor"),
+       ("/dashboard/lists/arrears", {"cursor": cursor_of({"list": "arrears", "after": [["a\tb", "s"]] * 8})}, 400,
+        "cursor")]
 
 
 def test_bad_list_requests_name_what_was_wrong_as_json_and_as_a_page(app: App, aws: None) -> None:
