@@ -4,16 +4,17 @@ a request accepting text/html gets an HTML page for 404, 400 and 503; an API cli
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
 from handlers.error_pages import for_browser
-from handlers.http_local import ApiServer, default_handlers
-from handlers.tables import ensure_tables
 from tests.dashboard_support import Page
+from tests.unit import test_http_local
 from tests.unit.test_http_local import call
+
+#: the API emulator serving the default modules on moto (the fixture `test_http_local` uses)
+server = test_http_local.server
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 
@@ -30,12 +31,6 @@ def fetch(base: str, path: str, headers: dict[str, str]) -> tuple[int, str, dict
         return error.code, error.read().decode(), dict(error.headers)
 
 
-@pytest.fixture
-def server(app, aws) -> Iterator[str]:
-    ensure_tables(app)
-    api = ApiServer(handlers=default_handlers(app)).start()
-    yield api.url
-    api.stop()
 
 
 @pytest.mark.parametrize(("path", "status", "says"), [

@@ -114,12 +114,7 @@ def test_a_table_query_answers_as_moto_as_shipped_does(client):
             results.append(pages)
         return results
 
-    patched = answers()
-    local_moto.unpatch()
-    try:
-        shipped = answers()
-    finally:
-        local_moto.patch()
+    shipped, patched = shipped_and_patched(answers)
     assert patched == shipped and len(patched[0][0]) == 40
 
 
