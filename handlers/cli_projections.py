@@ -9,7 +9,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -369,24 +369,24 @@ def _min_version(text: str) -> int:
     return version
 
 
-def _wait(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 300:
-        raise argparse.ArgumentTypeError(f"must be seconds from 0 to 300, not {text!r}")
-    return value
+def _seconds_up_to(most: int, zero: bool) -> Callable[[str], float]:
+    """An argparse type: seconds from 0 (`zero`) or from above 0, up to `most`."""
+    least = "0" if zero else "above 0"
+
+    def seconds(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = -1.0
+        if not (value >= 0 if zero else value > 0) or not value <= most:
+            raise argparse.ArgumentTypeError(f"must be seconds from {least} to {most}, not {text!r}")
+        return value
+
+    return seconds
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= 86400:
-        raise argparse.ArgumentTypeError(f"must be seconds from above 0 to 86400, not {text!r}")
-    return value
+_wait = _seconds_up_to(300, zero=True)
+_seconds = _seconds_up_to(86400, zero=False)
 
 
 def _positive(text: str) -> int:
