@@ -65,7 +65,6 @@ class Sources:
     tables: Tables
     control: Control
     events: EventStore
-    shards: int
     failures: Callable[[], int | None]
     #: opens personal fields (the borrower's name) in rows and event payloads (`loans.views.revealing`)
     reveal: Reveal

@@ -46,10 +46,10 @@ def sources(app: Any) -> Sources:
     projection, tables = app.live_tables(SUMMARY)
     client = app.dynamodb
     return Sources(client=client, projection=projection, tables=tables, control=app.control(),
-                   events=app.event_store(Loan), shards=app.settings.projections.shards,
-                   failures=lambda: failure_queue_depth(app), reveal=revealing(app.sealer),
-                   daily=daily_reader(client, tables), parked=lambda name=SUMMARY: parked_events(app, name),
-                   risk=risk_sources(app), currency=app.settings.currency)
+                   events=app.event_store(Loan), failures=lambda: failure_queue_depth(app),
+                   reveal=revealing(app.sealer), daily=daily_reader(client, tables),
+                   parked=lambda name=SUMMARY: parked_events(app, name), risk=risk_sources(app),
+                   currency=app.settings.currency)
 
 
 def risk_sources(app: Any) -> Risk | None:
